@@ -1,0 +1,1 @@
+"""Code every Vigil app needs: settings, logging, database, schemas, Kafka helpers, errors."""

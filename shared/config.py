@@ -1,0 +1,162 @@
+"""Settings read from the environment (and a `.env` file), validated when an app is created.
+
+Each app declares the variables it reads as a tuple of `Setting`s; `load_settings` parses them
+all and fails on the first bad one with a `ConfigError` whose message names the variable, so a
+typo stops the app with one clear line instead of a traceback deep inside a library.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = PROJECT_ROOT / "var"
+
+_REQUIRED = object()
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its name, how to parse it, and its default."""
+
+    name: str
+    parse: Callable[[str], Any] = str
+    default: Any = _REQUIRED
+    help: str = ""
+
+
+def parse_int(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+        _check_range(value, minimum, maximum)
+        return value
+
+    return parse
+
+
+def parse_float(minimum: float | None = None, exclusive_minimum: float | None = None,
+                maximum: float | None = None) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"expected a finite number, got {raw!r}")
+        if exclusive_minimum is not None and value <= exclusive_minimum:
+            raise ValueError(f"must be greater than {exclusive_minimum}, got {raw!r}")
+        _check_range(value, minimum, maximum)
+        return value
+
+    return parse
+
+
+def parse_port(raw: str) -> int:
+    return parse_int(1, 65535)(raw)
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+def parse_uuid(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected a UUID, got {raw!r}") from None
+
+
+def parse_optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An empty value means 'not set'."""
+
+    def optional(raw: str) -> Any:
+        return parse(raw) if raw.strip() else None
+
+    return optional
+
+
+def parse_nonempty(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def parse_api_prefix(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith("/"):
+        raise ValueError(f"must start with '/', got {raw!r}")
+    return value
+
+
+def parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError(f"expected DEBUG, INFO, WARNING, ERROR or CRITICAL, got {raw!r}")
+    return value
+
+
+def _check_range(value: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise ValueError(f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"must be at most {maximum}, got {value}")
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{VAR_DIR / 'vigil.db'}"
+
+
+# Variables every app reads.
+COMMON_SETTINGS: tuple[Setting, ...] = (
+    Setting("DEBUG", parse_bool, False),
+    Setting("LOG_LEVEL", parse_log_level, "INFO"),
+    Setting("KAFKA_BOOTSTRAP_SERVERS", parse_nonempty, "127.0.0.1:19092"),
+    Setting("KAFKA_TOPIC", parse_nonempty, "vitals"),
+)
+
+
+def load_settings(settings: Iterable[Setting], environ: Mapping[str, str] | None = None,
+                  dotenv: bool = True) -> dict[str, Any]:
+    """Parse `settings` from `environ` (default: os.environ after loading `.env`).
+
+    Returns a mapping of variable name to parsed value, ready for `app.config.from_mapping`.
+    """
+    if environ is None:
+        if dotenv:
+            # Real environment variables win over the file.
+            load_dotenv(PROJECT_ROOT / ".env", override=False)
+        environ = os.environ
+    values: dict[str, Any] = {}
+    for setting in settings:
+        raw = environ.get(setting.name)
+        if raw is None:
+            if setting.default is _REQUIRED:
+                raise ConfigError(f"{setting.name}: required but not set")
+            values[setting.name] = setting.default() if callable(setting.default) \
+                else setting.default
+            continue
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.name}: {exc}") from None
+    return values

@@ -1,0 +1,60 @@
+"""Run an app under gunicorn from Python (`python -m <app>`), with Vigil's worker hooks.
+
+`gunicorn '<app>:create_app()'` from the project root picks up the same hooks through
+`gunicorn.conf.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from shared.lifecycle import start_background, stop_background
+
+
+def post_worker_init(worker) -> None:
+    """Start the app's background services in the worker, after gunicorn has forked."""
+    app = getattr(worker, "wsgi", None)
+    if isinstance(app, Flask):
+        start_background(app)
+
+
+def worker_exit(_server, worker) -> None:
+    app = getattr(worker, "wsgi", None)
+    if isinstance(app, Flask):
+        stop_background(app)
+
+
+class GunicornServer(BaseApplication):
+    """A gunicorn master serving one already-configured Flask factory."""
+
+    def __init__(self, factory: Callable[[], Flask], options: dict[str, Any]) -> None:
+        self.factory = factory
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        self.cfg.set("post_worker_init", post_worker_init)
+        self.cfg.set("worker_exit", worker_exit)
+
+    def load(self) -> Flask:
+        return self.factory()
+
+
+def serve(factory: Callable[[], Flask], host: str, port: int, workers: int = 1,
+          threads: int = 4) -> None:
+    """Serve `factory()` with gunicorn's threaded workers until SIGTERM/SIGINT."""
+    GunicornServer(factory, {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "graceful_timeout": 15,
+        "accesslog": None,
+        "logconfig_dict": {"version": 1, "disable_existing_loggers": False, "root": {}},
+    }).run()

@@ -1,0 +1,99 @@
+"""Fixtures shared by every test: a real Kafka-protocol broker, and databases.
+
+The broker is the embedded tansu on a free port, started once per test session. Each test gets
+its own topic names, so tests never see each other's messages and can run in any order.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from shared.broker import free_port, start_broker
+from shared.db import Base, make_engine
+from shared.kafka import wait_for_broker
+
+POSTGRES_URL = os.environ.get("VIGIL_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# Consumer settings that let the test broker assign partitions in about a second.
+FAST_GROUP_SETTINGS = {"KAFKA_SESSION_TIMEOUT_MS": 2000}
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Address of a real broker that lives for the whole test session."""
+    port = free_port()
+    log_file = tmp_path_factory.mktemp("broker") / "tansu.log"
+    process = start_broker(port, log_file)
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        wait_for_broker(bootstrap, deadline_s=30)
+        yield bootstrap
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def topic_names() -> dict[str, str]:
+    """Topic names unique to this test."""
+    suffix = uuid.uuid4().hex[:10]
+    return {"KAFKA_TOPIC": f"vitals-{suffix}", "KAFKA_DLQ_TOPIC": f"vitals-{suffix}.dlq"}
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    # A file, never sqlite:// : each thread would get its own empty in-memory database.
+    return f"sqlite:///{tmp_path / 'vigil.db'}"
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            Base.metadata.drop_all(connection)
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The local PostgreSQL `test` database, emptied for this test."""
+    try:
+        _reset_postgres(POSTGRES_URL)
+    except OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}")
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., object]:
+    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
+    import time
+
+    def wait(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.05,
+             message: str = "condition") -> object:
+        deadline = time.monotonic() + timeout
+        while True:
+            result = condition()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            time.sleep(interval)
+
+    return wait
