@@ -33,9 +33,13 @@ def broker_command(port: int, host: str = "127.0.0.1") -> list[str]:
 
 def start_broker(port: int, log_file: Path | None = None) -> subprocess.Popen:
     """Start tansu in the background on 127.0.0.1:`port` (the caller waits until it answers)."""
-    out = log_file.open("ab") if log_file else subprocess.DEVNULL
-    return subprocess.Popen(broker_command(port), stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
-                            start_new_session=True)
+    if log_file is None:
+        return subprocess.Popen(broker_command(port), stdout=subprocess.DEVNULL,  # noqa: S603
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    # The child keeps its own copy of the descriptor; the parent's closes on leaving.
+    with log_file.open("ab") as out:
+        return subprocess.Popen(broker_command(port), stdout=out,  # noqa: S603
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def free_port() -> int:

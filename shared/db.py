@@ -152,3 +152,20 @@ class Database:
 
 
 db = Database()
+
+
+class SchemaMigration:
+    """A background 'service' that migrates the schema when the server starts serving.
+
+    Registered by every app that touches the database, so whichever starts first creates the
+    tables, and none does it in its factory (which must not connect).
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def start(self) -> None:
+        migrate(db.engine(self.app))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        db.engine(self.app).dispose()

@@ -13,7 +13,9 @@ log = logging.getLogger(__name__)
 
 
 def admin_client(bootstrap_servers: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
+    # librdkafka logs through Python logging instead of raw lines on stderr.
+    return AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000,
+                        "logger": log})
 
 
 def broker_reachable(bootstrap_servers: str, timeout: float = 2.0) -> bool:

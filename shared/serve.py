@@ -58,3 +58,18 @@ def serve(factory: Callable[[], Flask], host: str, port: int, workers: int = 1,
         "accesslog": None,
         "logconfig_dict": {"version": 1, "disable_existing_loggers": False, "root": {}},
     }).run()
+
+
+def run_cli(factory: Callable[[], Flask], host: str, port: int, workers: int = 1,
+            threads: int = 4) -> None:
+    """Validate settings (one clear line and exit 2 on a bad one), then serve."""
+    import sys
+
+    from shared.config import ConfigError
+
+    try:
+        factory()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    serve(factory, host, port, workers, threads)

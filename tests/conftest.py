@@ -74,7 +74,7 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest) -> str:
     """Each test using this runs once on SQLite and once on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_url")
@@ -97,3 +97,54 @@ def wait_for() -> Callable[..., object]:
             time.sleep(interval)
 
     return wait
+
+
+@pytest.fixture
+def produce(kafka_bootstrap: str) -> Callable[..., None]:
+    """Send raw values (bytes, str or JSON-able) to a topic and wait until all are acknowledged."""
+    import json
+
+    from confluent_kafka import Producer
+
+    from shared.kafka import producer_config
+
+    def send(topic: str, values: list, key: bytes | str | None = None) -> None:
+        producer = Producer(producer_config(kafka_bootstrap, **{"message.max.bytes": 10485760}))
+        errors: list[str] = []
+        for value in values:
+            if not isinstance(value, (bytes, str)):
+                value = json.dumps(value)
+            producer.produce(topic, value=value, key=key,
+                             on_delivery=lambda err, _msg: err and errors.append(str(err)))
+            producer.poll(0)
+        assert producer.flush(30) == 0, "messages were not delivered in time"
+        assert not errors, errors
+
+    return send
+
+
+@pytest.fixture
+def read_topic(kafka_bootstrap: str) -> Callable[..., list]:
+    """Read `count` messages from the start of a topic (fails after `timeout` seconds)."""
+    import time
+
+    from confluent_kafka import Consumer
+
+    def read(topic: str, count: int, timeout: float = 30.0) -> list:
+        consumer = Consumer({"bootstrap.servers": kafka_bootstrap,
+                             "group.id": f"reader-{uuid.uuid4().hex}",
+                             "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                             "session.timeout.ms": 2000, "heartbeat.interval.ms": 500})
+        consumer.subscribe([topic])
+        messages: list = []
+        deadline = time.monotonic() + timeout
+        try:
+            while len(messages) < count and time.monotonic() < deadline:
+                messages.extend(m for m in consumer.consume(count - len(messages), 0.5)
+                                if not m.error())
+        finally:
+            consumer.close()
+        assert len(messages) >= count, f"read {len(messages)} of {count} from {topic}"
+        return messages
+
+    return read

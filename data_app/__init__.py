@@ -1,0 +1,32 @@
+"""data_app: consumes vitals from Kafka and stores them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from data_app.config import DATA_SETTINGS
+from data_app.consumer import KafkaService
+from data_app.routes import bp as health_bp
+from shared.config import load_settings
+from shared.db import SchemaMigration, db
+from shared.errors import register_error_handlers
+from shared.lifecycle import register_background
+from shared.logging import configure_logging
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build data_app; the consumer starts when the server starts serving."""
+    app = Flask(__name__)
+    app.config.from_mapping(load_settings(DATA_SETTINGS))
+    if test_config:
+        app.config.from_mapping(test_config)
+    configure_logging("data_app", app.config["LOG_LEVEL"])
+    db.init_app(app)
+    # Order matters: the schema exists before the first batch is stored.
+    register_background(app, "schema", SchemaMigration(app))
+    register_background(app, "consumer", KafkaService(app))
+    app.register_blueprint(health_bp)
+    register_error_handlers(app)
+    return app

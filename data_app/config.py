@@ -1,0 +1,22 @@
+"""data_app settings."""
+
+from shared.config import (
+    COMMON_SETTINGS,
+    Setting,
+    default_database_url,
+    parse_float,
+    parse_int,
+    parse_nonempty,
+)
+
+DATA_SETTINGS: tuple[Setting, ...] = (
+    *COMMON_SETTINGS,
+    Setting("DATABASE_URL", parse_nonempty, default_database_url),
+    Setting("KAFKA_DLQ_TOPIC", parse_nonempty, "vitals.dlq"),
+    Setting("KAFKA_GROUP_ID", parse_nonempty, "vigil-data"),
+    # Apache Kafka's default; the test broker joins a group in about half of this.
+    Setting("KAFKA_SESSION_TIMEOUT_MS", parse_int(1000, 300000), 45000),
+    Setting("KAFKA_TOPIC_PARTITIONS", parse_int(1, 1000), 6),
+    Setting("CONSUMER_BATCH_SIZE", parse_int(1, 100000), 1000),
+    Setting("CONSUMER_POLL_TIMEOUT", parse_float(exclusive_minimum=0, maximum=60), 0.5),
+)

@@ -1,0 +1,267 @@
+"""The consumer thread: vitals from Kafka into the database, bad messages to the dead-letter topic.
+
+Delivery is at-least-once and storage idempotent, so every sample is stored exactly once:
+offsets are committed only after the database transaction and the dead-letter writes have
+succeeded; a redelivered message hits the (patient, timestamp) unique key and is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from flask import Flask
+
+from data_app.decoding import InvalidSample, decode_sample
+from data_app.services import store_samples
+from shared.db import db
+from shared.kafka import ensure_topic, producer_config
+
+log = logging.getLogger(__name__)
+
+# Commit failures that only mean "the group moved on": the new owner re-reads and the
+# idempotent insert absorbs the repeat.
+_SURVIVABLE_COMMIT_ERRORS = {
+    KafkaError._NO_OFFSET, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST, KafkaError._STATE,
+}
+LAG_REFRESH_SECONDS = 5.0
+RETRY_BACKOFF_SECONDS = (0.5, 1, 2, 5)
+
+
+class StopRequested(Exception):  # noqa: N818
+    """Raised inside a batch when shutdown interrupts a retry: the batch stays uncommitted."""
+
+
+class KafkaService:
+    """Runs the consumer loop in its own thread; `start`/`stop` are called by the server."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        config = app.config
+        self.topic: str = config["KAFKA_TOPIC"]
+        self.dlq_topic: str = config["KAFKA_DLQ_TOPIC"]
+        self.bootstrap: str = config["KAFKA_BOOTSTRAP_SERVERS"]
+        self.batch_size: int = config["CONSUMER_BATCH_SIZE"]
+        self.poll_timeout: float = config["CONSUMER_POLL_TIMEOUT"]
+        self.partitions: int = config["KAFKA_TOPIC_PARTITIONS"]
+        session_timeout = config["KAFKA_SESSION_TIMEOUT_MS"]
+        self.consumer_config = {
+            "bootstrap.servers": self.bootstrap,
+            "group.id": config["KAFKA_GROUP_ID"],
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": session_timeout,
+            "heartbeat.interval.ms": max(100, min(3000, session_timeout // 4)),
+        }
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._consumer: Consumer | None = None
+        self._dlq: Producer | None = None
+        self._lag_checked_at = 0.0
+        self.status: dict[str, Any] = {
+            "state": "stopped", "assigned_partitions": 0, "lag": None,
+            "consumed": 0, "stored": 0, "duplicates": 0, "dead_lettered": 0,
+            "last_batch_at": None, "last_error": None,
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the consumer thread (after the server has forked)."""
+        if self._thread and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self.status["state"] = "starting"
+        self._thread = threading.Thread(target=self._run, name="vitals-consumer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the loop to finish its batch, leave the group and join the thread."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("consumer thread did not stop in time", extra={"timeout": timeout})
+        self.status["state"] = "stopped"
+
+    @property
+    def running(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    def _run(self) -> None:
+        try:
+            self._connect()
+        except StopRequested:
+            return
+        log.info("consumer started", extra={"topic": self.topic, "dlq_topic": self.dlq_topic})
+        self.status["state"] = "running"
+        try:
+            while not self._stop.is_set():
+                try:
+                    messages = self._consumer.consume(self.batch_size, self.poll_timeout)
+                    self.process_messages(messages)
+                    self._refresh_lag()
+                except StopRequested:
+                    break
+                except Exception as exc:
+                    # Never let one bad batch kill ingest: log, back off, carry on.
+                    log.exception("consumer loop error")
+                    self.status["last_error"] = repr(exc)
+                    self._stop.wait(1.0)
+        finally:
+            self._close()
+
+    def _connect(self) -> None:
+        """Make sure both topics exist, then create the consumer and the dead-letter producer."""
+        for attempt in range(10**9):
+            try:
+                ensure_topic(self.bootstrap, self.topic, self.partitions)
+                ensure_topic(self.bootstrap, self.dlq_topic, 1)
+                break
+            except KafkaException as exc:
+                log.warning("Kafka not ready, retrying", extra={"error": str(exc)})
+                self._wait_or_stop(RETRY_BACKOFF_SECONDS[min(attempt, 3)])
+        self._consumer = Consumer(self.consumer_config, logger=log)
+        self._consumer.subscribe([self.topic], on_assign=self._on_assign,
+                                 on_revoke=self._on_revoke)
+        # Large enough for any message the broker accepted, so a rejected one always fits.
+        self._dlq = Producer(producer_config(self.bootstrap, **{"message.max.bytes": 10485760}))
+
+    def _close(self) -> None:
+        if self._dlq is not None:
+            self._dlq.flush(5)
+        if self._consumer is not None:
+            self._consumer.close()
+        log.info("consumer stopped", extra={"stored": self.status["stored"]})
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.status["assigned_partitions"] = len(partitions)
+        log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.status["assigned_partitions"] = 0
+        log.info("partitions revoked", extra={"partitions": [p.partition for p in partitions]})
+
+    def _wait_or_stop(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise StopRequested
+
+    # -- one batch -------------------------------------------------------------------------
+    def process_messages(self, messages: list[Message]) -> None:
+        """Store the good samples, dead-letter the bad ones, then commit the offsets."""
+        samples: list[dict[str, Any]] = []
+        rejected: list[tuple[Message, str]] = []
+        first_offsets: dict[tuple[str, int], int] = {}
+        next_offsets: dict[tuple[str, int], int] = {}
+        for message in messages:
+            if message.error():
+                if message.error().code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume error", extra={"error": str(message.error())})
+                continue
+            partition = (message.topic(), message.partition())
+            first_offsets.setdefault(partition, message.offset())
+            next_offsets[partition] = message.offset() + 1
+            try:
+                samples.append(decode_sample(message.value()))
+            except InvalidSample as exc:
+                rejected.append((message, str(exc)))
+        if not next_offsets:
+            return
+        try:
+            inserted = self._store(samples)
+            self._dead_letter(rejected)
+        except BaseException:
+            # Without this, the next batch's commit would cover these offsets too.
+            self._rewind(first_offsets)
+            raise
+        self._commit(next_offsets)
+        self.status.update(
+            consumed=self.status["consumed"] + len(messages),
+            stored=self.status["stored"] + inserted,
+            duplicates=self.status["duplicates"] + len(samples) - inserted,
+            dead_lettered=self.status["dead_lettered"] + len(rejected),
+            last_batch_at=datetime.now(UTC).isoformat(),
+        )
+        log.info("batch stored", extra={"messages": len(messages), "stored": inserted,
+                                        "duplicates": len(samples) - inserted,
+                                        "dead_lettered": len(rejected)})
+
+    def _store(self, samples: list[dict[str, Any]]) -> int:
+        """One transaction for the batch; retried until it succeeds or the service stops."""
+        if not samples:
+            return 0
+        for attempt in range(10**9):
+            try:
+                with self.app.app_context(), db.sessionmaker().begin() as session:
+                    return store_samples(session, samples)
+            except Exception as exc:
+                log.error("storing batch failed, retrying",
+                          extra={"error": repr(exc), "attempt": attempt + 1})
+                self.status["last_error"] = repr(exc)
+                self._wait_or_stop(RETRY_BACKOFF_SECONDS[min(attempt, 3)])
+        raise AssertionError("unreachable")
+
+    def _dead_letter(self, rejected: list[tuple[Message, str]]) -> None:
+        """Publish each rejected message, with its original bytes and the reason."""
+        if not rejected:
+            return
+        failures: list[str] = []
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        for message, reason in rejected:
+            log.warning("dead-lettering message", extra={
+                "reason": reason, "partition": message.partition(), "offset": message.offset()})
+            self._dlq.produce(
+                self.dlq_topic, key=message.key(), value=message.value(),
+                headers=[("dlq.reason", reason.encode()),
+                         ("dlq.topic", message.topic().encode()),
+                         ("dlq.partition", str(message.partition()).encode()),
+                         ("dlq.offset", str(message.offset()).encode()),
+                         ("dlq.failed_at", datetime.now(UTC).isoformat().encode())],
+                on_delivery=on_delivery)
+        remaining = self._dlq.flush(30)
+        if remaining or failures:
+            # Not committing means the batch is read again: nothing is lost.
+            raise RuntimeError(f"dead-letter delivery failed: {failures or remaining}")
+
+    def _rewind(self, first_offsets: dict[tuple[str, int], int]) -> None:
+        """Seek back to the start of a failed batch so it is read again."""
+        for (topic, partition), offset in first_offsets.items():
+            try:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:
+                # Partition revoked meanwhile: its new owner starts from the committed offset.
+                log.warning("could not rewind partition", extra={
+                    "partition": partition, "error": str(exc)})
+
+    def _commit(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        offsets = [TopicPartition(topic, partition, offset)
+                   for (topic, partition), offset in next_offsets.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _SURVIVABLE_COMMIT_ERRORS:
+                raise
+            log.warning("offset commit skipped after a rebalance; messages may be re-read",
+                        extra={"error": str(exc)})
+
+    def _refresh_lag(self) -> None:
+        """Messages behind the end of each assigned partition, refreshed every few seconds."""
+        now = time.monotonic()
+        if now - self._lag_checked_at < LAG_REFRESH_SECONDS:
+            return
+        self._lag_checked_at = now
+        lag: dict[int, int] = defaultdict(int)
+        for tp in self._consumer.assignment():
+            low, high = self._consumer.get_watermark_offsets(tp, timeout=2, cached=False)
+            position = self._consumer.position([tp])[0].offset
+            lag[tp.partition] = max(0, high - (position if position >= 0 else low))
+        self.status["lag"] = sum(lag.values())

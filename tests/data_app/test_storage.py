@@ -1,0 +1,69 @@
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from data_app.services import store_samples
+from shared.db import db
+from shared.models import Patient, PatientMetric
+
+START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def samples_for(patient_uuid, count, name="Anna Ivanova", start=START):
+    return [{"patient_uuid": patient_uuid, "patient_name": name,
+             "timestamp": start + timedelta(seconds=5 * i), "pulse": 70 + i % 5,
+             "resp_rate": 14, "systolic": 120, "diastolic": 80, "spo2": 97,
+             "temperature": 36.7} for i in range(count)]
+
+
+def counts(app):
+    with db.sessionmaker(app)() as session:
+        return (session.scalar(select(func.count()).select_from(Patient)),
+                session.scalar(select(func.count()).select_from(PatientMetric)))
+
+
+def test_patient_created_on_first_sight_and_metrics_inserted(data_app):
+    pid = uuid.uuid4()
+    with db.sessionmaker(data_app).begin() as session:
+        assert store_samples(session, samples_for(pid, 10)) == 10
+    assert counts(data_app) == (1, 10)
+    with db.sessionmaker(data_app)() as session:
+        patient = session.scalars(select(Patient).where(Patient.uuid == pid)).one()
+        assert patient.name == "Anna Ivanova"
+        newest = session.scalars(select(PatientMetric).order_by(
+            PatientMetric.timestamp.desc())).first()
+        assert newest.timestamp == START + timedelta(seconds=45)
+        assert newest.bp == "120/80"
+
+
+def test_replayed_samples_are_not_stored_twice(data_app):
+    pid = uuid.uuid4()
+    batch = samples_for(pid, 20)
+    with db.sessionmaker(data_app).begin() as session:
+        assert store_samples(session, batch[:15]) == 15
+    with db.sessionmaker(data_app).begin() as session:
+        # Overlapping replay plus a duplicate inside the same batch.
+        assert store_samples(session, batch[10:] + batch[-1:]) == 5
+    assert counts(data_app) == (1, 20)
+
+
+def test_many_patients_in_one_batch(data_app):
+    batch = [s for i in range(50) for s in samples_for(uuid.uuid4(), 4, name=f"Bed {i}")]
+    with db.sessionmaker(data_app).begin() as session:
+        assert store_samples(session, batch) == 200
+    assert counts(data_app) == (50, 200)
+
+
+def test_failed_transaction_stores_nothing(data_app):
+    pid = uuid.uuid4()
+    bad = samples_for(pid, 3)
+    bad[2]["pulse"] = None  # violates NOT NULL inside the batch
+    try:
+        with db.sessionmaker(data_app).begin() as session:
+            store_samples(session, bad)
+    except Exception as exc:
+        assert "pulse" in str(exc).lower() or "null" in str(exc).lower()
+    else:
+        raise AssertionError("expected the batch to fail")
+    assert counts(data_app) == (0, 0)
