@@ -1,0 +1,35 @@
+"""patient_app settings."""
+
+from shared.config import (
+    COMMON_SETTINGS,
+    Setting,
+    parse_api_prefix,
+    parse_float,
+    parse_int,
+    parse_nonempty,
+    parse_optional,
+    parse_uuid,
+)
+
+from .physiology import SCENARIOS
+
+
+def parse_scenario(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in SCENARIOS:
+        raise ValueError(f"expected one of {', '.join(SCENARIOS)}, got {raw!r}")
+    return value
+
+
+PATIENT_SETTINGS: tuple[Setting, ...] = (
+    *COMMON_SETTINGS,
+    Setting("API_PREFIX", parse_api_prefix, "/api/v1"),
+    Setting("METRICS_INTERVAL", parse_float(exclusive_minimum=0, maximum=3600), 5.0),
+    # Without PATIENT_UUID the uuid is derived from the name, so a restart keeps the patient.
+    Setting("PATIENT_UUID", parse_optional(parse_uuid), None),
+    Setting("PATIENT_NAME", parse_nonempty, "Demo Patient"),
+    Setting("PATIENT_COUNT", parse_int(1, 100000), 1),
+    Setting("PATIENT_SCENARIO", parse_scenario, "normal"),
+    Setting("PATIENT_SEED", parse_optional(parse_int()), None),
+    Setting("KAFKA_TOPIC_PARTITIONS", parse_int(1, 1000), 6),
+)

@@ -1,0 +1,134 @@
+"""MetricsService: turns the physiology models into samples and sends them on a schedule."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.logging import patient_uuid_var
+
+from .exceptions import PatientNotFoundError, UnknownScenarioError
+from .patients import SimulatedPatient
+from .physiology import SCENARIOS
+from .producer import KafkaService
+
+log = logging.getLogger(__name__)
+
+
+class MetricsService:
+    """Generates each patient's samples and sends them every `interval` seconds."""
+
+    def __init__(self, patients: list[SimulatedPatient], kafka: KafkaService,
+                 interval: float) -> None:
+        self.patients = {p.uuid: p for p in patients}
+        self.kafka = kafka
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- samples ---------------------------------------------------------------------------
+    def patient(self, patient_uuid: uuid.UUID | None = None) -> SimulatedPatient:
+        """The patient with this uuid; without one, the process's first patient."""
+        if patient_uuid is None:
+            return next(iter(self.patients.values()))
+        try:
+            return self.patients[patient_uuid]
+        except KeyError:
+            raise PatientNotFoundError() from None
+
+    def generate_metrics(self, patient_uuid: uuid.UUID | None = None) -> dict[str, Any]:
+        """Advance one patient's model by one interval and return the sample."""
+        patient = self.patient(patient_uuid)
+        with patient.lock:
+            vitals = patient.physiology.step(self.interval)
+        return {
+            "patient_uuid": str(patient.uuid),
+            "patient_name": patient.name,
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "pulse": vitals.pulse,
+            "resp_rate": vitals.resp_rate,
+            "bp": vitals.bp,
+            "spo2": vitals.spo2,
+            "temperature": vitals.temperature,
+        }
+
+    def send_metrics(self) -> int:
+        """Generate and send one sample per patient. Returns how many were queued."""
+        queued = 0
+        for patient in self.patients.values():
+            token = patient_uuid_var.set(str(patient.uuid))
+            try:
+                sample = self.generate_metrics(patient.uuid)
+                self.kafka.send_metrics(patient.uuid, sample)
+                patient.latest = sample
+                queued += 1
+            except Exception:
+                # One patient's failure must not stop the others' samples.
+                log.exception("sending sample failed")
+            finally:
+                patient_uuid_var.reset(token)
+        self.kafka.poll(0)
+        return queued
+
+    def set_scenario(self, patient_uuid: uuid.UUID, scenario: str) -> SimulatedPatient:
+        """Switch a patient's scenario; values drift toward it from where they are."""
+        if scenario not in SCENARIOS:
+            raise UnknownScenarioError(
+                f"Unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}.")
+        patient = self.patient(patient_uuid)
+        with patient.lock:
+            patient.physiology.set_scenario(scenario)
+        log.info("scenario switched", extra={"patient_uuid": str(patient_uuid),
+                                             "scenario": scenario})
+        return patient
+
+    # -- the scheduler ---------------------------------------------------------------------
+    def start_monitoring(self) -> None:
+        """Start the scheduler thread: one round of samples every `interval` seconds."""
+        if self._thread and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="metrics-scheduler", daemon=True)
+        self._thread.start()
+        log.info("monitoring started", extra={"patients": len(self.patients),
+                                              "interval": self.interval})
+
+    def stop_monitoring(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+        log.info("monitoring stopped")
+
+    @property
+    def monitoring(self) -> bool:
+        return bool(self._thread and self._thread.is_alive())
+
+    def _run(self) -> None:
+        # Ticks are scheduled on a fixed grid so sending time does not accumulate as drift.
+        next_tick = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.send_metrics()
+            except Exception:
+                log.exception("scheduler round failed")
+            next_tick += self.interval
+            delay = next_tick - time.monotonic()
+            if delay < 0:
+                # Fell behind (e.g. a long GC or a paused process): skip, don't burst.
+                next_tick = time.monotonic()
+                delay = 0
+            if self._stop.wait(delay):
+                break
+
+    # -- background service protocol (started after the server forks) ----------------------
+    def start(self) -> None:
+        self.kafka.start()
+        self.start_monitoring()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stop_monitoring(timeout)
+        self.kafka.stop(timeout)

@@ -1,0 +1,77 @@
+"""HTTP: the simulated patients, their latest samples and scenarios; health."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from shared.lifecycle import background_service
+
+from .monitoring import MetricsService
+from .schemas import HealthSchema, ScenarioSchema, SimulatedPatientSchema
+
+blp = Blueprint("patients", __name__, description="Simulated patients")
+health_blp = Blueprint("health", __name__, description="Service health")
+
+
+def metrics_service() -> MetricsService:
+    return background_service(current_app, "monitoring")
+
+
+def parse_patient_uuid(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        abort(422, message="Malformed patient uuid.",
+              errors={"patient_uuid": ["Not a valid UUID."]})
+
+
+@blp.route("/patient")
+class ThisPatient(MethodView):
+    @blp.response(200, SimulatedPatientSchema)
+    def get(self):
+        """This process's (first) patient: identity and latest sample."""
+        return metrics_service().patient()
+
+
+@blp.route("/patients")
+class SimulatedPatients(MethodView):
+    @blp.response(200, SimulatedPatientSchema(many=True))
+    def get(self):
+        """Every patient this process simulates."""
+        return list(metrics_service().patients.values())
+
+
+@blp.route("/patients/<patient_uuid>")
+class SimulatedPatientById(MethodView):
+    @blp.response(200, SimulatedPatientSchema)
+    def get(self, patient_uuid: str):
+        """One simulated patient."""
+        return metrics_service().patient(parse_patient_uuid(patient_uuid))
+
+
+@blp.route("/patients/<patient_uuid>/scenario")
+class PatientScenario(MethodView):
+    @blp.arguments(ScenarioSchema)
+    @blp.response(200, SimulatedPatientSchema)
+    def put(self, body: dict, patient_uuid: str):
+        """Switch a patient's scenario (normal, sepsis, hypoxia, deteriorating, …)."""
+        return metrics_service().set_scenario(parse_patient_uuid(patient_uuid),
+                                              body["scenario"])
+
+
+@health_blp.route("/health")
+class Health(MethodView):
+    @health_blp.response(200, HealthSchema)
+    @health_blp.alt_response(503, schema=HealthSchema, description="Kafka unreachable")
+    def get(self):
+        """Whether the scheduler runs and Kafka is reachable."""
+        service = metrics_service()
+        kafka = service.kafka.health()
+        healthy = service.monitoring and kafka["kafka"] == "ok"
+        body = {"status": "ok" if healthy else "degraded", "monitoring": service.monitoring,
+                "patients": len(service.patients), "kafka": kafka}
+        return body, 200 if healthy else 503

@@ -1,0 +1,32 @@
+"""patient_app's request and response schemas."""
+
+from marshmallow import Schema, fields, validate
+
+from .physiology import SCENARIOS
+
+
+class SampleSchema(Schema):
+    timestamp = fields.String()
+    pulse = fields.Integer()
+    resp_rate = fields.Integer()
+    bp = fields.String(metadata={"example": "120/80"})
+    spo2 = fields.Integer()
+    temperature = fields.Float()
+
+
+class SimulatedPatientSchema(Schema):
+    uuid = fields.UUID()
+    name = fields.String()
+    scenario = fields.Function(lambda patient: patient.physiology.scenario)
+    latest = fields.Nested(SampleSchema, allow_none=True)
+
+
+class ScenarioSchema(Schema):
+    scenario = fields.String(required=True, validate=validate.OneOf(SCENARIOS))
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+    monitoring = fields.Boolean()
+    patients = fields.Integer()
+    kafka = fields.Dict()

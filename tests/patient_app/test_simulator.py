@@ -1,0 +1,98 @@
+"""The simulator's services and HTTP surface, without a broker."""
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from patient_app import create_app
+from patient_app.patients import build_patients, patient_uuid_for
+from shared.config import ConfigError
+from shared.schemas import vitals_schema
+
+
+def test_generated_sample_has_the_message_fields_and_passes_the_shared_schema(metrics_service):
+    sample = metrics_service.generate_metrics()
+    assert set(sample) >= {"timestamp", "pulse", "resp_rate", "bp", "spo2", "temperature"}
+    assert vitals_schema.validate(sample) == {}
+    assert datetime.fromisoformat(sample["timestamp"]).tzinfo == UTC
+    systolic, diastolic = map(int, sample["bp"].split("/"))
+    assert systolic > diastolic
+
+
+def test_uuid_is_stable_per_name_unless_given():
+    assert patient_uuid_for("Ivan Petrov") == patient_uuid_for("Ivan Petrov")
+    assert patient_uuid_for("Ivan Petrov") != patient_uuid_for("Anna Ivanova")
+    given = uuid.uuid4()
+    assert build_patients("Ivan Petrov", patient_uuid=given)[0].uuid == given
+
+
+def test_many_patients_in_one_process_have_distinct_names_and_uuids():
+    patients = build_patients("Bed", count=120, seed=1)
+    assert len({p.uuid for p in patients}) == 120
+    assert patients[0].name == "Bed 001" and patients[-1].name == "Bed 120"
+
+
+def test_same_seed_reproduces_the_run():
+    first = build_patients("Bed", count=3, seed=42)
+    second = build_patients("Bed", count=3, seed=42)
+    for a, b in zip(first, second, strict=True):
+        assert [a.physiology.step(5) for _ in range(50)] == \
+            [b.physiology.step(5) for _ in range(50)]
+
+
+def test_identity_and_latest_sample(client, metrics_service):
+    body = client.get("/api/v1/patient").json
+    assert body["name"] == "Ivan Petrov"
+    assert body["uuid"] == str(patient_uuid_for("Ivan Petrov"))
+    assert body["scenario"] == "normal"
+    assert body["latest"] is None
+
+
+def test_switching_scenario(client, metrics_service):
+    pid = metrics_service.patient().uuid
+    response = client.put(f"/api/v1/patients/{pid}/scenario", json={"scenario": "sepsis"})
+    assert response.status_code == 200
+    assert response.json["scenario"] == "sepsis"
+    assert metrics_service.patient().physiology.scenario == "sepsis"
+
+
+@pytest.mark.parametrize(("path", "body", "code"), [
+    ("/api/v1/patients/{pid}/scenario", {"scenario": "zombie"}, 422),
+    ("/api/v1/patients/{pid}/scenario", {}, 422),
+    ("/api/v1/patients/{pid}/scenario", {"scenario": "sepsis", "extra": 1}, 422),
+    ("/api/v1/patients/not-a-uuid/scenario", {"scenario": "sepsis"}, 422),
+    ("/api/v1/patients/" + str(uuid.UUID(int=1)) + "/scenario", {"scenario": "sepsis"}, 404),
+])
+def test_scenario_errors_use_the_shared_json_body(client, metrics_service, path, body, code):
+    response = client.put(path.format(pid=metrics_service.patient().uuid), json=body)
+    assert response.status_code == code
+    assert set(response.json) == {"code", "status", "message", "errors"}
+    assert response.json["code"] == code
+
+
+def test_health_reports_unreachable_kafka(client):
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json["kafka"]["kafka"] == "unreachable"
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("METRICS_INTERVAL", "0"), ("METRICS_INTERVAL", "abc"), ("PATIENT_UUID", "nope"),
+    ("PATIENT_SCENARIO", "zombie"), ("PATIENT_COUNT", "0"),
+])
+def test_bad_setting_stops_the_app_naming_the_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=f"^{variable}: "):
+        create_app()
+
+
+def test_bad_setting_on_the_command_line_is_one_clear_line():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "patient_app", "--interval", "0"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == \
+        "configuration error: METRICS_INTERVAL: must be greater than 0, got '0'"
