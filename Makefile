@@ -26,7 +26,7 @@ run: install
 	@echo "    OpenAPI document:      http://127.0.0.1:$(MONITOR_PORT)/openapi.json"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
-	MONITOR_PORT=$(MONITOR_PORT) $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" MONITOR_PORT=$(MONITOR_PORT) $(BIN)/honcho start -f Procfile
 
 test: install
 	$(BIN)/python -m pytest

@@ -14,6 +14,7 @@ from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
 from shared.logging import configure_logging
+from shared.request_id import register_request_id
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -23,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     configure_logging("data_app", app.config["LOG_LEVEL"])
+    register_request_id(app)
     db.init_app(app)
     # Order matters: the schema exists before the first batch is stored.
     register_background(app, "schema", SchemaMigration(app))

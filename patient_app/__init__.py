@@ -8,9 +8,11 @@ from flask import Flask
 from flask_smorest import Api
 
 from shared.config import load_settings
+from shared.converters import UUIDConverter, uuid_param_schema
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
 from shared.logging import configure_logging
+from shared.request_id import register_request_id
 
 from .config import PATIENT_SETTINGS
 from .monitoring import MetricsService
@@ -19,6 +21,7 @@ from .producer import KafkaService
 from .routes import blp, health_blp
 
 api = Api()
+api.register_converter(UUIDConverter, uuid_param_schema)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -31,7 +34,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     configure_logging("patient_app", app.config["LOG_LEVEL"])
+    register_request_id(app)
     register_monitoring(app)
+    # Malformed uuids in URLs are bad parameters (422), not missing pages.
+    app.url_map.converters["uuid"] = UUIDConverter
     api.init_app(app)
     api.register_blueprint(blp, url_prefix=app.config["API_PREFIX"])
     api.register_blueprint(health_blp)

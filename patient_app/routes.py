@@ -6,7 +6,7 @@ import uuid
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
 from shared.lifecycle import background_service
 
@@ -19,14 +19,6 @@ health_blp = Blueprint("health", __name__, description="Service health")
 
 def metrics_service() -> MetricsService:
     return background_service(current_app, "monitoring")
-
-
-def parse_patient_uuid(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        abort(422, message="Malformed patient uuid.",
-              errors={"patient_uuid": ["Not a valid UUID."]})
 
 
 @blp.route("/patient")
@@ -45,22 +37,21 @@ class SimulatedPatients(MethodView):
         return list(metrics_service().patients.values())
 
 
-@blp.route("/patients/<patient_uuid>")
+@blp.route("/patients/<uuid:patient_uuid>")
 class SimulatedPatientById(MethodView):
     @blp.response(200, SimulatedPatientSchema)
-    def get(self, patient_uuid: str):
+    def get(self, patient_uuid: uuid.UUID):
         """One simulated patient."""
-        return metrics_service().patient(parse_patient_uuid(patient_uuid))
+        return metrics_service().patient(patient_uuid)
 
 
-@blp.route("/patients/<patient_uuid>/scenario")
+@blp.route("/patients/<uuid:patient_uuid>/scenario")
 class PatientScenario(MethodView):
     @blp.arguments(ScenarioSchema)
     @blp.response(200, SimulatedPatientSchema)
-    def put(self, body: dict, patient_uuid: str):
+    def put(self, body: dict, patient_uuid: uuid.UUID):
         """Switch a patient's scenario (normal, sepsis, hypoxia, deteriorating, …)."""
-        return metrics_service().set_scenario(parse_patient_uuid(patient_uuid),
-                                              body["scenario"])
+        return metrics_service().set_scenario(patient_uuid, body["scenario"])
 
 
 @health_blp.route("/health")

@@ -1,0 +1,1 @@
+"""Whether the API can serve."""

@@ -1,0 +1,25 @@
+"""Probes of what the API depends on. Functions take the caller's session and never commit."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from shared.models import Patient
+
+log = logging.getLogger(__name__)
+
+
+def database_problem(session: Session) -> str | None:
+    """None when the patients table answers a query, otherwise what went wrong."""
+    try:
+        # Reading a real table, not SELECT 1, also catches a schema that is not migrated yet.
+        session.execute(select(Patient.id).limit(1))
+    except SQLAlchemyError as exc:
+        log.warning("database health check failed", exc_info=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip()
+        return reason.splitlines()[0] if reason else type(exc).__name__
+    return None

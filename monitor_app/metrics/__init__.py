@@ -1,0 +1,1 @@
+"""A patient's vital-sign samples."""

@@ -1,0 +1,31 @@
+"""GET a patient's samples."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from monitor_app.metrics import services
+from monitor_app.metrics.schemas import MetricQueryArgsSchema, MetricSchema
+from monitor_app.patients.services import find_patient
+from shared.db import db
+from shared.models import PatientMetric
+
+blp = Blueprint("metrics", __name__, description="Vital-sign samples of one patient.")
+
+
+@blp.route("/patient/<uuid:patient_uuid>/metrics")
+class PatientMetrics(MethodView):
+    @blp.arguments(MetricQueryArgsSchema, location="query")
+    @blp.response(200, MetricSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> list[PatientMetric]:
+        """List a patient's samples, newest first."""
+        patient = find_patient(db.session, patient_uuid)
+        if patient is None:
+            abort(404, message=f"No patient with UUID {patient_uuid}.")
+        return services.list_metrics(db.session, patient.id, since=args.get("since"),
+                                     until=args.get("until"), limit=args["limit"])

@@ -1,0 +1,49 @@
+"""How samples are shown, and the query arguments that select them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from monitor_app.config import METRICS_LIMIT, METRICS_MAX_LIMIT
+
+_INSTANT = ("ISO-8601 with a UTC offset, e.g. 2025-01-31T08:00:00Z (write '+' as %2B in a URL); "
+            "a time without an offset is refused.")
+
+
+class MetricSchema(Schema):
+    """One vitals sample."""
+
+    timestamp = fields.DateTime(format="iso", dump_only=True,
+                                metadata={"description": "When it was measured, in UTC."})
+    pulse = fields.Integer(dump_only=True, metadata={"description": "Beats per minute."})
+    resp_rate = fields.Integer(dump_only=True, metadata={"description": "Breaths per minute."})
+    bp = fields.String(dump_only=True, metadata={"description": "Blood pressure, e.g. '120/80'."})
+    systolic = fields.Integer(dump_only=True, metadata={"description": "mmHg."})
+    diastolic = fields.Integer(dump_only=True, metadata={"description": "mmHg."})
+    spo2 = fields.Integer(dump_only=True, metadata={"description": "Oxygen saturation, %."})
+    temperature = fields.Float(dump_only=True, metadata={"description": "Degrees Celsius."})
+
+
+class MetricQueryArgsSchema(Schema):
+    """Which samples to list: a half-open time window and a maximum count."""
+
+    # A naive time would be read in some unknown zone; asking for the offset avoids the guess.
+    since = fields.AwareDateTime(
+        data_key="from", format="iso",
+        metadata={"description": f"Only samples taken at or after this instant. {_INSTANT}"})
+    until = fields.AwareDateTime(
+        data_key="to", format="iso",
+        metadata={"description": "Only samples taken strictly before this instant, so the "
+                                 "oldest timestamp of one page is the `to` of the next. "
+                                 + _INSTANT})
+    limit = fields.Integer(
+        load_default=METRICS_LIMIT, validate=validate.Range(min=1, max=METRICS_MAX_LIMIT),
+        metadata={"description": "Most samples to return (newest first)."})
+
+    @validates_schema
+    def _window_is_ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        since, until = data.get("since"), data.get("until")
+        if since is not None and until is not None and since > until:
+            raise ValidationError("Must not be after `to`.", field_name="from")

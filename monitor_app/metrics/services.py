@@ -1,0 +1,49 @@
+"""Queries over samples. Functions take the caller's session and never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from shared.models import Patient, PatientMetric
+
+
+def list_metrics(session: Session, patient_id: int, *, since: datetime | None,
+                 until: datetime | None, limit: int) -> list[PatientMetric]:
+    """A patient's samples taken in [since, until), newest first, at most `limit`."""
+    query = select(PatientMetric).where(PatientMetric.patient_id == patient_id)
+    if since is not None:
+        query = query.where(PatientMetric.timestamp >= since)
+    if until is not None:
+        query = query.where(PatientMetric.timestamp < until)
+    query = query.order_by(PatientMetric.timestamp.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def latest_samples(session: Session, patient_ids: Collection[int]) -> dict[int, PatientMetric]:
+    """The newest sample of each given patient that has one, in a single query."""
+    if not patient_ids:
+        return {}
+    newer = aliased(PatientMetric)
+    # Per patient, one backward step on the (patient_id, timestamp) unique index.
+    newest_id = (
+        select(newer.id)
+        .where(newer.patient_id == Patient.id)
+        .order_by(newer.timestamp.desc())
+        .limit(1)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    newest_ids = select(newest_id).where(Patient.id.in_(patient_ids))
+    samples = session.scalars(select(PatientMetric).where(PatientMetric.id.in_(newest_ids)))
+    return {sample.patient_id: sample for sample in samples}
+
+
+def count_samples(session: Session, patient_id: int) -> int:
+    """How many samples a patient has."""
+    query = select(func.count()).select_from(PatientMetric).where(
+        PatientMetric.patient_id == patient_id)
+    return session.scalar(query) or 0

@@ -1,0 +1,40 @@
+"""GET patients, one page or one patient at a time."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from flask_smorest.pagination import PaginationParameters
+
+from monitor_app.config import PATIENTS_MAX_PAGE_SIZE, PATIENTS_PAGE_SIZE
+from monitor_app.patients import services
+from monitor_app.patients.schemas import PatientDetailSchema, PatientSchema
+from shared.db import db
+
+blp = Blueprint("patients", __name__, description="Monitored patients and their newest sample.")
+
+
+@blp.route("")
+class Patients(MethodView):
+    @blp.response(200, PatientSchema(many=True))
+    @blp.paginate(page_size=PATIENTS_PAGE_SIZE, max_page_size=PATIENTS_MAX_PAGE_SIZE)
+    def get(self, pagination_parameters: PaginationParameters) -> list[services.PatientOverview]:
+        """List patients by name, each with their newest sample."""
+        pagination_parameters.item_count = services.count_patients(db.session)
+        return services.list_patients(db.session, offset=pagination_parameters.first_item,
+                                      limit=pagination_parameters.page_size)
+
+
+@blp.route("/<uuid:patient_uuid>")
+class PatientById(MethodView):
+    @blp.response(200, PatientDetailSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, patient_uuid: uuid.UUID) -> services.PatientOverview:
+        """Show a patient with their newest sample and sample count."""
+        detail = services.patient_detail(db.session, patient_uuid)
+        if detail is None:
+            abort(404, message=f"No patient with UUID {patient_uuid}.")
+        return detail

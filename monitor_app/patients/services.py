@@ -1,0 +1,48 @@
+"""Queries over patients. Functions take the caller's session and never commit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor_app.metrics.services import count_samples, latest_samples
+from shared.models import Patient, PatientMetric
+
+
+@dataclass(frozen=True)
+class PatientOverview:
+    """A patient with their newest sample and, when asked for, how many samples they have."""
+
+    patient: Patient
+    latest: PatientMetric | None
+    sample_count: int | None = None
+
+
+def find_patient(session: Session, patient_uuid: uuid.UUID) -> Patient | None:
+    """The patient with this UUID, or None."""
+    return session.scalar(select(Patient).where(Patient.uuid == patient_uuid))
+
+
+def count_patients(session: Session) -> int:
+    """How many patients there are."""
+    return session.scalar(select(func.count()).select_from(Patient)) or 0
+
+
+def list_patients(session: Session, *, offset: int, limit: int) -> list[PatientOverview]:
+    """One page of patients by name, each with their newest sample: two queries in all."""
+    query = select(Patient).order_by(Patient.name, Patient.uuid).offset(offset).limit(limit)
+    patients = list(session.scalars(query))
+    latest = latest_samples(session, [patient.id for patient in patients])
+    return [PatientOverview(patient, latest.get(patient.id)) for patient in patients]
+
+
+def patient_detail(session: Session, patient_uuid: uuid.UUID) -> PatientOverview | None:
+    """One patient with their newest sample and sample count, or None."""
+    patient = find_patient(session, patient_uuid)
+    if patient is None:
+        return None
+    return PatientOverview(patient, latest_samples(session, [patient.id]).get(patient.id),
+                           count_samples(session, patient.id))

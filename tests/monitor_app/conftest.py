@@ -1,0 +1,61 @@
+"""Fixtures for the monitor API: an app per database backend and a patient factory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+
+from monitor_app import create_app
+from shared.db import db, migrate
+from shared.models import Patient, PatientMetric
+
+T0 = datetime(2025, 1, 31, 8, 0, tzinfo=UTC)
+STEP = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class MadePatient:
+    """What a test needs to know about an inserted patient: plain values, no ORM objects."""
+
+    uuid: str
+    name: str
+    sample_times: tuple[datetime, ...]
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    """The monitor API over a freshly migrated SQLite file or PostgreSQL database."""
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True})
+    # The server migrates from a background service; tests do it up front instead.
+    migrate(db.engine(app))
+    yield app
+    db.engine(app).dispose()
+
+
+@pytest.fixture
+def make_patient(app: Flask) -> Callable[..., MadePatient]:
+    """Insert a patient with `samples` vitals samples, one a minute from 2025-01-31 08:00Z.
+
+    Sample `i` (0 is the oldest) has pulse 60+i and blood pressure (120+i)/80.
+    """
+
+    def make(name: str = "Ada Lovelace", samples: int = 0) -> MadePatient:
+        patient_uuid = uuid.uuid4()
+        times = tuple(T0 + i * STEP for i in range(samples))
+        with db.sessionmaker(app).begin() as session:
+            patient = Patient(uuid=patient_uuid, name=name)
+            session.add(patient)
+            session.flush()
+            session.add_all(
+                PatientMetric(patient_id=patient.id, timestamp=moment, pulse=60 + i,
+                              resp_rate=14, systolic=120 + i, diastolic=80, spo2=97,
+                              temperature=36.6)
+                for i, moment in enumerate(times))
+        return MadePatient(str(patient_uuid), name, times)
+
+    return make
