@@ -62,3 +62,18 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     # librdkafka and werkzeug chatter is not what an operator needs at INFO.
     logging.getLogger("werkzeug").setLevel(max(logging.getLevelName(level), logging.WARNING))
+
+
+# gunicorn's own loggers (master and workers) in the same JSON shape; app loggers go through
+# the root handler that `configure_logging` installs in each worker.
+GUNICORN_LOGCONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": JsonFormatter, "service": "gunicorn"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
+                            "stream": "ext://sys.stderr"}},
+    "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO",
+                                   "propagate": False}},
+    # gunicorn merges this over its defaults, whose root logger names handlers we replace.
+    "root": {"level": "INFO", "handlers": []},
+}

@@ -13,6 +13,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from shared.lifecycle import start_background, stop_background
+from shared.logging import GUNICORN_LOGCONFIG
 
 
 def post_worker_init(worker) -> None:
@@ -56,7 +57,9 @@ def serve(factory: Callable[[], Flask], host: str, port: int, workers: int = 1,
         "worker_class": "gthread",
         "graceful_timeout": 15,
         "accesslog": None,
-        "logconfig_dict": {"version": 1, "disable_existing_loggers": False, "root": {}},
+        "logconfig_dict": GUNICORN_LOGCONFIG,
+        # One socket path per user: several Vigil servers on a machine would fight over it.
+        "control_socket_disable": True,
     }).run()
 
 

@@ -93,3 +93,8 @@ def test_samples_flow_from_simulator_to_api_and_services_stop_cleanly(system, wa
     data_log = (logs / "data.log").read_text()
     assert '"message": "consumer stopped"' in data_log
     assert '"message": "batch stored"' in data_log
+    # Every line every process wrote is one JSON object with the standard fields.
+    for name in processes:
+        for line in (logs / f"{name}.log").read_text().splitlines():
+            entry = json.loads(line)
+            assert {"timestamp", "level", "message", "module", "function", "line"} <= set(entry)
