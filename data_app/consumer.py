@@ -18,8 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from flask import Flask
 
 from data_app.decoding import InvalidSample, decode_sample
-from data_app.services import store_samples
-from shared.db import db
+from data_app.services import DataService
 from shared.kafka import ensure_topic, producer_config
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ class KafkaService:
     """Runs the consumer loop in its own thread; `start`/`stop` are called by the server."""
 
     def __init__(self, app: Flask) -> None:
-        self.app = app
+        self.data_service = DataService(app)
         config = app.config
         self.topic: str = config["KAFKA_TOPIC"]
         self.dlq_topic: str = config["KAFKA_DLQ_TOPIC"]
@@ -197,8 +196,7 @@ class KafkaService:
             return 0
         for attempt in range(10**9):
             try:
-                with self.app.app_context(), db.sessionmaker().begin() as session:
-                    return store_samples(session, samples)
+                return self.data_service.store(samples)
             except Exception as exc:
                 log.error("storing batch failed, retrying",
                           extra={"error": repr(exc), "attempt": attempt + 1})

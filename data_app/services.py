@@ -6,10 +6,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from shared.db import db
 from shared.models import Patient, PatientMetric
 
 _METRIC_FIELDS = ("timestamp", "pulse", "resp_rate", "systolic", "diastolic", "spo2",
@@ -56,3 +58,15 @@ def store_samples(session: Session, samples: Sequence[dict[str, Any]]) -> int:
         _insert_ignoring_duplicates(session, PatientMetric.__table__)
         .returning(PatientMetric.__table__.c.id), rows)
     return len(inserted.all())
+
+
+class DataService:
+    """Stores batches for the consumer thread: one app context and one transaction a batch."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def store(self, samples: Sequence[dict[str, Any]]) -> int:
+        """Store a batch atomically; returns the rows inserted (the rest were replays)."""
+        with self.app.app_context(), db.sessionmaker().begin() as session:
+            return store_samples(session, samples)

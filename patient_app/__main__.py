@@ -17,7 +17,7 @@ def main() -> None:
     parser.add_argument("--seed", help="random seed for a reproducible run (PATIENT_SEED)")
     parser.add_argument("--interval", help="seconds between samples (METRICS_INTERVAL)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--port", type=int, help="default: $PORT, else 8081")
     args = parser.parse_args()
     # Command-line flags become the environment the app's settings are read from.
     for flag, variable in (("name", "PATIENT_NAME"), ("patients", "PATIENT_COUNT"),
@@ -30,7 +30,7 @@ def main() -> None:
     from patient_app import create_app
 
     # One worker: a second would simulate the same patients twice.
-    run_cli(create_app, args.host, args.port, workers=1)
+    run_cli(create_app, args.host, args.port, default_port=8081, workers=1)
 
 
 if __name__ == "__main__":

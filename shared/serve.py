@@ -63,14 +63,19 @@ def serve(factory: Callable[[], Flask], host: str, port: int, workers: int = 1,
     }).run()
 
 
-def run_cli(factory: Callable[[], Flask], host: str, port: int, workers: int = 1,
-            threads: int = 4) -> None:
-    """Validate settings (one clear line and exit 2 on a bad one), then serve."""
+def run_cli(factory: Callable[[], Flask], host: str, port: int | None, default_port: int,
+            workers: int = 1, threads: int = 4) -> None:
+    """Validate settings (one clear line and exit 2 on a bad one), then serve.
+
+    Without `--port`, the port comes from the PORT variable (as honcho and most PaaS set it).
+    """
     import sys
 
-    from shared.config import ConfigError
+    from shared.config import ConfigError, Setting, load_settings, parse_port
 
     try:
+        if port is None:
+            port = load_settings((Setting("PORT", parse_port, default_port),))["PORT"]
         factory()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

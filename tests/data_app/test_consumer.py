@@ -87,17 +87,19 @@ def test_restart_mid_stream_loses_and_duplicates_nothing(
 def test_database_outage_is_retried_without_loss(make_data_app, produce, topic_names,
                                                  wait_for, monkeypatch):
     import data_app.consumer as consumer_module
+    import data_app.services as services_module
+    from sqlalchemy.exc import OperationalError
 
     calls = {"n": 0}
-    real_store = consumer_module.store_samples
+    real_store = services_module.store_samples
 
     def flaky_store(session, samples):
         calls["n"] += 1
         if calls["n"] <= 2:
-            raise consumer_module.KafkaException("database is locked")  # any error type
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
         return real_store(session, samples)
 
-    monkeypatch.setattr(consumer_module, "store_samples", flaky_store)
+    monkeypatch.setattr(services_module, "store_samples", flaky_store)
     monkeypatch.setattr(consumer_module, "RETRY_BACKOFF_SECONDS", (0.05, 0.05, 0.05, 0.05))
     app = make_data_app()
     pid = uuid.uuid4()

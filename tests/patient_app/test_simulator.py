@@ -96,3 +96,34 @@ def test_bad_setting_on_the_command_line_is_one_clear_line():
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == \
         "configuration error: METRICS_INTERVAL: must be greater than 0, got '0'"
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    ({"PORT": "abc"}, "configuration error: PORT: expected an integer, got 'abc'"),
+    ({"PATIENT_UUID": "123"}, "configuration error: PATIENT_UUID: expected a UUID, got '123'"),
+])
+def test_bad_environment_for_the_command_line_is_one_clear_line(monkeypatch, env, expected):
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "patient_app"], env={**os.environ, **env},
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == expected
+
+
+def test_settings_are_read_from_a_dotenv_file(tmp_path, monkeypatch):
+    from shared import config
+
+    (tmp_path / ".env").write_text("PATIENT_NAME=Olga From Dotenv\nMETRICS_INTERVAL=2.5\n")
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    for name in ("PATIENT_NAME", "METRICS_INTERVAL"):
+        # setenv first so monkeypatch restores the variable's absence after load_dotenv.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PATIENT_SEED", "3")  # the real environment wins over the file
+    app = create_app()
+    assert app.config["PATIENT_NAME"] == "Olga From Dotenv"
+    assert app.config["METRICS_INTERVAL"] == 2.5
+    assert app.config["PATIENT_SEED"] == 3
