@@ -67,3 +67,28 @@ def test_failed_transaction_stores_nothing(data_app):
     else:
         raise AssertionError("expected the batch to fail")
     assert counts(data_app) == (0, 0)
+
+
+def test_an_open_read_transaction_does_not_block_writes(make_data_app, sqlite_url):
+    """The API's readers and the consumer's writer share one SQLite file (WAL mode).
+
+    Without WAL the writer's commit would wait on the reader's lock and fail after the busy
+    timeout; with it, the write commits and the reader keeps a consistent snapshot.
+    """
+    import sqlite3
+
+    app = make_data_app(DATABASE_URL=sqlite_url)
+    pid = uuid.uuid4()
+    with db.sessionmaker(app).begin() as session:
+        store_samples(session, samples_for(pid, 5))
+    reader = sqlite3.connect(db.engine(app).url.database, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM patient_metrics").fetchone() == (5,)
+        with db.sessionmaker(app).begin() as session:
+            assert store_samples(session, samples_for(pid, 5, start=START.replace(hour=13))) == 5
+        assert reader.execute("SELECT count(*) FROM patient_metrics").fetchone() == (5,)
+        reader.execute("COMMIT")
+        assert reader.execute("SELECT count(*) FROM patient_metrics").fetchone() == (10,)
+    finally:
+        reader.close()
