@@ -1,0 +1,52 @@
+"""The schema: Alembic's migrations and the models agree, on SQLite and PostgreSQL."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from shared.db import Base, UTCDateTime, make_engine, migrate
+
+
+@pytest.fixture
+def engine(database_url):
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def test_migrations_build_exactly_the_models_schema(engine):
+    migrate(engine)
+    migrate(engine)  # a second start finds nothing to do
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        unique = inspect(connection).get_unique_constraints("patient_metrics")
+    assert [c["column_names"] for c in unique] == [["patient_id", "timestamp"]]
+
+
+def test_sqlite_runs_in_wal_mode(sqlite_url):
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    finally:
+        engine.dispose()
+
+
+def test_in_memory_sqlite_is_refused():
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        make_engine("sqlite://")
+
+
+def test_datetimes_are_stored_as_utc_and_come_back_aware():
+    column = UTCDateTime()
+    moscow = datetime(2026, 11, 24, 15, 0, tzinfo=timezone(timedelta(hours=3)))
+    stored = column.process_bind_param(moscow, None)
+    assert stored == datetime(2026, 11, 24, 12, 0)
+    assert column.process_result_value(stored, None) == datetime(2026, 11, 24, 12, 0,
+                                                                 tzinfo=UTC)
+    with pytest.raises(ValueError, match="naive"):
+        column.process_bind_param(datetime(2026, 11, 24, 12, 0), None)
