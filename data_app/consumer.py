@@ -128,14 +128,20 @@ class KafkaService:
         self._consumer = Consumer(self.consumer_config, logger=log)
         self._consumer.subscribe([self.topic], on_assign=self._on_assign,
                                  on_revoke=self._on_revoke)
+        self._dlq = self._new_dlq_producer()
+
+    def _new_dlq_producer(self) -> Producer:
         # Large enough for any message the broker accepted, so a rejected one always fits.
-        self._dlq = Producer(producer_config(self.bootstrap, **{"message.max.bytes": 10485760}))
+        return Producer(producer_config(self.bootstrap, logger=log,
+                                        **{"message.max.bytes": 10485760}))
 
     def _close(self) -> None:
         if self._dlq is not None:
             self._dlq.flush(5)
+            self._dlq = None
         if self._consumer is not None:
             self._consumer.close()
+            self._consumer = None
         log.info("consumer stopped", extra={"stored": self.status["stored"]})
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -225,9 +231,12 @@ class KafkaService:
                          ("dlq.offset", str(message.offset()).encode()),
                          ("dlq.failed_at", datetime.now(UTC).isoformat().encode())],
                 on_delivery=on_delivery)
-        remaining = self._dlq.flush(30)
+        remaining = self._dlq.flush(10)
         if remaining or failures:
-            # Not committing means the batch is read again: nothing is lost.
+            # A producer stuck on a restarted broker never recovers by itself: start afresh.
+            # The batch is rewound and read again, so nothing is lost.
+            self._dlq.purge()
+            self._dlq = self._new_dlq_producer()
             raise RuntimeError(f"dead-letter delivery failed: {failures or remaining}")
 
     def _rewind(self, first_offsets: dict[tuple[str, int], int]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -18,24 +19,35 @@ from .exceptions import KafkaError
 
 log = logging.getLogger(__name__)
 
+_PURGED = {RdKafkaError._PURGE_QUEUE, RdKafkaError._PURGE_INFLIGHT}
+
+# Samples queued while the broker is away are kept this long before they count as lost.
+MESSAGE_TIMEOUT_MS = 300_000
+
 
 class KafkaService:
-    """A confluent-kafka producer that recreates itself after a fatal error.
+    """A confluent-kafka producer that rebuilds itself instead of going silent.
 
-    An idempotent producer raises a fatal error when the broker forgets its producer id
-    (after a broker restart, say); it would then refuse every send, so instead of going
-    silent the service builds a fresh producer on the next send.
+    Two ways an idempotent producer gets stuck: a fatal error (it then refuses every send),
+    and a broker that restarted without its state (the producer retries with a producer id
+    the broker no longer knows, forever, without ever reporting a fatal error). In both cases
+    the service builds a fresh producer and re-sends what the old one still held.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, partitions: int = 6) -> None:
+    def __init__(self, bootstrap_servers: str, topic: str, partitions: int = 6,
+                 stall_timeout: float = 10.0) -> None:
         self.bootstrap = bootstrap_servers
         self.topic = topic
         self.partitions = partitions
+        self.stall_timeout = stall_timeout
         self._producer: Producer | None = None
         self._lock = threading.Lock()
         self._fatal: str | None = None
-        self.stats = {"sent": 0, "delivered": 0, "failed": 0, "producer_restarts": 0,
-                      "last_error": None}
+        self._last_progress = time.monotonic()
+        self._next_stall_check = 0.0
+        self._resend: list[tuple[bytes | None, bytes]] = []
+        self.stats = {"sent": 0, "delivered": 0, "failed": 0, "resent": 0,
+                      "producer_restarts": 0, "last_error": None}
 
     def start(self) -> None:
         """Find or create the topic, then create the producer."""
@@ -67,7 +79,9 @@ class KafkaService:
             if self._producer is None:
                 raise KafkaError("The producer is not running.")
             if self._fatal is not None:
-                self._recreate()
+                self._recreate(self._fatal)
+            elif self._stalled():
+                self._recreate("no delivery for a while although the broker answers")
             try:
                 self._produce(str(patient_uuid), payload)
             except BufferError:
@@ -77,8 +91,7 @@ class KafkaService:
             except KafkaException as exc:
                 if not exc.args[0].fatal():
                     raise KafkaError(str(exc)) from exc
-                self._fatal = str(exc)
-                self._recreate()
+                self._recreate(str(exc))
                 self._produce(str(patient_uuid), payload)
             self._producer.poll(0)
 
@@ -89,26 +102,53 @@ class KafkaService:
                 self._producer.poll(timeout)
 
     def health(self) -> dict[str, Any]:
-        return {"kafka": "ok" if broker_reachable(self.bootstrap, 1.0) else "unreachable",
-                "topic": self.topic, **self.stats}
+        """Whether the broker answers, and how many samples wait for delivery."""
+        reachable = broker_reachable(self.bootstrap, 1.0)
+        with self._lock:
+            undelivered = len(self._producer) if self._producer is not None else 0
+        waiting_for = time.monotonic() - self._last_progress if undelivered else 0.0
+        return {"kafka": "ok" if reachable else "unreachable", "topic": self.topic,
+                "undelivered": undelivered, "stalled": waiting_for > self.stall_timeout,
+                **self.stats}
 
-    def _produce(self, key: str, payload: bytes) -> None:
+    def _produce(self, key: str | bytes | None, payload: bytes) -> None:
         self._producer.produce(self.topic, key=key, value=payload, on_delivery=self._on_delivery)
         self.stats["sent"] += 1
 
     def _new_producer(self) -> Producer:
-        return Producer(producer_config(self.bootstrap, error_cb=self._on_error, logger=log))
+        return Producer(producer_config(self.bootstrap, error_cb=self._on_error, logger=log,
+                                        **{"message.timeout.ms": MESSAGE_TIMEOUT_MS}))
 
-    def _recreate(self) -> None:
-        log.error("producer hit a fatal error; recreating it", extra={"error": self._fatal})
+    def _stalled(self) -> bool:
+        """Samples wait, none was delivered for `stall_timeout`, yet the broker answers."""
+        now = time.monotonic()
+        if len(self._producer) == 0:
+            self._last_progress = now
+            return False
+        if now - self._last_progress < self.stall_timeout or now < self._next_stall_check:
+            return False
+        # A metadata round trip: at most once per stall_timeout, whatever the send rate.
+        self._next_stall_check = now + self.stall_timeout
+        return broker_reachable(self.bootstrap, 1.0)
+
+    def _recreate(self, reason: str) -> None:
+        """Replace the producer; what the old one still held is sent again by the new one."""
+        log.error("producer stuck; recreating it", extra={"reason": reason})
         old = self._producer
+        # Purged messages come back through _on_delivery, which keeps them for re-sending.
+        old.purge(in_queue=True, in_flight=True)
+        deadline = time.monotonic() + 2.0
+        while len(old) and time.monotonic() < deadline:
+            old.poll(0.1)
         self._producer = self._new_producer()
         self._fatal = None
+        self._last_progress = time.monotonic()
         self.stats["producer_restarts"] += 1
-        if old is not None:
-            # Queued messages of a fenced producer can never be delivered by it.
-            old.purge()
-            old.flush(0)
+        resend, self._resend = self._resend, []
+        for key, payload in resend:
+            # Re-sending may repeat a sample the broker did store; data_app skips repeats.
+            self._produce(key, payload)
+        self.stats["resent"] += len(resend)
 
     def _on_error(self, err: RdKafkaError) -> None:
         if err.fatal():
@@ -119,6 +159,10 @@ class KafkaService:
     def _on_delivery(self, err: RdKafkaError | None, msg: Message) -> None:
         if err is None:
             self.stats["delivered"] += 1
+            self._last_progress = time.monotonic()
+            return
+        if err.code() in _PURGED:
+            self._resend.append((msg.key(), msg.value()))
             return
         self.stats["failed"] += 1
         self.stats["last_error"] = str(err)
