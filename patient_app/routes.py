@@ -62,7 +62,7 @@ class Health(MethodView):
         """Whether the scheduler runs and Kafka is reachable."""
         service = metrics_service()
         kafka = service.kafka.health()
-        healthy = service.monitoring and kafka["kafka"] == "ok"
+        healthy = service.monitoring and kafka["kafka"] == "ok" and not kafka["stalled"]
         body = {"status": "ok" if healthy else "degraded", "monitoring": service.monitoring,
                 "patients": len(service.patients), "kafka": kafka}
         return body, 200 if healthy else 503
