@@ -126,24 +126,10 @@ def produce(kafka_bootstrap: str) -> Callable[..., None]:
 @pytest.fixture
 def read_topic(kafka_bootstrap: str) -> Callable[..., list]:
     """Read `count` messages from the start of a topic (fails after `timeout` seconds)."""
-    import time
-
-    from confluent_kafka import Consumer
+    from tests.helpers import read_messages
 
     def read(topic: str, count: int, timeout: float = 30.0) -> list:
-        consumer = Consumer({"bootstrap.servers": kafka_bootstrap,
-                             "group.id": f"reader-{uuid.uuid4().hex}",
-                             "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                             "session.timeout.ms": 2000, "heartbeat.interval.ms": 500})
-        consumer.subscribe([topic])
-        messages: list = []
-        deadline = time.monotonic() + timeout
-        try:
-            while len(messages) < count and time.monotonic() < deadline:
-                messages.extend(m for m in consumer.consume(count - len(messages), 0.5)
-                                if not m.error())
-        finally:
-            consumer.close()
+        messages = read_messages(kafka_bootstrap, topic, count, timeout)
         assert len(messages) >= count, f"read {len(messages)} of {count} from {topic}"
         return messages
 

@@ -2,33 +2,14 @@
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
 
-from shared.db import db
-from shared.lifecycle import background_service
-from shared.models import PatientMetric
+
+from tests.helpers import consumer_of, stored_rows, vitals_message
 
 pytestmark = pytest.mark.integration
 
-START = datetime.now(UTC) - timedelta(hours=1)
-
-
-def good(patient_uuid, i, name="Olga Smirnova"):
-    return {"patient_uuid": str(patient_uuid), "patient_name": name,
-            "timestamp": (START + timedelta(seconds=i)).isoformat(), "pulse": 60 + i % 40,
-            "resp_rate": 16, "bp": "118/76", "spo2": 97, "temperature": 36.9}
-
-
-def stored(app) -> int:
-    with db.sessionmaker(app)() as session:
-        return session.scalar(select(func.count()).select_from(PatientMetric))
-
-
-def consumer(app):
-    return background_service(app, "consumer")
 
 
 @pytest.fixture
@@ -40,12 +21,12 @@ def database_url(sqlite_url):
 def test_good_samples_are_stored_and_bad_ones_dead_lettered(
         data_app, produce, read_topic, topic_names, wait_for, client):
     pid = uuid.uuid4()
-    bad = [b"not json", json.dumps({**good(pid, 5), "bp": "80/120"}).encode()]
-    produce(topic_names["KAFKA_TOPIC"],
-            [good(pid, 0), bad[0], good(pid, 1), bad[1], good(pid, 2)], key=str(pid))
-    consumer(data_app).start()
+    bad = [b"not json", json.dumps({**vitals_message(pid, 5), "bp": "80/120"}).encode()]
+    produce(topic_names["KAFKA_TOPIC"], [vitals_message(pid, 0), bad[0], vitals_message(pid, 1),
+                                         bad[1], vitals_message(pid, 2)], key=str(pid))
+    consumer_of(data_app).start()
 
-    wait_for(lambda: stored(data_app) == 3, message="3 stored samples")
+    wait_for(lambda: stored_rows(data_app) == 3, message="3 stored samples")
     dead = read_topic(topic_names["KAFKA_DLQ_TOPIC"], 2)
     assert sorted(m.value() for m in dead) == sorted(bad)
     reasons = {m.value(): dict(m.headers())["dlq.reason"].decode() for m in dead}
@@ -55,8 +36,9 @@ def test_good_samples_are_stored_and_bad_ones_dead_lettered(
                for m in dead)
 
     # The consumer keeps going after bad input.
-    produce(topic_names["KAFKA_TOPIC"], [good(pid, 3), b"\xff\xfe", good(pid, 4)])
-    wait_for(lambda: stored(data_app) == 5, message="5 stored samples")
+    produce(topic_names["KAFKA_TOPIC"],
+            [vitals_message(pid, 3), b"\xff\xfe", vitals_message(pid, 4)])
+    wait_for(lambda: stored_rows(data_app) == 5, message="5 stored samples")
     health = wait_for(lambda: client.get("/health").json["consumer"]["dead_lettered"] == 3
                       and client.get("/health"))
     assert health.status_code == 200
@@ -68,20 +50,20 @@ def test_restart_mid_stream_loses_and_duplicates_nothing(
     patients = [uuid.uuid4() for _ in range(5)]
     total = 3000
     produce(topic_names["KAFKA_TOPIC"],
-            [good(patients[i % 5], i // 5) for i in range(total)])
+            [vitals_message(patients[i % 5], i // 5) for i in range(total)])
     first = make_data_app(CONSUMER_BATCH_SIZE=50)
-    consumer(first).start()
-    wait_for(lambda: stored(first) >= 200, message="the first consumer to store some rows")
-    consumer(first).stop()
-    partway = stored(first)
+    consumer_of(first).start()
+    wait_for(lambda: stored_rows(first) >= 200, message="the first consumer to store some rows")
+    consumer_of(first).stop()
+    partway = stored_rows(first)
     assert partway < total, "stopped too late to test a restart mid-stream"
 
     second = make_data_app(CONSUMER_BATCH_SIZE=500)
-    consumer(second).start()
-    wait_for(lambda: stored(second) == total, timeout=60, message=f"{total} rows")
+    consumer_of(second).start()
+    wait_for(lambda: stored_rows(second) == total, timeout=60, message=f"{total} rows")
     # Redelivered messages (if any) were absorbed, not stored twice.
-    wait_for(lambda: consumer(second).status["lag"] == 0, timeout=20, message="zero lag")
-    assert stored(second) == total
+    wait_for(lambda: consumer_of(second).status["lag"] == 0, timeout=20, message="zero lag")
+    assert stored_rows(second) == total
 
 
 def test_database_outage_is_retried_without_loss(make_data_app, produce, topic_names,
@@ -103,8 +85,8 @@ def test_database_outage_is_retried_without_loss(make_data_app, produce, topic_n
     monkeypatch.setattr(consumer_module, "RETRY_BACKOFF_SECONDS", (0.05, 0.05, 0.05, 0.05))
     app = make_data_app()
     pid = uuid.uuid4()
-    produce(topic_names["KAFKA_TOPIC"], [good(pid, i) for i in range(20)])
-    consumer(app).start()
-    wait_for(lambda: stored(app) == 20, message="all 20 rows after the outage")
+    produce(topic_names["KAFKA_TOPIC"], [vitals_message(pid, i) for i in range(20)])
+    consumer_of(app).start()
+    wait_for(lambda: stored_rows(app) == 20, message="all 20 rows after the outage")
     assert calls["n"] >= 3
-    assert consumer(app).status["last_error"] is not None
+    assert consumer_of(app).status["last_error"] is not None

@@ -7,19 +7,18 @@ a broker that has never heard of it. Vitals must start flowing again by themselv
 import json
 import signal
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
 from patient_app.producer import KafkaService
 from shared.broker import free_port, start_broker
 from shared.kafka import wait_for_broker
 from shared.schemas import vitals_schema
+from tests.helpers import read_messages
 
 pytestmark = pytest.mark.integration
 
@@ -79,23 +78,6 @@ def sample(patient_uuid: uuid.UUID) -> dict:
             "pulse": 72, "resp_rate": 16, "bp": "120/80", "spo2": 97, "temperature": 36.8}
 
 
-def read_from(bootstrap: str, topic: str, count: int, timeout: float = 15.0) -> list:
-    """At least `count` messages from the start of `topic`, read by a fresh group."""
-    consumer = Consumer({"bootstrap.servers": bootstrap,
-                         "group.id": f"reader-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "session.timeout.ms": 2000, "heartbeat.interval.ms": 500})
-    consumer.subscribe([topic])
-    messages: list = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(messages) < count and time.monotonic() < deadline:
-            messages.extend(m for m in consumer.consume(count, 0.5) if not m.error())
-    finally:
-        consumer.close()
-    return messages
-
-
 def test_samples_flow_again_after_the_broker_restarts_empty(broker, kafka, wait_for):
     patient = uuid.uuid4()
     for _ in range(3):
@@ -131,7 +113,7 @@ def test_samples_flow_again_after_the_broker_restarts_empty(broker, kafka, wait_
     wait_for(lambda: kafka.poll(0) or kafka.health()["undelivered"] == 0,
              message="every queued sample delivered")
     assert kafka.stats["failed"] == 0, kafka.stats
-    messages = read_from(broker.bootstrap, kafka.topic, sent_after_kill)
+    messages = read_messages(broker.bootstrap, kafka.topic, sent_after_kill, timeout=15)
     assert len(messages) == sent_after_kill, kafka.stats
     for message in messages:
         body = json.loads(message.value())

@@ -1,0 +1,53 @@
+"""Helpers several test modules share (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from confluent_kafka import Consumer, Message
+from flask import Flask
+from sqlalchemy import func, select
+
+from shared.db import db
+from shared.lifecycle import background_service
+from shared.models import PatientMetric
+
+HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
+
+
+def vitals_message(patient_uuid: uuid.UUID, second: int, name: str = "Olga Smirnova",
+                   start: datetime = HOUR_AGO) -> dict:
+    """A valid message on the topic, `second` seconds after `start`."""
+    return {"patient_uuid": str(patient_uuid), "patient_name": name,
+            "timestamp": (start + timedelta(seconds=second)).isoformat(),
+            "pulse": 60 + second % 40, "resp_rate": 16, "bp": "118/76", "spo2": 97,
+            "temperature": 36.9}
+
+
+def stored_rows(app: Flask) -> int:
+    """How many samples the app's database holds."""
+    with db.sessionmaker(app)() as session:
+        return session.scalar(select(func.count()).select_from(PatientMetric))
+
+
+def consumer_of(app: Flask):
+    return background_service(app, "consumer")
+
+
+def read_messages(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Message]:
+    """Up to `count` messages from the start of `topic`, read by a fresh consumer group."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "session.timeout.ms": 2000, "heartbeat.interval.ms": 500})
+    consumer.subscribe([topic])
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(messages) < count and time.monotonic() < deadline:
+            messages.extend(m for m in consumer.consume(count - len(messages), 0.5)
+                            if not m.error())
+    finally:
+        consumer.close()
+    return messages
