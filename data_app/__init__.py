@@ -9,22 +9,15 @@ from flask import Flask
 from data_app.config import DATA_SETTINGS
 from data_app.consumer import KafkaService
 from data_app.routes import bp as health_bp
-from shared.config import load_settings
+from shared.app import create_base_app
 from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
-from shared.logging import configure_logging
-from shared.request_id import register_request_id
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build data_app; the consumer starts when the server starts serving."""
-    app = Flask(__name__)
-    app.config.from_mapping(load_settings(DATA_SETTINGS))
-    if test_config:
-        app.config.from_mapping(test_config)
-    configure_logging("data_app", app.config["LOG_LEVEL"])
-    register_request_id(app)
+    app = create_base_app(__name__, "data_app", DATA_SETTINGS, test_config)
     db.init_app(app)
     # Order matters: the schema exists before the first batch is stored.
     register_background(app, "schema", SchemaMigration(app))

@@ -10,40 +10,26 @@ from typing import Any
 from flask import Flask
 
 from monitor_app.config import API_DOCS, MONITOR_SETTINGS
-from shared.converters import UUIDConverter
 from monitor_app.docs import bp as swagger_ui_bp
 from monitor_app.extensions import api
 from monitor_app.health.routes import blp as health_blp
 from monitor_app.metrics.routes import blp as metrics_blp
 from monitor_app.patients.routes import blp as patients_blp
-from shared.request_id import register_request_id
-from shared.config import load_settings
+from shared.app import create_base_app
 from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
-from shared.logging import configure_logging
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the monitor API. It connects to nothing, so a pre-forking server can call it."""
-    # No static folder of its own: the only files served are Swagger UI's (see docs.py).
-    app = Flask(__name__, static_folder=None)
-    configure_settings(app, test_config)
-    configure_logging("monitor_app", app.config["LOG_LEVEL"])
-    register_request_id(app)
+    app = create_base_app(__name__, "monitor_app", MONITOR_SETTINGS, test_config,
+                          defaults=API_DOCS)
     register_database(app)
     register_api(app)
     # After the Api, whose own handlers would otherwise answer with flask-smorest's body.
     register_error_handlers(app)
     return app
-
-
-def configure_settings(app: Flask, test_config: dict[str, Any] | None) -> None:
-    """Documentation defaults, then the environment (a ConfigError stops here), then tests."""
-    app.config.from_mapping(API_DOCS)
-    app.config.from_mapping(load_settings(MONITOR_SETTINGS))
-    if test_config:
-        app.config.from_mapping(test_config)
 
 
 def register_database(app: Flask) -> None:
@@ -54,8 +40,6 @@ def register_database(app: Flask) -> None:
 
 def register_api(app: Flask) -> None:
     """The documented endpoints, the OpenAPI document and Swagger UI with its local assets."""
-    # Before any rule is added: a malformed UUID is a bad parameter (422), not a missing URL.
-    app.url_map.converters["uuid"] = UUIDConverter
     api.init_app(app)
     prefix = app.config["API_PREFIX"]
     api.register_blueprint(patients_blp, url_prefix=f"{prefix}/patients")

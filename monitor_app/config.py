@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.app import OPENAPI_DEFAULTS
 from shared.config import (
     COMMON_SETTINGS,
     Setting,
@@ -31,11 +32,8 @@ SWAGGER_UI_ASSETS_URL = "/docs/assets"
 
 # flask-smorest reads these from app.config.
 API_DOCS: dict[str, Any] = {
+    **OPENAPI_DEFAULTS,
     "API_TITLE": "Vigil monitor API",
-    "API_VERSION": "v1",
-    "OPENAPI_VERSION": "3.0.3",
-    "OPENAPI_URL_PREFIX": "/",
-    "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "docs",
     "OPENAPI_SWAGGER_UI_URL": f"{SWAGGER_UI_ASSETS_URL}/",
     # Swagger UI would otherwise send the spec to validator.swagger.io for a badge.

@@ -1,0 +1,50 @@
+"""What every Vigil app factory starts with, and the API object of the documented apps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from shared.config import Setting, load_settings
+from shared.converters import UUIDConverter, uuid_param_schema
+from shared.logging import configure_logging
+from shared.request_id import register_request_id
+
+OPENAPI_DEFAULTS: dict[str, Any] = {
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+}
+
+
+def create_base_app(import_name: str, service: str, settings: Iterable[Setting],
+                    test_config: Mapping[str, Any] | None = None,
+                    defaults: Mapping[str, Any] | None = None) -> Flask:
+    """A Flask app with its settings, JSON logging, request ids and the 422 uuid converter.
+
+    Settings come from `defaults`, then the environment (a ConfigError stops here), then
+    `test_config`. Nothing here connects anywhere, so a pre-forking server can call it.
+    """
+    # No static folder: the only files any app serves are Swagger UI's (monitor_app/docs.py).
+    app = Flask(import_name, static_folder=None)
+    app.config.from_mapping(defaults or {})
+    app.config.from_mapping(load_settings(settings))
+    if test_config:
+        app.config.from_mapping(test_config)
+    configure_logging(service, app.config["LOG_LEVEL"])
+    register_request_id(app)
+    # Before any rule is added: a malformed uuid is a bad parameter (422), not a missing URL.
+    app.url_map.converters["uuid"] = UUIDConverter
+    return app
+
+
+def make_api() -> Api:
+    """A flask-smorest Api whose OpenAPI document describes uuid path parameters as UUIDs."""
+    api = Api()
+    # Registered before init_app, so every app's spec documents the parameters as UUIDs.
+    api.register_converter(UUIDConverter, uuid_param_schema)
+    return api
