@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from flask import Flask
@@ -22,6 +22,7 @@ from data_app.services import DataService
 from shared.kafka import ensure_topic, producer_config
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Commit failures that only mean "the group moved on": the new owner re-reads and the
 # idempotent insert absorbs the repeat.
@@ -117,14 +118,12 @@ class KafkaService:
 
     def _connect(self) -> None:
         """Make sure both topics exist, then create the consumer and the dead-letter producer."""
-        for attempt in range(10**9):
-            try:
-                ensure_topic(self.bootstrap, self.topic, self.partitions)
-                ensure_topic(self.bootstrap, self.dlq_topic, 1)
-                break
-            except KafkaException as exc:
-                log.warning("Kafka not ready, retrying", extra={"error": str(exc)})
-                self._wait_or_stop(RETRY_BACKOFF_SECONDS[min(attempt, 3)])
+        def ensure_topics() -> None:
+            ensure_topic(self.bootstrap, self.topic, self.partitions)
+            ensure_topic(self.bootstrap, self.dlq_topic, 1)
+
+        self._retry_until_stopped(ensure_topics, "creating topics", logging.WARNING,
+                                  KafkaException)
         self._consumer = Consumer(self.consumer_config, logger=log)
         self._consumer.subscribe([self.topic], on_assign=self._on_assign,
                                  on_revoke=self._on_revoke)
@@ -152,9 +151,22 @@ class KafkaService:
         self.status["assigned_partitions"] = 0
         log.info("partitions revoked", extra={"partitions": [p.partition for p in partitions]})
 
-    def _wait_or_stop(self, seconds: float) -> None:
-        if self._stop.wait(seconds):
-            raise StopRequested
+    def _retry_until_stopped(self, action: Callable[[], T], what: str, level: int,
+                             errors: type[Exception] | tuple[type[Exception], ...] = Exception,
+                             ) -> T:
+        """Run `action` until it succeeds, backing off; StopRequested if the service stops."""
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except errors as exc:
+                attempt += 1
+                log.log(level, f"{what} failed, retrying",
+                        extra={"error": repr(exc), "attempt": attempt})
+                self.status["last_error"] = repr(exc)
+                backoff = RETRY_BACKOFF_SECONDS[min(attempt, len(RETRY_BACKOFF_SECONDS)) - 1]
+                if self._stop.wait(backoff):
+                    raise StopRequested from exc
 
     # -- one batch -------------------------------------------------------------------------
     def process_messages(self, messages: list[Message]) -> None:
@@ -200,15 +212,8 @@ class KafkaService:
         """One transaction for the batch; retried until it succeeds or the service stops."""
         if not samples:
             return 0
-        for attempt in range(10**9):
-            try:
-                return self.data_service.store(samples)
-            except Exception as exc:
-                log.error("storing batch failed, retrying",
-                          extra={"error": repr(exc), "attempt": attempt + 1})
-                self.status["last_error"] = repr(exc)
-                self._wait_or_stop(RETRY_BACKOFF_SECONDS[min(attempt, 3)])
-        raise AssertionError("unreachable")
+        return self._retry_until_stopped(lambda: self.data_service.store(samples),
+                                         "storing batch", logging.ERROR)
 
     def _dead_letter(self, rejected: list[tuple[Message, str]]) -> None:
         """Publish each rejected message, with its original bytes and the reason."""
@@ -266,9 +271,9 @@ class KafkaService:
         if now - self._lag_checked_at < LAG_REFRESH_SECONDS:
             return
         self._lag_checked_at = now
-        lag: dict[int, int] = defaultdict(int)
+        lag = 0
         for tp in self._consumer.assignment():
             low, high = self._consumer.get_watermark_offsets(tp, timeout=2, cached=False)
             position = self._consumer.position([tp])[0].offset
-            lag[tp.partition] = max(0, high - (position if position >= 0 else low))
-        self.status["lag"] = sum(lag.values())
+            lag += max(0, high - (position if position >= 0 else low))
+        self.status["lag"] = lag
