@@ -1,4 +1,4 @@
-"""Vigil's monitor API: the clinicians' read-only view of patients and their vital signs.
+"""Vigil's monitor API: patients, their vital signs and NEWS2, notifications, live updates.
 
 Serve it with `gunicorn 'monitor_app:create_app()'` from the project root.
 """
@@ -9,16 +9,20 @@ from typing import Any
 
 from flask import Flask
 
-from monitor_app.config import API_DOCS, MONITOR_SETTINGS
+from monitor_app.config import API_DOCS, MONITOR_SETTINGS, extension_config
 from monitor_app.docs import bp as swagger_ui_bp
-from monitor_app.extensions import api
+from monitor_app.extensions import api, cache, limiter, sock
 from monitor_app.health.routes import blp as health_blp
+from monitor_app.live.hub import init_event_hub
+from monitor_app.live.routes import bp as live_bp
 from monitor_app.metrics.routes import blp as metrics_blp
+from monitor_app.notifications.routes import blp as notifications_blp
 from monitor_app.patients.routes import blp as patients_blp
 from shared.app import create_base_app
 from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
+from shared.notifications import init_notifications
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -26,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = create_base_app(__name__, "monitor_app", MONITOR_SETTINGS, test_config,
                           defaults=API_DOCS)
     register_database(app)
+    register_redis(app)
     register_api(app)
     # After the Api, whose own handlers would otherwise answer with flask-smorest's body.
     register_error_handlers(app)
@@ -38,11 +43,27 @@ def register_database(app: Flask) -> None:
     register_background(app, "schema", SchemaMigration(app))
 
 
+def register_redis(app: Flask) -> None:
+    """Cache, rate limits, events and the analysis queue; all connect lazily to Redis."""
+    for key, value in extension_config(app.config).items():
+        app.config.setdefault(key, value)
+    cache.init_app(app)
+    limiter.init_app(app)
+    init_notifications(app)
+    register_background(app, "event_hub", init_event_hub(app))
+
+
 def register_api(app: Flask) -> None:
     """The documented endpoints, the OpenAPI document and Swagger UI with its local assets."""
     api.init_app(app)
     prefix = app.config["API_PREFIX"]
     api.register_blueprint(patients_blp, url_prefix=f"{prefix}/patients")
     api.register_blueprint(metrics_blp, url_prefix=prefix)
+    api.register_blueprint(notifications_blp, url_prefix=f"{prefix}/notifications")
     api.register_blueprint(health_blp)
     app.register_blueprint(swagger_ui_bp)
+    app.register_blueprint(live_bp, url_prefix=prefix)
+    sock.init_app(app)
+    # Probes, documentation and the long-lived stream are not what the limit protects.
+    for blueprint in (health_blp, swagger_ui_bp, live_bp):
+        limiter.exempt(blueprint)

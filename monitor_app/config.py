@@ -7,11 +7,27 @@ from typing import Any
 from shared.app import OPENAPI_DEFAULTS
 from shared.config import (
     COMMON_SETTINGS,
+    REDIS_SETTINGS,
     Setting,
     default_database_url,
     parse_api_prefix,
+    parse_bool,
+    parse_int,
     parse_nonempty,
 )
+
+
+def parse_rate_limit(raw: str) -> str:
+    """A Flask-Limiter limit string such as '600 per minute' or '10/second;1000/hour'."""
+    from limits import parse_many
+
+    value = raw.strip()
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(f"expected a limit like '600 per minute', got {raw!r}") from None
+    return value
+
 
 MONITOR_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
@@ -19,6 +35,14 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
             "SQLAlchemy URL of the Vigil database (SQLite file or PostgreSQL)."),
     Setting("API_PREFIX", parse_api_prefix, "/api/v1",
             "Path under which the patient and metric endpoints are served."),
+    *REDIS_SETTINGS,
+    Setting("RATE_LIMIT", parse_rate_limit, "1200 per minute",
+            "Requests one client address may make to the API."),
+    Setting("RATE_LIMIT_ENABLED", parse_bool, True),
+    Setting("CACHE_SECONDS", parse_int(1, 86400), 60,
+            "Longest a cached read lives; changes invalidate it sooner."),
+    Setting("WS_MAX_CLIENTS", parse_int(1, 10000), 8,
+            "WebSocket clients per gunicorn worker; each holds one of its threads."),
 )
 
 # Page sizes are part of the documented API contract, fixed when the views are declared.
@@ -26,6 +50,8 @@ PATIENTS_PAGE_SIZE = 50
 PATIENTS_MAX_PAGE_SIZE = 200
 METRICS_LIMIT = 100
 METRICS_MAX_LIMIT = 1000
+NOTIFICATIONS_PAGE_SIZE = 50
+NOTIFICATIONS_MAX_PAGE_SIZE = 200
 
 # Where the app serves Swagger UI's own files, so /docs needs no CDN.
 SWAGGER_UI_ASSETS_URL = "/docs/assets"
@@ -41,10 +67,35 @@ API_DOCS: dict[str, Any] = {
     "API_SPEC_OPTIONS": {
         "info": {
             "description": (
-                "Read-only view of ICU patients and their vital signs. Timestamps are "
+                "ICU patients, their vital signs and NEWS2 scores, and the notifications to "
+                "clinicians with their AI analysis. Live updates stream on the WebSocket "
+                "`/api/v1/ws`. Timestamps are "
                 "ISO-8601 in UTC. Every error answers with the JSON body "
-                "`{code, status, message, errors}`."
+                "`{code, status, message, errors}`; too many requests answer 429 with "
+                "`Retry-After`."
             ),
         },
     },
 }
+
+
+def extension_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Flask-Caching's and Flask-Limiter's settings, derived from Vigil's."""
+    namespace = config["REDIS_NAMESPACE"]
+    return {
+        "CACHE_TYPE": "RedisCache",
+        "CACHE_REDIS_URL": config["REDIS_URL"],
+        "CACHE_KEY_PREFIX": f"{namespace}:cache:",
+        "CACHE_DEFAULT_TIMEOUT": config["CACHE_SECONDS"],
+        "CACHE_OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+        "RATELIMIT_ENABLED": config["RATE_LIMIT_ENABLED"],
+        "RATELIMIT_DEFAULT": config["RATE_LIMIT"],
+        "RATELIMIT_STORAGE_URI": config["REDIS_URL"],
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+        "RATELIMIT_KEY_PREFIX": f"{namespace}:ratelimit",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: serve unlimited rather than fail every request. (The in-memory
+        # fallback would start a timer thread in the factory, before gunicorn forks.)
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "SOCK_SERVER_OPTIONS": {"ping_interval": 25},
+    }

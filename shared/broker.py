@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -60,6 +59,7 @@ def _embedded_port(bootstrap_servers: str) -> int | None:
 
 def main() -> None:
     from shared.config import COMMON_SETTINGS, Setting, load_settings, parse_bool
+    from shared.lifecycle import idle_until_stopped
     from shared.logging import configure_logging
 
     settings = load_settings((*COMMON_SETTINGS, Setting("EMBEDDED_BROKER", parse_bool, True)))
@@ -67,11 +67,8 @@ def main() -> None:
     bootstrap = settings["KAFKA_BOOTSTRAP_SERVERS"]
     port = _embedded_port(bootstrap)
     if not settings["EMBEDDED_BROKER"] or port is None:
-        # Keep the process alive: honcho stops the whole system when one process exits.
         log.info("using an external Kafka; no embedded broker", extra={"bootstrap": bootstrap})
-        stop_signals = {signal.SIGINT, signal.SIGTERM}
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
-        signal.sigwait(stop_signals)
+        idle_until_stopped()
         return
     log.info("starting embedded broker (memory storage)", extra={"port": port})
     sys.stdout.flush()

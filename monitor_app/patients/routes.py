@@ -8,16 +8,19 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from flask_smorest.pagination import PaginationParameters
 
+from monitor_app.caching import cached_response
 from monitor_app.config import PATIENTS_MAX_PAGE_SIZE, PATIENTS_PAGE_SIZE
 from monitor_app.patients import services
 from monitor_app.patients.schemas import PatientDetailSchema, PatientSchema
 from shared.db import db
+from shared.events import PATIENTS
 
 blp = Blueprint("patients", __name__, description="Monitored patients and their newest sample.")
 
 
 @blp.route("")
 class Patients(MethodView):
+    @cached_response(PATIENTS)
     @blp.response(200, PatientSchema(many=True))
     @blp.paginate(page_size=PATIENTS_PAGE_SIZE, max_page_size=PATIENTS_MAX_PAGE_SIZE)
     def get(self, pagination_parameters: PaginationParameters) -> list[services.PatientOverview]:

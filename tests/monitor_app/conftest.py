@@ -13,6 +13,7 @@ from flask import Flask
 from monitor_app import create_app
 from shared.db import db, migrate
 from shared.models import Patient, PatientMetric
+from shared.news2 import score_news2
 
 T0 = datetime(2025, 1, 31, 8, 0, tzinfo=UTC)
 STEP = timedelta(minutes=1)
@@ -28,9 +29,14 @@ class MadePatient:
 
 
 @pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
-    """The monitor API over a freshly migrated SQLite file or PostgreSQL database."""
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True})
+def app(database_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
+    """The monitor API over a freshly migrated SQLite file or PostgreSQL database.
+
+    Its Redis namespace is the test's own; rate limiting is off except where a test turns
+    it on.
+    """
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True, **redis_settings,
+                      "RATELIMIT_ENABLED": False})
     # The server migrates from a background service; tests do it up front instead.
     migrate(db.engine(app))
     yield app
@@ -51,11 +57,13 @@ def make_patient(app: Flask) -> Callable[..., MadePatient]:
             patient = Patient(uuid=patient_uuid, name=name)
             session.add(patient)
             session.flush()
-            session.add_all(
-                PatientMetric(patient_id=patient.id, timestamp=moment, pulse=60 + i,
-                              resp_rate=14, systolic=120 + i, diastolic=80, spo2=97,
-                              temperature=36.6)
-                for i, moment in enumerate(times))
+            for i, moment in enumerate(times):
+                vitals = {"pulse": 60 + i, "resp_rate": 14, "systolic": 120 + i,
+                          "spo2": 97, "temperature": 36.6}
+                news2 = score_news2(**vitals)
+                session.add(PatientMetric(patient_id=patient.id, timestamp=moment,
+                                          diastolic=80, **vitals, news2_score=news2.score,
+                                          news2_band=news2.band))
         return MadePatient(str(patient_uuid), name, times)
 
     return make

@@ -32,7 +32,7 @@ def test_sample_representation(client: FlaskClient, make_patient: Callable) -> N
 
     assert sample == {"timestamp": "2025-01-31T08:00:00+00:00", "pulse": 60, "resp_rate": 14,
                       "bp": "120/80", "systolic": 120, "diastolic": 80, "spo2": 97,
-                      "temperature": 36.6}
+                      "temperature": 36.6, "news2_score": 0, "news2_band": "low"}
 
 
 def test_from_is_inclusive_and_to_exclusive(client: FlaskClient, make_patient: Callable) -> None:

@@ -87,7 +87,8 @@ def test_detail(client: FlaskClient, make_patient: Callable) -> None:
     assert (body["uuid"], body["name"], body["sample_count"]) == (ada.uuid, "Ada", 4)
     assert body["latest"] == {
         "timestamp": ada.sample_times[-1].isoformat(), "pulse": 63, "resp_rate": 14,
-        "bp": "123/80", "systolic": 123, "diastolic": 80, "spo2": 97, "temperature": 36.6}
+        "bp": "123/80", "systolic": 123, "diastolic": 80, "spo2": 97, "temperature": 36.6,
+        "news2_score": 0, "news2_band": "low"}
 
 
 def test_detail_without_samples(client: FlaskClient, make_patient: Callable) -> None:

@@ -1,0 +1,89 @@
+"""The title and text of a NEWS2 notification to clinicians.
+
+A text classifier downstream keys on words: "Critical" and "Urgent" mark a high-risk
+rise, "Warning" and "attention" a medium one. A recovery must carry none of those words,
+nor the name of any abnormality, or it would be taken for an alarm itself; so it lists
+the latest vitals plainly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from data_app.alerts import AlertDecision
+from shared.news2 import PARAMETERS, News2, deviation, round_temperature
+
+MAX_NAME = 120  # keeps the title under 200 and the text under 1000 characters
+
+_TERMS = {
+    ("resp_rate", "low"): "bradypnoea",
+    ("resp_rate", "high"): "tachypnoea",
+    ("spo2", "low"): "hypoxaemia",
+    ("systolic", "low"): "hypotension",
+    ("systolic", "high"): "hypertension",
+    ("pulse", "low"): "bradycardia",
+    ("pulse", "high"): "tachycardia",
+    ("temperature", "low"): "hypothermia",
+    ("temperature", "high"): "fever",
+}
+
+
+def alert_message(patient_name: str, news2: News2, sample: Mapping[str, Any],
+                  decision: AlertDecision) -> tuple[str, str]:
+    """(title, text) announcing a worsened or recovered NEWS2 band."""
+    name = _display_name(patient_name)
+    risk = f"NEWS2 {news2.score}, {news2.band} risk"
+    if decision.kind == "recovered":
+        vitals = ", ".join(_vital(parameter, sample) for parameter in PARAMETERS)
+        return (f"{name}: {risk}, recovered",
+                f"{name} has recovered: NEWS2 {news2.score} ({news2.band} risk), down from "
+                f"{decision.previous_band}. Latest vitals: {vitals}.")
+    if decision.kind != "worsened":
+        raise ValueError(f"unknown alert kind {decision.kind!r}")
+
+    change = (f"NEWS2 for {name} rose from {decision.previous_band} to {news2.score} "
+              f"({news2.band} risk)")
+    if news2.band == "high":
+        opening, closing = f"Critical: {change}.", "Urgent clinical review."
+    else:
+        opening, closing = f"Warning: {change} and needs attention.", "Please review."
+    return f"{name}: {risk}", f"{opening} {_abnormal(news2, sample)} {closing}"
+
+
+def _abnormal(news2: News2, sample: Mapping[str, Any]) -> str:
+    # Worst first; sorted() is stable, so ties keep the chart's order (breathing first).
+    scored = sorted((p for p in PARAMETERS if news2.parameters[p] > 0),
+                    key=lambda p: news2.parameters[p], reverse=True)
+    if not scored:
+        return "No single vital is out of range."
+    findings = [f"{_vital(p, sample)} ({_TERMS[p, _side(p, sample)]}, "
+                f"scores {news2.parameters[p]})" for p in scored]
+    return f"Abnormal vitals: {'; '.join(findings)}."
+
+
+def _side(parameter: str, sample: Mapping[str, Any]) -> str:
+    side = deviation(parameter, sample[parameter])
+    if side is None:
+        raise ValueError(f"{parameter} {sample[parameter]!r} scores 0 in NEWS2; "
+                         "the score does not belong to this sample")
+    return side
+
+
+def _vital(parameter: str, sample: Mapping[str, Any]) -> str:
+    if parameter == "resp_rate":
+        return f"respiration rate {sample['resp_rate']}/min"
+    if parameter == "spo2":
+        return f"SpO2 {sample['spo2']}%"
+    if parameter == "systolic":
+        return f"BP {sample['systolic']}/{sample['diastolic']} mmHg"
+    if parameter == "pulse":
+        return f"pulse {sample['pulse']} bpm"
+    # The value the chart was scored on, so the text never contradicts its sub-score.
+    return f"temperature {round_temperature(sample['temperature']):.1f} °C"
+
+
+def _display_name(patient_name: str) -> str:
+    # One line, and short enough for a pager's title.
+    name = " ".join(patient_name.split()) or "Unnamed patient"
+    return name if len(name) <= MAX_NAME else name[:MAX_NAME - 1].rstrip() + "…"

@@ -1,0 +1,156 @@
+"""Relays the namespace's Redis channel to the WebSocket clients of this gunicorn worker.
+
+Every process that changes data publishes on one channel (shared/events.py); each monitor_app
+worker runs one subscriber thread, so a client sees every event whichever worker serves it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+
+import redis
+from flask import Flask, current_app
+
+from shared.events import REDIS_TIMEOUT_SECONDS
+
+log = logging.getLogger(__name__)
+
+RECONNECT_BACKOFF_SECONDS = (0.5, 1, 2, 5)
+# Sent to a client's queue to end its stream (it fell too far behind, or we are stopping).
+CLOSE = object()
+
+
+class TooManyClientsError(RuntimeError):
+    """This worker already streams to as many clients as it may."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One client's queue of (event type, JSON text), and the types it asked for."""
+
+    types: frozenset[str] | None
+    messages: queue.Queue = field(default_factory=lambda: queue.Queue(maxsize=1000))
+
+    def wants(self, event_type: str) -> bool:
+        return self.types is None or event_type.split(".", 1)[0] in self.types
+
+
+class EventHub:
+    """A background service: one Redis subscription, fanned out to local subscribers."""
+
+    def __init__(self, redis_url: str, channel: str, max_clients: int) -> None:
+        self.redis_url = redis_url
+        self.channel = channel
+        self.max_clients = max_clients
+        self.connected = False
+        self._subscriptions: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- subscribers ------------------------------------------------------------------------
+    def subscribe(self, types: frozenset[str] | None = None) -> Subscription:
+        with self._lock:
+            if len(self._subscriptions) >= self.max_clients:
+                raise TooManyClientsError(f"{self.max_clients} clients already connected")
+            subscription = Subscription(types)
+            self._subscriptions.add(subscription)
+            return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscriptions.discard(subscription)
+
+    @property
+    def client_count(self) -> int:
+        return len(self._subscriptions)
+
+    def _fan_out(self, raw: bytes) -> None:
+        text = raw.decode("utf-8", "replace")
+        try:
+            event_type = str(json.loads(text).get("type", ""))
+        except (ValueError, AttributeError):
+            log.warning("ignored a malformed event", extra={"event": text[:200]})
+            return
+        with self._lock:
+            subscriptions = list(self._subscriptions)
+        for subscription in subscriptions:
+            if not subscription.wants(event_type):
+                continue
+            try:
+                subscription.messages.put_nowait(text)
+            except queue.Full:
+                # A client this far behind is better off reconnecting and re-reading the API.
+                self.unsubscribe(subscription)
+                _drain(subscription.messages)
+                subscription.messages.put_nowait(CLOSE)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="event-hub", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        with self._lock:
+            subscriptions, self._subscriptions = list(self._subscriptions), set()
+        for subscription in subscriptions:
+            subscription.messages.put(CLOSE)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            client = redis.Redis.from_url(self.redis_url,
+                                          socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                                          socket_timeout=5, health_check_interval=10)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self.channel)
+                if not self.connected:
+                    log.info("live events connected", extra={"channel": self.channel})
+                self.connected, failures = True, 0
+                while not self._stop.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is not None and message["type"] == "message":
+                        self._fan_out(message["data"])
+            except redis.RedisError as exc:
+                if self.connected or failures == 0:
+                    log.warning("live events lost Redis; reconnecting",
+                                extra={"error": str(exc)})
+                self.connected = False
+                self._stop.wait(RECONNECT_BACKOFF_SECONDS[
+                    min(failures, len(RECONNECT_BACKOFF_SECONDS) - 1)])
+                failures += 1
+            finally:
+                pubsub.close()
+                client.close()
+        self.connected = False
+
+
+def _drain(messages: queue.Queue) -> None:
+    while True:
+        try:
+            messages.get_nowait()
+        except queue.Empty:
+            return
+
+
+def init_event_hub(app: Flask) -> EventHub:
+    config = app.config
+    hub = EventHub(config["REDIS_URL"], f"{config['REDIS_NAMESPACE']}:events",
+                   config["WS_MAX_CLIENTS"])
+    app.extensions["vigil.event_hub"] = hub
+    return hub
+
+
+def event_hub() -> EventHub:
+    return current_app.extensions["vigil.event_hub"]

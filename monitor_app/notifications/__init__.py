@@ -1,0 +1,1 @@
+"""Notifications to clinicians and their AI analysis."""

@@ -1,0 +1,117 @@
+"""The notifications API: create, list, show, mark as read, analysis status."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import current_app, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from flask_smorest.pagination import PaginationParameters
+
+from monitor_app.caching import cached_response, memoize
+from monitor_app.config import NOTIFICATIONS_MAX_PAGE_SIZE, NOTIFICATIONS_PAGE_SIZE
+from monitor_app.notifications import services
+from monitor_app.notifications.schemas import (
+    NotificationCreateSchema,
+    NotificationQueryArgsSchema,
+    NotificationSchema,
+    NotificationStatusSchema,
+)
+from shared.db import db
+from shared.models import Notification
+from shared.events import NOTIFICATIONS
+from shared.notifications import announce
+
+blp = Blueprint("notifications", __name__,
+                description="Notifications to clinicians, analysed asynchronously by the AI "
+                            "analysis: pending → processing → completed (or failed).")
+
+SNAPSHOT_HEADER = "X-Snapshot"
+
+
+@blp.route("")
+class Notifications(MethodView):
+    @blp.arguments(NotificationCreateSchema)
+    @blp.response(201, NotificationSchema, headers={
+        "Location": {"description": "URL of the new notification.",
+                     "schema": {"type": "string"}}})
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, data: dict[str, Any]) -> tuple[Notification, int, dict[str, str]]:
+        """Create a notification; its analysis is queued at once (status `pending`)."""
+        try:
+            notification = services.create_notification(db.session, data)
+        except services.UnknownPatientError:
+            abort(422, message="Unknown patient.",
+                  errors={"json": {"patient_uuid": ["No patient with this UUID."]}})
+        db.session.commit()
+        announce(current_app, "notification.created", [notification])
+        location = url_for(".NotificationById", notification_id=notification.id)
+        return notification, 201, {"Location": location}
+
+    @cached_response(NOTIFICATIONS)
+    @blp.arguments(NotificationQueryArgsSchema, location="query")
+    @blp.response(200, NotificationSchema(many=True), headers={
+        SNAPSHOT_HEADER: {"description": "Pass it as `snapshot` to page on stably.",
+                          "schema": {"type": "integer"}}})
+    @blp.paginate(page_size=NOTIFICATIONS_PAGE_SIZE, max_page_size=NOTIFICATIONS_MAX_PAGE_SIZE)
+    def get(self, args: dict[str, Any], pagination_parameters: PaginationParameters
+            ) -> tuple[list[Notification], dict[str, str]]:
+        """List notifications, newest first, filtered and paginated."""
+        snapshot = args.pop("snapshot", None)
+        if snapshot is None:
+            snapshot = services.latest_seq(db.session)
+        # The count is the same for every page of one query: computed once, then cached.
+        count_key = f"count:{snapshot}:{sorted((k, str(v)) for k, v in args.items())}"
+        pagination_parameters.item_count = memoize(
+            NOTIFICATIONS, count_key,
+            lambda: services.count_notifications(db.session, args, snapshot),
+            timeout=current_app.config["CACHE_DEFAULT_TIMEOUT"])
+        items = services.list_notifications(db.session, args, snapshot,
+                                            offset=pagination_parameters.first_item,
+                                            limit=pagination_parameters.page_size)
+        return items, {SNAPSHOT_HEADER: str(snapshot)}
+
+
+@blp.route("/<uuid:notification_id>")
+class NotificationById(MethodView):
+    @cached_response(NOTIFICATIONS)
+    @blp.response(200, NotificationSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, notification_id: uuid.UUID) -> Notification:
+        """Show one notification with its analysis."""
+        return _found(services.get_notification(db.session, notification_id), notification_id)
+
+
+@blp.route("/<uuid:notification_id>/read")
+class NotificationRead(MethodView):
+    @blp.response(200, NotificationSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, notification_id: uuid.UUID) -> Notification:
+        """Mark as read. Idempotent: `read_at` keeps the time it was first read."""
+        notification, changed = services.mark_read(db.session, notification_id)
+        db.session.commit()
+        notification = _found(notification, notification_id)
+        if changed:
+            announce(current_app, "notification.read", [notification])
+        return notification
+
+
+@blp.route("/<uuid:notification_id>/status")
+class NotificationStatus(MethodView):
+    @cached_response(NOTIFICATIONS)
+    @blp.response(200, NotificationStatusSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, notification_id: uuid.UUID) -> Notification:
+        """The analysis status, and the analysis once completed (or why it failed)."""
+        return _found(services.get_notification(db.session, notification_id), notification_id)
+
+
+def _found(notification: Notification | None, notification_id: uuid.UUID) -> Notification:
+    if notification is None:
+        abort(404, message=f"No notification with id {notification_id}.")
+    return notification

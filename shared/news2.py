@@ -1,0 +1,96 @@
+"""NEWS2, the National Early Warning Score 2 (Royal College of Physicians, 2017).
+
+The monitors measure neither consciousness nor supplemental oxygen, so every sample is
+scored as Alert and on room air (both 0), and SpO2 always uses scale 1. The aggregate is
+therefore a lower bound on the bedside score: a confused patient on oxygen scores higher.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+BANDS: tuple[str, ...] = ("low", "low-medium", "medium", "high")  # ascending risk
+PARAMETERS = ("resp_rate", "spo2", "systolic", "pulse", "temperature")
+
+# The RCP chart, one row per column of it: (highest value in the column, score).
+# Columns are contiguous and ascending, so a value belongs to the first column whose top
+# is not below it. Temperature is compared after rounding to one decimal, as charted.
+_CHART: dict[str, tuple[tuple[float, int], ...]] = {
+    "resp_rate": ((8, 3), (11, 1), (20, 0), (24, 2), (math.inf, 3)),
+    "spo2": ((91, 3), (93, 2), (95, 1), (math.inf, 0)),
+    "systolic": ((90, 3), (100, 2), (110, 1), (219, 0), (math.inf, 3)),
+    "pulse": ((40, 3), (50, 1), (90, 0), (110, 1), (130, 2), (math.inf, 3)),
+    "temperature": ((35.0, 3), (36.0, 1), (38.0, 0), (39.0, 1), (math.inf, 2)),
+}
+
+# A single parameter this far out makes even a low aggregate "low-medium".
+_RED_SCORE = 3
+
+
+@dataclass(frozen=True)
+class News2:
+    score: int
+    band: str
+    # Out of the hash because a dict is unhashable; equal results still hash equal.
+    parameters: dict[str, int] = field(hash=False)
+
+
+def round_temperature(value: float) -> float:
+    """Round to one decimal, half up, as a nurse reads the thermometer onto the chart."""
+    if not math.isfinite(value):
+        raise ValueError(f"temperature must be a finite number, got {value!r}")
+    # Through str: 35.05 is stored as 35.04999..., which would otherwise round down.
+    return float(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def _column(parameter: str, value: float) -> int:
+    if parameter == "temperature":
+        value = round_temperature(value)
+    return bisect_left([top for top, _ in _CHART[parameter]], value)
+
+
+def parameter_score(parameter: str, value: float) -> int:
+    """The sub-score of one parameter; KeyError for a name not in PARAMETERS."""
+    return _CHART[parameter][_column(parameter, value)][1]
+
+
+def deviation(parameter: str, value: float) -> Literal["low", "high"] | None:
+    """Which side of the range that scores 0 the value lies on; None inside it."""
+    rows = _CHART[parameter]
+    normal = next(i for i, (_, score) in enumerate(rows) if score == 0)
+    column = _column(parameter, value)
+    if column == normal:
+        return None
+    return "low" if column < normal else "high"
+
+
+def score_news2(*, resp_rate: int, spo2: int, systolic: int, pulse: int,
+                temperature: float) -> News2:
+    """Score one vitals sample (Alert, room air, SpO2 scale 1)."""
+    values = {"resp_rate": resp_rate, "spo2": spo2, "systolic": systolic, "pulse": pulse,
+              "temperature": temperature}
+    parameters = {name: parameter_score(name, values[name]) for name in PARAMETERS}
+    score = sum(parameters.values())
+    return News2(score=score, band=_band(score, parameters), parameters=parameters)
+
+
+def _band(score: int, parameters: dict[str, int]) -> str:
+    if score >= 7:
+        return "high"
+    if score >= 5:
+        return "medium"
+    if _RED_SCORE in parameters.values():
+        return "low-medium"
+    return "low"
+
+
+def band_rank(band: str) -> int:
+    """Position of the band in BANDS, higher meaning riskier."""
+    try:
+        return BANDS.index(band)
+    except ValueError:
+        raise ValueError(f"unknown NEWS2 band {band!r}; expected one of {BANDS}") from None

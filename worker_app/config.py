@@ -1,0 +1,37 @@
+"""Worker settings: where the AI API is, and how hard to try."""
+
+from shared.config import (
+    COMMON_SETTINGS,
+    REDIS_SETTINGS,
+    Setting,
+    default_database_url,
+    parse_float,
+    parse_int,
+    parse_nonempty,
+)
+
+
+def parse_http_url(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
+    return value
+
+
+WORKER_SETTINGS: tuple[Setting, ...] = (
+    *COMMON_SETTINGS,
+    Setting("DATABASE_URL", parse_nonempty, default_database_url),
+    *REDIS_SETTINGS,
+    # The reference analyser that `make run` starts; point it at another provider here.
+    Setting("AI_API_URL", parse_http_url, "http://127.0.0.1:8090/api/v1/analyse"),
+    Setting("AI_API_TIMEOUT", parse_float(exclusive_minimum=0, maximum=300), 10.0),
+    # Retries after a timeout, a connection failure or a 5xx, with doubling back-off.
+    Setting("AI_API_MAX_RETRIES", parse_int(0, 20), 3),
+    Setting("AI_API_RETRY_BACKOFF", parse_float(minimum=0, maximum=300), 2.0),
+    # A notification pending or processing this long is re-queued: its worker died, or
+    # Redis lost the queue. Longer than a whole run of retries.
+    Setting("ANALYSIS_STALE_SECONDS", parse_float(exclusive_minimum=0, maximum=86400), 120.0),
+    Setting("SWEEP_INTERVAL_SECONDS", parse_float(exclusive_minimum=0, maximum=3600), 30.0),
+    # Claimed this many times without finishing (it kills its worker?): give up on it.
+    Setting("ANALYSIS_MAX_ATTEMPTS", parse_int(1, 100), 8),
+)

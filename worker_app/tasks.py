@@ -1,0 +1,75 @@
+"""The Celery tasks: analyse one notification; sweep the ones left behind."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from celery import shared_task
+from flask import current_app
+
+from shared.analysis_queue import ANALYSE_TASK, SWEEP_TASK
+from shared.notifications import analysis_queue
+from worker_app import analysis
+from worker_app.ai_client import AIClient, AIError, TransientAIError
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, name=ANALYSE_TASK, max_retries=None)
+def analyse_notification(self, notification_id: str) -> str:
+    """Ask the AI API about one notification and store the answer. Safe to run twice."""
+    app = current_app._get_current_object()
+    config = app.config
+    try:
+        nid = uuid.UUID(notification_id)
+    except (ValueError, TypeError):
+        log.error("analysis task with a malformed id", extra={"notification_id": notification_id})
+        return "rejected"
+    notification = analysis.claim(app, nid)
+    if notification is None:
+        return "skipped"
+    client: AIClient = app.extensions["vigil.ai_client"]
+    attempt = self.request.retries + 1
+    try:
+        result = client.analyse(notification.text)
+    except TransientAIError as exc:
+        if attempt <= config["AI_API_MAX_RETRIES"]:
+            countdown = config["AI_API_RETRY_BACKOFF"] * 2 ** (attempt - 1)
+            log.warning("AI API failed; retrying", extra={
+                "notification_id": notification_id, "attempt": attempt, "error": str(exc)})
+            analysis.await_retry(app, nid, f"{exc}; retrying (attempt {attempt})")
+            raise self.retry(countdown=countdown) from None
+        reason = f"{exc} ({attempt} attempts)"
+        log.error("analysis failed", extra={"notification_id": notification_id,
+                                            "reason": reason})
+        analysis.fail(app, nid, reason)
+        return "failed"
+    except AIError as exc:
+        log.error("analysis failed", extra={"notification_id": notification_id,
+                                            "reason": str(exc)})
+        analysis.fail(app, nid, str(exc))
+        return "failed"
+    analysis.complete(app, nid, result)
+    log.info("notification analysed", extra={
+        "notification_id": notification_id, "category": result.category,
+        "confidence": result.confidence})
+    return "completed"
+
+
+@shared_task(name=SWEEP_TASK)
+def sweep_stale_notifications() -> int:
+    """Re-queue notifications left pending or processing (a worker died, Redis lost the
+    queue, enqueueing failed); fail the ones that keep getting lost."""
+    app = current_app._get_current_object()
+    config = app.config
+    requeue = []
+    for nid, attempts in analysis.stale_notifications(app, config["ANALYSIS_STALE_SECONDS"]):
+        if attempts >= config["ANALYSIS_MAX_ATTEMPTS"]:
+            analysis.fail(app, nid, f"abandoned after {attempts} attempts that never finished")
+        else:
+            requeue.append(nid)
+    if requeue:
+        log.warning("re-queued stale notifications", extra={"count": len(requeue)})
+        analysis_queue(app).enqueue(requeue)
+    return len(requeue)
