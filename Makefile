@@ -22,6 +22,8 @@ run: install
 	@echo ""
 	@echo "  Vigil is starting. In a few seconds:"
 	@echo "    Patients (live data):  http://127.0.0.1:$(MONITOR_PORT)/api/v1/patients"
+	@echo "    Alerts (notifications): http://127.0.0.1:$(MONITOR_PORT)/api/v1/notifications"
+	@echo "    Live updates (WebSocket): ws://127.0.0.1:$(MONITOR_PORT)/api/v1/ws"
 	@echo "    OpenAPI UI:            http://127.0.0.1:$(MONITOR_PORT)/docs"
 	@echo "    OpenAPI document:      http://127.0.0.1:$(MONITOR_PORT)/openapi.json"
 	@echo "  Stop with Ctrl-C."

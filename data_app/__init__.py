@@ -1,4 +1,4 @@
-"""data_app: consumes vitals from Kafka and stores them."""
+"""data_app: consumes vitals from Kafka, stores them with their NEWS2 and raises alerts."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from shared.app import create_base_app
 from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
+from shared.notifications import init_notifications
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build data_app; the consumer starts when the server starts serving."""
     app = create_base_app(__name__, "data_app", DATA_SETTINGS, test_config)
     db.init_app(app)
+    init_notifications(app)
     # Order matters: the schema exists before the first batch is stored.
     register_background(app, "schema", SchemaMigration(app))
     register_background(app, "consumer", KafkaService(app))

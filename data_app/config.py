@@ -2,6 +2,8 @@
 
 from shared.config import (
     COMMON_SETTINGS,
+    REDIS_SETTINGS,
+    WARD_USER_SETTING,
     Setting,
     default_database_url,
     parse_float,
@@ -19,4 +21,9 @@ DATA_SETTINGS: tuple[Setting, ...] = (
     Setting("KAFKA_TOPIC_PARTITIONS", parse_int(1, 1000), 6),
     Setting("CONSUMER_BATCH_SIZE", parse_int(1, 100000), 1000),
     Setting("CONSUMER_POLL_TIMEOUT", parse_float(exclusive_minimum=0, maximum=60), 0.5),
+    *REDIS_SETTINGS,
+    WARD_USER_SETTING,
+    # Consecutive better samples before a lower band is believed (and a recovery told):
+    # a patient flapping at a band edge does not ring the alarm at every crossing.
+    Setting("ALERT_RECOVERY_SAMPLES", parse_int(1, 1000), 3),
 )

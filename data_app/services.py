@@ -1,9 +1,13 @@
-"""Storing samples: patients created on first sight, metrics inserted idempotently."""
+"""Storing samples: patients created on first sight, metrics inserted idempotently with their
+NEWS2, and clinicians notified when a patient's risk band changes."""
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
@@ -11,11 +15,35 @@ from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from data_app.alert_text import alert_message
+from data_app.alerts import AlertState, advance
 from shared.db import db
-from shared.models import Patient, PatientMetric
+from shared.events import PATIENTS
+from shared.models import Notification, Patient, PatientMetric
+from shared.news2 import News2, score_news2
+from shared.notifications import add_notification, announce, events
 
 _METRIC_FIELDS = ("timestamp", "pulse", "resp_rate", "systolic", "diastolic", "spo2",
                   "temperature")
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    """A sample that was new (not a replay), as stored."""
+
+    patient_id: int
+    patient_uuid: uuid.UUID
+    sample: dict[str, Any]
+    news2: News2
+
+    def event(self) -> dict[str, Any]:
+        """How the live stream shows it."""
+        sample = self.sample
+        return {"patient_uuid": str(self.patient_uuid), "patient_name": sample.get("patient_name"),
+                "timestamp": sample["timestamp"].isoformat(),
+                **{field: sample[field] for field in _METRIC_FIELDS[1:]},
+                "bp": f"{sample['systolic']}/{sample['diastolic']}",
+                "news2_score": self.news2.score, "news2_band": self.news2.band}
 
 
 def _insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
@@ -43,30 +71,92 @@ def patient_ids(session: Session, samples: Iterable[dict[str, Any]]) -> dict[uui
     return known
 
 
-def store_samples(session: Session, samples: Sequence[dict[str, Any]]) -> int:
-    """Insert validated samples; a sample already stored is skipped. Returns rows inserted.
+def _utc(moment: datetime) -> datetime:
+    # The key that matches a RETURNING row: stored and returned in UTC.
+    return moment.astimezone(UTC)
 
-    Runs in the caller's transaction and never commits.
+
+def store_samples(session: Session, samples: Sequence[dict[str, Any]]) -> list[StoredSample]:
+    """Insert validated samples with their NEWS2; a sample already stored is skipped.
+
+    Returns the samples actually inserted. Runs in the caller's transaction, never commits.
     """
     if not samples:
-        return 0
+        return []
     ids = patient_ids(session, samples)
-    # Column defaults (created_at, received_at) are filled in by the Core insert.
-    rows = [{"patient_id": ids[s["patient_uuid"]], **{field: s[field] for field in _METRIC_FIELDS}}
-            for s in samples]
-    inserted = session.execute(
-        _insert_ignoring_duplicates(session, PatientMetric.__table__)
-        .returning(PatientMetric.__table__.c.id), rows)
-    return len(inserted.all())
+    scored: dict[tuple[int, datetime], StoredSample] = {}
+    rows = []
+    for sample in samples:
+        patient_id = ids[sample["patient_uuid"]]
+        news2 = score_news2(resp_rate=sample["resp_rate"], spo2=sample["spo2"],
+                            systolic=sample["systolic"], pulse=sample["pulse"],
+                            temperature=sample["temperature"])
+        scored[(patient_id, _utc(sample["timestamp"]))] = StoredSample(
+            patient_id, sample["patient_uuid"], sample, news2)
+        # Column defaults (received_at) are filled in by the Core insert.
+        rows.append({"patient_id": patient_id, **{f: sample[f] for f in _METRIC_FIELDS},
+                     "news2_score": news2.score, "news2_band": news2.band})
+    table = PatientMetric.__table__
+    inserted = session.execute(_insert_ignoring_duplicates(session, table)
+                               .returning(table.c.patient_id, table.c.timestamp), rows)
+    return [scored[(patient_id, _utc(moment))] for patient_id, moment in inserted]
+
+
+def raise_alerts(session: Session, stored: Sequence[StoredSample], *, user_id: uuid.UUID,
+                 recovery_samples: int) -> list[Notification]:
+    """Advance each patient's alert state over their new samples, oldest first, and add a
+    notification for every band change clinicians must hear about (data_app/alerts.py).
+
+    In the batch's transaction: a replayed batch inserts no samples, so raises nothing again.
+    """
+    by_patient: dict[int, list[StoredSample]] = defaultdict(list)
+    for item in stored:
+        by_patient[item.patient_id].append(item)
+    if not by_patient:
+        return []
+    patients = session.scalars(select(Patient).where(Patient.id.in_(by_patient)))
+    notifications = []
+    for patient in patients:
+        before = AlertState(patient.alert_band, patient.alert_calm_samples,
+                            patient.alert_calm_band, patient.alert_checked_at)
+        state = before
+        for item in sorted(by_patient[patient.id], key=lambda i: i.sample["timestamp"]):
+            state, decision = advance(state, item.news2.band, item.sample["timestamp"],
+                                      recovery_samples)
+            if decision is not None:
+                title, text = alert_message(patient.name, item.news2, item.sample, decision)
+                notification = add_notification(session, user_id=user_id, title=title,
+                                                text=text, patient_id=patient.id)
+                notification.patient = patient
+                notifications.append(notification)
+        # Writing only when the alert state itself moved keeps the batch to one UPDATE per
+        # patient whose risk changes, not one per patient.
+        if replace(state, checked_at=None) != replace(before, checked_at=None):
+            patient.alert_band = state.band
+            patient.alert_calm_samples = state.calm_samples
+            patient.alert_calm_band = state.calm_band
+            patient.alert_checked_at = state.checked_at
+    return notifications
 
 
 class DataService:
-    """Stores batches for the consumer thread: one app context and one transaction a batch."""
+    """Stores batches for the consumer thread: one app context and one transaction a batch;
+    after the commit, alerts go to the analysis queue and everything to the live stream."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
 
     def store(self, samples: Sequence[dict[str, Any]]) -> int:
         """Store a batch atomically; returns the rows inserted (the rest were replays)."""
-        with self.app.app_context(), db.sessionmaker().begin() as session:
-            return store_samples(session, samples)
+        config = self.app.config
+        with self.app.app_context():
+            with db.sessionmaker().begin() as session:
+                stored = store_samples(session, samples)
+                notifications = raise_alerts(
+                    session, stored, user_id=config["WARD_USER_ID"],
+                    recovery_samples=config["ALERT_RECOVERY_SAMPLES"])
+            if stored:
+                events(self.app).publish("vitals", {"samples": [s.event() for s in stored]},
+                                         invalidates=(PATIENTS,))
+            announce(self.app, "notification.created", notifications)
+        return len(stored)

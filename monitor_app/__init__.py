@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 
 from monitor_app.config import API_DOCS, MONITOR_SETTINGS, extension_config
 from monitor_app.docs import bp as swagger_ui_bp
-from monitor_app.extensions import api, cache, limiter, sock
+from monitor_app.extensions import api, cache, sock
 from monitor_app.health.routes import blp as health_blp
 from monitor_app.live.hub import init_event_hub
 from monitor_app.live.routes import bp as live_bp
@@ -48,7 +50,7 @@ def register_redis(app: Flask) -> None:
     for key, value in extension_config(app.config).items():
         app.config.setdefault(key, value)
     cache.init_app(app)
-    limiter.init_app(app)
+    app.extensions["vigil.limiter"] = Limiter(get_remote_address, app=app)
     init_notifications(app)
     register_background(app, "event_hub", init_event_hub(app))
 
@@ -66,4 +68,4 @@ def register_api(app: Flask) -> None:
     sock.init_app(app)
     # Probes, documentation and the long-lived stream are not what the limit protects.
     for blueprint in (health_blp, swagger_ui_bp, live_bp):
-        limiter.exempt(blueprint)
+        app.extensions["vigil.limiter"].exempt(blueprint)

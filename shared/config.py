@@ -145,6 +145,12 @@ REDIS_SETTINGS: tuple[Setting, ...] = (
 )
 
 
+# Who vitals alerts are addressed to: the ward's clinicians, as one user id.
+WARD_USER_SETTING = Setting(
+    "WARD_USER_ID", parse_uuid, uuid.UUID("00000000-0000-4000-8000-000000000001"),
+    "User id of the ward's clinicians, the recipients of vitals alerts.")
+
+
 def load_settings(settings: Iterable[Setting], environ: Mapping[str, str] | None = None,
                   dotenv: bool = True) -> dict[str, Any]:
     """Parse `settings` from `environ` (default: os.environ after loading `.env`).

@@ -28,7 +28,8 @@ def compose() -> dict:
 
 def test_compose_runs_every_app_on_apache_kafka(compose):
     services = compose["services"]
-    assert {"kafka", "data", "monitor", "patient-1", "patient-2", "patient-3"} <= set(services)
+    assert {"kafka", "redis", "analyser", "worker", "data", "monitor", "patient-1", "patient-2",
+            "patient-3"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka")
     assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
 
@@ -50,8 +51,19 @@ def test_procfile_starts_broker_apps_and_three_named_patients():
     entries = dict(line.split(":", 1) for line in
                    (ROOT / "Procfile").read_text().splitlines() if line.strip())
     assert entries["broker"].strip() == "python -m shared.broker"
+    assert entries["redis"].strip() == "python -m shared.redis_server"
+    assert "python -m analyser_app" in entries["analyser"]
+    assert "celery" in entries["worker"] and "worker_app.celery_app" in entries["worker"]
     assert "gunicorn 'data_app:create_app()'" in entries["data"]
     assert "gunicorn 'monitor_app:create_app()'" in entries["monitor"]
     patients = [v for k, v in entries.items() if k.startswith("patient")]
     assert len(patients) == 3
     assert sum("--scenario deteriorating" in p for p in patients) == 1
+
+
+@pytest.mark.parametrize("name", ["worker", "data", "monitor"])
+def test_apps_share_redis_and_the_worker_reaches_the_analyser(compose, name):
+    service = compose["services"][name]
+    assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert service["environment"]["AI_API_URL"].startswith("http://analyser:8090/")

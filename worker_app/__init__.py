@@ -16,12 +16,13 @@ from shared.app import create_base_app
 from shared.db import db
 from shared.notifications import init_notifications
 from worker_app.ai_client import AIClient
-from worker_app.config import WORKER_SETTINGS
+from worker_app.config import WORKER_SETTINGS, check_stale_after_timeout
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The Flask app whose context every task runs in: settings, database, Redis, AI client."""
     app = create_base_app(__name__, "worker_app", WORKER_SETTINGS, test_config)
+    check_stale_after_timeout(app.config)
     # One INFO line per HTTP request would drown the worker's own log lines.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     db.init_app(app)

@@ -1,7 +1,11 @@
 """Worker settings: where the AI API is, and how hard to try."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from shared.config import (
     COMMON_SETTINGS,
+    ConfigError,
     REDIS_SETTINGS,
     Setting,
     default_database_url,
@@ -35,3 +39,11 @@ WORKER_SETTINGS: tuple[Setting, ...] = (
     # Claimed this many times without finishing (it kills its worker?): give up on it.
     Setting("ANALYSIS_MAX_ATTEMPTS", parse_int(1, 100), 8),
 )
+
+
+def check_stale_after_timeout(config: Mapping[str, Any]) -> None:
+    """A notification still being analysed must not look stale, or it is analysed twice."""
+    if config["ANALYSIS_STALE_SECONDS"] <= config["AI_API_TIMEOUT"]:
+        raise ConfigError(f"ANALYSIS_STALE_SECONDS: must exceed AI_API_TIMEOUT "
+                          f"({config['AI_API_TIMEOUT']:g}), got "
+                          f"{config['ANALYSIS_STALE_SECONDS']:g}")
