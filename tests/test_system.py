@@ -31,9 +31,10 @@ def get_json(url: str):
 
 
 @pytest.fixture
-def system(kafka_bootstrap, topic_names, tmp_path):
+def system(kafka_bootstrap, topic_names, redis_settings, tmp_path):
     """Start data_app, monitor_app and one named patient; stop them all afterwards."""
-    env = {**os.environ, **topic_names, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+    env = {**os.environ, **topic_names, **redis_settings,
+           "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}",
            "KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_GROUP_ID": "system-test",
            "METRICS_INTERVAL": "0.5", "PYTHONPATH": str(ROOT)}

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from monitor_app.health import services
 from monitor_app.health.schemas import HealthSchema
+from monitor_app.live.hub import event_hub
 from shared.db import db
+from shared.notifications import events
 
 blp = Blueprint("health", __name__, description="Whether the API can serve.")
 
@@ -16,9 +21,16 @@ blp = Blueprint("health", __name__, description="Whether the API can serve.")
 class Health(MethodView):
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema, description="The database cannot be read.")
-    def get(self) -> dict[str, str] | tuple[dict[str, str], int]:
-        """Report whether the API can read the database."""
-        problem = services.database_problem(db.session)
-        if problem is None:
-            return {"status": "ok", "database": "ok"}
-        return {"status": "degraded", "database": problem}, 503
+    def get(self) -> dict[str, Any] | tuple[dict[str, Any], int]:
+        """Report whether the API can read the database and reach Redis.
+
+        Without Redis the API still serves (uncached, unlimited, without live updates):
+        `degraded` but 200. Without the database it cannot: 503.
+        """
+        database = services.database_problem(db.session) or "ok"
+        redis = services.redis_problem(events(current_app).redis) or "ok"
+        hub = event_hub()
+        report = {"status": "ok" if database == redis == "ok" else "degraded",
+                  "database": database, "redis": redis,
+                  "live": {"connected": hub.connected, "clients": hub.client_count}}
+        return (report, 200) if database == "ok" else (report, 503)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import redis
+
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -22,4 +24,13 @@ def database_problem(session: Session) -> str | None:
         log.warning("database health check failed", exc_info=True)
         reason = str(getattr(exc, "orig", None) or exc).strip()
         return reason.splitlines()[0] if reason else type(exc).__name__
+    return None
+
+
+def redis_problem(client: redis.Redis) -> str | None:
+    """None when Redis answers a PING, otherwise what went wrong."""
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return None

@@ -6,12 +6,31 @@ import pytest
 from flask.testing import FlaskClient
 
 from monitor_app import create_app
-from shared.db import db
+from shared.broker import free_port
+from shared.db import db, migrate
 
 
 def test_healthy(client: FlaskClient) -> None:
     response = client.get("/health")
-    assert (response.status_code, response.json) == (200, {"status": "ok", "database": "ok"})
+    assert (response.status_code, response.json) == (200, {
+        "status": "ok", "database": "ok", "redis": "ok",
+        # The event hub runs only under a server (started after the fork).
+        "live": {"connected": False, "clients": 0}})
+
+
+def test_without_redis_the_api_is_degraded_but_serves(database_url: str) -> None:
+    app = create_app({"DATABASE_URL": database_url, "TESTING": True,
+                      "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    migrate(db.engine(app))
+    try:
+        response = app.test_client().get("/health")
+    finally:
+        db.engine(app).dispose()
+
+    assert response.status_code == 200
+    assert response.json["status"] == "degraded"
+    assert response.json["database"] == "ok"
+    assert "connect" in response.json["redis"].lower()
 
 
 @pytest.mark.parametrize(("url_of", "reason"), [
