@@ -7,10 +7,8 @@ Run `python -m shared.broker` to serve on the port of KAFKA_BOOTSTRAP_SERVERS.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -59,20 +57,14 @@ def _embedded_port(bootstrap_servers: str) -> int | None:
 
 def main() -> None:
     from shared.config import COMMON_SETTINGS, Setting, load_settings, parse_bool
-    from shared.lifecycle import idle_until_stopped
+    from shared.lifecycle import exec_embedded_or_idle
     from shared.logging import configure_logging
 
     settings = load_settings((*COMMON_SETTINGS, Setting("EMBEDDED_BROKER", parse_bool, True)))
     configure_logging("broker", settings["LOG_LEVEL"])
-    bootstrap = settings["KAFKA_BOOTSTRAP_SERVERS"]
-    port = _embedded_port(bootstrap)
-    if not settings["EMBEDDED_BROKER"] or port is None:
-        log.info("using an external Kafka; no embedded broker", extra={"bootstrap": bootstrap})
-        idle_until_stopped()
-        return
-    log.info("starting embedded broker (memory storage)", extra={"port": port})
-    sys.stdout.flush()
-    os.execv(tansu_path(), broker_command(port))  # noqa: S606
+    port = _embedded_port(settings["KAFKA_BOOTSTRAP_SERVERS"])
+    embedded = settings["EMBEDDED_BROKER"] and port is not None
+    exec_embedded_or_idle("Kafka broker", broker_command(port) if embedded else None)
 
 
 if __name__ == "__main__":

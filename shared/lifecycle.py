@@ -8,7 +8,9 @@ thread or Kafka client is ever handed across a fork.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 from typing import Protocol
 
 from flask import Flask
@@ -59,3 +61,17 @@ def idle_until_stopped() -> None:
     stop_signals = {signal.SIGINT, signal.SIGTERM}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     signal.sigwait(stop_signals)
+
+
+def exec_embedded_or_idle(what: str, command: list[str] | None) -> None:
+    """Become the embedded server `command` (exec), or idle when `what` runs elsewhere.
+
+    `command` is None when the configuration names an external server.
+    """
+    if command is None:
+        log.info(f"using an external {what}; no embedded one")
+        idle_until_stopped()
+        return
+    log.info(f"starting the embedded {what} (memory only)", extra={"command": command[1:]})
+    sys.stdout.flush()
+    os.execv(command[0], command)  # noqa: S606

@@ -8,9 +8,7 @@ Run `python -m shared.redis_server` to serve on the port of REDIS_URL.
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -59,20 +57,15 @@ def main() -> None:
         load_settings,
         parse_bool,
     )
-    from shared.lifecycle import idle_until_stopped
+    from shared.lifecycle import exec_embedded_or_idle
     from shared.logging import configure_logging
 
     settings = load_settings((*COMMON_SETTINGS, *REDIS_SETTINGS,
                               Setting("EMBEDDED_REDIS", parse_bool, True)))
     configure_logging("redis", settings["LOG_LEVEL"])
     port = embedded_port(settings["REDIS_URL"])
-    if not settings["EMBEDDED_REDIS"] or port is None:
-        log.info("using an external Redis; no embedded server")
-        idle_until_stopped()
-        return
-    log.info("starting embedded redis-server (memory only)", extra={"port": port})
-    sys.stdout.flush()
-    os.execv(redis_server_path(), redis_command(port))  # noqa: S606
+    embedded = settings["EMBEDDED_REDIS"] and port is not None
+    exec_embedded_or_idle("Redis", redis_command(port) if embedded else None)
 
 
 if __name__ == "__main__":

@@ -6,28 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from shared.broker import free_port
+from tests.processes import GUNICORN, ROOT, get_json
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-
-
-def get_json(url: str):
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None, None
 
 
 @pytest.fixture

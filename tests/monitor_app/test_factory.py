@@ -67,6 +67,6 @@ def test_schema_is_migrated_by_the_background_service(sqlite_url: str) -> None:
 
     service.start()
     try:
-        assert client.get("/health").json == {"status": "ok", "database": "ok"}
+        assert client.get("/health").json["database"] == "ok"
     finally:
         service.stop()

@@ -1,0 +1,37 @@
+"""The embedded Redis: which REDIS_URLs it serves, and that it runs."""
+
+import pytest
+import redis
+
+from shared.broker import free_port
+from shared.redis_server import embedded_port, start_redis
+
+
+@pytest.mark.parametrize(("url", "port"), [
+    ("redis://127.0.0.1:16379/0", 16379),
+    ("redis://localhost/0", 6379),
+    ("redis://redis:6379/0", None),          # another host: run nothing
+    ("rediss://127.0.0.1:6380/0", None),     # TLS: not the embedded server
+])
+def test_embedded_port(url: str, port: int | None) -> None:
+    assert embedded_port(url) == port
+
+
+def test_the_wheel_s_redis_server_answers(tmp_path, wait_for) -> None:
+    port = free_port()
+    process = start_redis(port, tmp_path / "redis.log")
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    try:
+        def pong() -> bool:
+            try:
+                return client.ping()
+            except redis.ConnectionError:
+                return False
+
+        wait_for(pong, timeout=20, message="redis-server")
+        client.set("k", "v")
+        assert client.get("k") == b"v"
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(10)
