@@ -2,10 +2,10 @@
 
 from shared.config import (
     COMMON_SETTINGS,
+    DATABASE_SETTING,
     REDIS_SETTINGS,
     WARD_USER_SETTING,
     Setting,
-    default_database_url,
     parse_float,
     parse_int,
     parse_nonempty,
@@ -13,7 +13,7 @@ from shared.config import (
 
 DATA_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
-    Setting("DATABASE_URL", parse_nonempty, default_database_url),
+    DATABASE_SETTING,
     Setting("KAFKA_DLQ_TOPIC", parse_nonempty, "vitals.dlq"),
     Setting("KAFKA_GROUP_ID", parse_nonempty, "vigil-data"),
     # Apache Kafka's default; the test broker joins a group in about half of this.

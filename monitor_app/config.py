@@ -7,13 +7,12 @@ from typing import Any
 from shared.app import OPENAPI_DEFAULTS
 from shared.config import (
     COMMON_SETTINGS,
+    DATABASE_SETTING,
     REDIS_SETTINGS,
     Setting,
-    default_database_url,
     parse_api_prefix,
     parse_bool,
     parse_int,
-    parse_nonempty,
 )
 
 
@@ -31,8 +30,7 @@ def parse_rate_limit(raw: str) -> str:
 
 MONITOR_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
-    Setting("DATABASE_URL", parse_nonempty, default_database_url,
-            "SQLAlchemy URL of the Vigil database (SQLite file or PostgreSQL)."),
+    DATABASE_SETTING,
     Setting("API_PREFIX", parse_api_prefix, "/api/v1",
             "Path under which the patient and metric endpoints are served."),
     *REDIS_SETTINGS,

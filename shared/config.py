@@ -145,6 +145,11 @@ REDIS_SETTINGS: tuple[Setting, ...] = (
 )
 
 
+# Every app that reads or writes the Vigil database.
+DATABASE_SETTING = Setting(
+    "DATABASE_URL", parse_nonempty, default_database_url,
+    "SQLAlchemy URL of the Vigil database (SQLite file or PostgreSQL).")
+
 # Who vitals alerts are addressed to: the ward's clinicians, as one user id.
 WARD_USER_SETTING = Setting(
     "WARD_USER_ID", parse_uuid, uuid.UUID("00000000-0000-4000-8000-000000000001"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -39,6 +40,26 @@ def start_redis(port: int, log_file: Path | None = None) -> subprocess.Popen:
     finally:
         if log_file is not None:
             out.close()
+
+
+def wait_for_redis(redis_url: str, deadline_s: float = 20.0) -> None:
+    """Block until Redis answers a PING, or raise TimeoutError."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=0.5)
+    give_up = time.monotonic() + deadline_s
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > give_up:
+                    raise TimeoutError(f"Redis at {redis_url} did not answer in "
+                                       f"{deadline_s}s") from None
+                time.sleep(0.05)
+    finally:
+        client.close()
 
 
 def embedded_port(redis_url: str) -> int | None:

