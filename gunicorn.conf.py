@@ -1,7 +1,16 @@
 """gunicorn settings for `gunicorn '<app>:create_app()'` run from the project root."""
 
 from shared.logging import GUNICORN_LOGCONFIG
-from shared.serve import post_worker_init, worker_exit  # noqa: F401  (gunicorn hooks)
+from shared.serve import (  # noqa: F401  (gunicorn hooks)
+    child_exit,
+    on_exit,
+    post_worker_init,
+    prepare_metrics_dir,
+    worker_exit,
+)
+
+# Before the workers import prometheus_client: their metrics are summed from one folder.
+prepare_metrics_dir()
 
 worker_class = "gthread"
 threads = 4

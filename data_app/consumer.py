@@ -20,6 +20,13 @@ from flask import Flask
 from data_app.decoding import InvalidSample, decode_sample
 from data_app.services import DataService
 from shared.kafka import ensure_topic, producer_config
+from shared.telemetry import (
+    BATCH_COMMIT_SECONDS,
+    CONSUMER_LAG,
+    SAMPLES_CONSUMED,
+    SAMPLES_DEAD_LETTERED,
+    SAMPLES_STORED,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -189,6 +196,7 @@ class KafkaService:
                 rejected.append((message, str(exc)))
         if not next_offsets:
             return
+        started = time.perf_counter()
         try:
             inserted = self._store(samples)
             self._dead_letter(rejected)
@@ -197,14 +205,20 @@ class KafkaService:
             self._rewind(first_offsets)
             raise
         self._commit(next_offsets)
+        BATCH_COMMIT_SECONDS.observe(time.perf_counter() - started)
+        # Messages read, good or bad; the broker's error events in the batch are not messages.
+        received = len(samples) + len(rejected)
+        SAMPLES_CONSUMED.inc(received)
+        SAMPLES_STORED.inc(inserted)
+        SAMPLES_DEAD_LETTERED.inc(len(rejected))
         self.status.update(
-            consumed=self.status["consumed"] + len(messages),
+            consumed=self.status["consumed"] + received,
             stored=self.status["stored"] + inserted,
             duplicates=self.status["duplicates"] + len(samples) - inserted,
             dead_lettered=self.status["dead_lettered"] + len(rejected),
             last_batch_at=datetime.now(UTC).isoformat(),
         )
-        log.info("batch stored", extra={"messages": len(messages), "stored": inserted,
+        log.info("batch stored", extra={"messages": received, "stored": inserted,
                                         "duplicates": len(samples) - inserted,
                                         "dead_lettered": len(rejected)})
 
@@ -277,3 +291,4 @@ class KafkaService:
             position = self._consumer.position([tp])[0].offset
             lag += max(0, high - (position if position >= 0 else low))
         self.status["lag"] = lag
+        CONSUMER_LAG.set(lag)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask
 from sqlalchemy import Insert, Table, select
@@ -16,12 +16,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from data_app.alert_text import alert_message
-from data_app.alerts import AlertState, advance
+from data_app.alerts import AlertDecision, AlertState, advance
 from shared.db import db
 from shared.events import PATIENTS
 from shared.models import Notification, Patient, PatientMetric
 from shared.news2 import News2, score_news2
 from shared.notifications import add_notification, announce, events
+from shared.telemetry import ALERTS_RAISED
 
 _METRIC_FIELDS = ("timestamp", "pulse", "resp_rate", "systolic", "diastolic", "spo2",
                   "temperature")
@@ -102,8 +103,13 @@ def store_samples(session: Session, samples: Sequence[dict[str, Any]]) -> list[S
     return [scored[(patient_id, _utc(moment))] for patient_id, moment in inserted]
 
 
+class RaisedAlert(NamedTuple):
+    notification: Notification
+    decision: AlertDecision
+
+
 def raise_alerts(session: Session, stored: Sequence[StoredSample], *, user_id: uuid.UUID,
-                 recovery_samples: int) -> list[Notification]:
+                 recovery_samples: int) -> list[RaisedAlert]:
     """Advance each patient's alert state over their new samples, oldest first, and add a
     notification for every band change clinicians must hear about (data_app/alerts.py).
 
@@ -115,7 +121,7 @@ def raise_alerts(session: Session, stored: Sequence[StoredSample], *, user_id: u
     if not by_patient:
         return []
     patients = session.scalars(select(Patient).where(Patient.id.in_(by_patient)))
-    notifications = []
+    alerts = []
     for patient in patients:
         before = AlertState(patient.alert_band, patient.alert_calm_samples,
                             patient.alert_calm_band, patient.alert_checked_at)
@@ -128,7 +134,7 @@ def raise_alerts(session: Session, stored: Sequence[StoredSample], *, user_id: u
                 notification = add_notification(session, user_id=user_id, title=title,
                                                 text=text, patient_id=patient.id)
                 notification.patient = patient
-                notifications.append(notification)
+                alerts.append(RaisedAlert(notification, decision))
         # Writing only when the alert state itself moved keeps the batch to one UPDATE per
         # patient whose risk changes, not one per patient.
         if replace(state, checked_at=None) != replace(before, checked_at=None):
@@ -136,7 +142,7 @@ def raise_alerts(session: Session, stored: Sequence[StoredSample], *, user_id: u
             patient.alert_calm_samples = state.calm_samples
             patient.alert_calm_band = state.calm_band
             patient.alert_checked_at = state.checked_at
-    return notifications
+    return alerts
 
 
 class DataService:
@@ -152,11 +158,14 @@ class DataService:
         with self.app.app_context():
             with db.sessionmaker().begin() as session:
                 stored = store_samples(session, samples)
-                notifications = raise_alerts(
+                alerts = raise_alerts(
                     session, stored, user_id=config["WARD_USER_ID"],
                     recovery_samples=config["ALERT_RECOVERY_SAMPLES"])
             if stored:
                 events(self.app).publish("vitals", {"samples": [s.event() for s in stored]},
                                          invalidates=(PATIENTS,))
-            announce(self.app, "notification.created", notifications)
+            announce(self.app, "notification.created", [a.notification for a in alerts],
+                     source="alert")
+        for alert in alerts:
+            ALERTS_RAISED.labels(alert.decision.band).inc()
         return len(stored)

@@ -66,6 +66,8 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(swagger_ui_bp)
     app.register_blueprint(live_bp, url_prefix=prefix)
     sock.init_app(app)
-    # Probes, documentation and the long-lived stream are not what the limit protects.
+    # Probes, scrapes, documentation and the live stream are not what the limit protects.
+    limiter = app.extensions["vigil.limiter"]
     for blueprint in (health_blp, swagger_ui_bp, live_bp):
-        app.extensions["vigil.limiter"].exempt(blueprint)
+        limiter.exempt(blueprint)
+    limiter.exempt(app.view_functions["prometheus_metrics"])

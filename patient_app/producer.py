@@ -14,6 +14,7 @@ from confluent_kafka import KafkaError as RdKafkaError
 
 from shared.kafka import broker_reachable, ensure_topic, producer_config
 from shared.schemas import vitals_schema
+from shared.telemetry import SAMPLES_DELIVERY_FAILED, SAMPLES_PRODUCED
 
 from .exceptions import KafkaError
 
@@ -93,6 +94,7 @@ class KafkaService:
                     raise KafkaError(str(exc)) from exc
                 self._recreate(str(exc))
                 self._produce(str(patient_uuid), payload)
+            SAMPLES_PRODUCED.inc()
             self._producer.poll(0)
 
     def poll(self, timeout: float = 0.0) -> None:
@@ -165,6 +167,7 @@ class KafkaService:
             self._resend.append((msg.key(), msg.value()))
             return
         self.stats["failed"] += 1
+        SAMPLES_DELIVERY_FAILED.inc()
         self.stats["last_error"] = str(err)
         if err.fatal():
             self._fatal = str(err)

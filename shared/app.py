@@ -12,6 +12,7 @@ from shared.config import Setting, load_settings
 from shared.converters import UUIDConverter, uuid_param_schema
 from shared.logging import configure_logging
 from shared.request_id import register_request_id
+from shared.telemetry import init_telemetry
 
 OPENAPI_DEFAULTS: dict[str, Any] = {
     "API_VERSION": "v1",
@@ -24,7 +25,7 @@ OPENAPI_DEFAULTS: dict[str, Any] = {
 def create_base_app(import_name: str, service: str, settings: Iterable[Setting],
                     test_config: Mapping[str, Any] | None = None,
                     defaults: Mapping[str, Any] | None = None) -> Flask:
-    """A Flask app with its settings, JSON logging, request ids and the 422 uuid converter.
+    """A Flask app with settings, JSON logging, request ids, `/metrics` and the uuid converter.
 
     Settings come from `defaults`, then the environment (a ConfigError stops here), then
     `test_config`. Nothing here connects anywhere, so a pre-forking server can call it.
@@ -37,6 +38,7 @@ def create_base_app(import_name: str, service: str, settings: Iterable[Setting],
         app.config.from_mapping(test_config)
     configure_logging(service, app.config["LOG_LEVEL"])
     register_request_id(app)
+    init_telemetry(app, service)
     # Before any rule is added: a malformed uuid is a bad parameter (422), not a missing URL.
     app.url_map.converters["uuid"] = UUIDConverter
     return app

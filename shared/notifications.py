@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from shared.analysis_queue import AnalysisQueue
 from shared.events import NOTIFICATIONS, Events
 from shared.models import Notification
+from shared.telemetry import NOTIFICATIONS_CREATED
 
 MAX_TITLE_LENGTH = 200
 MAX_TEXT_LENGTH = 10_000
@@ -79,13 +80,16 @@ def analysis_queue(app: Flask | None = None) -> AnalysisQueue:
     return (app or current_app).extensions["vigil.analysis_queue"]
 
 
-def announce(app: Flask, event_type: str, notifications: Iterable[Notification]) -> None:
+def announce(app: Flask, event_type: str, notifications: Iterable[Notification],
+             source: str = "api") -> None:
     """After the commit: queue new notifications for analysis and publish the change.
 
-    Call with notifications whose `patient` is loaded (or who have none).
+    Call with notifications whose `patient` is loaded (or who have none); `source` says who
+    created them ("alert" or "api"), for the metrics.
     """
     notifications = list(notifications)
     if event_type == "notification.created":
+        NOTIFICATIONS_CREATED.labels(source).inc(len(notifications))
         analysis_queue(app).enqueue(n.id for n in notifications)
     for notification in notifications:
         events(app).publish(event_type, {"notification": notification_schema.dump(notification)},

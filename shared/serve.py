@@ -6,6 +6,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +19,44 @@ from gunicorn.app.base import BaseApplication
 
 from shared.lifecycle import start_background, stop_background
 from shared.logging import GUNICORN_LOGCONFIG
+
+
+# prometheus_client picks its storage when first imported, so this is read before that.
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+_OWNED_METRICS_DIR = "VIGIL_OWNS_PROMETHEUS_DIR"
+
+
+def prepare_metrics_dir() -> None:
+    """Give the gunicorn workers a fresh folder to share their metrics through.
+
+    Call it before anything imports prometheus_client. A folder given in the environment is
+    used as it is; one made here is removed when the process that made it exits.
+    """
+    if not os.environ.get(METRICS_DIR_VARIABLE):
+        os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix="vigil-prometheus-")
+        os.environ[_OWNED_METRICS_DIR] = str(os.getpid())
+    if os.environ.get(_OWNED_METRICS_DIR) == str(os.getpid()):
+        # Also when the master never serves (a port in use, --check-config): no on_exit then.
+        atexit.register(_remove_metrics_dir)
+
+
+def _remove_metrics_dir() -> None:
+    # Forked workers inherit the atexit handler: only the folder's maker removes it.
+    if os.environ.get(_OWNED_METRICS_DIR) == str(os.getpid()):
+        del os.environ[_OWNED_METRICS_DIR]
+        shutil.rmtree(os.environ.pop(METRICS_DIR_VARIABLE), ignore_errors=True)
+
+
+def child_exit(_server, worker) -> None:
+    """Drop a dead worker's live gauges (WebSocket clients, lag) from the sums."""
+    if os.environ.get(METRICS_DIR_VARIABLE):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(_server) -> None:
+    _remove_metrics_dir()
 
 
 def post_worker_init(worker) -> None:
@@ -42,6 +85,8 @@ class GunicornServer(BaseApplication):
             self.cfg.set(key, value)
         self.cfg.set("post_worker_init", post_worker_init)
         self.cfg.set("worker_exit", worker_exit)
+        self.cfg.set("child_exit", child_exit)
+        self.cfg.set("on_exit", on_exit)
 
     def load(self) -> Flask:
         return self.factory()
@@ -69,9 +114,13 @@ def run_cli(factory: Callable[[], Flask], host: str, port: int | None, default_p
 
     Without `--port`, the port comes from the PORT variable (as honcho and most PaaS set it).
     """
-    import sys
-
     from shared.config import ConfigError, Setting, load_settings, parse_port
+
+    if workers > 1 and not os.environ.get(METRICS_DIR_VARIABLE):
+        # The app, and prometheus_client with it, is already imported in single-process
+        # mode: start again with the shared metrics folder set from the first line.
+        prepare_metrics_dir()
+        os.execv(sys.executable, sys.orig_argv)  # noqa: S606
 
     try:
         if port is None:

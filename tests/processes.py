@@ -7,9 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,22 @@ def get_json(url: str, method: str = "GET", body: object = None):
         return exc.code, json.loads(exc.read() or b"null")
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None, None
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.05,
+               message: str = "condition") -> object:
+    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds.
+
+    The `wait_for` fixture's loop, for fixtures wider than one test.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
 
 
 class Processes:
@@ -61,6 +78,33 @@ class Processes:
     def start_analyser(self, port: int, **env: str) -> subprocess.Popen:
         return self.start("analyser", [sys.executable, "-m", "analyser_app", "--port", str(port)],
                           **env)
+
+    def start_gunicorn(self, name: str, app: str, port: int, workers: int = 1, threads: int = 4,
+                       **env: str) -> subprocess.Popen:
+        """`app` ("monitor_app", "data_app") served as the Procfile serves it."""
+        return self.start(name, [GUNICORN, f"{app}:create_app()", "--bind", f"127.0.0.1:{port}",
+                                 "--workers", str(workers), "--threads", str(threads)], **env)
+
+    def start_patient(self, name: str, port: int, patient_name: str, scenario: str = "normal",
+                      **env: str) -> subprocess.Popen:
+        return self.start(name, [sys.executable, "-m", "patient_app", "--name", patient_name,
+                                 "--port", str(port), "--scenario", scenario], **env)
+
+    def check_running(self, name: str) -> None:
+        """Fail with the end of its log if the process `name` has exited."""
+        code = self.running[name].poll()
+        assert code is None, f"{name} exited with {code}:\n{self.log(name)[-3000:]}"
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Signal one process and wait for it to exit; its exit code."""
+        process = self.running[name]
+        if process.poll() is None:
+            process.send_signal(sig)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait(5)
 
     def stop_all(self) -> None:
         for process in self.running.values():

@@ -11,6 +11,7 @@ import logging
 import threading
 
 from celery.signals import worker_ready, worker_shutdown
+from prometheus_client import start_http_server
 
 from shared.db import db, migrate
 from worker_app import create_app
@@ -33,9 +34,23 @@ def _sweep_forever() -> None:
             log.exception("sweep failed; trying again next interval")
 
 
+def _serve_metrics() -> None:
+    """`/metrics` for Prometheus; a port already taken costs the metrics, not the worker."""
+    host, port = flask_app.config["METRICS_HOST"], flask_app.config["METRICS_PORT"]
+    if not port:
+        return
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        log.warning("metrics endpoint not started", extra={"port": port, "error": str(exc)})
+    else:
+        log.info("metrics endpoint started", extra={"url": f"http://{host}:{port}/metrics"})
+
+
 @worker_ready.connect
 def _on_ready(**_kwargs: object) -> None:
     migrate(db.engine(flask_app))
+    _serve_metrics()
     threading.Thread(target=_sweep_forever, name="sweeper", daemon=True).start()
 
 

@@ -11,6 +11,7 @@ from shared.config import (
     Setting,
     parse_float,
     parse_int,
+    parse_nonempty,
 )
 
 
@@ -37,6 +38,9 @@ WORKER_SETTINGS: tuple[Setting, ...] = (
     Setting("SWEEP_INTERVAL_SECONDS", parse_float(exclusive_minimum=0, maximum=3600), 30.0),
     # Claimed this many times without finishing (it kills its worker?): give up on it.
     Setting("ANALYSIS_MAX_ATTEMPTS", parse_int(1, 100), 8),
+    # Prometheus scrapes the worker here (it has no web app); 0 turns the endpoint off.
+    Setting("METRICS_HOST", parse_nonempty, "127.0.0.1"),
+    Setting("METRICS_PORT", parse_int(0, 65535), 8091),
 )
 
 

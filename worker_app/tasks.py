@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from celery import shared_task
+from celery.exceptions import Retry
 from flask import current_app
 
 from shared.analysis_queue import ANALYSE_TASK, SWEEP_TASK
 from shared.notifications import analysis_queue
+from shared.telemetry import ANALYSES, ANALYSIS_SECONDS
 from worker_app import analysis
 from worker_app.ai_client import AIClient, AIError, TransientAIError
 
@@ -19,6 +22,20 @@ log = logging.getLogger(__name__)
 @shared_task(bind=True, name=ANALYSE_TASK, max_retries=None)
 def analyse_notification(self, notification_id: str) -> str:
     """Ask the AI API about one notification and store the answer. Safe to run twice."""
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        outcome = _analyse(self, notification_id)
+        return outcome
+    except Retry:
+        outcome = "retrying"
+        raise
+    finally:
+        ANALYSIS_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+        ANALYSES.labels(outcome).inc()
+
+
+def _analyse(task, notification_id: str) -> str:
     app = current_app._get_current_object()
     config = app.config
     try:
@@ -30,7 +47,7 @@ def analyse_notification(self, notification_id: str) -> str:
     if notification is None:
         return "skipped"
     client: AIClient = app.extensions["vigil.ai_client"]
-    attempt = self.request.retries + 1
+    attempt = task.request.retries + 1
     try:
         result = client.analyse(notification.text)
     except TransientAIError as exc:
@@ -39,7 +56,7 @@ def analyse_notification(self, notification_id: str) -> str:
             log.warning("AI API failed; retrying", extra={
                 "notification_id": notification_id, "attempt": attempt, "error": str(exc)})
             analysis.await_retry(app, nid, f"{exc}; retrying (attempt {attempt})")
-            raise self.retry(countdown=countdown) from None
+            raise task.retry(countdown=countdown) from None
         reason = f"{exc} ({attempt} attempts)"
         log.error("analysis failed", extra={"notification_id": notification_id,
                                             "reason": reason})

@@ -16,6 +16,7 @@ import redis
 from flask import Flask, current_app
 
 from shared.events import REDIS_TIMEOUT_SECONDS
+from shared.telemetry import WEBSOCKET_CLIENTS
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,14 @@ class EventHub:
                 raise TooManyClientsError(f"{self.max_clients} clients already connected")
             subscription = Subscription(types)
             self._subscriptions.add(subscription)
+            WEBSOCKET_CLIENTS.inc()
             return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
-            self._subscriptions.discard(subscription)
+            if subscription in self._subscriptions:
+                self._subscriptions.discard(subscription)
+                WEBSOCKET_CLIENTS.dec()
 
     @property
     def client_count(self) -> int:
@@ -101,6 +105,7 @@ class EventHub:
         self._stop.set()
         with self._lock:
             subscriptions, self._subscriptions = list(self._subscriptions), set()
+            WEBSOCKET_CLIENTS.dec(len(subscriptions))
         for subscription in subscriptions:
             subscription.messages.put(CLOSE)
         if self._thread is not None:
