@@ -1,14 +1,62 @@
-"""The run files: docker-compose.yml validates, and the Procfile runs the whole system."""
+"""The run files: docker-compose.yml validates and runs every app on PostgreSQL with Prometheus
+and Grafana watching, the files under deploy/ agree with it, and the Procfile runs the system."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from analyser_app.config import ANALYSER_SETTINGS
+from data_app.config import DATA_SETTINGS
+from monitor_app.config import MONITOR_SETTINGS
+from patient_app.config import PATIENT_SETTINGS
+from shared.config import DATABASE_SETTING, load_settings
+from worker_app.config import WORKER_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+
+# The settings each app service reads, to tell which of them use the database.
+APP_SETTINGS = {
+    "analyser": ANALYSER_SETTINGS,
+    "worker": WORKER_SETTINGS,
+    "data": DATA_SETTINGS,
+    "monitor": MONITOR_SETTINGS,
+    "patient-1": PATIENT_SETTINGS,
+    "patient-2": PATIENT_SETTINGS,
+    "patient-3": PATIENT_SETTINGS,
+}
+
+# What a server binds to so that other containers (Prometheus) reach it.
+ALL_INTERFACES = "0.0.0.0"
+# The Prometheus image's default listen address.
+PROMETHEUS_PORT = 9090
+
+# Every metric shared/telemetry.py exports; the dashboard may query no other.
+EXPORTED_METRICS = {
+    "vigil_http_requests_total",
+    "vigil_http_request_duration_seconds",
+    "vigil_samples_produced_total",
+    "vigil_samples_delivery_failed_total",
+    "vigil_samples_consumed_total",
+    "vigil_samples_stored_total",
+    "vigil_samples_dead_lettered_total",
+    "vigil_batch_commit_seconds",
+    "vigil_consumer_lag",
+    "vigil_alerts_raised_total",
+    "vigil_notifications_created_total",
+    "vigil_analysis_duration_seconds",
+    "vigil_analyses_total",
+    "vigil_websocket_clients",
+}
+HISTOGRAMS = {"vigil_http_request_duration_seconds", "vigil_batch_commit_seconds",
+              "vigil_analysis_duration_seconds"}
 
 
 def compose_config() -> dict:
@@ -25,6 +73,82 @@ def compose_config() -> dict:
 def compose() -> dict:
     return compose_config()
 
+
+# -- helpers --------------------------------------------------------------------------------
+
+def served_ports(name: str, service: dict) -> set[int]:
+    """Ports the service serves on every interface, so other containers can reach them."""
+    args = service.get("command") or []
+    options = dict(zip(args, args[1:], strict=False))
+    ports = set()
+    if "--bind" in options:  # gunicorn
+        host, port = options["--bind"].rsplit(":", 1)
+        if host == ALL_INTERFACES:
+            ports.add(int(port))
+    if "--port" in options and options.get("--host") == ALL_INTERFACES:  # python -m <app>
+        ports.add(int(options["--port"]))
+    if name == "worker":
+        # Celery serves no HTTP; the worker starts a metrics server as its settings say.
+        config = load_settings(WORKER_SETTINGS, service["environment"], dotenv=False)
+        if config["METRICS_HOST"] == ALL_INTERFACES and config["METRICS_PORT"]:
+            ports.add(config["METRICS_PORT"])
+    return ports
+
+
+def healthcheck_port(service: dict) -> int | None:
+    """The local port an HTTP healthcheck probes, if it probes one."""
+    match = re.search(r"http://(?:127\.0\.0\.1|localhost):(\d+)/",
+                      " ".join(service["healthcheck"]["test"]))
+    return int(match.group(1)) if match else None
+
+
+def host_path(service: dict, container_path: str) -> Path | None:
+    """The path on this machine that one of the service's bind mounts shows at container_path."""
+    for mount in service.get("volumes", []):
+        target = mount["target"].rstrip("/")
+        if mount["type"] == "bind" and (container_path == target
+                                        or container_path.startswith(target + "/")):
+            return Path(mount["source"]) / container_path[len(target):].lstrip("/")
+    return None
+
+
+def has_healthcheck(service: dict) -> bool:
+    check = service.get("healthcheck", {})
+    return bool(check.get("test")) and not check.get("disable") and check["test"] != ["NONE"]
+
+
+def app_services(compose: dict) -> set[str]:
+    """The services that run Vigil's own code (built from the Dockerfile)."""
+    return {name for name, service in compose["services"].items() if "build" in service}
+
+
+@pytest.fixture(scope="module")
+def prometheus_config() -> dict:
+    return yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def grafana(compose) -> dict:
+    return compose["services"]["grafana"]
+
+
+@pytest.fixture(scope="module")
+def datasources(grafana) -> list[dict]:
+    path = host_path(grafana, "/etc/grafana/provisioning/datasources/prometheus.yml")
+    assert path is not None, "grafana mounts its provisioning folder"
+    return yaml.safe_load(path.read_text())["datasources"]
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict:
+    return json.loads((DEPLOY / "grafana" / "dashboards" / "vigil.json").read_text())
+
+
+def dashboard_exprs(dashboard: dict) -> list[str]:
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+# -- the apps on Kafka and Redis; the Procfile -----------------------------------------------
 
 def test_compose_runs_every_app_on_apache_kafka(compose):
     services = compose["services"]
@@ -67,3 +191,186 @@ def test_apps_share_redis_and_the_worker_reaches_the_analyser(compose, name):
     assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
     assert service["depends_on"]["redis"]["condition"] == "service_healthy"
     assert service["environment"]["AI_API_URL"].startswith("http://analyser:8090/")
+
+
+# -- docker-compose.yml: services, health and start order -------------------------------------
+
+@pytest.mark.parametrize(("name", "image"), [
+    ("postgres", "postgres:16"),
+    ("prometheus", "prom/prometheus:"),
+    ("grafana", "grafana/grafana:"),
+])
+def test_compose_runs_pinned_postgres_prometheus_and_grafana(compose, name, image):
+    service = compose["services"][name]
+    assert service["image"].startswith(image)
+    assert not service["image"].endswith(":latest")
+    assert has_healthcheck(service)
+
+
+def test_postgres_keeps_its_data_in_a_named_volume_and_checks_readiness(compose):
+    postgres = compose["services"]["postgres"]
+    assert postgres["environment"] == {"POSTGRES_USER": "vigil", "POSTGRES_PASSWORD": "vigil",
+                                       "POSTGRES_DB": "vigil"}
+    assert {"type": "volume", "target": "/var/lib/postgresql/data"}.items() <= \
+        postgres["volumes"][0].items()
+    assert postgres["volumes"][0]["source"] in compose["volumes"]
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+
+
+def test_every_service_waited_on_has_a_healthcheck(compose):
+    services = compose["services"]
+    awaited = {dependency for service in services.values()
+               for dependency, condition in service.get("depends_on", {}).items()
+               if condition["condition"] == "service_healthy"}
+    assert {"kafka", "redis", "postgres", "analyser", "data", "monitor", "prometheus"} <= awaited
+    assert [name for name in sorted(awaited) if not has_healthcheck(services[name])] == []
+
+
+@pytest.mark.parametrize("name", sorted(APP_SETTINGS))
+def test_every_app_checks_its_health_on_a_port_it_serves(compose, name):
+    service = compose["services"][name]
+    assert has_healthcheck(service)
+    assert healthcheck_port(service) in served_ports(name, service)
+
+
+@pytest.mark.parametrize("name", sorted(APP_SETTINGS))
+def test_apps_that_use_the_database_use_postgres_and_wait_for_it(compose, name):
+    service = compose["services"][name]
+    if DATABASE_SETTING not in APP_SETTINGS[name]:
+        assert "DATABASE_URL" not in service["environment"]
+        assert "postgres" not in service.get("depends_on", {})
+        return
+    url = make_url(service["environment"]["DATABASE_URL"])
+    postgres = compose["services"]["postgres"]["environment"]
+    assert (url.drivername, url.host, url.port) == ("postgresql+psycopg", "postgres", 5432)
+    assert (url.username, url.password, url.database) == (
+        postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"])
+    assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_no_app_keeps_state_on_its_own_disk(compose):
+    for name in app_services(compose):
+        service = compose["services"][name]
+        assert not service["environment"].get("DATABASE_URL", "").startswith("sqlite"), name
+        assert not service.get("volumes"), name
+
+
+def test_monitoring_starts_after_what_it_watches(compose):
+    services = compose["services"]
+    assert {name: condition["condition"] for name, condition
+            in services["prometheus"]["depends_on"].items()} == {
+        "monitor": "service_healthy", "data": "service_healthy"}
+    assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
+
+
+# -- Prometheus ----------------------------------------------------------------------------
+
+def test_prometheus_reads_the_config_in_deploy(compose):
+    prometheus = compose["services"]["prometheus"]
+    config = host_path(prometheus, "/etc/prometheus/prometheus.yml")
+    assert config == DEPLOY / "prometheus" / "prometheus.yml"
+    assert config.is_file()
+    assert all(mount["read_only"] for mount in prometheus["volumes"] if mount["type"] == "bind")
+    assert healthcheck_port(prometheus) == PROMETHEUS_PORT
+
+
+def test_prometheus_scrapes_every_app_every_5s_with_one_job_per_kind(compose, prometheus_config):
+    assert prometheus_config["global"]["scrape_interval"] == "5s"
+    jobs = {job["job_name"]: job for job in prometheus_config["scrape_configs"]}
+    assert set(jobs) == {"monitor", "data", "analyser", "worker", "patient"}
+    hosts = set()
+    for name, job in jobs.items():
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+        assert job.get("scrape_interval", "5s") == "5s"
+        for target in (t for group in job["static_configs"] for t in group["targets"]):
+            host = target.rsplit(":", 1)[0]
+            # patient-1, patient-2 and patient-3 are all of the job "patient".
+            assert re.sub(r"-\d+$", "", host) == name
+            hosts.add(host)
+    assert hosts == app_services(compose)
+
+
+def test_every_scrape_target_is_a_port_its_service_serves(compose, prometheus_config):
+    targets = [target for job in prometheus_config["scrape_configs"]
+               for group in job["static_configs"] for target in group["targets"]]
+    assert targets
+    for target in targets:
+        host, port = target.rsplit(":", 1)
+        assert host in compose["services"], target
+        assert int(port) in served_ports(host, compose["services"][host]), target
+
+
+# -- Grafana -------------------------------------------------------------------------------
+
+def test_grafana_mounts_files_that_exist_in_deploy(grafana):
+    binds = [mount for mount in grafana["volumes"] if mount["type"] == "bind"]
+    assert {mount["target"] for mount in binds} == {"/etc/grafana/provisioning",
+                                                     "/var/lib/grafana/dashboards"}
+    for mount in binds:
+        source = Path(mount["source"])
+        assert source.is_relative_to(DEPLOY / "grafana"), source
+        assert source.exists(), source
+        assert mount["read_only"], source
+
+
+def test_grafana_lets_operators_watch_without_an_account(grafana):
+    environment = grafana["environment"]
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+    assert environment["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    home = host_path(grafana, environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    assert home == DEPLOY / "grafana" / "dashboards" / "vigil.json"
+
+
+def test_the_datasource_is_the_compose_prometheus(compose, datasources):
+    (source,) = datasources
+    assert (source["type"], source["uid"], source["isDefault"]) == ("prometheus", "prometheus",
+                                                                   True)
+    match = re.fullmatch(r"http://([\w-]+):(\d+)", source["url"])
+    assert match, source["url"]
+    assert match.group(1) in compose["services"]
+    assert compose["services"][match.group(1)]["image"].startswith("prom/prometheus:")
+    assert int(match.group(2)) == PROMETHEUS_PORT
+
+
+def test_dashboards_are_provisioned_from_the_mounted_folder(grafana):
+    path = host_path(grafana, "/etc/grafana/provisioning/dashboards/vigil.yml")
+    assert path is not None and path.is_file()
+    (provider,) = yaml.safe_load(path.read_text())["providers"]
+    assert provider["type"] == "file"
+    folder = host_path(grafana, provider["options"]["path"])
+    assert folder is not None and (folder / "vigil.json").is_file()
+
+
+def test_dashboard_panels_have_targets_and_a_place(dashboard):
+    assert dashboard["uid"] == "vigil"
+    assert dashboard["title"] == "Vigil — ICU monitoring"
+    assert dashboard["panels"]
+    cells = set()
+    for panel in dashboard["panels"]:
+        assert panel["type"] == "timeseries", panel["title"]
+        assert panel["targets"], panel["title"]
+        ref_ids = [target["refId"] for target in panel["targets"]]
+        assert len(set(ref_ids)) == len(ref_ids), panel["title"]
+        assert all(target["expr"].strip() for target in panel["targets"]), panel["title"]
+        place = panel["gridPos"]
+        assert place["x"] + place["w"] <= 24, panel["title"]
+        panel_cells = {(x, y) for x in range(place["x"], place["x"] + place["w"])
+                       for y in range(place["y"], place["y"] + place["h"])}
+        assert not cells & panel_cells, f"{panel['title']} overlaps another panel"
+        cells |= panel_cells
+
+
+def test_dashboard_queries_the_provisioned_datasource(dashboard, datasources):
+    (source,) = datasources
+    used = {panel["datasource"]["uid"] for panel in dashboard["panels"]}
+    used |= {target["datasource"]["uid"] for panel in dashboard["panels"]
+             for target in panel["targets"]}
+    assert used == {source["uid"]}
+
+
+def test_dashboard_shows_every_exported_metric_and_no_other(dashboard):
+    names = {name for expr in dashboard_exprs(dashboard)
+             for name in re.findall(r"\bvigil_[a-z0-9_]+", expr)}
+    assert {name for name in names if name.endswith("_bucket")} <= \
+        {f"{histogram}_bucket" for histogram in HISTOGRAMS}
+    assert {re.sub(r"_(bucket|count|sum)$", "", name) for name in names} == EXPORTED_METRICS
