@@ -6,7 +6,9 @@ STAMP  := $(VENV)/.installed
 
 MONITOR_PORT ?= 8000
 
-.PHONY: install run test lint clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: install browser run test lint vendor clean
 
 install: $(STAMP)
 
@@ -17,10 +19,20 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 	$(BIN)/pip install --quiet -r requirements/dev.txt
 	touch $@
 
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+browser:
+	@test -x $(CHROMIUM) || { \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+	@test -x $(CHROMIUM) || { echo "Vigil's browser tests need Debian's chromium at $(CHROMIUM)"; exit 1; }
+
 run: install
 	@mkdir -p var
 	@echo ""
 	@echo "  Vigil is starting. In a few seconds:"
+	@echo "    Dashboard (central station): http://127.0.0.1:$(MONITOR_PORT)/"
 	@echo "    Patients (live data):  http://127.0.0.1:$(MONITOR_PORT)/api/v1/patients"
 	@echo "    Alerts (notifications): http://127.0.0.1:$(MONITOR_PORT)/api/v1/notifications"
 	@echo "    Live updates (WebSocket): ws://127.0.0.1:$(MONITOR_PORT)/api/v1/ws"
@@ -30,11 +42,19 @@ run: install
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" MONITOR_PORT=$(MONITOR_PORT) $(BIN)/honcho start -f Procfile
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check .
+
+# Refresh the dashboard's vendored front-end libraries from the npm registry.
+vendor:
+	cd monitor_app/dashboard && npm install --no-audit --no-fund --no-package-lock
+	cp monitor_app/dashboard/node_modules/uplot/dist/uPlot.iife.min.js \
+	   monitor_app/dashboard/node_modules/uplot/dist/uPlot.min.css monitor_app/dashboard/static/vendor/
+	cp monitor_app/dashboard/node_modules/uplot/LICENSE monitor_app/dashboard/static/vendor/uPlot.LICENSE
+	rm -rf monitor_app/dashboard/node_modules
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -12,9 +12,11 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from monitor_app.config import API_DOCS, MONITOR_SETTINGS, extension_config
+from monitor_app.dashboard.routes import bp as dashboard_bp
 from monitor_app.docs import bp as swagger_ui_bp
 from monitor_app.extensions import api, cache, sock
 from monitor_app.health.routes import blp as health_blp
+from monitor_app.history.routes import blp as history_blp
 from monitor_app.live.hub import init_event_hub
 from monitor_app.live.routes import bp as live_bp
 from monitor_app.metrics.routes import blp as metrics_blp
@@ -56,18 +58,20 @@ def register_redis(app: Flask) -> None:
 
 
 def register_api(app: Flask) -> None:
-    """The documented endpoints, the OpenAPI document and Swagger UI with its local assets."""
+    """The documented endpoints, OpenAPI with Swagger UI, the dashboard and the live stream."""
     api.init_app(app)
     prefix = app.config["API_PREFIX"]
     api.register_blueprint(patients_blp, url_prefix=f"{prefix}/patients")
     api.register_blueprint(metrics_blp, url_prefix=prefix)
+    api.register_blueprint(history_blp, url_prefix=prefix)
     api.register_blueprint(notifications_blp, url_prefix=f"{prefix}/notifications")
     api.register_blueprint(health_blp)
     app.register_blueprint(swagger_ui_bp)
+    app.register_blueprint(dashboard_bp)
     app.register_blueprint(live_bp, url_prefix=prefix)
     sock.init_app(app)
-    # Probes, scrapes, documentation and the live stream are not what the limit protects.
+    # Probes, scrapes, docs, the dashboard and the live stream are not what the limit protects.
     limiter = app.extensions["vigil.limiter"]
-    for blueprint in (health_blp, swagger_ui_bp, live_bp):
+    for blueprint in (health_blp, swagger_ui_bp, dashboard_bp, live_bp):
         limiter.exempt(blueprint)
     limiter.exempt(app.view_functions["prometheus_metrics"])

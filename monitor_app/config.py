@@ -12,6 +12,7 @@ from shared.config import (
     Setting,
     parse_api_prefix,
     parse_bool,
+    parse_float,
     parse_int,
 )
 
@@ -41,6 +42,10 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
             "Longest a cached read lives; changes invalidate it sooner."),
     Setting("WS_MAX_CLIENTS", parse_int(1, 10000), 8,
             "WebSocket clients per gunicorn worker; each holds one of its threads."),
+    Setting("METRICS_INTERVAL", parse_float(exclusive_minimum=0, maximum=3600), 5.0,
+            "Seconds between a patient's samples; the dashboard marks a patient stale after "
+            "STALE_AFTER_INTERVALS of them without one."),
+    Setting("STALE_AFTER_INTERVALS", parse_int(1, 1000), 3),
 )
 
 # Page sizes are part of the documented API contract, fixed when the views are declared.

@@ -68,6 +68,20 @@ def deviation(parameter: str, value: float) -> Literal["low", "high"] | None:
     return "low" if column < normal else "high"
 
 
+def normal_ranges() -> dict[str, dict[str, float | None]]:
+    """Per parameter, the range that scores 0: normal when `above < value <= up_to`.
+
+    `up_to` is None where no value is too high (SpO2 on scale 1).
+    """
+    ranges = {}
+    for parameter, rows in _CHART.items():
+        normal = next(i for i, (_, score) in enumerate(rows) if score == 0)
+        top = rows[normal][0]
+        ranges[parameter] = {"above": rows[normal - 1][0] if normal else None,
+                             "up_to": None if math.isinf(top) else top}
+    return ranges
+
+
 def score_news2(*, resp_rate: int, spo2: int, systolic: int, pulse: int,
                 temperature: float) -> News2:
     """Score one vitals sample (Alert, room air, SpO2 scale 1)."""

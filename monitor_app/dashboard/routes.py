@@ -1,0 +1,25 @@
+"""`/`: the dashboard page, with what its scripts need to know about this deployment."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+
+from shared.news2 import BANDS, normal_ranges
+
+bp = Blueprint("dashboard", __name__, static_folder="static",
+               static_url_path="/static/dashboard", template_folder="templates")
+
+
+@bp.get("/")
+def index() -> str:
+    """The dashboard; the browser loads everything else from the API and the live stream."""
+    config = current_app.config
+    prefix = config["API_PREFIX"]
+    settings = {
+        "api": prefix,
+        "websocket": f"{prefix}/ws",
+        "staleAfterSeconds": config["METRICS_INTERVAL"] * config["STALE_AFTER_INTERVALS"],
+        "bands": list(BANDS),
+        "normalRanges": normal_ranges(),
+    }
+    return render_template("dashboard.html", settings=settings)

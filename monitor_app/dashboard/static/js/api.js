@@ -1,0 +1,37 @@
+// The monitor API over fetch. The server's clock, read from each answer's Date header,
+// decides when a patient is stale, so a ward PC with a wrong clock still shows it right.
+import { settings } from "./settings.js";
+
+let clockOffsetMs = 0;
+
+export function serverNow() {
+  return Date.now() + clockOffsetMs;
+}
+
+function url(path, params = {}) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") query.set(key, value);
+  }
+  const text = query.toString();
+  return `${settings.api}${path}${text ? `?${text}` : ""}`;
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+export async function request(path, { params, method = "GET" } = {}) {
+  const response = await fetch(url(path, params), {
+    method, headers: { Accept: "application/json" }, cache: "no-store",
+  });
+  const date = Date.parse(response.headers.get("Date") || "");
+  if (!Number.isNaN(date)) clockOffsetMs = date - Date.now();
+  const body = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, body);
+  const pagination = JSON.parse(response.headers.get("X-Pagination") || "null");
+  return { body, pagination };
+}

@@ -1,0 +1,62 @@
+// The dashboard: routes between the ward and a patient, and feeds both from the live stream.
+import { LiveStream } from "./live.js";
+import { NotificationsPanel } from "./notifications.js";
+import { PatientView } from "./patient.js";
+import { Ward } from "./ward.js";
+import { throttle } from "./dom.js";
+
+const $ = (selector) => document.querySelector(selector);
+
+const ward = new Ward($("#ward"), $("#ward-empty"));
+const panel = new NotificationsPanel({
+  list: $("#notification-list"), empty: $("#notifications-empty"), count: $("#unread-count"),
+  category: $("#filter-category"), unread: $("#filter-unread"),
+}, () => refreshNotifications());
+const patient = new PatientView({
+  section: $("#patient-view"), name: $("#patient-name"), summary: $("#patient-summary"),
+  charts: $("#charts"), notifications: $("#patient-notifications"),
+  windows: [...document.querySelectorAll("button.window")],
+}, () => refreshNotifications());
+
+function report(error) {
+  console.error(error);
+}
+
+// A burst of events (a batch of alerts, an analysis) becomes one re-read, not one each.
+const refreshNotifications = throttle(() => {
+  panel.load().catch(report);
+  if (patient.uuid) patient.loadNotifications().catch(report);
+}, 500);
+
+function route() {
+  const match = location.hash.match(/^#\/patient\/([0-9a-f-]{36})$/i);
+  $("#ward-view").hidden = Boolean(match);
+  if (match) {
+    patient.open(match[1]).catch(report);
+  } else {
+    patient.close();
+  }
+}
+
+const live = new LiveStream($("#live-indicator"), {
+  onConnected: () => {
+    ward.load().catch(report);
+    refreshNotifications();
+    if (patient.uuid) patient.loadHistory().catch(report);
+  },
+  onEvent: (event) => {
+    if (event.type === "vitals") {
+      ward.applySamples(event.samples);
+      patient.applySamples(event.samples);
+    } else if (event.type.startsWith("notification.")) {
+      refreshNotifications();
+    }
+  },
+});
+
+window.addEventListener("hashchange", route);
+setInterval(() => ward.markStale(), 1000);
+route();
+ward.load().catch(report);
+refreshNotifications();
+live.start();

@@ -1,0 +1,61 @@
+// The live stream: one WebSocket, reopened with exponential back-off (and jitter, so a ward
+// of screens does not reconnect in lock-step after a restart). The indicator shows its state.
+import { settings } from "./settings.js";
+
+const FIRST_DELAY_MS = 1000;
+const MAX_DELAY_MS = 30000;
+
+export class LiveStream {
+  constructor(indicator, { onEvent, onConnected }) {
+    this.indicator = indicator;
+    this.onEvent = onEvent;
+    this.onConnected = onConnected;
+    this.failures = 0;
+    this.socket = null;
+    this.retryTimer = null;
+  }
+
+  start() {
+    this.setState("connecting", "Connecting…");
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}${settings.websocket}`);
+    this.socket = socket;
+    socket.addEventListener("message", (message) => this.receive(message.data));
+    socket.addEventListener("close", () => this.scheduleReconnect());
+    // An error is always followed by close, which does the reconnecting.
+  }
+
+  receive(text) {
+    let event;
+    try {
+      event = JSON.parse(text);
+    } catch {
+      return;
+    }
+    if (event.type === "hello") {
+      this.failures = 0;
+      // Events missed while disconnected are not replayed: re-read the API instead.
+      this.setState(event.live ? "live" : "connecting", event.live ? "Live" : "Waiting for events…");
+      this.onConnected();
+      return;
+    }
+    this.onEvent(event);
+  }
+
+  scheduleReconnect() {
+    if (this.retryTimer) return;
+    this.failures += 1;
+    const ceiling = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (this.failures - 1));
+    const delay = ceiling / 2 + Math.random() * ceiling / 2;
+    this.setState("disconnected", `Disconnected · retrying in ${Math.ceil(delay / 1000)} s`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.start();
+    }, delay);
+  }
+
+  setState(state, label) {
+    this.indicator.dataset.state = state;
+    this.indicator.querySelector(".label").textContent = label;
+  }
+}

@@ -1,0 +1,67 @@
+// Notifications: the panel (unread count, filters, mark as read) and the list item both the
+// panel and the patient view show.
+import { request } from "./api.js";
+import { clockTime, el } from "./dom.js";
+
+const PANEL_SIZE = 50;
+
+export function notificationItem(notification, onRead) {
+  const read = notification.read_at !== null;
+  const category = notification.category || "";
+  const status = notification.processing_status;
+  const analysis = category
+    ? `${category}${notification.confidence != null ? ` · ${Math.round(notification.confidence * 100)}%` : ""}`
+    : status === "failed" ? "analysis failed" : "analysing…";
+  return el("li", {
+    class: "notification",
+    dataset: { id: notification.id, category, status, read: String(read) },
+  },
+  el("div", { class: "notification-head" },
+    el("span", { class: "notification-title" }, notification.title),
+    read ? null : el("button", {
+      type: "button", class: "mark-read", title: "Mark as read",
+      onclick: (event) => { event.currentTarget.disabled = true; onRead(notification.id); },
+    }, "Mark read")),
+  el("div", { class: "notification-meta" },
+    el("span", { class: "category", title: notification.failure_reason || "" }, analysis),
+    el("time", { datetime: notification.created_at }, clockTime(notification.created_at)),
+    notification.keywords?.length ? el("span", {}, notification.keywords.join(", ")) : null),
+  el("p", { class: "notification-text" }, notification.text));
+}
+
+export async function markRead(id) {
+  await request(`/notifications/${id}/read`, { method: "POST" });
+}
+
+export class NotificationsPanel {
+  constructor({ list, empty, count, category, unread }, onChanged) {
+    this.list = list;
+    this.empty = empty;
+    this.count = count;
+    this.category = category;
+    this.unread = unread;
+    this.onChanged = onChanged;
+    category.addEventListener("change", () => this.load());
+    unread.addEventListener("change", () => this.load());
+  }
+
+  async load() {
+    const params = { page_size: PANEL_SIZE, category: this.category.value };
+    if (this.unread.checked) params.read = "false";
+    const [{ body }, { pagination }] = await Promise.all([
+      request("/notifications", { params }),
+      request("/notifications", { params: { read: "false", page_size: 1 } }),
+    ]);
+    this.list.replaceChildren(...body.map((n) => notificationItem(n, (id) => this.read(id))));
+    this.empty.hidden = body.length > 0;
+    const unread = pagination?.total ?? 0;
+    this.count.textContent = String(unread);
+    this.count.dataset.zero = String(unread === 0);
+    document.title = unread ? `(${unread}) Vigil — central station` : "Vigil — central station";
+  }
+
+  async read(id) {
+    await markRead(id);
+    await this.onChanged();
+  }
+}

@@ -1,0 +1,1 @@
+"""A patient's vital signs over a recent window, downsampled for trend charts."""

@@ -1,0 +1,30 @@
+"""GET a patient's downsampled history."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from monitor_app.history import services
+from monitor_app.history.schemas import HistoryQueryArgsSchema, HistorySchema
+from monitor_app.patients.services import find_patient
+from shared.db import db
+
+blp = Blueprint("history", __name__,
+                description="A patient's vital signs over a recent window, for trend charts.")
+
+
+@blp.route("/patient/<uuid:patient_uuid>/history")
+class PatientHistory(MethodView):
+    @blp.arguments(HistoryQueryArgsSchema, location="query")
+    @blp.response(200, HistorySchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> services.History:
+        """Summarise a patient's vital signs per time bucket over a window, oldest first."""
+        patient = find_patient(db.session, patient_uuid)
+        if patient is None:
+            abort(404, message=f"No patient with UUID {patient_uuid}.")
+        return services.patient_history(db.session, patient, args["window"], args["until"])
