@@ -36,7 +36,8 @@ def register_monitoring(app: Flask) -> None:
     config = app.config
     patients = build_patients(config["PATIENT_NAME"], config["PATIENT_COUNT"],
                               config["PATIENT_SCENARIO"], config["PATIENT_SEED"],
-                              config["PATIENT_UUID"])
+                              config["PATIENT_UUID"],
+                              deterioration_s=config["PATIENT_DETERIORATION_SECONDS"])
     kafka = KafkaService(config["KAFKA_BOOTSTRAP_SERVERS"], config["KAFKA_TOPIC"],
                          config["KAFKA_TOPIC_PARTITIONS"])
     register_background(app, "monitoring",

@@ -11,7 +11,7 @@ from shared.config import (
     parse_uuid,
 )
 
-from .physiology import SCENARIOS
+from .physiology import DEFAULT_DETERIORATION_S, SCENARIOS
 
 
 def parse_scenario(raw: str) -> str:
@@ -31,5 +31,8 @@ PATIENT_SETTINGS: tuple[Setting, ...] = (
     Setting("PATIENT_COUNT", parse_int(1, 100000), 1),
     Setting("PATIENT_SCENARIO", parse_scenario, "normal"),
     Setting("PATIENT_SEED", parse_optional(parse_int()), None),
+    # How long "deteriorating" takes to reach its end state; short for demos and tests.
+    Setting("PATIENT_DETERIORATION_SECONDS", parse_float(exclusive_minimum=0, maximum=86400),
+            DEFAULT_DETERIORATION_S),
     Setting("KAFKA_TOPIC_PARTITIONS", parse_int(1, 1000), 6),
 )

@@ -72,7 +72,8 @@ _TARGETS: dict[str, dict[str, float]] = {
                       "systolic": 85.0, "diastolic": 48.0, "spo2": 88.0},
 }
 
-_DETERIORATION_S = 600.0  # "deteriorating" slides from baseline to its end state over this
+# "deteriorating" slides from baseline to its end state over this many seconds by default.
+DEFAULT_DETERIORATION_S = 600.0
 _MIN_PULSE_PRESSURE = 15  # a narrower gap between systolic and diastolic is an artefact
 
 _BOUNDS: dict[str, tuple[float, float]] = {
@@ -98,8 +99,16 @@ class PatientPhysiology:
     few minutes of simulated time rather than appearing at once.
     """
 
-    def __init__(self, scenario: str = "normal", seed: int | None = None) -> None:
+    def __init__(self, scenario: str = "normal", seed: int | None = None, *,
+                 deterioration_s: float = DEFAULT_DETERIORATION_S) -> None:
+        if not (deterioration_s > 0 and math.isfinite(deterioration_s)):
+            raise ValueError(f"deterioration_s must be a positive number of seconds, "
+                             f"got {deterioration_s!r}")
         self._scenario = _check(scenario)
+        self._deterioration_s = deterioration_s
+        # A shorter deterioration is the default one played faster: the vitals follow the
+        # sliding targets proportionally faster too, or they would lag minutes behind them.
+        self._deterioration_pace = min(1.0, deterioration_s / DEFAULT_DETERIORATION_S)
         # A simulation, not security: a seedable generator is what makes runs reproducible.
         self._rng = random.Random(seed)  # noqa: S311
         self._baseline = {name: ch.mean + self._rng.uniform(-ch.spread, ch.spread)
@@ -127,10 +136,11 @@ class PatientPhysiology:
             raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
         targets = self._targets(self._elapsed + dt / 2)
         self._elapsed += dt
+        pace = self._deterioration_pace if self._scenario == "deteriorating" else 1.0
         for name, ch in _CHANNELS.items():
             # Exact solutions of the relaxation and Ornstein-Uhlenbeck equations, so the path's
             # statistics do not depend on how finely time is sampled.
-            pull = math.exp(-dt / ch.tau)
+            pull = math.exp(-dt / (ch.tau * pace))
             self._trend[name] = targets[name] + (self._trend[name] - targets[name]) * pull
             keep = math.exp(-dt / ch.theta)
             kick = _clip(self._rng.gauss(0.0, 1.0), -3.0, 3.0)
@@ -142,7 +152,7 @@ class PatientPhysiology:
         goal = {**self._baseline, **_TARGETS[self._scenario]}
         if self._scenario != "deteriorating":
             return goal
-        progress = min(1.0, elapsed / _DETERIORATION_S)
+        progress = min(1.0, elapsed / self._deterioration_s)
         return {name: base + progress * (goal[name] - base)
                 for name, base in self._baseline.items()}
 

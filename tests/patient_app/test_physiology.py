@@ -185,3 +185,34 @@ def test_step_rejects_a_non_positive_or_non_finite_interval(dt: float) -> None:
 def test_unknown_scenario_error_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="valid scenarios"):
         PatientPhysiology("asystole")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_short_deterioration_reaches_the_end_state_sooner(seed: int) -> None:
+    quick = PatientPhysiology("deteriorating", seed=seed, deterioration_s=60)
+    default = PatientPhysiology("deteriorating", seed=seed)
+    assert_within(quick.step(DT), NORMAL)  # it still starts from the healthy baseline
+    quick_samples, default_samples = run(quick, 3), run(default, 3)
+    for sample in quick_samples[-PER_MINUTE:]:
+        assert_within(sample, ABNORMAL["deteriorating"])
+    # The default ten-minute course is nowhere near its end state yet.
+    assert mean_of(default_samples[-PER_MINUTE:], "pulse") < 110
+    assert mean_of(default_samples[-PER_MINUTE:], "spo2") > 92
+
+
+def test_the_default_deterioration_takes_ten_minutes() -> None:
+    implicit = PatientPhysiology("deteriorating", seed=8)
+    explicit = PatientPhysiology("deteriorating", seed=8, deterioration_s=600)
+    assert run(implicit, 15) == run(explicit, 15)
+
+
+@pytest.mark.parametrize("scenario", ["normal", "sepsis"])
+def test_the_deterioration_setting_leaves_other_scenarios_alone(scenario: str) -> None:
+    quick = PatientPhysiology(scenario, seed=9, deterioration_s=20)
+    assert run(quick, 10) == run(PatientPhysiology(scenario, seed=9), 10)
+
+
+@pytest.mark.parametrize("seconds", [0, -60, float("nan"), float("inf")])
+def test_deterioration_must_take_a_positive_finite_time(seconds: float) -> None:
+    with pytest.raises(ValueError, match="deterioration_s"):
+        PatientPhysiology("deteriorating", deterioration_s=seconds)

@@ -8,6 +8,7 @@ import pytest
 from patient_app import create_app
 from patient_app.patients import build_patients, patient_uuid_for
 from shared.config import ConfigError
+from shared.lifecycle import background_service
 from shared.schemas import vitals_schema
 
 
@@ -39,6 +40,17 @@ def test_same_seed_reproduces_the_run():
     for a, b in zip(first, second, strict=True):
         assert [a.physiology.step(5) for _ in range(50)] == \
             [b.physiology.step(5) for _ in range(50)]
+
+
+def test_deterioration_seconds_reach_every_simulated_patient():
+    app = create_app({"TESTING": True, "PATIENT_NAME": "Bed", "PATIENT_COUNT": 2,
+                      "PATIENT_SCENARIO": "deteriorating", "PATIENT_SEED": 3,
+                      "PATIENT_DETERIORATION_SECONDS": 30,
+                      "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert app.config["PATIENT_DETERIORATION_SECONDS"] == 30
+    for patient in background_service(app, "monitoring").patients.values():
+        samples = [patient.physiology.step(5) for _ in range(24)]  # two minutes
+        assert samples[-1].pulse >= 120 and samples[-1].spo2 <= 91, samples[-1]
 
 
 def test_identity_and_latest_sample(client, metrics_service):
@@ -80,6 +92,7 @@ def test_health_reports_unreachable_kafka(client):
 @pytest.mark.parametrize(("variable", "value"), [
     ("METRICS_INTERVAL", "0"), ("METRICS_INTERVAL", "abc"), ("PATIENT_UUID", "nope"),
     ("PATIENT_SCENARIO", "zombie"), ("PATIENT_COUNT", "0"),
+    ("PATIENT_DETERIORATION_SECONDS", "0"), ("PATIENT_DETERIORATION_SECONDS", "86401"),
 ])
 def test_bad_setting_stops_the_app_naming_the_variable(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
