@@ -21,6 +21,8 @@ from shared.telemetry import WEBSOCKET_CLIENTS
 log = logging.getLogger(__name__)
 
 RECONNECT_BACKOFF_SECONDS = (0.5, 1, 2, 5)
+# Sent to every client when events start or stop flowing, whatever types it asked for.
+LIVE_STATUS = "live"
 # Sent to a client's queue to end its stream (it fell too far behind, or we are stopping).
 CLOSE = object()
 
@@ -37,6 +39,8 @@ class Subscription:
     messages: queue.Queue = field(default_factory=lambda: queue.Queue(maxsize=1000))
 
     def wants(self, event_type: str) -> bool:
+        if event_type == LIVE_STATUS:
+            return True
         return self.types is None or event_type.split(".", 1)[0] in self.types
 
 
@@ -122,7 +126,8 @@ class EventHub:
                 pubsub.subscribe(self.channel)
                 if not self.connected:
                     log.info("live events connected", extra={"channel": self.channel})
-                self.connected, failures = True, 0
+                    self._set_connected(True)
+                failures = 0
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is not None and message["type"] == "message":
@@ -131,7 +136,8 @@ class EventHub:
                 if self.connected or failures == 0:
                     log.warning("live events lost Redis; reconnecting",
                                 extra={"error": str(exc)})
-                self.connected = False
+                if self.connected:
+                    self._set_connected(False)
                 self._stop.wait(RECONNECT_BACKOFF_SECONDS[
                     min(failures, len(RECONNECT_BACKOFF_SECONDS) - 1)])
                 failures += 1
@@ -139,6 +145,12 @@ class EventHub:
                 pubsub.close()
                 client.close()
         self.connected = False
+
+
+    def _set_connected(self, connected: bool) -> None:
+        """Tell the clients, who were greeted with the old state, that it changed."""
+        self.connected = connected
+        self._fan_out(json.dumps({"type": LIVE_STATUS, "live": connected}).encode())
 
 
 def _drain(messages: queue.Queue) -> None:

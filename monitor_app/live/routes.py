@@ -4,7 +4,8 @@ Each message has a `type`: `vitals` (with `samples`, the newly stored ones),
 `notification.created`, `notification.processing`, `notification.analysed` or
 `notification.read` (with `notification`, as the notifications API shows it).
 `?types=vitals,notification` limits the stream to those families. The first message is
-`{"type": "hello", "live": <whether events are flowing>}`.
+`{"type": "hello", "live": <whether events are flowing>}`; `{"type": "live", "live": …}`
+follows whenever that changes (sent whatever `types` asked for).
 """
 
 from __future__ import annotations

@@ -35,10 +35,18 @@ export class LiveStream {
     if (event.type === "hello") {
       this.failures = 0;
       // Events missed while disconnected are not replayed: re-read the API instead.
-      this.setState(event.live ? "live" : "connecting", event.live ? "Live" : "Waiting for events…");
+      this.showLive(event.live);
       this.onConnected();
       return;
     }
+    if (event.type === "live") {
+      this.showLive(event.live);
+      // Whatever happened while the server's event feed was down is in the API.
+      if (event.live) this.onConnected();
+      return;
+    }
+    // An event is proof enough that they flow.
+    if (this.indicator.dataset.state !== "live") this.showLive(true);
     this.onEvent(event);
   }
 
@@ -52,6 +60,10 @@ export class LiveStream {
       this.retryTimer = null;
       this.start();
     }, delay);
+  }
+
+  showLive(live) {
+    this.setState(live ? "live" : "connecting", live ? "Live" : "Connected · waiting for events…");
   }
 
   setState(state, label) {
