@@ -16,8 +16,10 @@ DATA_SETTINGS: tuple[Setting, ...] = (
     DATABASE_SETTING,
     Setting("KAFKA_DLQ_TOPIC", parse_nonempty, "vitals.dlq"),
     Setting("KAFKA_GROUP_ID", parse_nonempty, "vigil-data"),
-    # Apache Kafka's default; the test broker joins a group in about half of this.
-    Setting("KAFKA_SESSION_TIMEOUT_MS", parse_int(1000, 300000), 45000),
+    # A dead consumer's partitions move on after this long, so a ward's data is not held up
+    # for Kafka's default 45 s; the embedded broker also takes about half of it to make the
+    # first assignment, which `make run` would otherwise show as 20 s without data.
+    Setting("KAFKA_SESSION_TIMEOUT_MS", parse_int(1000, 300000), 10000),
     Setting("KAFKA_TOPIC_PARTITIONS", parse_int(1, 1000), 6),
     Setting("CONSUMER_BATCH_SIZE", parse_int(1, 100000), 1000),
     Setting("CONSUMER_POLL_TIMEOUT", parse_float(exclusive_minimum=0, maximum=60), 0.5),

@@ -7,7 +7,6 @@ its own topic names, so tests never see each other's messages and can run in any
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from shared.broker import free_port, start_broker
 from shared.db import Base, make_engine
 from shared.kafka import wait_for_broker
 from shared.redis_server import start_redis, wait_for_redis
+from tests.processes import wait_until
 
 POSTGRES_URL = os.environ.get("VIGIL_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -105,19 +105,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def wait_for() -> Callable[..., object]:
     """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
-
-    def wait(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.05,
-             message: str = "condition") -> object:
-        deadline = time.monotonic() + timeout
-        while True:
-            result = condition()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-            time.sleep(interval)
-
-    return wait
+    return wait_until
 
 
 @pytest.fixture

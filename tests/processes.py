@@ -35,10 +35,7 @@ def get_json(url: str, method: str = "GET", body: object = None):
 
 def wait_until(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.05,
                message: str = "condition") -> object:
-    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds.
-
-    The `wait_for` fixture's loop, for fixtures wider than one test.
-    """
+    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()

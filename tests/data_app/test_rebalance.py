@@ -1,5 +1,7 @@
 """Two consumers in one group: partitions move between them while a backlog is stored."""
 
+import threading
+import time
 import uuid
 
 import pytest
@@ -38,13 +40,23 @@ def test_rebalance_mid_stream_loses_and_duplicates_nothing(
     patients = [uuid.uuid4() for _ in range(8)]
     # The partitions exist before the backlog, so it is spread over all of them.
     ensure_topic(kafka_bootstrap, topic, PARTITIONS)
-    # Large enough that the first member is still busy when the rebalance completes: the
-    # group takes about 2 s to rebalance, and one member stores several thousand rows a second.
-    backlog = 30000
+    backlog = 5000
     produce(topic, [vitals_message(patients[i % 8], i // 8) for i in range(backlog)])
 
-    # Small batches keep the first member busy for many seconds, far longer than a rebalance.
     first = make_member(CONSUMER_BATCH_SIZE=10)
+    # Until both members share the partitions, the first one's database is slow (at most
+    # 200 rows a second), so the rebalance surely lands mid-backlog however loaded the
+    # machine is; it still polls between batches, as the group protocol needs.
+    rebalanced = threading.Event()
+    service = consumer_of(first).data_service
+    store = service.store
+
+    def slow_until_rebalanced(samples):
+        if not rebalanced.is_set():
+            time.sleep(0.05)
+        return store(samples)
+
+    service.store = slow_until_rebalanced
     consumer_of(first).start()
     wait_for(lambda: stored_rows(first) >= 200, message="the first member to store some rows")
 
@@ -57,8 +69,9 @@ def test_rebalance_mid_stream_loses_and_duplicates_nothing(
     assert stored_rows(first) < backlog, "the backlog was stored before the rebalance completed"
     assert (consumer_of(first).status["assigned_partitions"]
             + consumer_of(second).status["assigned_partitions"]) == PARTITIONS
+    rebalanced.set()
 
-    wait_for(lambda: stored_rows(first) == backlog, timeout=30, message=f"{backlog} rows")
+    wait_for(lambda: stored_rows(first) == backlog, timeout=60, message=f"{backlog} rows")
     assert consumer_of(first).running and consumer_of(second).running
 
     # New samples keep flowing after the rebalance.
