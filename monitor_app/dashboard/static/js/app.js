@@ -38,12 +38,17 @@ function route() {
   }
 }
 
+// Read everything on each (re)connection: events missed meanwhile are not replayed.
+function loadAll() {
+  ward.load().catch(report);
+  refreshNotifications();
+  if (patient.uuid) patient.loadHistory().catch(report);
+}
+
 const live = new LiveStream($("#live-indicator"), {
-  onConnected: () => {
-    ward.load().catch(report);
-    refreshNotifications();
-    if (patient.uuid) patient.loadHistory().catch(report);
-  },
+  onConnected: loadAll,
+  // Without the stream the API may still answer: show what it has rather than nothing.
+  onDisconnected: () => { if (ward.container.dataset.loaded !== "true") loadAll(); },
   onEvent: (event) => {
     if (event.type === "vitals") {
       ward.applySamples(event.samples);
@@ -57,6 +62,4 @@ const live = new LiveStream($("#live-indicator"), {
 window.addEventListener("hashchange", route);
 setInterval(() => ward.markStale(), 1000);
 route();
-ward.load().catch(report);
-refreshNotifications();
 live.start();

@@ -6,10 +6,11 @@ const FIRST_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
 
 export class LiveStream {
-  constructor(indicator, { onEvent, onConnected }) {
+  constructor(indicator, { onEvent, onConnected, onDisconnected }) {
     this.indicator = indicator;
     this.onEvent = onEvent;
     this.onConnected = onConnected;
+    this.onDisconnected = onDisconnected;
     this.failures = 0;
     this.socket = null;
     this.retryTimer = null;
@@ -56,6 +57,7 @@ export class LiveStream {
     const ceiling = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (this.failures - 1));
     const delay = ceiling / 2 + Math.random() * ceiling / 2;
     this.setState("disconnected", `Disconnected · retrying in ${Math.ceil(delay / 1000)} s`);
+    this.onDisconnected();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.start();

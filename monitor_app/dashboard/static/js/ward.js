@@ -28,6 +28,7 @@ export class Ward {
 
   // A `vitals` event: the newly stored samples, each with its patient's uuid and name.
   applySamples(samples) {
+    const changed = new Set();
     for (const sample of samples) {
       const known = this.patients.get(sample.patient_uuid);
       const newer = !known?.latest || Date.parse(sample.timestamp) >= Date.parse(known.latest.timestamp);
@@ -35,17 +36,21 @@ export class Ward {
       this.patients.set(sample.patient_uuid, {
         ...known, uuid: sample.patient_uuid, name: sample.patient_name ?? known?.name, latest: sample,
       });
+      changed.add(sample.patient_uuid);
     }
-    this.render();
+    this.render(changed);
   }
 
   latest(uuid) {
     return this.patients.get(uuid) || null;
   }
 
-  render() {
+  // Redraws the tiles of `changed` patients (all by default), then restores the order.
+  render(changed = null) {
     const ordered = [...this.patients.values()].sort(byRisk);
-    ordered.forEach((patient) => this.renderTile(patient));
+    for (const patient of ordered) {
+      if (!changed || changed.has(patient.uuid)) this.renderTile(patient);
+    }
     // Reorder only when the order changed, so focus and hover are not disturbed needlessly.
     const current = [...this.container.children].map((tile) => tile.dataset.patientUuid);
     const wanted = ordered.map((patient) => patient.uuid);
