@@ -6,11 +6,11 @@ import uuid
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
 from monitor_app.history import services
 from monitor_app.history.schemas import HistoryQueryArgsSchema, HistorySchema
-from monitor_app.patients.services import find_patient
+from monitor_app.patients.routes import patient_or_404
 from shared.db import db
 
 blp = Blueprint("history", __name__,
@@ -24,7 +24,5 @@ class PatientHistory(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> services.History:
         """Summarise a patient's vital signs per time bucket over a window, oldest first."""
-        patient = find_patient(db.session, patient_uuid)
-        if patient is None:
-            abort(404, message=f"No patient with UUID {patient_uuid}.")
+        patient = patient_or_404(db.session, patient_uuid)
         return services.patient_history(db.session, patient, args["window"], args["until"])

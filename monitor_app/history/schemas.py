@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from monitor_app.history.services import WINDOWS
+from monitor_app.metrics.schemas import INSTANT_FORMAT
 from shared.db import utcnow
 
 _BUCKETS = "; ".join(f"{name}: {width} s" for name, (_span, width) in WINDOWS.items())
@@ -98,6 +99,5 @@ class HistoryQueryArgsSchema(Schema):
     # A naive time would be read in some unknown zone; asking for the offset avoids the guess.
     until = fields.AwareDateTime(
         data_key="to", format="iso", load_default=utcnow,
-        metadata={"description": "End of the window, exclusive; defaults to now. ISO-8601 with a "
-                                 "UTC offset, e.g. 2025-01-31T08:00:00Z (write '+' as %2B in a "
-                                 "URL); a time without an offset is refused."})
+        metadata={"description": "End of the window, exclusive; defaults to now. "
+                                 + INSTANT_FORMAT})

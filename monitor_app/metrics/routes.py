@@ -6,11 +6,11 @@ import uuid
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
 from monitor_app.metrics import services
 from monitor_app.metrics.schemas import MetricQueryArgsSchema, MetricSchema
-from monitor_app.patients.services import find_patient
+from monitor_app.patients.routes import patient_or_404
 from shared.db import db
 from shared.models import PatientMetric
 
@@ -24,8 +24,6 @@ class PatientMetrics(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> list[PatientMetric]:
         """List a patient's samples, newest first."""
-        patient = find_patient(db.session, patient_uuid)
-        if patient is None:
-            abort(404, message=f"No patient with UUID {patient_uuid}.")
+        patient = patient_or_404(db.session, patient_uuid)
         return services.list_metrics(db.session, patient.id, since=args.get("since"),
                                      until=args.get("until"), limit=args["limit"])

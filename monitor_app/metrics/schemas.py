@@ -8,8 +8,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from monitor_app.config import METRICS_LIMIT, METRICS_MAX_LIMIT
 
-_INSTANT = ("ISO-8601 with a UTC offset, e.g. 2025-01-31T08:00:00Z (write '+' as %2B in a URL); "
-            "a time without an offset is refused.")
+INSTANT_FORMAT = ("ISO-8601 with a UTC offset, e.g. 2025-01-31T08:00:00Z (write '+' as %2B in "
+                  "a URL); a time without an offset is refused.")
 
 
 class MetricSchema(Schema):
@@ -40,12 +40,12 @@ class MetricQueryArgsSchema(Schema):
     # A naive time would be read in some unknown zone; asking for the offset avoids the guess.
     since = fields.AwareDateTime(
         data_key="from", format="iso",
-        metadata={"description": f"Only samples taken at or after this instant. {_INSTANT}"})
+        metadata={"description": f"Only samples taken at or after this instant. {INSTANT_FORMAT}"})
     until = fields.AwareDateTime(
         data_key="to", format="iso",
         metadata={"description": "Only samples taken strictly before this instant, so the "
                                  "oldest timestamp of one page is the `to` of the next. "
-                                 + _INSTANT})
+                                 + INSTANT_FORMAT})
     limit = fields.Integer(
         load_default=METRICS_LIMIT, validate=validate.Range(min=1, max=METRICS_MAX_LIMIT),
         metadata={"description": "Most samples to return (newest first)."})

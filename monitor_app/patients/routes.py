@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import NoReturn
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from flask_smorest.pagination import PaginationParameters
+from sqlalchemy.orm import Session
 
 from monitor_app.caching import cached_response
 from monitor_app.config import PATIENTS_MAX_PAGE_SIZE, PATIENTS_PAGE_SIZE
@@ -14,6 +16,7 @@ from monitor_app.patients import services
 from monitor_app.patients.schemas import PatientDetailSchema, PatientSchema
 from shared.db import db
 from shared.events import PATIENTS
+from shared.models import Patient
 
 blp = Blueprint("patients", __name__, description="Monitored patients and their newest sample.")
 
@@ -39,5 +42,18 @@ class PatientById(MethodView):
         """Show a patient with their newest sample and sample count."""
         detail = services.patient_detail(db.session, patient_uuid)
         if detail is None:
-            abort(404, message=f"No patient with UUID {patient_uuid}.")
+            abort_unknown_patient(patient_uuid)
         return detail
+
+
+def abort_unknown_patient(patient_uuid: uuid.UUID) -> NoReturn:
+    """404 with the one message every patient endpoint gives."""
+    abort(404, message=f"No patient with UUID {patient_uuid}.")
+
+
+def patient_or_404(session: Session, patient_uuid: uuid.UUID) -> Patient:
+    """The patient a `/patient/<uuid>/…` route is about; 404 if there is none."""
+    patient = services.find_patient(session, patient_uuid)
+    if patient is None:
+        abort_unknown_patient(patient_uuid)
+    return patient
