@@ -1,0 +1,5 @@
+"""Vigil's benchmarks: `make bench` (or `python -m bench [name ...]`).
+
+Every figure is reported beside a baseline measured in the same run, on the same machine,
+because absolute times on a shared machine vary from run to run.
+"""
