@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from shared.schemas import MAX_MESSAGE_BYTES, vitals_schema
+from shared.schemas import MAX_MESSAGE_BYTES, load_vitals
 
 
 class InvalidSample(ValueError):  # noqa: N818  (a reason, not a crash)
@@ -32,7 +32,7 @@ def decode_sample(value: bytes | None) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise InvalidSample(f"expected a JSON object, got {type(document).__name__}")
     try:
-        return vitals_schema.load(document)
+        return load_vitals(document)
     except ValidationError as exc:
         raise InvalidSample(f"invalid sample: {json.dumps(exc.messages, sort_keys=True)}") \
             from None

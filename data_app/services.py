@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -120,24 +120,35 @@ def raise_alerts(session: Session, stored: Sequence[StoredSample], *, user_id: u
         by_patient[item.patient_id].append(item)
     if not by_patient:
         return []
-    patients = session.scalars(select(Patient).where(Patient.id.in_(by_patient)))
+    # Plain rows, not ORM objects: every patient in the batch is read, few ever change.
+    states = session.execute(
+        select(Patient.id, Patient.alert_band, Patient.alert_calm_samples,
+               Patient.alert_calm_band, Patient.alert_checked_at)
+        .where(Patient.id.in_(by_patient)))
     alerts = []
-    for patient in patients:
-        before = AlertState(patient.alert_band, patient.alert_calm_samples,
-                            patient.alert_calm_band, patient.alert_checked_at)
+    for patient_id, *state_columns in states:
+        before = AlertState(*state_columns)
         state = before
-        for item in sorted(by_patient[patient.id], key=lambda i: i.sample["timestamp"]):
+        decisions = []
+        for item in sorted(by_patient[patient_id], key=lambda i: i.sample["timestamp"]):
             state, decision = advance(state, item.news2.band, item.sample["timestamp"],
                                       recovery_samples)
             if decision is not None:
-                title, text = alert_message(patient.name, item.news2, item.sample, decision)
-                notification = add_notification(session, user_id=user_id, title=title,
-                                                text=text, patient_id=patient.id)
-                notification.patient = patient
-                alerts.append(RaisedAlert(notification, decision))
+                decisions.append((item, decision))
         # Writing only when the alert state itself moved keeps the batch to one UPDATE per
         # patient whose risk changes, not one per patient.
-        if replace(state, checked_at=None) != replace(before, checked_at=None):
+        moved = ((state.band, state.calm_samples, state.calm_band)
+                 != (before.band, before.calm_samples, before.calm_band))
+        if not (moved or decisions):
+            continue
+        patient = session.get(Patient, patient_id)
+        for item, decision in decisions:
+            title, text = alert_message(patient.name, item.news2, item.sample, decision)
+            notification = add_notification(session, user_id=user_id, title=title,
+                                            text=text, patient_id=patient.id)
+            notification.patient = patient
+            alerts.append(RaisedAlert(notification, decision))
+        if moved:
             patient.alert_band = state.band
             patient.alert_calm_samples = state.calm_samples
             patient.alert_calm_band = state.calm_band

@@ -13,7 +13,7 @@ from confluent_kafka import KafkaException, Message, Producer
 from confluent_kafka import KafkaError as RdKafkaError
 
 from shared.kafka import broker_reachable, ensure_topic, producer_config
-from shared.schemas import vitals_schema
+from shared.schemas import vitals_errors
 from shared.telemetry import SAMPLES_DELIVERY_FAILED, SAMPLES_PRODUCED
 
 from .exceptions import KafkaError
@@ -72,7 +72,7 @@ class KafkaService:
 
     def send_metrics(self, patient_uuid: uuid.UUID, sample: dict[str, Any]) -> None:
         """Validate `sample` against the shared schema and queue it for delivery."""
-        errors = vitals_schema.validate(sample)
+        errors = vitals_errors(sample)
         if errors:
             raise ValueError(f"refusing to send an invalid sample: {errors}")
         payload = json.dumps(sample).encode()

@@ -11,6 +11,7 @@ import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Literal
 
 BANDS: tuple[str, ...] = ("low", "low-medium", "medium", "high")  # ascending risk
@@ -27,6 +28,10 @@ _CHART: dict[str, tuple[tuple[float, int], ...]] = {
     "temperature": ((35.0, 3), (36.0, 1), (38.0, 0), (39.0, 1), (math.inf, 2)),
 }
 
+# The same chart split for lookups: each parameter's column tops, and their scores.
+_TOPS = {name: [top for top, _ in rows] for name, rows in _CHART.items()}
+_SCORES = {name: [score for _, score in rows] for name, rows in _CHART.items()}
+
 # A single parameter this far out makes even a low aggregate "low-medium".
 _RED_SCORE = 3
 
@@ -39,6 +44,9 @@ class News2:
     parameters: dict[str, int] = field(hash=False)
 
 
+# Readings repeat (a thermometer shows a few hundred values), and the exact decimal rounding
+# below is the costliest step of scoring a sample, so results are remembered.
+@lru_cache(maxsize=4096)
 def round_temperature(value: float) -> float:
     """Round to one decimal, half up, as a nurse reads the thermometer onto the chart."""
     if not math.isfinite(value):
@@ -50,12 +58,12 @@ def round_temperature(value: float) -> float:
 def _column(parameter: str, value: float) -> int:
     if parameter == "temperature":
         value = round_temperature(value)
-    return bisect_left([top for top, _ in _CHART[parameter]], value)
+    return bisect_left(_TOPS[parameter], value)
 
 
 def parameter_score(parameter: str, value: float) -> int:
     """The sub-score of one parameter; KeyError for a name not in PARAMETERS."""
-    return _CHART[parameter][_column(parameter, value)][1]
+    return _SCORES[parameter][_column(parameter, value)]
 
 
 def deviation(parameter: str, value: float) -> Literal["low", "high"] | None:
@@ -85,9 +93,9 @@ def normal_ranges() -> dict[str, dict[str, float | None]]:
 def score_news2(*, resp_rate: int, spo2: int, systolic: int, pulse: int,
                 temperature: float) -> News2:
     """Score one vitals sample (Alert, room air, SpO2 scale 1)."""
-    values = {"resp_rate": resp_rate, "spo2": spo2, "systolic": systolic, "pulse": pulse,
-              "temperature": temperature}
-    parameters = {name: parameter_score(name, values[name]) for name in PARAMETERS}
+    values = (("resp_rate", resp_rate), ("spo2", spo2), ("systolic", systolic),
+              ("pulse", pulse), ("temperature", round_temperature(temperature)))
+    parameters = {name: _SCORES[name][bisect_left(_TOPS[name], value)] for name, value in values}
     score = sum(parameters.values())
     return News2(score=score, band=_band(score, parameters), parameters=parameters)
 
