@@ -22,6 +22,7 @@ class PatientHistory(MethodView):
     @blp.arguments(HistoryQueryArgsSchema, location="query")
     @blp.response(200, HistorySchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> services.History:
         """Summarise a patient's vital signs per time bucket over a window, oldest first."""
         patient = patient_or_404(db.session, patient_uuid)

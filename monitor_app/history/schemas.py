@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from datetime import UTC, datetime
+from typing import Any
 
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from monitor_app.fields import Instant
 from monitor_app.history.services import WINDOWS
 from monitor_app.metrics.schemas import INSTANT_FORMAT
 from shared.db import utcnow
@@ -97,7 +101,13 @@ class HistoryQueryArgsSchema(Schema):
         load_default="1h", validate=validate.OneOf(list(WINDOWS)),
         metadata={"description": f"How far back from `to` to look. Bucket widths: {_BUCKETS}."})
     # A naive time would be read in some unknown zone; asking for the offset avoids the guess.
-    until = fields.AwareDateTime(
+    until = Instant(
         data_key="to", format="iso", load_default=utcnow,
         metadata={"description": "End of the window, exclusive; defaults to now. "
                                  + INSTANT_FORMAT})
+
+    @validates_schema
+    def _window_starts_after_year_one(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        span, _bucket_seconds = WINDOWS[data["window"]]
+        if data["until"] - datetime.min.replace(tzinfo=UTC) < span:
+            raise ValidationError("The window would start before year 1.", field_name="to")

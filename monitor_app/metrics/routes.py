@@ -22,6 +22,7 @@ class PatientMetrics(MethodView):
     @blp.arguments(MetricQueryArgsSchema, location="query")
     @blp.response(200, MetricSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> list[PatientMetric]:
         """List a patient's samples, newest first."""
         patient = patient_or_404(db.session, patient_uuid)

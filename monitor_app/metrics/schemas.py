@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from monitor_app.config import METRICS_LIMIT, METRICS_MAX_LIMIT
+from monitor_app.fields import Instant
 
 INSTANT_FORMAT = ("ISO-8601 with a UTC offset, e.g. 2025-01-31T08:00:00Z (write '+' as %2B in "
                   "a URL); a time without an offset is refused.")
@@ -38,10 +39,10 @@ class MetricQueryArgsSchema(Schema):
     """Which samples to list: a half-open time window and a maximum count."""
 
     # A naive time would be read in some unknown zone; asking for the offset avoids the guess.
-    since = fields.AwareDateTime(
+    since = Instant(
         data_key="from", format="iso",
         metadata={"description": f"Only samples taken at or after this instant. {INSTANT_FORMAT}"})
-    until = fields.AwareDateTime(
+    until = Instant(
         data_key="to", format="iso",
         metadata={"description": "Only samples taken strictly before this instant, so the "
                                  "oldest timestamp of one page is the `to` of the next. "

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from flask_smorest.pagination import PaginationParameters
 
 from monitor_app.caching import cached_response, memoize
@@ -19,14 +19,16 @@ from monitor_app.notifications.schemas import (
     NotificationSchema,
     NotificationStatusSchema,
 )
+from monitor_app.pagination import PaginatedBlueprint
 from shared.db import db
 from shared.models import Notification
 from shared.events import NOTIFICATIONS
 from shared.notifications import announce
 
-blp = Blueprint("notifications", __name__,
-                description="Notifications to clinicians, analysed asynchronously by the AI "
-                            "analysis: pending → processing → completed (or failed).")
+blp = PaginatedBlueprint(
+    "notifications", __name__,
+    description="Notifications to clinicians, analysed asynchronously by the AI analysis: "
+                "pending → processing → completed (or failed).")
 
 SNAPSHOT_HEADER = "X-Snapshot"
 
@@ -37,7 +39,9 @@ class Notifications(MethodView):
     @blp.response(201, NotificationSchema, headers={
         "Location": {"description": "URL of the new notification.",
                      "schema": {"type": "string"}}})
+    @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, data: dict[str, Any]) -> tuple[Notification, int, dict[str, str]]:
         """Create a notification; its analysis is queued at once (status `pending`)."""
         try:
@@ -55,6 +59,7 @@ class Notifications(MethodView):
     @blp.response(200, NotificationSchema(many=True), headers={
         SNAPSHOT_HEADER: {"description": "Pass it as `snapshot` to page on stably.",
                           "schema": {"type": "integer"}}})
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     @blp.paginate(page_size=NOTIFICATIONS_PAGE_SIZE, max_page_size=NOTIFICATIONS_MAX_PAGE_SIZE)
     def get(self, args: dict[str, Any], pagination_parameters: PaginationParameters
             ) -> tuple[list[Notification], dict[str, str]]:
@@ -68,6 +73,10 @@ class Notifications(MethodView):
             NOTIFICATIONS, count_key,
             lambda: services.count_notifications(db.session, args, snapshot),
             timeout=current_app.config["CACHE_DEFAULT_TIMEOUT"])
+        if pagination_parameters.first_item >= pagination_parameters.item_count:
+            # Past the last page there is nothing to read, and an offset that large would
+            # overflow the database's integers.
+            return [], {SNAPSHOT_HEADER: str(snapshot)}
         items = services.list_notifications(db.session, args, snapshot,
                                             offset=pagination_parameters.first_item,
                                             limit=pagination_parameters.page_size)
@@ -80,6 +89,7 @@ class NotificationById(MethodView):
     @blp.response(200, NotificationSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, notification_id: uuid.UUID) -> Notification:
         """Show one notification with its analysis."""
         return _found(services.get_notification(db.session, notification_id), notification_id)
@@ -90,6 +100,7 @@ class NotificationRead(MethodView):
     @blp.response(200, NotificationSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, notification_id: uuid.UUID) -> Notification:
         """Mark as read. Idempotent: `read_at` keeps the time it was first read."""
         notification, changed = services.mark_read(db.session, notification_id)
@@ -106,6 +117,7 @@ class NotificationStatus(MethodView):
     @blp.response(200, NotificationStatusSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, notification_id: uuid.UUID) -> Notification:
         """The analysis status, and the analysis once completed (or why it failed)."""
         return _found(services.get_notification(db.session, notification_id), notification_id)

@@ -6,8 +6,12 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from monitor_app.fields import Instant
 from shared.models import CATEGORIES, PROCESSING_STATUSES
 from shared.notifications import MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, NotificationSchema
+
+# Sequence numbers are 64-bit integers; a larger snapshot would overflow the query.
+MAX_SEQ = 2**63 - 1
 
 __all__ = ["NotificationCreateSchema", "NotificationQueryArgsSchema", "NotificationSchema",
            "NotificationStatusSchema"]
@@ -37,13 +41,13 @@ class NotificationQueryArgsSchema(Schema):
     processing_status = fields.String(data_key="status",
                                       validate=validate.OneOf(PROCESSING_STATUSES))
     read = fields.Boolean(metadata={"description": "true: only read ones; false: only unread."})
-    created_from = fields.AwareDateTime(
+    created_from = Instant(
         format="iso", metadata={"description": "Created at or after this instant (ISO-8601 "
                                                "with an offset)."})
-    created_to = fields.AwareDateTime(
+    created_to = Instant(
         format="iso", metadata={"description": "Created strictly before this instant."})
     snapshot = fields.Integer(
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=MAX_SEQ),
         metadata={"description": "The X-Snapshot header of the first page. Passing it on the "
                                  "next pages keeps them stable while new notifications arrive."})
 

@@ -6,29 +6,36 @@ import uuid
 from typing import NoReturn
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy.orm import Session
 
 from monitor_app.caching import cached_response
 from monitor_app.config import PATIENTS_MAX_PAGE_SIZE, PATIENTS_PAGE_SIZE
+from monitor_app.pagination import PaginatedBlueprint
 from monitor_app.patients import services
 from monitor_app.patients.schemas import PatientDetailSchema, PatientSchema
 from shared.db import db
 from shared.events import PATIENTS
 from shared.models import Patient
 
-blp = Blueprint("patients", __name__, description="Monitored patients and their newest sample.")
+blp = PaginatedBlueprint("patients", __name__,
+                         description="Monitored patients and their newest sample.")
 
 
 @blp.route("")
 class Patients(MethodView):
     @cached_response(PATIENTS)
     @blp.response(200, PatientSchema(many=True))
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     @blp.paginate(page_size=PATIENTS_PAGE_SIZE, max_page_size=PATIENTS_MAX_PAGE_SIZE)
     def get(self, pagination_parameters: PaginationParameters) -> list[services.PatientOverview]:
         """List patients by name, each with their newest sample."""
         pagination_parameters.item_count = services.count_patients(db.session)
+        if pagination_parameters.first_item >= pagination_parameters.item_count:
+            # Past the last page there is nothing to read, and an offset that large would
+            # overflow the database's integers.
+            return []
         return services.list_patients(db.session, offset=pagination_parameters.first_item,
                                       limit=pagination_parameters.page_size)
 
@@ -38,6 +45,7 @@ class PatientById(MethodView):
     @blp.response(200, PatientDetailSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, patient_uuid: uuid.UUID) -> services.PatientOverview:
         """Show a patient with their newest sample and sample count."""
         detail = services.patient_detail(db.session, patient_uuid)
