@@ -8,7 +8,15 @@ MONITOR_PORT ?= 8000
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install browser run test lint vendor clean
+.PHONY: install browser run test bench lint vendor clean
+
+# apt-get install $(1), as root or through sudo; the package lists are refreshed only if needed.
+define apt_install
+	SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get install -y -q $(1) >/dev/null || \
+	{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $(1) >/dev/null; }
+endef
 
 install: $(STAMP)
 
@@ -21,11 +29,7 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 
 # The browser tests drive Debian's Chromium (never a downloaded browser).
 browser:
-	@test -x $(CHROMIUM) || { \
-	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  $$SUDO apt-get install -y -q chromium >/dev/null || \
-	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+	@test -x $(CHROMIUM) || { $(call apt_install,chromium); }
 	@test -x $(CHROMIUM) || { echo "Vigil's browser tests need Debian's chromium at $(CHROMIUM)"; exit 1; }
 
 run: install
@@ -44,6 +48,14 @@ run: install
 
 test: install browser
 	$(BIN)/python -m pytest
+
+# The four benchmarks (ingest, query, end to end, alerts), each beside a baseline measured in
+# the same run; tables in var/bench/summary.md. Not part of `make test`. The query benchmark's
+# load comes from Debian's wrk.
+bench: install
+	@command -v wrk >/dev/null || { $(call apt_install,wrk); }
+	$(BIN)/pip install --quiet -r requirements/bench.txt
+	$(BIN)/python -m bench
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,240 @@
+"""Query: monitor_app's read endpoints on a small and a large database, beside their SQL alone.
+
+For each database size (bench/query_data.py builds and caches the files) monitor_app is
+served as the Procfile serves it (gunicorn, 2 workers × 16 threads), with a private Redis and
+the rate limit off, and `wrk` in its own process keeps 16 connections busy on one endpoint at a
+time (bench/query.lua). The floor beside each endpoint is the SQL that endpoint runs, captured
+from the app itself, replayed through Python's sqlite3 on the same file in one thread
+(bench/query_floor.py). The workers' CPU time per request is read from /proc
+(bench/query_profile.py).
+
+`python -m bench query [--quick]`. BENCH_QUERY_PATIENTS (e.g. "50,5000"),
+BENCH_QUERY_SAMPLES (per patient) and BENCH_QUERY_SECONDS (per endpoint) override the sizes.
+BENCH_PROFILE=1 then also samples the workers with py-spy during an extra run of the metrics
+endpoint on the largest database, into var/bench/query-profile.{txt,collapsed}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bench import query_profile
+from bench.query_data import Database, database
+from bench.query_floor import capture_sql, sql_floor
+from bench.report import OUTPUT_DIR, ROOT, Report
+from bench.stack import Stack
+
+LUA_SCRIPT = Path(__file__).resolve().parent / "query.lua"
+PREFIX = "/api/v1"
+# As the Procfile serves monitor_app.
+WORKERS, THREADS = 2, 16
+# One wrk thread keeps 16 connections busy with a few per cent of a core; a second would only
+# take CPU from the server on a small machine.
+WRK_THREADS = 1
+METRICS = "metrics?limit=100"
+COLUMNS = ["rows", "endpoint", "path", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx",
+           "errors", "cache hit %", "server CPU ms/req", "CPU per worker %"]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    # Patients per database, each with the same samples: only the table size differs.
+    patients: tuple[int, ...] = (50, 5_000)
+    samples_per_patient: int = 1_000
+    seconds: int = 20  # of wrk per endpoint
+    connections: int = 16
+    floor_seconds: float = 1.5
+
+
+QUICK = Sizes(patients=(50, 200), seconds=3, floor_seconds=0.5)
+
+
+def sizes_from_env(sizes: Sizes) -> Sizes:
+    """The sizes with BENCH_QUERY_* overrides applied."""
+    overrides: dict[str, Any] = {}
+    if patients := os.environ.get("BENCH_QUERY_PATIENTS"):
+        overrides["patients"] = tuple(int(n) for n in patients.split(","))
+    if samples := os.environ.get("BENCH_QUERY_SAMPLES"):
+        overrides["samples_per_patient"] = int(samples)
+    if seconds := os.environ.get("BENCH_QUERY_SECONDS"):
+        overrides["seconds"] = int(seconds)
+    return replace(sizes, **overrides)
+
+
+def endpoints(db: Database) -> dict[str, list[str]]:
+    """Per endpoint, the request paths wrk cycles through, in an order that hops around."""
+    uuids = db.uuids()
+    random.Random(7).shuffle(uuids)  # noqa: S311  (an order, not a secret)
+    # A fixed `to` just after the newest sample: a cached file gives the same 24 h of data
+    # whenever it is run, all of each patient's samples.
+    return {
+        METRICS: [f"{PREFIX}/patient/{u}/metrics?limit=100" for u in uuids],
+        "history?window=24h": [f"{PREFIX}/patient/{u}/history?window=24h&to={db.until}"
+                               for u in uuids],
+        # The page is cached: a parameter the API ignores makes each URL new, so every
+        # request reads the database.
+        "patients": [f"{PREFIX}/patients?nocache={{n}}"],
+        # The dashboard's own request, answered from Redis after the first time.
+        "patients (cached)": [f"{PREFIX}/patients"],
+    }
+
+
+def run_wrk(url: str, paths: list[str], seconds: int, connections: int,
+            folder: Path) -> dict[str, Any]:
+    """wrk's figures for `seconds` of `connections` clients cycling through `paths`."""
+    paths_file = folder / "paths.txt"
+    paths_file.write_text("\n".join(paths) + "\n")
+    command = ["wrk", "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{seconds}s",
+               "--timeout", "10s", "-s", str(LUA_SCRIPT), url, "--", str(paths_file),
+               str(WRK_THREADS), str(time.monotonic_ns())]
+    finished = subprocess.run(command, capture_output=True, text=True,  # noqa: S603
+                              timeout=seconds + 60, check=True)
+    lines = [line for line in finished.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"wrk printed no figures:\n{finished.stdout}\n{finished.stderr}")
+    figures = json.loads(lines[-1])
+    figures["rate"] = figures["requests"] / figures["duration_s"]
+    return figures
+
+
+def profile_metrics(master_pid: int, url: str, paths: list[str], sizes: Sizes,
+                    folder: Path) -> Path:
+    """py-spy on the workers while wrk loads the metrics endpoint; the summary's path."""
+    collapsed = OUTPUT_DIR / "query-profile.collapsed"
+    spy = query_profile.record(master_pid, sizes.seconds, collapsed)
+    try:
+        time.sleep(1)  # attaching to every worker takes a moment
+        run_wrk(url, paths, sizes.seconds, sizes.connections, folder)
+        _, errors = spy.communicate(timeout=60)
+    finally:
+        if spy.poll() is None:
+            spy.kill()
+            spy.wait()
+    if spy.returncode != 0:
+        raise RuntimeError(f"py-spy failed: {errors[-2000:]}")
+    summary = OUTPUT_DIR / "query-profile.txt"
+    summary.write_text(query_profile.summarise(collapsed))
+    return summary
+
+
+def measure_size(db: Database, sizes: Sizes, report: Report,
+                 profile: bool = False) -> dict[str, dict[str, Any]]:
+    """Floor and HTTP figures of every endpoint on one database; adds their rows."""
+    served: dict[str, dict[str, Any]] = {}
+    workloads = endpoints(db)
+    with Stack("query", DATABASE_URL=db.url) as stack:
+        redis_url = stack.start_redis()
+        # The cached page is answered by Redis: it has no SQL.
+        captured = capture_sql(db, redis_url, {name: paths for name, paths in workloads.items()
+                                               if "cached" not in name})
+        per_statement = []
+        for name, requests in captured.items():
+            floor = sql_floor(db, requests, sizes.floor_seconds)
+            per_statement.append(f"{name}: " + "; ".join(
+                f"{label} {p50:.2f}/{p99:.2f}" for label, p50, p99 in floor["statements"]))
+            report.add(**{"rows": db.rows, "endpoint": name, "path": "SQL floor (sqlite3)",
+                          "req/s": floor["rate"], "p50 ms": floor["p50"],
+                          "p99 ms": floor["p99"], "requests": floor["requests"]})
+        report.notes.append(f"SQL floor per statement at {db.rows:,} rows, p50/p99 ms — "
+                            + " | ".join(per_statement))
+        url = stack.start_monitor(workers=WORKERS, threads=THREADS)
+        master = stack.processes.running["monitor"].pid
+        # Warm every worker's imports, pool and page cache before anything is measured.
+        mixed = [path for paths in workloads.values() for path in paths[:500]]
+        run_wrk(url, mixed, 1, sizes.connections, stack.folder)
+        workers = query_profile.worker_pids(master)
+        for name, paths in workloads.items():
+            seconds = max(2, sizes.seconds // 4) if "cached" in name else sizes.seconds
+            cpu_before = [query_profile.cpu_seconds(pid) for pid in workers]
+            figures = run_wrk(url, paths, seconds, sizes.connections, stack.folder)
+            cpu_used = [query_profile.cpu_seconds(pid) - before
+                        for pid, before in zip(workers, cpu_before, strict=True)]
+            stack.check_running()
+            served[name] = figures
+            report.add(**{"rows": db.rows, "endpoint": name,
+                          "path": f"HTTP (gunicorn {WORKERS}×{THREADS}, wrk)",
+                          "req/s": figures["rate"], "p50 ms": figures["p50_ms"],
+                          "p99 ms": figures["p99_ms"], "requests": figures["requests"],
+                          "non-2xx": figures["non2xx"],
+                          "errors": figures["socket_errors"] + figures["timeouts"],
+                          "cache hit %": _hit_rate(figures),
+                          **_cpu_columns(cpu_used, figures["requests"])})
+        if profile:
+            summary = profile_metrics(master, url, workloads[METRICS], sizes, stack.folder)
+            report.notes.append(f"py-spy profile of {METRICS} at {db.rows:,} rows: "
+                                f"{summary.relative_to(ROOT)}.")
+    return served
+
+
+def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
+    sizes = sizes or sizes_from_env(QUICK if quick else Sizes())
+    if shutil.which("wrk") is None:
+        raise RuntimeError("the query benchmark needs wrk: apt-get install -y wrk")
+    report = Report(
+        "query", "Query: monitor_app read endpoints vs their SQL alone", COLUMNS,
+        parameters={"connections": sizes.connections, "seconds per endpoint": sizes.seconds,
+                    "samples per patient": sizes.samples_per_patient,
+                    "patients": ", ".join(f"{n:,}" for n in sizes.patients)})
+    profile = os.environ.get("BENCH_PROFILE") == "1"
+    if profile and not query_profile.available():
+        report.notes.append("BENCH_PROFILE=1 but py-spy is not installed "
+                            "(pip install -r requirements/bench.txt): no profile.")
+        profile = False
+    served: dict[int, dict[str, dict[str, Any]]] = {}
+    for patients in sizes.patients:
+        db = database(patients, sizes.samples_per_patient)
+        built = (f"cached by an earlier run, whose build took {db.build_seconds:.1f} s"
+                 if db.cached else f"built in {db.build_seconds:.1f} s")
+        report.notes.append(f"Database of {db.rows:,} rows: {built}.")
+        report.parameters[f"build s ({db.rows:,} rows)"] = db.build_seconds
+        served[db.rows] = measure_size(db, sizes, report,
+                                       profile=profile and patients == max(sizes.patients))
+    small, large = min(served), max(served)
+    report.target(f"metrics endpoint p99 at {large:,} rows, ms",
+                  served[large][METRICS]["p99_ms"], 25.0, higher_is_better=False)
+    report.target(f"metrics endpoint p99 at {large:,} rows ÷ p99 at {small:,} rows "
+                  "(≤ 1.5: latency does not grow with the table)",
+                  served[large][METRICS]["p99_ms"] / served[small][METRICS]["p99_ms"], 1.5,
+                  higher_is_better=False)
+    hit_rates = ", ".join(f"{name} {_hit_rate(served[rows][name])} at {rows:,} rows"
+                          for name in ("patients", "patients (cached)") for rows in served)
+    report.notes += [
+        f"Every database has the same {sizes.samples_per_patient:,} samples per patient (5-s "
+        "spacing ending when it was built); only the number of patients, and so the table "
+        "size, differs.",
+        "metrics and history are not cached by monitor_app. `patients` adds a parameter the "
+        "API ignores, unique to each request, so each one misses the Redis cache; `patients "
+        f"(cached)` is the dashboard's plain URL. Cache hits (X-Cache): {hit_rates}.",
+        "server CPU ms/req: the gunicorn workers' user + system CPU time during the run, "
+        "divided by the requests answered; CPU per worker: each worker's share of it (wrk's "
+        "keep-alive connections stay with the worker that accepted them, and one worker may "
+        "accept them all).",
+        "SQL floor: the statements monitor_app sends for each request (captured from the app), "
+        "replayed through sqlite3 in one thread on the same file; req/s is that one thread's.",
+        f"wrk and the server share this machine's {os.cpu_count()} cores.",
+    ]
+    return report
+
+
+def _cpu_columns(cpu_used: list[float], requests: int) -> dict[str, Any]:
+    # A keep-alive connection stays with the worker that accepted it, and a gthread worker
+    # accepts while it has fewer than `worker_connections` (1000): one may take every client.
+    total = sum(cpu_used)
+    if not total or not requests:
+        return {}
+    return {"server CPU ms/req": 1000 * total / requests,
+            "CPU per worker %": "/".join(f"{100 * used / total:.0f}"
+                                         for used in sorted(cpu_used, reverse=True))}
+
+
+def _hit_rate(figures: dict[str, Any]) -> str:
+    answered = figures["cache_hits"] + figures["cache_misses"]
+    return f"{100 * figures['cache_hits'] / answered:.1f}%" if answered else "–"
