@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from sqlalchemy import select
 
 from data_app.services import DataService, raise_alerts, store_samples
@@ -94,3 +96,25 @@ def test_alerts_roll_back_with_the_batch(data_app):
     # Retried, the batch raises its alert once.
     DataService(data_app).store(stream(pid, (CRITICAL, 2)))
     assert len(notifications(data_app)) == 1
+
+
+def test_a_failed_batch_forgets_the_patient_ids_it_learnt(data_app, monkeypatch):
+    import data_app.services as services
+
+    service = DataService(data_app)
+    known, newcomer = uuid.uuid4(), uuid.uuid4()
+    service.store(stream(known, (NORMAL, 1)))
+    assert set(service.patient_ids) == {known}
+
+    def failing(*_args, **_kwargs):
+        raise RuntimeError("the batch fails after its patients were created")
+
+    monkeypatch.setattr(services, "raise_alerts", failing)
+    with pytest.raises(RuntimeError):
+        service.store(stream(newcomer, (NORMAL, 1), start=START + timedelta(hours=1)))
+    # The newcomer's row was rolled back: an id remembered from it would point nowhere.
+    assert service.patient_ids == {}
+    monkeypatch.undo()
+    assert service.store(stream(newcomer, (NORMAL, 2), start=START + timedelta(hours=1))) == 2
+    assert service.store(stream(known, (NORMAL, 1), start=START + timedelta(hours=2))) == 1
+    assert set(service.patient_ids) == {known, newcomer}

@@ -75,11 +75,11 @@ def test_database_outage_is_retried_without_loss(make_data_app, produce, topic_n
     calls = {"n": 0}
     real_store = services_module.store_samples
 
-    def flaky_store(session, samples):
+    def flaky_store(session, samples, *args):
         calls["n"] += 1
         if calls["n"] <= 2:
             raise OperationalError("INSERT", {}, Exception("database is locked"))
-        return real_store(session, samples)
+        return real_store(session, samples, *args)
 
     monkeypatch.setattr(services_module, "store_samples", flaky_store)
     monkeypatch.setattr(consumer_module, "RETRY_BACKOFF_SECONDS", (0.05, 0.05, 0.05, 0.05))
