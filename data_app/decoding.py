@@ -25,8 +25,7 @@ def decode_sample(value: bytes | None) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InvalidSample(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        # NaN and Infinity are not JSON, whatever Python's json module allows by default.
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = _DECODER.decode(text)
     except (json.JSONDecodeError, InvalidSample) as exc:
         raise InvalidSample(f"not JSON: {exc}") from None
     if not isinstance(document, dict):
@@ -40,3 +39,8 @@ def decode_sample(value: bytes | None) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> None:
     raise InvalidSample(f"{name} is not a valid JSON number")
+
+
+# NaN and Infinity are not JSON, whatever Python's json module allows by default. One decoder
+# for every message: json.loads with an option builds a new one each call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 
 SCENARIOS: tuple[str, ...] = ("normal", "tachycardia", "bradycardia", "hypoxia", "sepsis",
                               "hypotension", "hypertension", "deteriorating")
@@ -88,6 +89,18 @@ def _check(scenario: str) -> str:
     return scenario
 
 
+@lru_cache(maxsize=64)
+def _step_factors(dt: float, pace: float) -> tuple[tuple[str, float, float, float, float], ...]:
+    """Per channel, for a step of dt seconds: (name, sigma, trend pull, noise memory, kick
+    scale). A simulator steps thousands of patients by the same dt; these are its exps."""
+    factors = []
+    for name, ch in _CHANNELS.items():
+        keep = math.exp(-dt / ch.theta)
+        factors.append((name, ch.sigma, math.exp(-dt / (ch.tau * pace)), keep,
+                        ch.sigma * math.sqrt(1 - keep * keep)))
+    return tuple(factors)
+
+
 def _clip(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
@@ -137,15 +150,13 @@ class PatientPhysiology:
         targets = self._targets(self._elapsed + dt / 2)
         self._elapsed += dt
         pace = self._deterioration_pace if self._scenario == "deteriorating" else 1.0
-        for name, ch in _CHANNELS.items():
+        for name, sigma, pull, keep, kick_scale in _step_factors(dt, pace):
             # Exact solutions of the relaxation and Ornstein-Uhlenbeck equations, so the path's
             # statistics do not depend on how finely time is sampled.
-            pull = math.exp(-dt / (ch.tau * pace))
             self._trend[name] = targets[name] + (self._trend[name] - targets[name]) * pull
-            keep = math.exp(-dt / ch.theta)
             kick = _clip(self._rng.gauss(0.0, 1.0), -3.0, 3.0)
-            noise = self._noise[name] * keep + ch.sigma * math.sqrt(1 - keep * keep) * kick
-            self._noise[name] = _clip(noise, -3 * ch.sigma, 3 * ch.sigma)
+            noise = self._noise[name] * keep + kick_scale * kick
+            self._noise[name] = _clip(noise, -3 * sigma, 3 * sigma)
         return self._sample()
 
     def _targets(self, elapsed: float) -> dict[str, float]:
