@@ -12,6 +12,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import TracebackType
+
+import websocket
+
+from shared.broker import free_port, start_broker
+from shared.kafka import wait_for_broker
+from shared.redis_server import start_redis, wait_for_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -55,9 +62,11 @@ class Processes:
         self.running: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str, command: list[str], **env: str) -> subprocess.Popen:
+        # A session of its own: `kill` then reaches the processes it starts (gunicorn workers).
         with (self.log_dir / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(command, cwd=ROOT, env={**self.env, **env},  # noqa: S603
-                                       stdout=log, stderr=subprocess.STDOUT)
+                                       stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
         self.running[name] = process
         return process
 
@@ -103,6 +112,15 @@ class Processes:
             process.kill()
             return process.wait(5)
 
+    def kill(self, name: str, timeout: float = 10.0) -> None:
+        """SIGKILL the process `name` and every process it started, as a power cut or the OOM
+        killer would: no handler, no clean-up. Returns once none of them runs any more."""
+        process = self.running[name]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout)
+        wait_until(lambda: not live_group_members(process.pid), timeout,
+                   message=f"every process of {name} to die")
+
     def stop_all(self) -> None:
         for process in self.running.values():
             if process.poll() is None:
@@ -113,3 +131,146 @@ class Processes:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+
+
+def live_group_members(group: int) -> list[int]:
+    """Pids of the processes of process group `group` that still run (zombies excluded:
+    orphans may never be reaped where the init process does not reap them)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) == group and fields[0] not in ("Z", "X"):
+            members.append(int(stat.parent.name))
+    return members
+
+
+class RestartableBroker:
+    """A private tansu on a fixed port, which a test may kill and start again.
+
+    Never the session broker: killing that one would break every other test.
+    """
+
+    def __init__(self, log_file: Path) -> None:
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.log_file = log_file
+        self.processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> RestartableBroker:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def start(self) -> None:
+        self.processes.append(start_broker(self.port, self.log_file))
+        wait_for_broker(self.bootstrap, deadline_s=30)
+
+    def kill(self) -> None:
+        """Die without a clean shutdown, as a crashed or OOM-killed broker does."""
+        process = self.processes[-1]
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(10)
+
+
+def request_json(url: str, method: str = "GET", body: object = None
+                 ) -> tuple[int | None, Mapping[str, str], object]:
+    """(status, headers, JSON body) of a request; (None, {}, None) when nothing answers."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method,  # noqa: S310
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), json.loads(exc.read() or b"null")
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None, {}, None
+
+
+def wait_for_log(processes: Processes, name: str, text: str, timeout: float = 30.0,
+                 after: int = 0) -> int:
+    """Wait until the log of `name` shows `text` past offset `after`; the offset just past it,
+    to look for what must come later. Fails at once, with the end of the log, if the process
+    exits meanwhile."""
+
+    def found() -> int | None:
+        processes.check_running(name)
+        at = processes.log(name).find(text, after)
+        return None if at < 0 else at + len(text)
+
+    return wait_until(found, timeout, interval=0.1, message=f"{text!r} in the log of {name}")
+
+
+class RestartableRedis:
+    """A private redis-server on a fixed port, which a test may kill and start again.
+
+    Never the session's Redis nor the machine's: killing those would break other tests.
+    It keeps nothing on disk, so it comes back empty, as the embedded one does.
+    """
+
+    def __init__(self, log_file: Path) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_file = log_file
+        self.processes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> RestartableRedis:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def start(self) -> None:
+        process = start_redis(self.port, self.log_file)
+        self.processes.append(process)
+        wait_for_redis(self.url)
+        # Another process may have taken the port meanwhile: that one answered, not ours.
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {process.returncode}; "
+                               f"see {self.log_file}")
+
+    def kill(self) -> None:
+        """Die without a clean shutdown, as a crashed or OOM-killed Redis does."""
+        process = self.processes[-1]
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(10)
+
+
+def receive_until(ws: websocket.WebSocket, done: Callable[[dict], bool]) -> list[dict]:
+    """Events from `ws` up to and including the first for which `done` is true; the socket's
+    timeout bounds the wait."""
+    events = []
+    while True:
+        event = json.loads(ws.recv())
+        events.append(event)
+        if done(event):
+            return events

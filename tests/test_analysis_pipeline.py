@@ -17,7 +17,7 @@ import websocket
 from monitor_app import create_app as create_monitor_app
 from shared.broker import free_port
 from shared.db import db, migrate
-from tests.processes import GUNICORN, Processes, get_json
+from tests.processes import GUNICORN, Processes, get_json, receive_until
 
 pytestmark = pytest.mark.integration
 
@@ -196,13 +196,3 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
     assert recovery["title"].endswith("recovered") and recovery["category"] == "info"
     status, samples = get_json(f"{api}/patient/{patient}/metrics?limit=20")
     assert [s["news2_band"] for s in samples[::-1]] == ["low"] * 3 + ["high"] * 6 + ["low"] * 5
-
-
-def receive_until(ws: websocket.WebSocket, done) -> list[dict]:
-    """Events from `ws` up to and including the first for which `done` is true."""
-    events = []
-    while True:
-        event = json.loads(ws.recv())  # the socket's timeout bounds the wait
-        events.append(event)
-        if done(event):
-            return events
