@@ -1,0 +1,331 @@
+"""Ingest: how fast data_app drains a backlog of vitals from Kafka into SQLite.
+
+A topic on a private broker is pre-loaded with simulated samples, then the same messages are
+stored by, in turn:
+- Vigil: the real data_app (its app factory, consumer thread and batch size);
+- straightforward: the per-message consumer a first version would write, on a prefix;
+- raw consume: confluent-kafka reading the topic and doing nothing else;
+- raw insert: sqlite3 `executemany` of the already-decoded rows, in large transactions.
+(The last three are in bench/ingest_baselines.py.)
+
+`python -m bench ingest [--quick]`, or `python -m bench.ingest --samples N` for another size
+(BENCH_INGEST_SAMPLES does the same for `python -m bench`). BENCH_PROFILE=1 also profiles
+Vigil's drain with pyinstrument (requirements/bench.txt) into var/bench/ingest-profile.*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from sqlalchemy import func, select
+
+from bench.ingest_baselines import (
+    RAW_TRANSACTION_ROWS,
+    Stopwatch,
+    Timing,
+    raw_consume,
+    raw_insert,
+    straightforward_consume,
+)
+from bench.report import OUTPUT_DIR, Report
+from bench.stack import Stack
+from data_app import create_app
+from data_app.config import DATA_SETTINGS
+from patient_app.patients import patient_uuid_for
+from patient_app.physiology import PatientPhysiology
+from shared.db import db
+from shared.kafka import ensure_topic, producer_config
+from shared.lifecycle import background_service, stop_background
+from shared.models import Notification, PatientMetric
+from shared.news2 import score_news2
+
+DEFAULTS = {setting.name: setting.default for setting in DATA_SETTINGS}
+# A ward: most patients stable, one in ten drifting into an abnormal picture (which raises
+# NEWS2 alerts, as on a real ward).
+ABNORMAL = ("tachycardia", "hypoxia", "sepsis", "hypotension", "hypertension", "deteriorating")
+# How SQLAlchemy stores a UTCDateTime on SQLite: UTC without a zone, in microseconds.
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+DRAIN_TIMEOUT_SECONDS = 240.0
+TOPIC = "vitals"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    samples: int = 200_000
+    patients: int = 1_000
+    batch_size: int = DEFAULTS["CONSUMER_BATCH_SIZE"]
+    # The per-message consumer stops at whichever comes first.
+    straightforward_limit: int = 10_000
+    straightforward_budget_s: float = 25.0
+
+
+QUICK = Sizes(samples=20_000, patients=100, straightforward_limit=1_000,
+              straightforward_budget_s=10.0)
+
+
+@dataclass
+class Workload:
+    """The same samples as messages on the topic, and as patients and metrics table rows."""
+
+    messages: list[tuple[bytes, bytes]] = field(default_factory=list)
+    patients: list[tuple[int, str, str, str]] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)
+
+
+def make_workload(samples: int, patients: int) -> Workload:
+    """Consecutive 1-s samples per patient from patient_app's physiology model, time-major."""
+    per_patient = -(-samples // patients)
+    # In the past (the schema refuses future samples), ending about a minute ago.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=per_patient + 60)
+    received_at = datetime.now(UTC).strftime(SQLITE_TIME)
+    workload = Workload()
+    ward = []
+    for index in range(1, patients + 1):
+        name = f"Ingest Bench {index:05d}"
+        scenario = ABNORMAL[index // 10 % len(ABNORMAL)] if index % 10 == 0 else "normal"
+        patient_uuid = patient_uuid_for(name)
+        ward.append((index, str(patient_uuid), name, PatientPhysiology(scenario, seed=index)))
+        workload.patients.append((index, patient_uuid.hex, name, received_at))
+    for second in range(per_patient):
+        moment = start + timedelta(seconds=second)
+        stamp, stored_at = moment.isoformat(timespec="milliseconds"), moment.strftime(SQLITE_TIME)
+        for index, patient_uuid, name, physiology in ward[:samples - len(workload.rows)]:
+            v = physiology.step(1.0)
+            workload.messages.append((patient_uuid.encode(), json.dumps({
+                "patient_uuid": patient_uuid, "patient_name": name, "timestamp": stamp,
+                "pulse": v.pulse, "resp_rate": v.resp_rate, "bp": v.bp, "spo2": v.spo2,
+                "temperature": v.temperature}).encode()))
+            news2 = score_news2(resp_rate=v.resp_rate, spo2=v.spo2, systolic=v.systolic,
+                                pulse=v.pulse, temperature=v.temperature)
+            workload.rows.append((index, stored_at, v.pulse, v.resp_rate, v.systolic,
+                                  v.diastolic, v.spo2, v.temperature, received_at, news2.score,
+                                  news2.band))
+    return workload
+
+
+def preload(bootstrap: str, partitions: int, messages: list[tuple[bytes, bytes]]
+            ) -> dict[int, int]:
+    """Produce every message, keyed by patient uuid as patient_app does, and wait for acks.
+
+    Returns each partition's end offset, from the delivery reports: tansu's ListOffsets
+    (the watermarks) does not give the end of a partition reliably.
+    """
+    ensure_topic(bootstrap, TOPIC, partitions)
+    failures: list[str] = []
+    ends = dict.fromkeys(range(partitions), 0)
+
+    def delivered(err, message) -> None:
+        if err is not None:
+            failures.append(str(err))
+        else:
+            ends[message.partition()] = max(ends[message.partition()], message.offset() + 1)
+
+    producer = Producer(producer_config(bootstrap, **{"linger.ms": 20}))
+    for key, value in messages:
+        while True:
+            try:
+                producer.produce(TOPIC, key=key, value=value, on_delivery=delivered)
+                break
+            except BufferError:  # local queue full: let deliveries drain it
+                producer.poll(0.1)
+        producer.poll(0)
+    if producer.flush(60) or failures:
+        raise RuntimeError(f"pre-loading the topic failed: {failures[:3]}")
+    return ends
+
+
+@dataclass
+class Drain:
+    timing: Timing         # from the first stored batch to the last one committed
+    from_assignment: float  # seconds from the partitions' assignment to the last commit
+    join_seconds: float    # from the consumer's start to its assignment
+    alerts: int
+
+
+def drain_with_vigil(stack: Stack, ends: dict[int, int], sizes: Sizes,
+                     profile_dir: Path | None) -> Drain:
+    """Run the real data_app's consumer until every sample is stored and its offset committed."""
+    group = "bench-vigil"
+    app = create_app({
+        "DATABASE_URL": f"sqlite:///{stack.folder / 'vigil.db'}",
+        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap, "KAFKA_TOPIC": TOPIC,
+        "KAFKA_DLQ_TOPIC": f"{TOPIC}.dlq", "KAFKA_GROUP_ID": group,
+        "CONSUMER_BATCH_SIZE": sizes.batch_size, "REDIS_URL": stack.redis_url,
+        "REDIS_NAMESPACE": "bench-ingest", "LOG_LEVEL": "WARNING",
+        # Only shortens the wait for the first assignment, which is not timed.
+        "KAFKA_SESSION_TIMEOUT_MS": 2000,
+    })
+    service = background_service(app, "consumer")
+    profiled = _profile_batches(service, sizes.samples, profile_dir) if profile_dir else None
+    try:
+        background_service(app, "schema").start()
+        started = time.perf_counter()
+        service.start()
+        assigned = first = None
+        first_rows = 0
+        while True:
+            now, stored = time.perf_counter(), service.status["stored"]
+            if assigned is None and (service.status["assigned_partitions"] or stored):
+                assigned = now
+            if first is None and stored:
+                first, first_rows = Stopwatch(), stored
+            # data_app counts a batch as stored only once its offsets are committed.
+            if stored >= sizes.samples:
+                break
+            if now - started > DRAIN_TIMEOUT_SECONDS or not service.running:
+                raise TimeoutError(f"data_app stored {stored} of {sizes.samples}: "
+                                   f"{service.status}")
+            time.sleep(0.005)
+        timing = first.timing(sizes.samples - first_rows)
+        if profiled is not None:
+            profiled.wait(30)
+        with db.sessionmaker(app)() as session:
+            rows = session.scalar(select(func.count()).select_from(PatientMetric))
+            alerts = session.scalar(select(func.count()).select_from(Notification))
+    finally:
+        stop_background(app)
+    lag = committed_lag(stack.bootstrap, group, ends)
+    if rows != sizes.samples or lag != 0:
+        raise RuntimeError(f"data_app left {rows} rows of {sizes.samples}, lag {lag}")
+    return Drain(timing, now - assigned, assigned - started, alerts)
+
+
+def _profile_batches(service, expected: int, folder: Path) -> threading.Event:
+    """Profile the consumer thread from its first batch of messages to the last stored one.
+
+    pyinstrument samples only the thread that starts it, so it is started and stopped inside
+    the consumer thread, around data_app's own batch method.
+    """
+    from pyinstrument import Profiler
+
+    profiler = Profiler(async_mode="disabled")
+    finished = threading.Event()
+    process = service.process_messages
+
+    def process_profiled(messages) -> None:
+        if messages and not profiler.is_running and not finished.is_set():
+            profiler.start()
+        try:
+            process(messages)
+        finally:
+            if profiler.is_running and service.status["stored"] >= expected:
+                profiler.stop()
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "ingest-profile.html").write_text(profiler.output_html())
+                (folder / "ingest-profile.txt").write_text(profiler.output_text(unicode=True))
+                finished.set()
+
+    service.process_messages = process_profiled
+    return finished
+
+
+def committed_lag(bootstrap: str, group: str, ends: dict[int, int]) -> int:
+    """Messages between the group's committed offsets and the ends of the partitions."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        committed = consumer.committed([TopicPartition(TOPIC, p) for p in ends], timeout=10)
+    finally:
+        consumer.close()
+    return sum(ends[tp.partition] - max(tp.offset, 0) for tp in committed)
+
+
+def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
+    if sizes is None:
+        sizes = QUICK if quick else Sizes()
+        if os.environ.get("BENCH_INGEST_SAMPLES"):
+            sizes = replace(sizes, samples=int(os.environ["BENCH_INGEST_SAMPLES"]))
+    profile_dir = OUTPUT_DIR if os.environ.get("BENCH_PROFILE") == "1" else None
+    partitions = DEFAULTS["KAFKA_TOPIC_PARTITIONS"]
+    report = Report("ingest", "Ingest: draining a backlog of vitals from Kafka into SQLite",
+                    ["path", "samples", "seconds", "samples/s", "CPU µs/sample", "timed"])
+    report.parameters = {"samples": sizes.samples, "patients": sizes.patients,
+                         "batch size": sizes.batch_size, "partitions": partitions,
+                         "straightforward prefix": sizes.straightforward_limit}
+    began = time.perf_counter()
+    with Stack("ingest") as stack:
+        stack.start_broker()
+        stack.start_redis()
+        workload = make_workload(sizes.samples, sizes.patients)
+        prepared = time.perf_counter()
+        ends = preload(stack.bootstrap, partitions, workload.messages)
+        loaded = time.perf_counter()
+        consumed = raw_consume(stack.bootstrap, TOPIC, partitions, sizes.samples,
+                               sizes.batch_size)
+        inserted = raw_insert(stack.folder / "raw.db", workload.patients, workload.rows)
+        # data_app's process holds no such backlog: its collector should not walk ours.
+        del workload
+        gc.collect()
+        drain = drain_with_vigil(stack, ends, sizes, profile_dir)
+        per_message = straightforward_consume(
+            stack.bootstrap, TOPIC, stack.folder / "straightforward.db",
+            sizes.straightforward_limit, sizes.straightforward_budget_s)
+
+    rates: dict[str, float] = {}  # samples/s, in the order of the rows
+    for path, (samples, seconds, cpu_seconds), timed in (
+            ("Vigil (data_app)", drain.timing,
+             "first stored batch → last offset commit"),
+            ("straightforward (per message)", per_message,
+             "first message → last offset commit"),
+            ("raw consume (confluent-kafka)", consumed, "first batch → last message"),
+            ("raw insert (sqlite3 executemany)", inserted,
+             f"{RAW_TRANSACTION_ROWS:,} rows a transaction")):
+        rates[path] = samples / seconds
+        report.add(path=path, samples=samples, seconds=seconds,
+                   **{"samples/s": rates[path], "CPU µs/sample": cpu_seconds / samples * 1e6,
+                      "timed": timed})
+
+    vigil, straightforward, consume, insert = rates.values()
+    report.target("Vigil ÷ straightforward", vigil / straightforward, 20)
+    report.target("Vigil ÷ min(raw consume, raw insert)", vigil / min(consume, insert), 0.5)
+    report.notes += [
+        f"Vigil and raw consume are timed from their first batch, so neither the group join "
+        f"({drain.join_seconds:.1f} s for Vigil) nor the wait for the first fetch counts; "
+        f"Vigil from its assignment: "
+        f"{sizes.samples / drain.from_assignment:,.0f} samples/s. The drain ends when data_app "
+        f"reports every sample stored; then all rows and a committed lag of 0 are checked.",
+        "CPU µs/sample: this process's CPU time (all threads, librdkafka's included; not the "
+        "broker's) over the same window; it moves less than samples/s when other work shares "
+        "the machine.",
+        f"Vigil raised {drain.alerts:,} NEWS2 alerts on this data and published every batch to "
+        f"a private Redis, as in production.",
+        f"The straightforward consumer is timed on a prefix of the same topic: the first "
+        f"{sizes.straightforward_limit:,} messages or {sizes.straightforward_budget_s:.0f} s, "
+        f"whichever comes first.",
+        f"Data: patient_app's physiology model, one patient in ten abnormal, consecutive 1-s "
+        f"samples; made in {prepared - began:.1f} s (broker and Redis start included), "
+        f"pre-loaded in {loaded - prepared:.1f} s; whole run {time.perf_counter() - began:.0f} s.",
+    ]
+    if profile_dir:
+        report.notes.append("Profiled (pyinstrument in the consumer thread): Vigil's figure "
+                            "includes the profiler's overhead. Profile in "
+                            "var/bench/ingest-profile.html and .txt.")
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="the sizes of `python -m bench "
+                        "--quick`, then any of the options below")
+    parser.add_argument("--samples", type=int, help="samples on the topic")
+    parser.add_argument("--patients", type=int, help="patients they are spread over")
+    parser.add_argument("--batch-size", type=int, help="data_app's CONSUMER_BATCH_SIZE")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    overrides = {"samples": args.samples, "patients": args.patients,
+                 "batch_size": args.batch_size}
+    run(sizes=replace(sizes, **{k: v for k, v in overrides.items() if v is not None})).show()
+
+
+if __name__ == "__main__":
+    main()
