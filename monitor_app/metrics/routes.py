@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from monitor_app.metrics import services
-from monitor_app.metrics.schemas import MetricQueryArgsSchema, MetricSchema
+from monitor_app.metrics.schemas import MetricQueryArgsSchema, MetricSchema, dump_samples
 from monitor_app.patients.routes import patient_or_404
 from shared.db import db
-from shared.models import PatientMetric
 
 blp = Blueprint("metrics", __name__, description="Vital-sign samples of one patient.")
 
@@ -23,8 +23,10 @@ class PatientMetrics(MethodView):
     @blp.response(200, MetricSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> list[PatientMetric]:
+    def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> Response:
         """List a patient's samples, newest first."""
         patient = patient_or_404(db.session, patient_uuid)
-        return services.list_metrics(db.session, patient.id, since=args.get("since"),
+        rows = services.list_metrics(db.session, patient.id, since=args.get("since"),
                                      until=args.get("until"), limit=args["limit"])
+        # A Response passes through @blp.response unserialised; MetricSchema documents it.
+        return current_app.json.response(dump_samples(rows))

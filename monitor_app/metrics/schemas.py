@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -33,6 +34,16 @@ class MetricSchema(Schema):
         allow_none=True, dump_only=True,
         metadata={"enum": ["low", "low-medium", "medium", "high"],
                   "description": "NEWS2 clinical risk band."})
+
+
+def dump_samples(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """`MetricSchema(many=True).dump(rows)`, built directly: marshmallow's dump was the
+    largest cost of the samples endpoint. A test holds the two to the same output."""
+    return [{"timestamp": row.timestamp.isoformat(), "pulse": row.pulse,
+             "resp_rate": row.resp_rate, "bp": f"{row.systolic}/{row.diastolic}",
+             "systolic": row.systolic, "diastolic": row.diastolic, "spo2": row.spo2,
+             "temperature": float(row.temperature), "news2_score": row.news2_score,
+             "news2_band": row.news2_band} for row in rows]
 
 
 class MetricQueryArgsSchema(Schema):

@@ -117,3 +117,27 @@ def test_malformed_uuid_is_422(client: FlaskClient, bad_uuid: str) -> None:
     response = client.get(metrics_url(bad_uuid))
     assert response.status_code == 422
     assert response.json["errors"] == {"path": ["Not a valid UUID."]}
+
+
+def test_samples_are_shown_exactly_as_their_schema_documents(app, make_patient: Callable
+                                                             ) -> None:
+    from sqlalchemy import select
+
+    from monitor_app.metrics.schemas import MetricSchema, dump_samples
+    from monitor_app.metrics.services import list_metrics
+    from shared.db import db
+    from shared.models import Patient, PatientMetric
+
+    ada = make_patient("Ada", samples=4)
+    with app.app_context():
+        session = db.session
+        patient = session.scalar(select(Patient).where(Patient.uuid == uuid.UUID(str(ada.uuid))))
+        unscored = session.scalars(select(PatientMetric)
+                                   .where(PatientMetric.patient_id == patient.id)).first()
+        unscored.news2_score, unscored.news2_band, unscored.temperature = None, None, 37
+        session.commit()
+        orm = session.scalars(select(PatientMetric).where(PatientMetric.patient_id == patient.id)
+                              .order_by(PatientMetric.timestamp.desc())).all()
+        rows = list_metrics(session, patient.id, since=None, until=None, limit=10)
+        assert dump_samples(rows) == MetricSchema(many=True).dump(orm)
+        assert any(sample["news2_score"] is None for sample in dump_samples(rows))
