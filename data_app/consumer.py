@@ -75,6 +75,9 @@ class KafkaService:
         self._thread: threading.Thread | None = None
         self._consumer: Consumer | None = None
         self._dlq: Producer | None = None
+        # Set in the consumer thread's own callbacks (see `_on_lost`).
+        self._assignment_lost = False
+        self._reconnect_requested = False
         self._lag_checked_at = 0.0
         self.status: dict[str, Any] = {
             "state": "stopped", "assigned_partitions": 0, "lag": None,
@@ -115,6 +118,8 @@ class KafkaService:
         try:
             while not self._stop.is_set():
                 try:
+                    if self._reconnect_requested:
+                        self._reconnect()
                     self.process_messages(self._next_batch())
                     self._refresh_lag()
                 except StopRequested:
@@ -137,7 +142,7 @@ class KafkaService:
                                   KafkaException)
         self._consumer = Consumer(self.consumer_config, logger=log)
         self._consumer.subscribe([self.topic], on_assign=self._on_assign,
-                                 on_revoke=self._on_revoke)
+                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
         self._dlq = self._new_dlq_producer()
 
     def _new_dlq_producer(self) -> Producer:
@@ -146,21 +151,52 @@ class KafkaService:
                                         **{"message.max.bytes": 10485760}))
 
     def _close(self) -> None:
+        self._close_clients()
+        log.info("consumer stopped", extra={"stored": self.status["stored"]})
+
+    def _close_clients(self) -> None:
         if self._dlq is not None:
             self._dlq.flush(5)
             self._dlq = None
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
-        log.info("consumer stopped", extra={"stored": self.status["stored"]})
+
+    def _reconnect(self) -> None:
+        """Leave the group and join it again as a new member, once the topics exist."""
+        self.status["state"] = "reconnecting"
+        self._close_clients()
+        self._connect()
+        # Only now: should connecting fail, the next turn of the loop tries again.
+        self._reconnect_requested = False
+        self.status["state"] = "running"
+        log.info("consumer reconnected", extra={"topic": self.topic})
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.status["assigned_partitions"] = len(partitions)
         log.info("partitions assigned", extra={"partitions": [p.partition for p in partitions]})
+        if self._assignment_lost and not partitions:
+            self._reconnect_requested = True
+        self._assignment_lost = False
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.status["assigned_partitions"] = 0
         log.info("partitions revoked", extra={"partitions": [p.partition for p in partitions]})
+
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """The group forgot this member: its session expired, or the broker restarted empty.
+
+        librdkafka rejoins by itself at once. If the broker lost its state, the topic may not
+        exist yet: the member is then handed no partitions, and librdkafka asks again only
+        when its metadata refresh (every 5 minutes) finds another partition count, never if
+        the topic comes back as it was. `_on_assign` then asks the loop to reconnect, which
+        re-creates the topics. Not earlier: leaving while that rejoin is under way leaves a
+        member behind that the embedded broker never evicts, and the group never settles.
+        """
+        self.status["assigned_partitions"] = 0
+        self._assignment_lost = True
+        log.warning("partition assignment lost",
+                    extra={"partitions": [p.partition for p in partitions]})
 
     def _retry_until_stopped(self, action: Callable[[], T], what: str, level: int,
                              errors: type[Exception] | tuple[type[Exception], ...] = Exception,
@@ -302,9 +338,25 @@ class KafkaService:
             return
         self._lag_checked_at = now
         lag = 0
+        unread: list[tuple[TopicPartition, int, int]] = []
         for tp in self._consumer.assignment():
-            low, high = self._consumer.get_watermark_offsets(tp, timeout=2, cached=False)
+            # The ends the last fetches reported: asking the broker instead stalled the loop
+            # ~45 ms a partition on the embedded broker, which also answered wrong ends.
+            low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0:  # nothing fetched from this partition yet
+                continue
             position = self._consumer.position([tp])[0].offset
-            lag += max(0, high - (position if position >= 0 else low))
+            if position >= 0:
+                lag += max(0, high - position)
+            else:
+                unread.append((tp, low, high))
+        if unread:
+            # Nothing read from these since they were assigned: reading starts at the group's
+            # committed offset (after a restart, often the end), not at the start of the log.
+            committed = {(tp.topic, tp.partition): tp.offset for tp in self._consumer.committed(
+                [tp for tp, _low, _high in unread], timeout=2)}
+            for tp, low, high in unread:
+                offset = committed.get((tp.topic, tp.partition), -1)
+                lag += max(0, high - (offset if offset >= 0 else low))
         self.status["lag"] = lag
         CONSUMER_LAG.set(lag)

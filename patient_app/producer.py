@@ -21,6 +21,11 @@ from .exceptions import KafkaError
 log = logging.getLogger(__name__)
 
 _PURGED = {RdKafkaError._PURGE_QUEUE, RdKafkaError._PURGE_INFLIGHT}
+# The broker no longer takes this producer's id: a broker restarted without its state may have
+# handed the same id to another producer. Each sample then fails at once, so nothing stalls;
+# only a new producer, with a new id, gets through.
+_ID_REJECTED = {RdKafkaError.PRODUCER_FENCED, RdKafkaError.INVALID_PRODUCER_EPOCH,
+                RdKafkaError.UNKNOWN_PRODUCER_ID, RdKafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER}
 
 # Samples queued while the broker is away are kept this long before they count as lost.
 MESSAGE_TIMEOUT_MS = 300_000
@@ -87,21 +92,23 @@ class KafkaService:
                 self._produce(str(patient_uuid), payload)
             except BufferError:
                 # Local queue full (broker down for a while): serve callbacks, try once more.
-                self._producer.poll(1.0)
+                self._serve(self._producer, 1.0)
                 self._produce(str(patient_uuid), payload)
             except KafkaException as exc:
-                if not exc.args[0].fatal():
+                # After a fatal error, produce() fails with _FATAL, an error not flagged fatal.
+                error = exc.args[0]
+                if not (error.fatal() or error.code() == RdKafkaError._FATAL):
                     raise KafkaError(str(exc)) from exc
-                self._recreate(str(exc))
+                self._recreate(self._fatal or str(exc))
                 self._produce(str(patient_uuid), payload)
             SAMPLES_PRODUCED.inc()
-            self._producer.poll(0)
+            self._serve(self._producer, 0)
 
     def poll(self, timeout: float = 0.0) -> None:
         """Serve delivery reports."""
         with self._lock:
             if self._producer is not None:
-                self._producer.poll(timeout)
+                self._serve(self._producer, timeout)
 
     def health(self) -> dict[str, Any]:
         """Whether the broker answers, and how many samples wait for delivery."""
@@ -141,7 +148,7 @@ class KafkaService:
         old.purge(in_queue=True, in_flight=True)
         deadline = time.monotonic() + 2.0
         while len(old) and time.monotonic() < deadline:
-            old.poll(0.1)
+            self._serve(old, 0.1)
         self._producer = self._new_producer()
         self._fatal = None
         self._last_progress = time.monotonic()
@@ -151,6 +158,18 @@ class KafkaService:
             # Re-sending may repeat a sample the broker did store; data_app skips repeats.
             self._produce(key, payload)
         self.stats["resent"] += len(resend)
+
+    def _serve(self, producer: Producer, timeout: float) -> None:
+        """Serve `producer`'s callbacks. confluent-kafka raises a fatal error from poll()
+        instead of passing it to error_cb: it is noted, and the next send recreates."""
+        try:
+            producer.poll(timeout)
+        except KafkaException as exc:
+            if not exc.args[0].fatal():
+                raise
+            self._fatal = str(exc.args[0])
+            self.stats["last_error"] = self._fatal
+            log.error("producer failed fatally", extra={"error": self._fatal})
 
     def _on_error(self, err: RdKafkaError) -> None:
         if err.fatal():
@@ -163,13 +182,14 @@ class KafkaService:
             self.stats["delivered"] += 1
             self._last_progress = time.monotonic()
             return
-        if err.code() in _PURGED:
+        if err.fatal() or err.code() in _ID_REJECTED:
+            self._fatal = str(err)
+        if err.code() in _PURGED or self._fatal is not None:
+            # Purged by _recreate, or failed with the producer itself: the next one sends it.
             self._resend.append((msg.key(), msg.value()))
             return
         self.stats["failed"] += 1
         SAMPLES_DELIVERY_FAILED.inc()
         self.stats["last_error"] = str(err)
-        if err.fatal():
-            self._fatal = str(err)
         log.error("sample not delivered", extra={
             "error": str(err), "patient_uuid": (msg.key() or b"").decode(errors="replace")})

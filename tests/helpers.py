@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, Message, Producer
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.exc import OperationalError
 
 from shared.db import db
 from shared.lifecycle import background_service
-from shared.models import PatientMetric
+from shared.models import Patient, PatientMetric
 
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 
@@ -32,8 +35,46 @@ def stored_rows(app: Flask) -> int:
         return session.scalar(select(func.count()).select_from(PatientMetric))
 
 
+class StoredSamples:
+    """Reads the samples another process writes to a SQLite file; never writes, nor creates it.
+
+    Before that process has created and migrated the database, it holds no samples.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+
+    def count(self, since: datetime | None = None) -> int:
+        """How many samples are stored (timestamped after `since`, if given)."""
+        query = select(func.count()).select_from(PatientMetric)
+        if since is not None:
+            query = query.where(PatientMetric.timestamp > since)
+        try:
+            with self.engine.connect() as connection:
+                return connection.scalar(query)
+        except OperationalError:
+            return 0
+
+    def keys(self) -> list[tuple[uuid.UUID, datetime]]:
+        """(patient uuid, timestamp) of every stored sample, repeats included."""
+        with self.engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(
+                select(Patient.uuid, PatientMetric.timestamp).join(PatientMetric.patient))]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 def consumer_of(app: Flask):
     return background_service(app, "consumer")
+
+
+def send_samples(bootstrap: str, topic: str, samples: list[dict]) -> None:
+    """Send samples to a broker other than the session's (the `produce` fixture's)."""
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for sample in samples:
+        producer.produce(topic, json.dumps(sample).encode())
+    assert producer.flush(30) == 0, "samples were not delivered in time"
 
 
 def read_messages(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Message]:

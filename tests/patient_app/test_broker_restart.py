@@ -5,20 +5,19 @@ a broker that has never heard of it. Vitals must start flowing again by themselv
 """
 
 import json
-import signal
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
 from patient_app.producer import KafkaService
-from shared.broker import free_port, start_broker
-from shared.kafka import wait_for_broker
+from shared.kafka import producer_config
 from shared.schemas import vitals_schema
 from tests.helpers import read_messages
+from tests.processes import RestartableBroker
 
 pytestmark = pytest.mark.integration
 
@@ -26,41 +25,10 @@ pytestmark = pytest.mark.integration
 RECOVERY_DEADLINE_S = 30.0
 
 
-class RestartableBroker:
-    """A private tansu on a fixed port, which a test may kill and start again."""
-
-    def __init__(self, log_file: Path) -> None:
-        self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.log_file = log_file
-        self.processes: list[subprocess.Popen] = []
-
-    def start(self) -> None:
-        self.processes.append(start_broker(self.port, self.log_file))
-        wait_for_broker(self.bootstrap, deadline_s=30)
-
-    def kill(self) -> None:
-        """Die without a clean shutdown, as a crashed or OOM-killed broker does."""
-        process = self.processes[-1]
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
-
-    def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(10)
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[RestartableBroker]:
-    # Not the session broker: killing that one would break every other test.
-    broker = RestartableBroker(tmp_path / "tansu.log")
-    try:
-        broker.start()
+    with RestartableBroker(tmp_path / "tansu.log") as broker:
         yield broker
-    finally:
-        broker.close()
 
 
 @pytest.fixture
@@ -78,7 +46,16 @@ def sample(patient_uuid: uuid.UUID) -> dict:
             "pulse": 72, "resp_rate": 16, "bp": "120/80", "spo2": 97, "temperature": 36.8}
 
 
-def test_samples_flow_again_after_the_broker_restarts_empty(broker, kafka, wait_for):
+def take_the_first_producer_id(bootstrap: str, topic: str) -> None:
+    """Another producer asks the restarted broker for an id first, and is given the one the
+    producer under test had: that one's next send is out of sequence, a fatal error."""
+    producer = Producer(producer_config(bootstrap))
+    producer.produce(topic, b"first")
+    assert producer.flush(10) == 0
+
+
+@pytest.mark.parametrize("id_taken", [False, True], ids=["stalled", "id-taken"])
+def test_samples_flow_again_after_the_broker_restarts_empty(broker, kafka, wait_for, id_taken):
     patient = uuid.uuid4()
     for _ in range(3):
         kafka.send_metrics(patient, sample(patient))
@@ -91,6 +68,8 @@ def test_samples_flow_again_after_the_broker_restarts_empty(broker, kafka, wait_
 
     broker.kill()
     broker.start()
+    if id_taken:
+        take_the_first_producer_id(broker.bootstrap, f"{kafka.topic}.other")
     before = dict(kafka.stats)
     sent_after_kill = 0
 
@@ -107,7 +86,7 @@ def test_samples_flow_again_after_the_broker_restarts_empty(broker, kafka, wait_
     except AssertionError as exc:
         pytest.fail(f"{exc}; producer stats {kafka.stats}")
 
-    # The broker never reports a fatal error here: the producer noticed the stall itself.
+    # Stalled (the broker reports nothing) or failed fatally: the producer was replaced.
     assert kafka.stats["producer_restarts"] >= 1
     # Nothing sent after the crash is lost: what the stuck producer held was sent again.
     wait_for(lambda: kafka.poll(0) or kafka.health()["undelivered"] == 0,
