@@ -12,6 +12,7 @@ from confluent_kafka import Consumer, Message, Producer
 from flask import Flask
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from shared.db import db
 from shared.lifecycle import background_service
@@ -42,7 +43,10 @@ class StoredSamples:
     """
 
     def __init__(self, path: Path) -> None:
-        self.engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+        # A connection per read: each then sees the database as the writer left it, never a
+        # snapshot a pooled connection still holds.
+        self.engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true",
+                                    poolclass=NullPool)
 
     def count(self, since: datetime | None = None) -> int:
         """How many samples are stored (timestamped after `since`, if given)."""
