@@ -148,19 +148,19 @@ def live_group_members(group: int) -> list[int]:
     return members
 
 
-class RestartableBroker:
-    """A private tansu on a fixed port, which a test may kill and start again.
+class RestartableService:
+    """A private server on a fixed port, which a test may kill and start again.
 
-    Never the session broker: killing that one would break every other test.
+    Never a shared one (the session's broker or Redis, the machine's): killing those would
+    break other tests. Subclasses say how to start it and how to tell it answers.
     """
 
     def __init__(self, log_file: Path) -> None:
         self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
         self.log_file = log_file
         self.processes: list[subprocess.Popen] = []
 
-    def __enter__(self) -> RestartableBroker:
+    def __enter__(self) -> RestartableService:
         try:
             self.start()
         except BaseException:
@@ -172,12 +172,23 @@ class RestartableBroker:
                  traceback: TracebackType | None) -> None:
         self.close()
 
+    def launch(self) -> subprocess.Popen:
+        raise NotImplementedError
+
+    def wait_until_answering(self) -> None:
+        raise NotImplementedError
+
     def start(self) -> None:
-        self.processes.append(start_broker(self.port, self.log_file))
-        wait_for_broker(self.bootstrap, deadline_s=30)
+        process = self.launch()
+        self.processes.append(process)
+        self.wait_until_answering()
+        # Another process may have taken the port meanwhile: that one answered, not ours.
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}; "
+                               f"see {self.log_file}")
 
     def kill(self) -> None:
-        """Die without a clean shutdown, as a crashed or OOM-killed broker does."""
+        """Die without a clean shutdown, as a crashed or OOM-killed server does."""
         process = self.processes[-1]
         process.send_signal(signal.SIGKILL)
         process.wait(10)
@@ -187,6 +198,20 @@ class RestartableBroker:
             if process.poll() is None:
                 process.terminate()
                 process.wait(10)
+
+
+class RestartableBroker(RestartableService):
+    """A private tansu; it keeps everything in memory, so it comes back empty."""
+
+    def __init__(self, log_file: Path) -> None:
+        super().__init__(log_file)
+        self.bootstrap = f"127.0.0.1:{self.port}"
+
+    def launch(self) -> subprocess.Popen:
+        return start_broker(self.port, self.log_file)
+
+    def wait_until_answering(self) -> None:
+        wait_for_broker(self.bootstrap, deadline_s=30)
 
 
 def request_json(url: str, method: str = "GET", body: object = None
@@ -218,51 +243,19 @@ def wait_for_log(processes: Processes, name: str, text: str, timeout: float = 30
     return wait_until(found, timeout, interval=0.1, message=f"{text!r} in the log of {name}")
 
 
-class RestartableRedis:
-    """A private redis-server on a fixed port, which a test may kill and start again.
-
-    Never the session's Redis nor the machine's: killing those would break other tests.
-    It keeps nothing on disk, so it comes back empty, as the embedded one does.
-    """
+class RestartableRedis(RestartableService):
+    """A private redis-server; it keeps nothing on disk, so it comes back empty, as the
+    embedded one does."""
 
     def __init__(self, log_file: Path) -> None:
-        self.port = free_port()
+        super().__init__(log_file)
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.log_file = log_file
-        self.processes: list[subprocess.Popen] = []
 
-    def __enter__(self) -> RestartableRedis:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
+    def launch(self) -> subprocess.Popen:
+        return start_redis(self.port, self.log_file)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self.close()
-
-    def start(self) -> None:
-        process = start_redis(self.port, self.log_file)
-        self.processes.append(process)
+    def wait_until_answering(self) -> None:
         wait_for_redis(self.url)
-        # Another process may have taken the port meanwhile: that one answered, not ours.
-        if process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {process.returncode}; "
-                               f"see {self.log_file}")
-
-    def kill(self) -> None:
-        """Die without a clean shutdown, as a crashed or OOM-killed Redis does."""
-        process = self.processes[-1]
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
-
-    def close(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(10)
 
 
 def receive_until(ws: websocket.WebSocket, done: Callable[[dict], bool]) -> list[dict]:
