@@ -167,15 +167,15 @@ class KafkaService:
         except KafkaException as exc:
             if not exc.args[0].fatal():
                 raise
-            self._fatal = str(exc.args[0])
-            self.stats["last_error"] = self._fatal
-            log.error("producer failed fatally", extra={"error": self._fatal})
+            self._on_error(exc.args[0])
 
     def _on_error(self, err: RdKafkaError) -> None:
+        """Note an error; a fatal one makes the next send recreate the producer."""
         if err.fatal():
             self._fatal = str(err)
         self.stats["last_error"] = str(err)
-        log.warning("producer error", extra={"error": str(err), "fatal": err.fatal()})
+        log.log(logging.ERROR if err.fatal() else logging.WARNING, "producer error",
+                extra={"error": str(err), "fatal": err.fatal()})
 
     def _on_delivery(self, err: RdKafkaError | None, msg: Message) -> None:
         if err is None:
