@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -131,6 +132,19 @@ class Processes:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+
+
+def data_app_processes(folder: Path, bootstrap: str, **settings: str) -> Processes:
+    """Processes with the settings of data_apps storing into `folder`/vigil.db, in a consumer
+    group of their own, on 3 partitions with a quick group join."""
+    temp = folder / "tmp"
+    temp.mkdir()
+    return Processes(folder, {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": f"sqlite:///{folder / 'vigil.db'}",
+        "KAFKA_GROUP_ID": f"data-{uuid.uuid4().hex}", "KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "KAFKA_TOPIC_PARTITIONS": "3",
+        # A killed gunicorn leaves its metrics folder behind: keep it in the test's folder.
+        "TMPDIR": str(temp), **settings})
 
 
 def live_group_members(group: int) -> list[int]:

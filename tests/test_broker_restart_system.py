@@ -8,7 +8,6 @@ producer id, no consumer group and no committed offset. Vitals must flow again b
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from shared.broker import free_port
 from tests.helpers import StoredSamples
-from tests.processes import Processes, RestartableBroker, get_json
+from tests.processes import Processes, RestartableBroker, data_app_processes, get_json
 
 pytestmark = pytest.mark.integration
 
@@ -37,14 +36,8 @@ def broker(tmp_path: Path) -> Iterator[RestartableBroker]:
 def pipeline(broker, topic_names, redis_settings,
              tmp_path: Path) -> Iterator[tuple[Processes, StoredSamples, dict[str, str]]]:
     """data_app (gunicorn) and five simulated patients on the private broker; their URLs."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+    processes = data_app_processes(tmp_path, broker.bootstrap, **topic_names, **redis_settings)
     database = tmp_path / "vigil.db"
-    processes = Processes(tmp_path, {
-        **topic_names, **redis_settings, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-        "DATABASE_URL": f"sqlite:///{database}", "KAFKA_GROUP_ID": f"data-{uuid.uuid4().hex}",
-        "KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_TOPIC_PARTITIONS": "3",
-        "TMPDIR": str(temp)})
     ports = {name: free_port() for name in SERVICES}
     stored = StoredSamples(database)
     try:

@@ -25,7 +25,7 @@ from tests.helpers import (
     stored_rows,
     vitals_message,
 )
-from tests.processes import Processes, RestartableBroker, get_json
+from tests.processes import Processes, RestartableBroker, data_app_processes, get_json
 
 pytestmark = pytest.mark.integration
 
@@ -48,17 +48,11 @@ BATCH = 100
 def data_server(kafka_bootstrap, topic_names, redis_settings,
                 tmp_path: Path) -> Iterator[tuple[Processes, StoredSamples]]:
     """Settings for data_app processes on one database file, and a reader of that file."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    database = tmp_path / "vigil.db"
-    processes = Processes(tmp_path, {
-        **topic_names, **redis_settings, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "DATABASE_URL": f"sqlite:///{database}", "KAFKA_GROUP_ID": f"data-{uuid.uuid4().hex}",
-        "KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_TOPIC_PARTITIONS": "3",
+    processes = data_app_processes(
+        tmp_path, kafka_bootstrap, **topic_names, **redis_settings,
         # Small batches: the drain takes many commits, so a kill lands between two of them.
-        "CONSUMER_BATCH_SIZE": str(BATCH),
-        # A killed gunicorn leaves its metrics folder behind: keep it in the test's folder.
-        "TMPDIR": str(temp)})
+        CONSUMER_BATCH_SIZE=str(BATCH))
+    database = tmp_path / "vigil.db"
     stored = StoredSamples(database)
     try:
         yield processes, stored
