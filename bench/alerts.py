@@ -10,13 +10,13 @@ alone, called directly with the same alert texts: the 1–3 s it takes is the fl
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import UTC, datetime
 
 from bench.report import Report, percentile
-from bench.stack import Stack
+from bench.stack import Stack, epoch
 from tests.processes import get_json, wait_until
 
 SWITCH_EVERY_SECONDS = 1.0
@@ -24,15 +24,11 @@ SWITCH_EVERY_SECONDS = 1.0
 DETERIORATION_SECONDS = 10
 
 
-def _epoch(value: str) -> float:
-    return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
-
-
-def first_alerts(database: str, switched: dict[str, float]) -> dict[str, dict]:
+def first_alerts(stack: Stack, switched: dict[str, float]) -> dict[str, dict]:
     """Each switched patient's first analysed notification after its switch, with the
     timestamp of the newest sample stored before it (the one that raised it)."""
     found = {}
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+    with closing(stack.read()) as connection:
         for patient_uuid, switched_at in switched.items():
             row = connection.execute(
                 "SELECT n.created_at, n.analysed_at, n.processing_status, n.text, p.id "
@@ -45,8 +41,8 @@ def first_alerts(database: str, switched: dict[str, float]) -> dict[str, dict]:
             sample = connection.execute(
                 "SELECT max(timestamp) FROM patient_metrics WHERE patient_id = ? "
                 "AND timestamp <= ?", (row[4], row[0])).fetchone()[0]
-            found[patient_uuid] = {"created": _epoch(row[0]), "analysed": _epoch(row[1]),
-                                   "sample": _epoch(sample), "switched": switched_at,
+            found[patient_uuid] = {"created": epoch(row[0]), "analysed": epoch(row[1]),
+                                   "sample": epoch(sample), "switched": switched_at,
                                    "text": row[3]}
     return found
 
@@ -73,15 +69,9 @@ def run(quick: bool = False) -> Report:
         stack.start_analysis()
         patients_url = stack.start_patients("Ward", switches, interval=1.0)
         _, patients = get_json(f"{patients_url}/api/v1/patients")
-        database = str(stack.database)
 
-        def all_stored() -> bool:
-            if not stack.database.exists():
-                return False
-            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-                count = connection.execute("SELECT count(*) FROM patients").fetchone()[0]
-            return count >= switches
-        wait_until(all_stored, timeout=120, interval=0.5, message="every patient stored")
+        wait_until(lambda: stack.count("patients") >= switches, timeout=120, interval=0.5,
+                   message="every patient stored")
 
         switched: dict[str, float] = {}
         for patient in patients:
@@ -90,7 +80,7 @@ def run(quick: bool = False) -> Report:
                                  "PUT", {"scenario": "deteriorating"})
             assert status == 200, status
             time.sleep(SWITCH_EVERY_SECONDS)  # the switches' pace, not a wait for a condition
-        alerts = wait_until(lambda: (found := first_alerts(database, switched))
+        alerts = wait_until(lambda: (found := first_alerts(stack, switched))
                             and len(found) == len(switched) and found,
                             timeout=120, interval=1.0, message="every switch's alert analysed")
         stack.check_running()

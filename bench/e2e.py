@@ -13,17 +13,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import websocket
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.report import Report, percentile
-from bench.stack import Stack
+from bench.stack import Stack, epoch
 from tests.processes import get_json, wait_until
 
 # One simulator process keeps up with about this many patients a second on one core.
@@ -34,13 +32,6 @@ PROBE_EVERY_SECONDS = 0.1
 # Every sample is timed at 1,000 patients; at 10,000 the observer's own CPU (on the same two
 # cores as the system) would slow what it measures, so one sample in this many is timed.
 SAMPLE_ONE_IN = {1000: 1, 10000: 10}
-
-
-def _seconds_since(timestamp: str, now: float) -> float:
-    moment = datetime.fromisoformat(timestamp)
-    if moment.tzinfo is None:  # the database keeps UTC without a zone
-        moment = moment.replace(tzinfo=UTC)
-    return now - moment.timestamp()
 
 
 @dataclass
@@ -63,9 +54,9 @@ class Collector:
         return thread
 
 
-def watch_database(collector: Collector, database: str, one_in: int) -> None:
+def watch_database(collector: Collector, stack: Stack, one_in: int) -> None:
     """Rows become visible in id order: read the new ones every few milliseconds."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    connection = stack.read()
     last_id = connection.execute("SELECT coalesce(max(id), 0) FROM patient_metrics").fetchone()[0]
     while not collector.stop.wait(DB_POLL_SECONDS):
         newest = connection.execute("SELECT max(id) FROM patient_metrics").fetchone()[0]
@@ -77,7 +68,7 @@ def watch_database(collector: Collector, database: str, one_in: int) -> None:
         now = time.time()
         last_id = newest
         if collector.recording.is_set():
-            collector.latencies.extend(_seconds_since(row[0], now) for row in rows)
+            collector.latencies.extend(now - epoch(row[0]) for row in rows)
     connection.close()
 
 
@@ -91,7 +82,7 @@ def watch_websocket(collector: Collector, url: str, one_in: int) -> None:
                 continue
             now = time.time()
             if message.get("type") == "vitals" and collector.recording.is_set():
-                collector.latencies.extend(_seconds_since(sample["timestamp"], now)
+                collector.latencies.extend(now - epoch(sample["timestamp"])
                                            for sample in message["samples"][::one_in])
     finally:
         connection.close()
@@ -128,11 +119,6 @@ def consumer_lag(data_url: str) -> int | None:
     return (body or {}).get("consumer", {}).get("lag") if status else None
 
 
-def stored_rows(database: str) -> int:
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
-        return connection.execute("SELECT count(*) FROM patient_metrics").fetchone()[0]
-
-
 def measure(patients: int, seconds: float) -> dict:
     """One population: start the system, warm up, record for `seconds`, stop."""
     with Stack("e2e") as stack:
@@ -144,19 +130,18 @@ def measure(patients: int, seconds: float) -> dict:
         for index in range(processes):
             share = patients // processes + (index < patients % processes)
             stack.start_patients(f"Load{index}", share, interval=1.0)
-        database = str(stack.database)
         # Warm: every patient has been stored at least once and the consumer is assigned.
-        wait_until(lambda: stack.database.exists() and stored_rows(database) >= patients,
+        wait_until(lambda: stack.count("patient_metrics") >= patients,
                    timeout=120, interval=0.5, message=f"{patients} patients' first samples")
 
         stored, delivered, probe = Collector(), Collector(), Collector()
         one_in = SAMPLE_ONE_IN.get(patients, 1)
-        threads = [stored.run(watch_database, database, one_in),
+        threads = [stored.run(watch_database, stack, one_in),
                    delivered.run(watch_websocket, monitor.replace("http", "ws") + "/api/v1/ws",
                                  one_in),
                    probe.run(probe_broker, stack.bootstrap)]
         time.sleep(5)  # the warm-up interval itself, not a wait for a condition
-        rows_before = stored_rows(database)
+        rows_before = stack.count("patient_metrics")
         lags: list[tuple[float, int | None]] = []
         started = time.monotonic()
         for collector in (stored, delivered, probe):
@@ -167,7 +152,7 @@ def measure(patients: int, seconds: float) -> dict:
         for collector in (stored, delivered, probe):
             collector.recording.clear()
         elapsed = time.monotonic() - started
-        rows = stored_rows(database) - rows_before
+        rows = stack.count("patient_metrics") - rows_before
         lags.append((elapsed, consumer_lag(data)))
         for collector in (stored, delivered, probe):
             collector.stop.set()

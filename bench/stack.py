@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import shutil
 import signal
+import sqlite3
 import sys
 import tempfile
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,15 @@ from shared.broker import free_port, start_broker
 from shared.kafka import wait_for_broker
 from shared.redis_server import start_redis, wait_for_redis
 from tests.processes import Processes, get_json, wait_until
+
+
+def epoch(timestamp: str) -> float:
+    """Seconds since the epoch of an ISO time the apps wrote; the database keeps UTC without
+    a zone, the API and live stream say +00:00."""
+    moment = datetime.fromisoformat(timestamp)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 class Stack:
@@ -91,6 +103,20 @@ class Stack:
         self.processes.start_analyser(self.ports["analyser"], **env)
         self._healthy("analyser")
         self.processes.start_worker(**env)
+
+    def read(self) -> sqlite3.Connection:
+        """A read-only connection to the apps' database (close it when done)."""
+        return sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+
+    def count(self, table: str) -> int:
+        """Rows in `table` of the apps' database; 0 until data_app has created it."""
+        if not self.database.exists():
+            return 0
+        try:
+            with closing(self.read()) as connection:
+                return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+        except sqlite3.OperationalError:  # not migrated yet
+            return 0
 
     def check_running(self) -> None:
         for name in self.processes.running:
