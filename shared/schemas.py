@@ -34,6 +34,7 @@ TEMPERATURE_RANGE = (25.0, 45.0)
 # Clocks drift; a sample from further ahead than this is a producer bug, not physiology.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 EARLIEST_SAMPLE = datetime(2000, 1, 1, tzinfo=UTC)
+NAME_LENGTH = (1, 200)
 
 MAX_MESSAGE_BYTES = 16 * 1024
 
@@ -74,7 +75,7 @@ class VitalsSchema(Schema):
         unknown = EXCLUDE
 
     patient_uuid = fields.UUID(required=True)
-    patient_name = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    patient_name = fields.String(load_default=None, validate=validate.Length(*NAME_LENGTH))
     timestamp = fields.AwareDateTime(required=True, format="iso")
     pulse = fields.Integer(required=True, strict=True, validate=_between(PULSE_RANGE))
     resp_rate = fields.Integer(required=True, strict=True, validate=_between(RESP_RATE_RANGE))
@@ -139,7 +140,8 @@ def _load_usual(document: Any) -> dict[str, Any] | None:
         if not (type(timestamp) is str and _USUAL_INSTANT.match(timestamp)
                 and type(bp) is str and all(type(value) is int for value in integers)
                 and type(temperature) in (float, int) and math.isfinite(temperature)
-                and (name is None or type(name) is str and 1 <= len(name) <= 200)):
+                and (name is None or type(name) is str
+                     and NAME_LENGTH[0] <= len(name) <= NAME_LENGTH[1])):
             return None
         pulse, resp_rate, spo2 = integers
         if not (PULSE_RANGE[0] <= pulse <= PULSE_RANGE[1]
