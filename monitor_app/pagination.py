@@ -1,11 +1,12 @@
-"""The Blueprint of paginated views, documenting X-Pagination as the JSON object it carries."""
+"""Paginated views: the Blueprint documenting X-Pagination as the JSON object it carries,
+and the check for a page past the last."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask_smorest import Blueprint
-from flask_smorest.pagination import PaginationMetadataSchema
+from flask_smorest.pagination import PaginationMetadataSchema, PaginationParameters
 
 
 class PaginatedBlueprint(Blueprint):
@@ -18,3 +19,9 @@ class PaginatedBlueprint(Blueprint):
             "description": "Pagination metadata, as a JSON object.",
             "content": {"application/json": {"schema": PaginationMetadataSchema}},
         }
+
+
+def past_last_page(pagination: PaginationParameters) -> bool:
+    """Whether the page starts after the last item (`item_count` set). There is nothing to
+    read then, and an offset that large could overflow the database's integers."""
+    return pagination.first_item >= pagination.item_count

@@ -19,7 +19,7 @@ from monitor_app.notifications.schemas import (
     NotificationSchema,
     NotificationStatusSchema,
 )
-from monitor_app.pagination import PaginatedBlueprint
+from monitor_app.pagination import PaginatedBlueprint, past_last_page
 from shared.db import db
 from shared.models import Notification
 from shared.events import NOTIFICATIONS
@@ -73,9 +73,7 @@ class Notifications(MethodView):
             NOTIFICATIONS, count_key,
             lambda: services.count_notifications(db.session, args, snapshot),
             timeout=current_app.config["CACHE_DEFAULT_TIMEOUT"])
-        if pagination_parameters.first_item >= pagination_parameters.item_count:
-            # Past the last page there is nothing to read, and an offset that large would
-            # overflow the database's integers.
+        if past_last_page(pagination_parameters):
             return [], {SNAPSHOT_HEADER: str(snapshot)}
         items = services.list_notifications(db.session, args, snapshot,
                                             offset=pagination_parameters.first_item,

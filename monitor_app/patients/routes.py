@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from monitor_app.caching import cached_response
 from monitor_app.config import PATIENTS_MAX_PAGE_SIZE, PATIENTS_PAGE_SIZE
-from monitor_app.pagination import PaginatedBlueprint
+from monitor_app.pagination import PaginatedBlueprint, past_last_page
 from monitor_app.patients import services
 from monitor_app.patients.schemas import PatientDetailSchema, PatientSchema
 from shared.db import db
@@ -32,9 +32,7 @@ class Patients(MethodView):
     def get(self, pagination_parameters: PaginationParameters) -> list[services.PatientOverview]:
         """List patients by name, each with their newest sample."""
         pagination_parameters.item_count = services.count_patients(db.session)
-        if pagination_parameters.first_item >= pagination_parameters.item_count:
-            # Past the last page there is nothing to read, and an offset that large would
-            # overflow the database's integers.
+        if past_last_page(pagination_parameters):
             return []
         return services.list_patients(db.session, offset=pagination_parameters.first_item,
                                       limit=pagination_parameters.page_size)
