@@ -59,6 +59,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Refresh the dashboard's vendored front-end libraries from the npm registry.
 vendor:

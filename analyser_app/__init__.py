@@ -20,8 +20,13 @@ api = make_api()
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build analyser_app; it connects to nothing and starts no thread."""
-    app = create_base_app(__name__, "analyser_app", ANALYSER_SETTINGS, test_config,
-                          defaults={**OPENAPI_DEFAULTS, "API_TITLE": "Vigil text analyser"})
+    app = create_base_app(
+        __name__,
+        "analyser_app",
+        ANALYSER_SETTINGS,
+        test_config,
+        defaults={**OPENAPI_DEFAULTS, "API_TITLE": "Vigil text analyser"},
+    )
     # After test_config too, so a test cannot build an app the environment could not.
     check_latency(app.config)
     api.init_app(app)

@@ -16,16 +16,44 @@ WARNING = "warning"
 INFO = "info"
 CATEGORIES = (INFO, WARNING, CRITICAL)
 
-CRITICAL_TERMS = frozenset({
-    "error", "exception", "failed",
-    "critical", "urgent", "emergency", "hypoxia", "hypoxaemia", "hypoxemia", "hypotension",
-    "bradypnoea", "bradypnea", "arrest", "sepsis", "shock", "unresponsive",
-})
-WARNING_TERMS = frozenset({
-    "warning", "attention", "careful",
-    "tachycardia", "bradycardia", "tachypnoea", "tachypnea", "fever", "pyrexia",
-    "hypothermia", "hypertension", "desaturation", "deteriorating", "abnormal",
-})
+CRITICAL_TERMS = frozenset(
+    {
+        "error",
+        "exception",
+        "failed",
+        "critical",
+        "urgent",
+        "emergency",
+        "hypoxia",
+        "hypoxaemia",
+        "hypoxemia",
+        "hypotension",
+        "bradypnoea",
+        "bradypnea",
+        "arrest",
+        "sepsis",
+        "shock",
+        "unresponsive",
+    }
+)
+WARNING_TERMS = frozenset(
+    {
+        "warning",
+        "attention",
+        "careful",
+        "tachycardia",
+        "bradycardia",
+        "tachypnoea",
+        "tachypnea",
+        "fever",
+        "pyrexia",
+        "hypothermia",
+        "hypertension",
+        "desaturation",
+        "deteriorating",
+        "abnormal",
+    }
+)
 
 # Inclusive bounds, on the two-decimal grid the answers are rounded to.
 CONFIDENCE_RANGES: dict[str, tuple[float, float]] = {
@@ -37,7 +65,8 @@ CONFIDENCE_RANGES: dict[str, tuple[float, float]] = {
 MAX_KEYWORDS = 3
 
 # Words that say nothing about a notification, whatever its subject.
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
     a about above after again against all am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for from
     further had has have having he her here hers him his how i if in into is it its itself
@@ -45,7 +74,8 @@ STOPWORDS = frozenset("""
     she should so some such than that the their them then there these they this those through
     to too under until up very was we were what when where which while who whom why will with
     would you your yours per via since also still yet
-""".split())
+""".split()
+)
 
 # Letters and digits; punctuation and underscores separate words ("Error:" is "error").
 _WORD = re.compile(r"[^\W_]+")
@@ -73,9 +103,11 @@ def analyse(text: str) -> Analysis:
         category, deciding, others = INFO, [], []
     # Each list is in order of first appearance; the terms that decided the category lead,
     # so a warning term earlier in the text never crowds them out.
-    return Analysis(category=category,
-                    confidence=_confidence(text, category, len(deciding)),
-                    keywords=_keywords(words, deciding + others))
+    return Analysis(
+        category=category,
+        confidence=_confidence(text, category, len(deciding)),
+        keywords=_keywords(words, deciding + others),
+    )
 
 
 def _term_for(word: str, terms: frozenset[str]) -> str | None:
@@ -113,8 +145,7 @@ def _keywords(words: list[str], matched: list[str]) -> list[str]:
     keywords = matched[:MAX_KEYWORDS]
     vocabulary = frozenset(matched)
     # A matched term's own words ("errors" for "error") would only repeat it.
-    others = dict.fromkeys(w for w in words
-                           if _is_usable(w) and _term_for(w, vocabulary) is None)
+    others = dict.fromkeys(w for w in words if _is_usable(w) and _term_for(w, vocabulary) is None)
     # sorted() is stable, so words of equal length keep their order of first appearance.
-    keywords += sorted(others, key=len, reverse=True)[:MAX_KEYWORDS - len(keywords)]
+    keywords += sorted(others, key=len, reverse=True)[: MAX_KEYWORDS - len(keywords)]
     return keywords

@@ -25,5 +25,6 @@ def check_latency(config: Mapping[str, Any]) -> None:
     """The two latency bounds must make a range; each parses fine on its own."""
     low, high = config["ANALYSER_MIN_LATENCY"], config["ANALYSER_MAX_LATENCY"]
     if low > high:
-        raise ConfigError(f"ANALYSER_MIN_LATENCY: must be at most ANALYSER_MAX_LATENCY "
-                          f"({high}), got {low}")
+        raise ConfigError(
+            f"ANALYSER_MIN_LATENCY: must be at most ANALYSER_MAX_LATENCY ({high}), got {low}"
+        )

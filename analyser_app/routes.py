@@ -26,8 +26,11 @@ _rng = random.SystemRandom()
 class Analyse(MethodView):
     @blp.arguments(TextSchema)
     @blp.response(200, AnalysisSchema)
-    @blp.alt_response(503, response="SERVICE_UNAVAILABLE",
-                      description="A failure injected by ANALYSER_FAILURE_RATE; retry.")
+    @blp.alt_response(
+        503,
+        response="SERVICE_UNAVAILABLE",
+        description="A failure injected by ANALYSER_FAILURE_RATE; retry.",
+    )
     def post(self, body: dict) -> Analysis:
         """Classify a notification's text as info, warning or critical."""
         config = current_app.config

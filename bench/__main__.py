@@ -17,11 +17,17 @@ BENCHMARKS = ("ingest", "query", "e2e", "alerts")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes and short runs: checks the benchmarks work, "
-                             "figures not comparable")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes and short runs: checks the benchmarks work, figures not comparable",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.names) - set(BENCHMARKS)
     if unknown:
@@ -40,9 +46,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_summary(reports: list[Report], seconds: float) -> None:
     facts = machine()
-    lines = [f"Measured on {facts['cpu']}, {facts['cores']} cores, {facts['memory_gib']} GiB; "
-             f"Python {facts['python']}, SQLite {facts['sqlite']}; commit {facts['commit']}, "
-             f"{facts['when']} ({seconds / 60:.1f} min in all).", ""]
+    lines = [
+        f"Measured on {facts['cpu']}, {facts['cores']} cores, {facts['memory_gib']} GiB; "
+        f"Python {facts['python']}, SQLite {facts['sqlite']}; commit {facts['commit']}, "
+        f"{facts['when']} ({seconds / 60:.1f} min in all).",
+        "",
+    ]
     lines += [report.markdown() for report in reports]
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUTPUT_DIR / "summary.md").write_text("\n".join(lines))

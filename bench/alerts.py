@@ -34,16 +34,27 @@ def first_alerts(stack: Stack, switched: dict[str, float]) -> dict[str, dict]:
                 "SELECT n.created_at, n.analysed_at, n.processing_status, n.text, p.id "
                 "FROM notifications n JOIN patients p ON p.id = n.patient_id "
                 "WHERE p.uuid = ? AND n.created_at >= ? ORDER BY n.seq LIMIT 1",
-                (patient_uuid.replace("-", ""), datetime.fromtimestamp(switched_at, UTC)
-                 .replace(tzinfo=None).isoformat(sep=" "))).fetchone()
+                (
+                    patient_uuid.replace("-", ""),
+                    datetime.fromtimestamp(switched_at, UTC)
+                    .replace(tzinfo=None)
+                    .isoformat(sep=" "),
+                ),
+            ).fetchone()
             if row is None or row[2] != "completed":
                 continue
             sample = connection.execute(
                 "SELECT max(timestamp) FROM patient_metrics WHERE patient_id = ? "
-                "AND timestamp <= ?", (row[4], row[0])).fetchone()[0]
-            found[patient_uuid] = {"created": epoch(row[0]), "analysed": epoch(row[1]),
-                                   "sample": epoch(sample), "switched": switched_at,
-                                   "text": row[3]}
+                "AND timestamp <= ?",
+                (row[4], row[0]),
+            ).fetchone()[0]
+            found[patient_uuid] = {
+                "created": epoch(row[0]),
+                "analysed": epoch(row[1]),
+                "sample": epoch(sample),
+                "switched": switched_at,
+                "text": row[3],
+            }
     return found
 
 
@@ -70,41 +81,74 @@ def run(quick: bool = False) -> Report:
         patients_url = stack.start_patients("Ward", switches, interval=1.0)
         _, patients = get_json(f"{patients_url}/api/v1/patients")
 
-        wait_until(lambda: stack.count("patients") >= switches, timeout=120, interval=0.5,
-                   message="every patient stored")
+        wait_until(
+            lambda: stack.count("patients") >= switches,
+            timeout=120,
+            interval=0.5,
+            message="every patient stored",
+        )
 
         switched: dict[str, float] = {}
         for patient in patients:
             switched[patient["uuid"]] = time.time()
-            status, _ = get_json(f"{patients_url}/api/v1/patients/{patient['uuid']}/scenario",
-                                 "PUT", {"scenario": "deteriorating"})
+            status, _ = get_json(
+                f"{patients_url}/api/v1/patients/{patient['uuid']}/scenario",
+                "PUT",
+                {"scenario": "deteriorating"},
+            )
             assert status == 200, status
             time.sleep(SWITCH_EVERY_SECONDS)  # the switches' pace, not a wait for a condition
-        alerts = wait_until(lambda: (found := first_alerts(stack, switched))
-                            and len(found) == len(switched) and found,
-                            timeout=120, interval=1.0, message="every switch's alert analysed")
+        alerts = wait_until(
+            lambda: (
+                (found := first_alerts(stack, switched)) and len(found) == len(switched) and found
+            ),
+            timeout=120,
+            interval=1.0,
+            message="every switch's alert analysed",
+        )
         stack.check_running()
-        floor = analyser_alone(stack.url("analyser"), [a["text"] for a in alerts.values()],
-                               concurrency=4)
+        floor = analyser_alone(
+            stack.url("analyser"), [a["text"] for a in alerts.values()], concurrency=4
+        )
 
-    legs = {"sample → alert stored": [a["created"] - a["sample"] for a in alerts.values()],
-            "alert → analysis stored": [a["analysed"] - a["created"] for a in alerts.values()],
-            "sample → analysis stored": [a["analysed"] - a["sample"] for a in alerts.values()],
-            "switch → analysis stored": [a["analysed"] - a["switched"] for a in alerts.values()],
-            "analyser alone (baseline)": floor}
-    report = Report("alerts", f"Alert latency over {switches} switches to a deteriorating "
-                    "scenario", columns=["leg", "p50 s", "p99 s", "max s"])
+    legs = {
+        "sample → alert stored": [a["created"] - a["sample"] for a in alerts.values()],
+        "alert → analysis stored": [a["analysed"] - a["created"] for a in alerts.values()],
+        "sample → analysis stored": [a["analysed"] - a["sample"] for a in alerts.values()],
+        "switch → analysis stored": [a["analysed"] - a["switched"] for a in alerts.values()],
+        "analyser alone (baseline)": floor,
+    }
+    report = Report(
+        "alerts",
+        f"Alert latency over {switches} switches to a deteriorating scenario",
+        columns=["leg", "p50 s", "p99 s", "max s"],
+    )
     for leg, values in legs.items():
-        report.add(leg=leg, **{"p50 s": percentile(values, 0.5),
-                               "p99 s": percentile(values, 0.99), "max s": max(values)})
+        report.add(
+            leg=leg,
+            **{
+                "p50 s": percentile(values, 0.5),
+                "p99 s": percentile(values, 0.99),
+                "max s": max(values),
+            },
+        )
     total, alone = legs["alert → analysis stored"], floor
-    report.add(leg="alert → analysis ÷ analyser alone",
-               **{"p50 s": percentile(total, 0.5) / percentile(alone, 0.5),
-                  "p99 s": percentile(total, 0.99) / percentile(alone, 0.99)})
-    report.parameters = {"switches": switches, "one every s": SWITCH_EVERY_SECONDS,
-                         "deterioration s": DETERIORATION_SECONDS}
-    report.notes.append("Switch → analysis includes the simulated physiology drifting into "
-                        "the alert band; the system's own legs start at the sample that "
-                        "crossed it. The worker runs 4 threads, the analyser 1–3 s a call "
-                        "(its baseline run with 4 concurrent calls).")
+    report.add(
+        leg="alert → analysis ÷ analyser alone",
+        **{
+            "p50 s": percentile(total, 0.5) / percentile(alone, 0.5),
+            "p99 s": percentile(total, 0.99) / percentile(alone, 0.99),
+        },
+    )
+    report.parameters = {
+        "switches": switches,
+        "one every s": SWITCH_EVERY_SECONDS,
+        "deterioration s": DETERIORATION_SECONDS,
+    }
+    report.notes.append(
+        "Switch → analysis includes the simulated physiology drifting into "
+        "the alert band; the system's own legs start at the sample that "
+        "crossed it. The worker runs 4 threads, the analyser 1–3 s a call "
+        "(its baseline run with 4 concurrent calls)."
+    )
     return report

@@ -49,6 +49,7 @@ class Collector:
                 target(self, *args)
             except BaseException as exc:  # reported with the figures, not lost in a thread
                 self.error = exc
+
         thread = threading.Thread(target=guarded, daemon=True)
         thread.start()
         return thread
@@ -64,7 +65,8 @@ def watch_database(collector: Collector, stack: Stack, one_in: int) -> None:
             continue
         rows = connection.execute(
             "SELECT timestamp FROM patient_metrics WHERE id > ? AND id <= ? AND id % ? = 0",
-            (last_id, newest, one_in)).fetchall()
+            (last_id, newest, one_in),
+        ).fetchall()
         now = time.time()
         last_id = newest
         if collector.recording.is_set():
@@ -82,8 +84,9 @@ def watch_websocket(collector: Collector, url: str, one_in: int) -> None:
                 continue
             now = time.time()
             if message.get("type") == "vitals" and collector.recording.is_set():
-                collector.latencies.extend(now - epoch(sample["timestamp"])
-                                           for sample in message["samples"][::one_in])
+                collector.latencies.extend(
+                    now - epoch(sample["timestamp"]) for sample in message["samples"][::one_in]
+                )
     finally:
         connection.close()
 
@@ -94,8 +97,14 @@ def probe_broker(collector: Collector, bootstrap: str) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     producer.produce(topic, b"0")
     producer.flush(10)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-probe",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-probe",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 10,
+        }
+    )
     consumer.assign([TopicPartition(topic, 0, -1)])  # from the end: only new probes
     next_send = time.monotonic()
     try:
@@ -131,15 +140,20 @@ def measure(patients: int, seconds: float) -> dict:
             share = patients // processes + (index < patients % processes)
             stack.start_patients(f"Load{index}", share, interval=1.0)
         # Warm: every patient has been stored at least once and the consumer is assigned.
-        wait_until(lambda: stack.count("patient_metrics") >= patients,
-                   timeout=120, interval=0.5, message=f"{patients} patients' first samples")
+        wait_until(
+            lambda: stack.count("patient_metrics") >= patients,
+            timeout=120,
+            interval=0.5,
+            message=f"{patients} patients' first samples",
+        )
 
         stored, delivered, probe = Collector(), Collector(), Collector()
         one_in = SAMPLE_ONE_IN.get(patients, 1)
-        threads = [stored.run(watch_database, stack, one_in),
-                   delivered.run(watch_websocket, monitor.replace("http", "ws") + "/api/v1/ws",
-                                 one_in),
-                   probe.run(probe_broker, stack.bootstrap)]
+        threads = [
+            stored.run(watch_database, stack, one_in),
+            delivered.run(watch_websocket, monitor.replace("http", "ws") + "/api/v1/ws", one_in),
+            probe.run(probe_broker, stack.bootstrap),
+        ]
         time.sleep(5)  # the warm-up interval itself, not a wait for a condition
         rows_before = stack.count("patient_metrics")
         lags: list[tuple[float, int | None]] = []
@@ -162,9 +176,16 @@ def measure(patients: int, seconds: float) -> dict:
         errors = [c.error for c in (stored, delivered, probe) if c.error]
         if errors:
             raise RuntimeError(f"a collector failed: {errors[0]!r}") from errors[0]
-    return {"patients": patients, "seconds": elapsed, "rows": rows, "one_in": one_in,
-            "stored": stored.latencies, "delivered": delivered.latencies,
-            "probe": probe.latencies, "lags": lags}
+    return {
+        "patients": patients,
+        "seconds": elapsed,
+        "rows": rows,
+        "one_in": one_in,
+        "stored": stored.latencies,
+        "delivered": delivered.latencies,
+        "probe": probe.latencies,
+        "lags": lags,
+    }
 
 
 def lag_is_flat(lags: list[tuple[float, int | None]], patients: int) -> bool:
@@ -181,37 +202,65 @@ def run(quick: bool = False) -> Report:
     populations = (200, 1000) if quick else (1000, 10000)
     default_seconds = {200: 15, 1000: 15} if quick else {1000: 60, 10000: 180}
     override = os.environ.get("BENCH_E2E_SECONDS")
-    report = Report("e2e", "End to end: sample → stored → WebSocket, 1 sample/s per patient",
-                    columns=["patients", "samples/s", "stored p50 ms", "stored p99 ms",
-                             "WebSocket p50 ms", "WebSocket p99 ms", "broker p50 ms",
-                             "broker p99 ms", "WebSocket ÷ broker p99", "lag first/max/last",
-                             "lag flat"])
+    report = Report(
+        "e2e",
+        "End to end: sample → stored → WebSocket, 1 sample/s per patient",
+        columns=[
+            "patients",
+            "samples/s",
+            "stored p50 ms",
+            "stored p99 ms",
+            "WebSocket p50 ms",
+            "WebSocket p99 ms",
+            "broker p50 ms",
+            "broker p99 ms",
+            "WebSocket ÷ broker p99",
+            "lag first/max/last",
+            "lag flat",
+        ],
+    )
     for patients in populations:
         seconds = float(override or default_seconds[patients])
         print(f"  {patients} patients for {seconds:.0f} s …", flush=True)
         result = measure(patients, seconds)
         lags = [lag for _, lag in result["lags"] if lag is not None]
         flat = lag_is_flat(result["lags"], patients)
-        ms = {name: (percentile(result[name], 0.5) * 1000, percentile(result[name], 0.99) * 1000)
-              for name in ("stored", "delivered", "probe")}
-        report.add(**{"patients": patients, "samples/s": result["rows"] / result["seconds"],
-                      "stored p50 ms": ms["stored"][0], "stored p99 ms": ms["stored"][1],
-                      "WebSocket p50 ms": ms["delivered"][0],
-                      "WebSocket p99 ms": ms["delivered"][1],
-                      "broker p50 ms": ms["probe"][0], "broker p99 ms": ms["probe"][1],
-                      "WebSocket ÷ broker p99": ms["delivered"][1] / ms["probe"][1],
-                      "lag first/max/last": (f"{lags[0]}/{max(lags)}/{lags[-1]}"
-                                             if lags else "–"),
-                      "lag flat": "yes" if flat else "no",
-                      "timed": f"1 in {result['one_in']}",
-                      "seconds": round(result["seconds"], 1)})
+        ms = {
+            name: (percentile(result[name], 0.5) * 1000, percentile(result[name], 0.99) * 1000)
+            for name in ("stored", "delivered", "probe")
+        }
+        report.add(
+            **{
+                "patients": patients,
+                "samples/s": result["rows"] / result["seconds"],
+                "stored p50 ms": ms["stored"][0],
+                "stored p99 ms": ms["stored"][1],
+                "WebSocket p50 ms": ms["delivered"][0],
+                "WebSocket p99 ms": ms["delivered"][1],
+                "broker p50 ms": ms["probe"][0],
+                "broker p99 ms": ms["probe"][1],
+                "WebSocket ÷ broker p99": ms["delivered"][1] / ms["probe"][1],
+                "lag first/max/last": (f"{lags[0]}/{max(lags)}/{lags[-1]}" if lags else "–"),
+                "lag flat": "yes" if flat else "no",
+                "timed": f"1 in {result['one_in']}",
+                "seconds": round(result["seconds"], 1),
+            }
+        )
         if patients == populations[-1]:
-            report.target(f"WebSocket delivery p99 at {patients:,} patients, s",
-                          ms["delivered"][1] / 1000, 1.0, higher_is_better=False)
-    report.parameters = {"seconds per population": override or default_seconds,
-                         "simulator processes of": PATIENTS_PER_PROCESS}
-    report.notes.append("Stored = the row visible to a reader polling every "
-                        f"{DB_POLL_SECONDS * 1000:.0f} ms (so up to that much late); WebSocket "
-                        "= one client of monitor_app's /api/v1/ws; broker = a probe produced "
-                        "and consumed with confluent-kafka alone under the same load.")
+            report.target(
+                f"WebSocket delivery p99 at {patients:,} patients, s",
+                ms["delivered"][1] / 1000,
+                1.0,
+                higher_is_better=False,
+            )
+    report.parameters = {
+        "seconds per population": override or default_seconds,
+        "simulator processes of": PATIENTS_PER_PROCESS,
+    }
+    report.notes.append(
+        "Stored = the row visible to a reader polling every "
+        f"{DB_POLL_SECONDS * 1000:.0f} ms (so up to that much late); WebSocket "
+        "= one client of monitor_app's /api/v1/ws; broker = a probe produced "
+        "and consumed with confluent-kafka alone under the same load."
+    )
     return report

@@ -68,8 +68,9 @@ class Sizes:
     straightforward_budget_s: float = 25.0
 
 
-QUICK = Sizes(samples=20_000, patients=100, straightforward_limit=1_000,
-              straightforward_budget_s=10.0)
+QUICK = Sizes(
+    samples=20_000, patients=100, straightforward_limit=1_000, straightforward_budget_s=10.0
+)
 
 
 @dataclass
@@ -98,22 +99,51 @@ def make_workload(samples: int, patients: int) -> Workload:
     for second in range(per_patient):
         moment = start + timedelta(seconds=second)
         stamp, stored_at = moment.isoformat(timespec="milliseconds"), moment.strftime(SQLITE_TIME)
-        for index, patient_uuid, name, physiology in ward[:samples - len(workload.rows)]:
+        for index, patient_uuid, name, physiology in ward[: samples - len(workload.rows)]:
             v = physiology.step(1.0)
-            workload.messages.append((patient_uuid.encode(), json.dumps({
-                "patient_uuid": patient_uuid, "patient_name": name, "timestamp": stamp,
-                "pulse": v.pulse, "resp_rate": v.resp_rate, "bp": v.bp, "spo2": v.spo2,
-                "temperature": v.temperature}).encode()))
-            news2 = score_news2(resp_rate=v.resp_rate, spo2=v.spo2, systolic=v.systolic,
-                                pulse=v.pulse, temperature=v.temperature)
-            workload.rows.append((index, stored_at, v.pulse, v.resp_rate, v.systolic,
-                                  v.diastolic, v.spo2, v.temperature, received_at, news2.score,
-                                  news2.band))
+            workload.messages.append(
+                (
+                    patient_uuid.encode(),
+                    json.dumps(
+                        {
+                            "patient_uuid": patient_uuid,
+                            "patient_name": name,
+                            "timestamp": stamp,
+                            "pulse": v.pulse,
+                            "resp_rate": v.resp_rate,
+                            "bp": v.bp,
+                            "spo2": v.spo2,
+                            "temperature": v.temperature,
+                        }
+                    ).encode(),
+                )
+            )
+            news2 = score_news2(
+                resp_rate=v.resp_rate,
+                spo2=v.spo2,
+                systolic=v.systolic,
+                pulse=v.pulse,
+                temperature=v.temperature,
+            )
+            workload.rows.append(
+                (
+                    index,
+                    stored_at,
+                    v.pulse,
+                    v.resp_rate,
+                    v.systolic,
+                    v.diastolic,
+                    v.spo2,
+                    v.temperature,
+                    received_at,
+                    news2.score,
+                    news2.band,
+                )
+            )
     return workload
 
 
-def preload(bootstrap: str, partitions: int, messages: list[tuple[bytes, bytes]]
-            ) -> dict[int, int]:
+def preload(bootstrap: str, partitions: int, messages: list[tuple[bytes, bytes]]) -> dict[int, int]:
     """Produce every message, keyed by patient uuid as patient_app does, and wait for acks.
 
     Returns each partition's end offset, from the delivery reports: tansu's ListOffsets
@@ -145,25 +175,32 @@ def preload(bootstrap: str, partitions: int, messages: list[tuple[bytes, bytes]]
 
 @dataclass
 class Drain:
-    timing: Timing         # from the first stored batch to the last one committed
+    timing: Timing  # from the first stored batch to the last one committed
     from_assignment: float  # seconds from the partitions' assignment to the last commit
-    join_seconds: float    # from the consumer's start to its assignment
+    join_seconds: float  # from the consumer's start to its assignment
     alerts: int
 
 
-def drain_with_vigil(stack: Stack, ends: dict[int, int], sizes: Sizes,
-                     profile_dir: Path | None) -> Drain:
+def drain_with_vigil(
+    stack: Stack, ends: dict[int, int], sizes: Sizes, profile_dir: Path | None
+) -> Drain:
     """Run the real data_app's consumer until every sample is stored and its offset committed."""
     group = "bench-vigil"
-    app = create_app({
-        "DATABASE_URL": f"sqlite:///{stack.folder / 'vigil.db'}",
-        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap, "KAFKA_TOPIC": TOPIC,
-        "KAFKA_DLQ_TOPIC": f"{TOPIC}.dlq", "KAFKA_GROUP_ID": group,
-        "CONSUMER_BATCH_SIZE": sizes.batch_size, "REDIS_URL": stack.redis_url,
-        "REDIS_NAMESPACE": "bench-ingest", "LOG_LEVEL": "WARNING",
-        # Only shortens the wait for the first assignment, which is not timed.
-        "KAFKA_SESSION_TIMEOUT_MS": 2000,
-    })
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{stack.folder / 'vigil.db'}",
+            "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+            "KAFKA_TOPIC": TOPIC,
+            "KAFKA_DLQ_TOPIC": f"{TOPIC}.dlq",
+            "KAFKA_GROUP_ID": group,
+            "CONSUMER_BATCH_SIZE": sizes.batch_size,
+            "REDIS_URL": stack.redis_url,
+            "REDIS_NAMESPACE": "bench-ingest",
+            "LOG_LEVEL": "WARNING",
+            # Only shortens the wait for the first assignment, which is not timed.
+            "KAFKA_SESSION_TIMEOUT_MS": 2000,
+        }
+    )
     service = background_service(app, "consumer")
     profiled = _profile_batches(service, sizes.samples, profile_dir) if profile_dir else None
     try:
@@ -182,8 +219,7 @@ def drain_with_vigil(stack: Stack, ends: dict[int, int], sizes: Sizes,
             if stored >= sizes.samples:
                 break
             if now - started > DRAIN_TIMEOUT_SECONDS or not service.running:
-                raise TimeoutError(f"data_app stored {stored} of {sizes.samples}: "
-                                   f"{service.status}")
+                raise TimeoutError(f"data_app stored {stored} of {sizes.samples}: {service.status}")
             time.sleep(0.005)
         timing = first.timing(sizes.samples - first_rows)
         if profiled is not None:
@@ -230,8 +266,9 @@ def _profile_batches(service, expected: int, folder: Path) -> threading.Event:
 
 def committed_lag(bootstrap: str, group: str, ends: dict[int, int]) -> int:
     """Messages between the group's committed offsets and the ends of the partitions."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
     try:
         committed = consumer.committed([TopicPartition(TOPIC, p) for p in ends], timeout=10)
     finally:
@@ -246,11 +283,18 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
             sizes = replace(sizes, samples=int(os.environ["BENCH_INGEST_SAMPLES"]))
     profile_dir = OUTPUT_DIR if os.environ.get("BENCH_PROFILE") == "1" else None
     partitions = DEFAULTS["KAFKA_TOPIC_PARTITIONS"]
-    report = Report("ingest", "Ingest: draining a backlog of vitals from Kafka into SQLite",
-                    ["path", "samples", "seconds", "samples/s", "CPU µs/sample", "timed"])
-    report.parameters = {"samples": sizes.samples, "patients": sizes.patients,
-                         "batch size": sizes.batch_size, "partitions": partitions,
-                         "straightforward prefix": sizes.straightforward_limit}
+    report = Report(
+        "ingest",
+        "Ingest: draining a backlog of vitals from Kafka into SQLite",
+        ["path", "samples", "seconds", "samples/s", "CPU µs/sample", "timed"],
+    )
+    report.parameters = {
+        "samples": sizes.samples,
+        "patients": sizes.patients,
+        "batch size": sizes.batch_size,
+        "partitions": partitions,
+        "straightforward prefix": sizes.straightforward_limit,
+    }
     began = time.perf_counter()
     with Stack("ingest") as stack:
         stack.start_broker()
@@ -259,30 +303,42 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
         prepared = time.perf_counter()
         ends = preload(stack.bootstrap, partitions, workload.messages)
         loaded = time.perf_counter()
-        consumed = raw_consume(stack.bootstrap, TOPIC, partitions, sizes.samples,
-                               sizes.batch_size)
+        consumed = raw_consume(stack.bootstrap, TOPIC, partitions, sizes.samples, sizes.batch_size)
         inserted = raw_insert(stack.folder / "raw.db", workload.patients, workload.rows)
         # data_app's process holds no such backlog: its collector should not walk ours.
         del workload
         gc.collect()
         drain = drain_with_vigil(stack, ends, sizes, profile_dir)
         per_message = straightforward_consume(
-            stack.bootstrap, TOPIC, stack.folder / "straightforward.db",
-            sizes.straightforward_limit, sizes.straightforward_budget_s)
+            stack.bootstrap,
+            TOPIC,
+            stack.folder / "straightforward.db",
+            sizes.straightforward_limit,
+            sizes.straightforward_budget_s,
+        )
 
     rates: dict[str, float] = {}  # samples/s, in the order of the rows
     for path, (samples, seconds, cpu_seconds), timed in (
-            ("Vigil (data_app)", drain.timing,
-             "first stored batch → last offset commit"),
-            ("straightforward (per message)", per_message,
-             "first message → last offset commit"),
-            ("raw consume (confluent-kafka)", consumed, "first batch → last message"),
-            ("raw insert (sqlite3 executemany)", inserted,
-             f"{RAW_TRANSACTION_ROWS:,} rows a transaction")):
+        ("Vigil (data_app)", drain.timing, "first stored batch → last offset commit"),
+        ("straightforward (per message)", per_message, "first message → last offset commit"),
+        ("raw consume (confluent-kafka)", consumed, "first batch → last message"),
+        (
+            "raw insert (sqlite3 executemany)",
+            inserted,
+            f"{RAW_TRANSACTION_ROWS:,} rows a transaction",
+        ),
+    ):
         rates[path] = samples / seconds
-        report.add(path=path, samples=samples, seconds=seconds,
-                   **{"samples/s": rates[path], "CPU µs/sample": cpu_seconds / samples * 1e6,
-                      "timed": timed})
+        report.add(
+            path=path,
+            samples=samples,
+            seconds=seconds,
+            **{
+                "samples/s": rates[path],
+                "CPU µs/sample": cpu_seconds / samples * 1e6,
+                "timed": timed,
+            },
+        )
 
     vigil, straightforward, consume, insert = rates.values()
     report.target("Vigil ÷ straightforward", vigil / straightforward, 20)
@@ -306,24 +362,31 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
         f"pre-loaded in {loaded - prepared:.1f} s; whole run {time.perf_counter() - began:.0f} s.",
     ]
     if profile_dir:
-        report.notes.append("Profiled (pyinstrument in the consumer thread): Vigil's figure "
-                            "includes the profiler's overhead. Profile in "
-                            "var/bench/ingest-profile.html and .txt.")
+        report.notes.append(
+            "Profiled (pyinstrument in the consumer thread): Vigil's figure "
+            "includes the profiler's overhead. Profile in "
+            "var/bench/ingest-profile.html and .txt."
+        )
     return report
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="the sizes of `python -m bench "
-                        "--quick`, then any of the options below")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the sizes of `python -m bench --quick`, then any of the options below",
+    )
     parser.add_argument("--samples", type=int, help="samples on the topic")
     parser.add_argument("--patients", type=int, help="patients they are spread over")
     parser.add_argument("--batch-size", type=int, help="data_app's CONSUMER_BATCH_SIZE")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
-    overrides = {"samples": args.samples, "patients": args.patients,
-                 "batch_size": args.batch_size}
+    overrides = {"samples": args.samples, "patients": args.patients, "batch_size": args.batch_size}
     run(sizes=replace(sizes, **{k: v for k, v in overrides.items() if v is not None})).show()
 
 

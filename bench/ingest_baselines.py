@@ -46,8 +46,9 @@ class Stopwatch:
         return Timing(samples, time.perf_counter() - self.wall, time.process_time() - self.cpu)
 
 
-def straightforward_consume(bootstrap: str, topic: str, database: Path, limit: int,
-                            budget_s: float) -> Timing:
+def straightforward_consume(
+    bootstrap: str, topic: str, database: Path, limit: int, budget_s: float
+) -> Timing:
     """The consumer a first version would write: per message a parse, a get-or-create of the
     patient, an insert, a database commit and a synchronous offset commit.
 
@@ -58,38 +59,62 @@ def straightforward_consume(bootstrap: str, topic: str, database: Path, limit: i
     """
     engine = make_engine(f"sqlite:///{database}")
     Base.metadata.create_all(engine)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-straightforward",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                         "session.timeout.ms": 2000, "heartbeat.interval.ms": 500})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-straightforward",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 2000,
+            "heartbeat.interval.ms": 500,
+        }
+    )
     consumer.subscribe([topic])
     count, started, subscribed = 0, None, time.perf_counter()
     try:
         with Session(engine) as session:
-            while count < limit and (started is None
-                                     or time.perf_counter() - started.wall < budget_s):
+            while count < limit and (
+                started is None or time.perf_counter() - started.wall < budget_s
+            ):
                 message = consumer.poll(1.0)
                 if message is None or message.error():
-                    if started is None and \
-                            time.perf_counter() - subscribed > FIRST_MESSAGE_TIMEOUT_SECONDS:
+                    if (
+                        started is None
+                        and time.perf_counter() - subscribed > FIRST_MESSAGE_TIMEOUT_SECONDS
+                    ):
                         raise TimeoutError("the straightforward consumer got no message")
                     continue
                 started = started or Stopwatch()
                 data = json.loads(message.value())
                 patient_uuid = uuid.UUID(data["patient_uuid"])
                 patient = session.scalars(
-                    select(Patient).where(Patient.uuid == patient_uuid)).first()
+                    select(Patient).where(Patient.uuid == patient_uuid)
+                ).first()
                 if patient is None:
                     patient = Patient(uuid=patient_uuid, name=data["patient_name"])
                     session.add(patient)
                 systolic, diastolic = (int(part) for part in data["bp"].split("/"))
-                news2 = score_news2(resp_rate=data["resp_rate"], spo2=data["spo2"],
-                                    systolic=systolic, pulse=data["pulse"],
-                                    temperature=data["temperature"])
-                session.add(PatientMetric(
-                    patient=patient, timestamp=datetime.fromisoformat(data["timestamp"]),
-                    pulse=data["pulse"], resp_rate=data["resp_rate"], systolic=systolic,
-                    diastolic=diastolic, spo2=data["spo2"], temperature=data["temperature"],
-                    news2_score=news2.score, news2_band=news2.band))
+                news2 = score_news2(
+                    resp_rate=data["resp_rate"],
+                    spo2=data["spo2"],
+                    systolic=systolic,
+                    pulse=data["pulse"],
+                    temperature=data["temperature"],
+                )
+                session.add(
+                    PatientMetric(
+                        patient=patient,
+                        timestamp=datetime.fromisoformat(data["timestamp"]),
+                        pulse=data["pulse"],
+                        resp_rate=data["resp_rate"],
+                        systolic=systolic,
+                        diastolic=diastolic,
+                        spo2=data["spo2"],
+                        temperature=data["temperature"],
+                        news2_score=news2.score,
+                        news2_band=news2.band,
+                    )
+                )
                 session.commit()
                 consumer.commit(message, asynchronous=False)
                 count += 1
@@ -103,15 +128,19 @@ def straightforward_consume(bootstrap: str, topic: str, database: Path, limit: i
     return timing
 
 
-def raw_consume(bootstrap: str, topic: str, partitions: int, expected: int,
-                batch: int) -> Timing:
+def raw_consume(bootstrap: str, topic: str, partitions: int, expected: int, batch: int) -> Timing:
     """confluent-kafka alone reading the whole topic, assigned (so no group join).
 
     Timed from its first batch on, like data_app: the first fetch after an assignment takes
     about half a second on tansu, which is start-up, not throughput.
     """
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-raw-consume",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-raw-consume",
+            "enable.auto.commit": False,
+        }
+    )
     count, first, timed = 0, None, 0
     try:
         assigned = time.perf_counter()
@@ -148,7 +177,9 @@ def raw_insert(database: Path, patients: list[tuple], rows: list[tuple]) -> Timi
         connection.execute("BEGIN")
         connection.executemany(
             "INSERT INTO patients (id, uuid, name, created_at, alert_band, alert_calm_samples)"
-            " VALUES (?, ?, ?, ?, 'low', 0)", patients)
+            " VALUES (?, ?, ?, ?, 'low', 0)",
+            patients,
+        )
         for offset in range(0, len(rows), RAW_TRANSACTION_ROWS):
             if offset:
                 connection.execute("BEGIN")
@@ -156,7 +187,8 @@ def raw_insert(database: Path, patients: list[tuple], rows: list[tuple]) -> Timi
                 "INSERT INTO patient_metrics (patient_id, timestamp, pulse, resp_rate, systolic,"
                 " diastolic, spo2, temperature, received_at, news2_score, news2_band)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows[offset:offset + RAW_TRANSACTION_ROWS])
+                rows[offset : offset + RAW_TRANSACTION_ROWS],
+            )
             connection.execute("COMMIT")
         timing = started.timing(len(rows))
         stored = connection.execute("SELECT count(*) FROM patient_metrics").fetchone()[0]

@@ -40,8 +40,20 @@ WORKERS, THREADS = 2, 16
 # take CPU from the server on a small machine.
 WRK_THREADS = 1
 METRICS = "metrics?limit=100"
-COLUMNS = ["rows", "endpoint", "path", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx",
-           "errors", "cache hit %", "server CPU ms/req", "CPU per worker %"]
+COLUMNS = [
+    "rows",
+    "endpoint",
+    "path",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "requests",
+    "non-2xx",
+    "errors",
+    "cache hit %",
+    "server CPU ms/req",
+    "CPU per worker %",
+]
 
 
 @dataclass(frozen=True)
@@ -77,8 +89,9 @@ def endpoints(db: Database) -> dict[str, list[str]]:
     # whenever it is run, all of each patient's samples.
     return {
         METRICS: [f"{PREFIX}/patient/{u}/metrics?limit=100" for u in uuids],
-        "history?window=24h": [f"{PREFIX}/patient/{u}/history?window=24h&to={db.until}"
-                               for u in uuids],
+        "history?window=24h": [
+            f"{PREFIX}/patient/{u}/history?window=24h&to={db.until}" for u in uuids
+        ],
         # The page is cached: a parameter the API ignores makes each URL new, so every
         # request reads the database.
         "patients": [f"{PREFIX}/patients?nocache={{n}}"],
@@ -87,16 +100,37 @@ def endpoints(db: Database) -> dict[str, list[str]]:
     }
 
 
-def run_wrk(url: str, paths: list[str], seconds: int, connections: int,
-            folder: Path) -> dict[str, Any]:
+def run_wrk(
+    url: str, paths: list[str], seconds: int, connections: int, folder: Path
+) -> dict[str, Any]:
     """wrk's figures for `seconds` of `connections` clients cycling through `paths`."""
     paths_file = folder / "paths.txt"
     paths_file.write_text("\n".join(paths) + "\n")
-    command = ["wrk", "-t", str(WRK_THREADS), "-c", str(connections), "-d", f"{seconds}s",
-               "--timeout", "10s", "-s", str(LUA_SCRIPT), url, "--", str(paths_file),
-               str(WRK_THREADS), str(time.monotonic_ns())]
-    finished = subprocess.run(command, capture_output=True, text=True,  # noqa: S603
-                              timeout=seconds + 60, check=True)
+    command = [
+        "wrk",
+        "-t",
+        str(WRK_THREADS),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA_SCRIPT),
+        url,
+        "--",
+        str(paths_file),
+        str(WRK_THREADS),
+        str(time.monotonic_ns()),
+    ]
+    finished = subprocess.run(  # noqa: S603
+        command,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
     lines = [line for line in finished.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise RuntimeError(f"wrk printed no figures:\n{finished.stdout}\n{finished.stderr}")
@@ -105,8 +139,9 @@ def run_wrk(url: str, paths: list[str], seconds: int, connections: int,
     return figures
 
 
-def profile_metrics(master_pid: int, url: str, paths: list[str], sizes: Sizes,
-                    folder: Path) -> Path:
+def profile_metrics(
+    master_pid: int, url: str, paths: list[str], sizes: Sizes, folder: Path
+) -> Path:
     """py-spy on the workers while wrk loads the metrics endpoint; the summary's path."""
     collapsed = OUTPUT_DIR / "query-profile.collapsed"
     spy = query_profile.record(master_pid, sizes.seconds, collapsed)
@@ -125,26 +160,44 @@ def profile_metrics(master_pid: int, url: str, paths: list[str], sizes: Sizes,
     return summary
 
 
-def measure_size(db: Database, sizes: Sizes, report: Report,
-                 profile: bool = False) -> dict[str, dict[str, Any]]:
+def measure_size(
+    db: Database, sizes: Sizes, report: Report, profile: bool = False
+) -> dict[str, dict[str, Any]]:
     """Floor and HTTP figures of every endpoint on one database; adds their rows."""
     served: dict[str, dict[str, Any]] = {}
     workloads = endpoints(db)
     with Stack("query", DATABASE_URL=db.url) as stack:
         redis_url = stack.start_redis()
         # The cached page is answered by Redis: it has no SQL.
-        captured = capture_sql(db, redis_url, {name: paths for name, paths in workloads.items()
-                                               if "cached" not in name})
+        captured = capture_sql(
+            db,
+            redis_url,
+            {name: paths for name, paths in workloads.items() if "cached" not in name},
+        )
         per_statement = []
         for name, requests in captured.items():
             floor = sql_floor(db, requests, sizes.floor_seconds)
-            per_statement.append(f"{name}: " + "; ".join(
-                f"{label} {p50:.2f}/{p99:.2f}" for label, p50, p99 in floor["statements"]))
-            report.add(**{"rows": db.rows, "endpoint": name, "path": "SQL floor (sqlite3)",
-                          "req/s": floor["rate"], "p50 ms": floor["p50"],
-                          "p99 ms": floor["p99"], "requests": floor["requests"]})
-        report.notes.append(f"SQL floor per statement at {db.rows:,} rows, p50/p99 ms — "
-                            + " | ".join(per_statement))
+            per_statement.append(
+                f"{name}: "
+                + "; ".join(
+                    f"{label} {p50:.2f}/{p99:.2f}" for label, p50, p99 in floor["statements"]
+                )
+            )
+            report.add(
+                **{
+                    "rows": db.rows,
+                    "endpoint": name,
+                    "path": "SQL floor (sqlite3)",
+                    "req/s": floor["rate"],
+                    "p50 ms": floor["p50"],
+                    "p99 ms": floor["p99"],
+                    "requests": floor["requests"],
+                }
+            )
+        report.notes.append(
+            f"SQL floor per statement at {db.rows:,} rows, p50/p99 ms — "
+            + " | ".join(per_statement)
+        )
         url = stack.start_monitor(workers=WORKERS, threads=THREADS)
         master = stack.processes.running["monitor"].pid
         # Warm every worker's imports, pool and page cache before anything is measured.
@@ -155,22 +208,32 @@ def measure_size(db: Database, sizes: Sizes, report: Report,
             seconds = max(2, sizes.seconds // 4) if "cached" in name else sizes.seconds
             cpu_before = [query_profile.cpu_seconds(pid) for pid in workers]
             figures = run_wrk(url, paths, seconds, sizes.connections, stack.folder)
-            cpu_used = [query_profile.cpu_seconds(pid) - before
-                        for pid, before in zip(workers, cpu_before, strict=True)]
+            cpu_used = [
+                query_profile.cpu_seconds(pid) - before
+                for pid, before in zip(workers, cpu_before, strict=True)
+            ]
             stack.check_running()
             served[name] = figures
-            report.add(**{"rows": db.rows, "endpoint": name,
-                          "path": f"HTTP (gunicorn {WORKERS}×{THREADS}, wrk)",
-                          "req/s": figures["rate"], "p50 ms": figures["p50_ms"],
-                          "p99 ms": figures["p99_ms"], "requests": figures["requests"],
-                          "non-2xx": figures["non2xx"],
-                          "errors": figures["socket_errors"] + figures["timeouts"],
-                          "cache hit %": _hit_rate(figures),
-                          **_cpu_columns(cpu_used, figures["requests"])})
+            report.add(
+                **{
+                    "rows": db.rows,
+                    "endpoint": name,
+                    "path": f"HTTP (gunicorn {WORKERS}×{THREADS}, wrk)",
+                    "req/s": figures["rate"],
+                    "p50 ms": figures["p50_ms"],
+                    "p99 ms": figures["p99_ms"],
+                    "requests": figures["requests"],
+                    "non-2xx": figures["non2xx"],
+                    "errors": figures["socket_errors"] + figures["timeouts"],
+                    "cache hit %": _hit_rate(figures),
+                    **_cpu_columns(cpu_used, figures["requests"]),
+                }
+            )
         if profile:
             summary = profile_metrics(master, url, workloads[METRICS], sizes, stack.folder)
-            report.notes.append(f"py-spy profile of {METRICS} at {db.rows:,} rows: "
-                                f"{summary.relative_to(ROOT)}.")
+            report.notes.append(
+                f"py-spy profile of {METRICS} at {db.rows:,} rows: {summary.relative_to(ROOT)}."
+            )
     return served
 
 
@@ -179,33 +242,55 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
     if shutil.which("wrk") is None:
         raise RuntimeError("the query benchmark needs wrk: apt-get install -y wrk")
     report = Report(
-        "query", "Query: monitor_app read endpoints vs their SQL alone", COLUMNS,
-        parameters={"connections": sizes.connections, "seconds per endpoint": sizes.seconds,
-                    "samples per patient": sizes.samples_per_patient,
-                    "patients": ", ".join(f"{n:,}" for n in sizes.patients)})
+        "query",
+        "Query: monitor_app read endpoints vs their SQL alone",
+        COLUMNS,
+        parameters={
+            "connections": sizes.connections,
+            "seconds per endpoint": sizes.seconds,
+            "samples per patient": sizes.samples_per_patient,
+            "patients": ", ".join(f"{n:,}" for n in sizes.patients),
+        },
+    )
     profile = os.environ.get("BENCH_PROFILE") == "1"
     if profile and not query_profile.available():
-        report.notes.append("BENCH_PROFILE=1 but py-spy is not installed "
-                            "(pip install -r requirements/bench.txt): no profile.")
+        report.notes.append(
+            "BENCH_PROFILE=1 but py-spy is not installed "
+            "(pip install -r requirements/bench.txt): no profile."
+        )
         profile = False
     served: dict[int, dict[str, dict[str, Any]]] = {}
     for patients in sizes.patients:
         db = database(patients, sizes.samples_per_patient)
-        built = (f"cached by an earlier run, whose build took {db.build_seconds:.1f} s"
-                 if db.cached else f"built in {db.build_seconds:.1f} s")
+        built = (
+            f"cached by an earlier run, whose build took {db.build_seconds:.1f} s"
+            if db.cached
+            else f"built in {db.build_seconds:.1f} s"
+        )
         report.notes.append(f"Database of {db.rows:,} rows: {built}.")
         report.parameters[f"build s ({db.rows:,} rows)"] = db.build_seconds
-        served[db.rows] = measure_size(db, sizes, report,
-                                       profile=profile and patients == max(sizes.patients))
+        served[db.rows] = measure_size(
+            db, sizes, report, profile=profile and patients == max(sizes.patients)
+        )
     small, large = min(served), max(served)
-    report.target(f"metrics endpoint p99 at {large:,} rows, ms",
-                  served[large][METRICS]["p99_ms"], 25.0, higher_is_better=False)
-    report.target(f"metrics endpoint p99 at {large:,} rows ÷ p99 at {small:,} rows "
-                  "(≤ 1.5: latency does not grow with the table)",
-                  served[large][METRICS]["p99_ms"] / served[small][METRICS]["p99_ms"], 1.5,
-                  higher_is_better=False)
-    hit_rates = ", ".join(f"{name} {_hit_rate(served[rows][name])} at {rows:,} rows"
-                          for name in ("patients", "patients (cached)") for rows in served)
+    report.target(
+        f"metrics endpoint p99 at {large:,} rows, ms",
+        served[large][METRICS]["p99_ms"],
+        25.0,
+        higher_is_better=False,
+    )
+    report.target(
+        f"metrics endpoint p99 at {large:,} rows ÷ p99 at {small:,} rows "
+        "(≤ 1.5: latency does not grow with the table)",
+        served[large][METRICS]["p99_ms"] / served[small][METRICS]["p99_ms"],
+        1.5,
+        higher_is_better=False,
+    )
+    hit_rates = ", ".join(
+        f"{name} {_hit_rate(served[rows][name])} at {rows:,} rows"
+        for name in ("patients", "patients (cached)")
+        for rows in served
+    )
     report.notes += [
         f"Every database has the same {sizes.samples_per_patient:,} samples per patient (5-s "
         "spacing ending when it was built); only the number of patients, and so the table "
@@ -230,9 +315,12 @@ def _cpu_columns(cpu_used: list[float], requests: int) -> dict[str, Any]:
     total = sum(cpu_used)
     if not total or not requests:
         return {}
-    return {"server CPU ms/req": 1000 * total / requests,
-            "CPU per worker %": "/".join(f"{100 * used / total:.0f}"
-                                         for used in sorted(cpu_used, reverse=True))}
+    return {
+        "server CPU ms/req": 1000 * total / requests,
+        "CPU per worker %": "/".join(
+            f"{100 * used / total:.0f}" for used in sorted(cpu_used, reverse=True)
+        ),
+    }
 
 
 def _hit_rate(figures: dict[str, Any]) -> str:

@@ -63,8 +63,10 @@ class Database:
 
     def uuids(self) -> list[str]:
         with sqlite3.connect(self.path) as connection:
-            return [str(uuid.UUID(hex_)) for (hex_,) in
-                    connection.execute("SELECT uuid FROM patients ORDER BY id")]
+            return [
+                str(uuid.UUID(hex_))
+                for (hex_,) in connection.execute("SELECT uuid FROM patients ORDER BY id")
+            ]
 
 
 def schema_digest() -> str:
@@ -82,8 +84,9 @@ def database(patients: int, samples_per_patient: int) -> Database:
     path, facts = CACHE_DIR / f"{stem}.db", CACHE_DIR / f"{stem}.json"
     if path.exists() and facts.exists():
         known = json.loads(facts.read_text())
-        return Database(path, patients, samples_per_patient, known["until"],
-                        known["build_seconds"], cached=True)
+        return Database(
+            path, patients, samples_per_patient, known["until"], known["build_seconds"], cached=True
+        )
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     for stale in CACHE_DIR.glob(f"vigil-{patients}x{samples_per_patient}-*"):
         stale.unlink()
@@ -108,8 +111,7 @@ def _build(path: Path, patients: int, samples_per_patient: int) -> str:
     # Every trace's newest sample (`end` plus its offset) a few seconds in the past.
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2 * SAMPLE_SECONDS)
     start = end - timedelta(seconds=SAMPLE_SECONDS * (samples_per_patient - 1))
-    traces = [_trace(index, start, samples_per_patient)
-              for index in range(min(TRACES, patients))]
+    traces = [_trace(index, start, samples_per_patient) for index in range(min(TRACES, patients))]
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         # Nothing to protect while building: a crash leaves a `.building` file nobody uses.
@@ -121,12 +123,17 @@ def _build(path: Path, patients: int, samples_per_patient: int) -> str:
         connection.executemany(
             "INSERT INTO patients (id, uuid, name, created_at, alert_band, alert_calm_samples)"
             " VALUES (?, ?, ?, ?, 'low', 0)",
-            ((n, patient_uuid_for(_name(n)).hex, _name(n), created)
-             for n in range(1, patients + 1)))
+            (
+                (n, patient_uuid_for(_name(n)).hex, _name(n), created)
+                for n in range(1, patients + 1)
+            ),
+        )
         rows = ((n, *sample) for n in range(1, patients + 1) for sample in traces[n % len(traces)])
-        insert = ("INSERT INTO patient_metrics (patient_id, timestamp, pulse, resp_rate, "
-                  "systolic, diastolic, spo2, temperature, received_at, news2_score, "
-                  "news2_band) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        insert = (
+            "INSERT INTO patient_metrics (patient_id, timestamp, pulse, resp_rate, "
+            "systolic, diastolic, spo2, temperature, received_at, news2_score, "
+            "news2_band) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
         while chunk := list(islice(rows, INSERT_CHUNK)):
             connection.executemany(insert, chunk)
         connection.execute("COMMIT")
@@ -151,12 +158,27 @@ def _trace(index: int, start: datetime, samples: int) -> list[tuple]:
     for i in range(samples):
         v = physiology.step(SAMPLE_SECONDS)
         taken = start + offset + timedelta(seconds=SAMPLE_SECONDS * i)
-        news2 = score_news2(resp_rate=v.resp_rate, spo2=v.spo2, systolic=v.systolic,
-                            pulse=v.pulse, temperature=v.temperature)
-        trace.append((taken.strftime(SQLITE_TIME), v.pulse, v.resp_rate, v.systolic,
-                      v.diastolic, v.spo2, v.temperature,
-                      (taken + timedelta(milliseconds=180)).strftime(SQLITE_TIME),
-                      news2.score, news2.band))
+        news2 = score_news2(
+            resp_rate=v.resp_rate,
+            spo2=v.spo2,
+            systolic=v.systolic,
+            pulse=v.pulse,
+            temperature=v.temperature,
+        )
+        trace.append(
+            (
+                taken.strftime(SQLITE_TIME),
+                v.pulse,
+                v.resp_rate,
+                v.systolic,
+                v.diastolic,
+                v.spo2,
+                v.temperature,
+                (taken + timedelta(milliseconds=180)).strftime(SQLITE_TIME),
+                news2.score,
+                news2.band,
+            )
+        )
     return trace
 
 

@@ -21,14 +21,21 @@ FLOOR_REQUESTS = 200
 FLOOR_MAX_REPLAYS = 5000
 
 
-def capture_sql(db: Database, redis_url: str,
-                workloads: dict[str, list[str]]) -> dict[str, list[list[tuple]]]:
+def capture_sql(
+    db: Database, redis_url: str, workloads: dict[str, list[str]]
+) -> dict[str, list[list[tuple]]]:
     """Per endpoint and request, the statements and parameters monitor_app sends to sqlite3."""
     from monitor_app import create_app
     from shared.db import db as vigil_db
 
-    app = create_app({"DATABASE_URL": db.url, "REDIS_URL": redis_url,
-                      "RATE_LIMIT_ENABLED": False, "LOG_LEVEL": "WARNING"})
+    app = create_app(
+        {
+            "DATABASE_URL": db.url,
+            "REDIS_URL": redis_url,
+            "RATE_LIMIT_ENABLED": False,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     engine = vigil_db.engine(app)
     captured: list[tuple] = []
 
@@ -57,8 +64,12 @@ def sql_floor(db: Database, requests: list[list[tuple]], seconds: float) -> dict
     """Latency of replaying each request's SQL through sqlite3 alone, one request at a time."""
     connection = sqlite3.connect(db.path)
     # The pragmas Vigil's engine sets on every connection (shared/db.py).
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
-                   "foreign_keys=ON"):
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "busy_timeout=30000",
+        "foreign_keys=ON",
+    ):
         connection.execute(f"PRAGMA {pragma}")
     # Per statement of a request (each request of an endpoint runs the same ones), in ms.
     per_statement: list[list[float]] = [[] for _ in requests[0]]
@@ -83,12 +94,16 @@ def sql_floor(db: Database, requests: list[list[tuple]], seconds: float) -> dict
         elapsed = time.perf_counter() - started
     finally:
         connection.close()
-    return {"requests": len(latencies), "rate": len(latencies) / elapsed,
-            "p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
-            "statements": [(_statement_label(statement), percentile(times, 0.5),
-                            percentile(times, 0.99))
-                           for (statement, _), times in zip(requests[0], per_statement,
-                                                            strict=True)]}
+    return {
+        "requests": len(latencies),
+        "rate": len(latencies) / elapsed,
+        "p50": percentile(latencies, 0.5),
+        "p99": percentile(latencies, 0.99),
+        "statements": [
+            (_statement_label(statement), percentile(times, 0.5), percentile(times, 0.99))
+            for (statement, _), times in zip(requests[0], per_statement, strict=True)
+        ],
+    }
 
 
 def _statement_label(statement: str) -> str:

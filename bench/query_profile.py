@@ -39,11 +39,28 @@ def worker_pids(master_pid: int) -> list[int]:
 
 def record(master_pid: int, seconds: int, collapsed: Path) -> subprocess.Popen:
     """Start sampling the gunicorn master's workers for `seconds`, into a collapsed-stack file."""
-    command = [PY_SPY if Path(PY_SPY).exists() else "py-spy", "record", "--pid",
-               str(master_pid), "--subprocesses", "--gil", "--rate", str(RATE),
-               "--duration", str(seconds), "--format", "raw", "--output", str(collapsed)]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL,  # noqa: S603
-                            stderr=subprocess.PIPE, text=True)
+    command = [
+        PY_SPY if Path(PY_SPY).exists() else "py-spy",
+        "record",
+        "--pid",
+        str(master_pid),
+        "--subprocesses",
+        "--gil",
+        "--rate",
+        str(RATE),
+        "--duration",
+        str(seconds),
+        "--format",
+        "raw",
+        "--output",
+        str(collapsed),
+    ]
+    return subprocess.Popen(  # noqa: S603
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def summarise(collapsed: Path, top: int = 30) -> str:
@@ -79,7 +96,7 @@ def _short(frame: str) -> str:
     if "site-packages/" in path:
         path = path.split("site-packages/", 1)[1]
     elif path.startswith(f"{ROOT}/"):
-        path = path[len(f"{ROOT}/"):]
+        path = path[len(f"{ROOT}/") :]
     elif "/lib/python3" in path:
         path = path.split("/lib/", 1)[1]
     return f"{name} ({path})" if path else name

@@ -32,13 +32,24 @@ def machine() -> dict[str, Any]:
     except (OSError, ValueError, IndexError):
         memory_kb = 0
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,  # noqa: S607
-                                capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory_kb / 2**20, 1),
-            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
-            "commit": commit, "when": datetime.now(UTC).isoformat(timespec="seconds")}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "commit": commit,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -77,8 +88,9 @@ class Report:
     def add(self, **row: Any) -> None:
         self.rows.append(row)
 
-    def target(self, description: str, figure: float, goal: float,
-               higher_is_better: bool = True) -> None:
+    def target(
+        self, description: str, figure: float, goal: float, higher_is_better: bool = True
+    ) -> None:
         self.targets.append(Target(description, figure, goal, higher_is_better))
 
     def table(self) -> str:
@@ -97,20 +109,35 @@ class Report:
         for target in self.targets:
             mark = "met" if target.met else "NOT met"
             sign = "≥" if target.higher_is_better else "≤"
-            parts.append(f"- {target.description}: {_format(target.figure)} "
-                         f"(target {sign} {_format(target.goal)}) — **{mark}**")
+            parts.append(
+                f"- {target.description}: {_format(target.figure)} "
+                f"(target {sign} {_format(target.goal)}) — **{mark}**"
+            )
         parts += [f"- {note}" for note in self.notes]
         return "\n".join(parts).rstrip() + "\n"
 
     def save(self) -> Path:
         OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
         path = OUTPUT_DIR / f"{self.name}.json"
-        document = {"name": self.name, "title": self.title, "machine": machine(),
-                    "parameters": self.parameters, "columns": self.columns, "rows": self.rows,
-                    "targets": [{"description": t.description, "figure": t.figure,
-                                 "goal": t.goal, "higher_is_better": t.higher_is_better,
-                                 "met": t.met} for t in self.targets],
-                    "notes": self.notes}
+        document = {
+            "name": self.name,
+            "title": self.title,
+            "machine": machine(),
+            "parameters": self.parameters,
+            "columns": self.columns,
+            "rows": self.rows,
+            "targets": [
+                {
+                    "description": t.description,
+                    "figure": t.figure,
+                    "goal": t.goal,
+                    "higher_is_better": t.higher_is_better,
+                    "met": t.met,
+                }
+                for t in self.targets
+            ],
+            "notes": self.notes,
+        }
         path.write_text(json.dumps(document, indent=2, default=str) + "\n")
         return path
 

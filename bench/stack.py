@@ -41,10 +41,15 @@ class Stack:
         self.bootstrap = ""
         self.redis_url = ""
         self.database = self.folder / "vigil.db"
-        self.settings = {"DATABASE_URL": f"sqlite:///{self.database}",
-                         "KAFKA_TOPIC": "vitals", "KAFKA_DLQ_TOPIC": "vitals.dlq",
-                         "KAFKA_SESSION_TIMEOUT_MS": "2000", "LOG_LEVEL": "WARNING",
-                         "RATE_LIMIT_ENABLED": "false", **settings}
+        self.settings = {
+            "DATABASE_URL": f"sqlite:///{self.database}",
+            "KAFKA_TOPIC": "vitals",
+            "KAFKA_DLQ_TOPIC": "vitals.dlq",
+            "KAFKA_SESSION_TIMEOUT_MS": "2000",
+            "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_ENABLED": "false",
+            **settings,
+        }
         self.processes = Processes(self.folder, self.settings)
         self._services: list[Any] = []
 
@@ -82,18 +87,37 @@ class Stack:
 
     def start_monitor(self, workers: int = 2, threads: int = 16, **env: str) -> str:
         self.ports["monitor"] = free_port()
-        self.processes.start_gunicorn("monitor", "monitor_app", self.ports["monitor"],
-                                      workers=workers, threads=threads, **env)
+        self.processes.start_gunicorn(
+            "monitor", "monitor_app", self.ports["monitor"], workers=workers, threads=threads, **env
+        )
         return self._healthy("monitor")
 
-    def start_patients(self, name: str, count: int, interval: float, scenario: str = "normal",
-                       **env: str) -> str:
+    def start_patients(
+        self, name: str, count: int, interval: float, scenario: str = "normal", **env: str
+    ) -> str:
         """`count` simulated patients named "<name> 0001"… in one process."""
         self.ports[name] = free_port()
-        self.processes.start(name, [sys.executable, "-m", "patient_app", "--name", name,
-                                    "--patients", str(count), "--interval", str(interval),
-                                    "--scenario", scenario, "--seed", str(len(self.ports)),
-                                    "--port", str(self.ports[name])], **env)
+        self.processes.start(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "patient_app",
+                "--name",
+                name,
+                "--patients",
+                str(count),
+                "--interval",
+                str(interval),
+                "--scenario",
+                scenario,
+                "--seed",
+                str(len(self.ports)),
+                "--port",
+                str(self.ports[name]),
+            ],
+            **env,
+        )
         return self._healthy(name)
 
     def start_analysis(self, **env: str) -> None:

@@ -29,21 +29,25 @@ _TERMS = {
 }
 
 
-def alert_message(patient_name: str, news2: News2, sample: Mapping[str, Any],
-                  decision: AlertDecision) -> tuple[str, str]:
+def alert_message(
+    patient_name: str, news2: News2, sample: Mapping[str, Any], decision: AlertDecision
+) -> tuple[str, str]:
     """(title, text) announcing a worsened or recovered NEWS2 band."""
     name = _display_name(patient_name)
     risk = f"NEWS2 {news2.score}, {news2.band} risk"
     if decision.kind == "recovered":
         vitals = ", ".join(_vital(parameter, sample) for parameter in PARAMETERS)
-        return (f"{name}: {risk}, recovered",
-                f"{name} has recovered: NEWS2 {news2.score} ({news2.band} risk), down from "
-                f"{decision.previous_band}. Latest vitals: {vitals}.")
+        return (
+            f"{name}: {risk}, recovered",
+            f"{name} has recovered: NEWS2 {news2.score} ({news2.band} risk), down from "
+            f"{decision.previous_band}. Latest vitals: {vitals}.",
+        )
     if decision.kind != "worsened":
         raise ValueError(f"unknown alert kind {decision.kind!r}")
 
-    change = (f"NEWS2 for {name} rose from {decision.previous_band} to {news2.score} "
-              f"({news2.band} risk)")
+    change = (
+        f"NEWS2 for {name} rose from {decision.previous_band} to {news2.score} ({news2.band} risk)"
+    )
     if news2.band == "high":
         opening, closing = f"Critical: {change}.", "Urgent clinical review."
     else:
@@ -53,20 +57,27 @@ def alert_message(patient_name: str, news2: News2, sample: Mapping[str, Any],
 
 def _abnormal(news2: News2, sample: Mapping[str, Any]) -> str:
     # Worst first; sorted() is stable, so ties keep the chart's order (breathing first).
-    scored = sorted((p for p in PARAMETERS if news2.parameters[p] > 0),
-                    key=lambda p: news2.parameters[p], reverse=True)
+    scored = sorted(
+        (p for p in PARAMETERS if news2.parameters[p] > 0),
+        key=lambda p: news2.parameters[p],
+        reverse=True,
+    )
     if not scored:
         return "No single vital is out of range."
-    findings = [f"{_vital(p, sample)} ({_TERMS[p, _side(p, sample)]}, "
-                f"scores {news2.parameters[p]})" for p in scored]
+    findings = [
+        f"{_vital(p, sample)} ({_TERMS[p, _side(p, sample)]}, scores {news2.parameters[p]})"
+        for p in scored
+    ]
     return f"Abnormal vitals: {'; '.join(findings)}."
 
 
 def _side(parameter: str, sample: Mapping[str, Any]) -> str:
     side = deviation(parameter, sample[parameter])
     if side is None:
-        raise ValueError(f"{parameter} {sample[parameter]!r} scores 0 in NEWS2; "
-                         "the score does not belong to this sample")
+        raise ValueError(
+            f"{parameter} {sample[parameter]!r} scores 0 in NEWS2; "
+            "the score does not belong to this sample"
+        )
     return side
 
 
@@ -86,4 +97,4 @@ def _vital(parameter: str, sample: Mapping[str, Any]) -> str:
 def _display_name(patient_name: str) -> str:
     # One line, and short enough for a pager's title.
     name = " ".join(patient_name.split()) or "Unnamed patient"
-    return name if len(name) <= MAX_NAME else name[:MAX_NAME - 1].rstrip() + "…"
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1].rstrip() + "…"

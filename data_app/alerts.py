@@ -29,8 +29,9 @@ class AlertDecision:
     previous_band: str
 
 
-def advance(state: AlertState, band: str, timestamp: datetime,
-            recovery_samples: int) -> tuple[AlertState, AlertDecision | None]:
+def advance(
+    state: AlertState, band: str, timestamp: datetime, recovery_samples: int
+) -> tuple[AlertState, AlertDecision | None]:
     """Fold one sample's band into the state; say whom to notify, if anyone."""
     if recovery_samples < 1:
         raise ValueError(f"recovery_samples must be at least 1, got {recovery_samples}")
@@ -39,16 +40,19 @@ def advance(state: AlertState, band: str, timestamp: datetime,
     if state.checked_at is not None and timestamp <= state.checked_at:
         return state, None
     if rank > current:
-        return (AlertState(band=band, checked_at=timestamp),
-                AlertDecision(kind="worsened", band=band, previous_band=state.band))
+        return (
+            AlertState(band=band, checked_at=timestamp),
+            AlertDecision(kind="worsened", band=band, previous_band=state.band),
+        )
     if rank == current:
         return AlertState(band=state.band, checked_at=timestamp), None
 
     calm_band = band if state.calm_band is None else max(state.calm_band, band, key=band_rank)
     calm_samples = state.calm_samples + 1
     if calm_samples < recovery_samples:
-        return AlertState(band=state.band, calm_samples=calm_samples, calm_band=calm_band,
-                          checked_at=timestamp), None
+        return AlertState(
+            band=state.band, calm_samples=calm_samples, calm_band=calm_band, checked_at=timestamp
+        ), None
     settled = AlertState(band=calm_band, checked_at=timestamp)
     if calm_band != "low":
         return settled, None

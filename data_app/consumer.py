@@ -34,8 +34,12 @@ T = TypeVar("T")
 # Commit failures that only mean "the group moved on": the new owner re-reads and the
 # idempotent insert absorbs the repeat.
 _SURVIVABLE_COMMIT_ERRORS = {
-    KafkaError._NO_OFFSET, KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION,
-    KafkaError.UNKNOWN_MEMBER_ID, KafkaError._ASSIGNMENT_LOST, KafkaError._STATE,
+    KafkaError._NO_OFFSET,
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError._ASSIGNMENT_LOST,
+    KafkaError._STATE,
 }
 LAG_REFRESH_SECONDS = 5.0
 RETRY_BACKOFF_SECONDS = (0.5, 1, 2, 5)
@@ -80,9 +84,15 @@ class KafkaService:
         self._reconnect_requested = False
         self._lag_checked_at = 0.0
         self.status: dict[str, Any] = {
-            "state": "stopped", "assigned_partitions": 0, "lag": None,
-            "consumed": 0, "stored": 0, "duplicates": 0, "dead_lettered": 0,
-            "last_batch_at": None, "last_error": None,
+            "state": "stopped",
+            "assigned_partitions": 0,
+            "lag": None,
+            "consumed": 0,
+            "stored": 0,
+            "duplicates": 0,
+            "dead_lettered": 0,
+            "last_batch_at": None,
+            "last_error": None,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -134,21 +144,26 @@ class KafkaService:
 
     def _connect(self) -> None:
         """Make sure both topics exist, then create the consumer and the dead-letter producer."""
+
         def ensure_topics() -> None:
             ensure_topic(self.bootstrap, self.topic, self.partitions)
             ensure_topic(self.bootstrap, self.dlq_topic, 1)
 
-        self._retry_until_stopped(ensure_topics, "creating topics", logging.WARNING,
-                                  KafkaException)
+        self._retry_until_stopped(ensure_topics, "creating topics", logging.WARNING, KafkaException)
         self._consumer = Consumer(self.consumer_config, logger=log)
-        self._consumer.subscribe([self.topic], on_assign=self._on_assign,
-                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
+        self._consumer.subscribe(
+            [self.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
         self._dlq = self._new_dlq_producer()
 
     def _new_dlq_producer(self) -> Producer:
         # Large enough for any message the broker accepted, so a rejected one always fits.
-        return Producer(producer_config(self.bootstrap, logger=log,
-                                        **{"message.max.bytes": 10485760}))
+        return Producer(
+            producer_config(self.bootstrap, logger=log, **{"message.max.bytes": 10485760})
+        )
 
     def _close(self) -> None:
         self._close_clients()
@@ -195,12 +210,17 @@ class KafkaService:
         """
         self.status["assigned_partitions"] = 0
         self._assignment_lost = True
-        log.warning("partition assignment lost",
-                    extra={"partitions": [p.partition for p in partitions]})
+        log.warning(
+            "partition assignment lost", extra={"partitions": [p.partition for p in partitions]}
+        )
 
-    def _retry_until_stopped(self, action: Callable[[], T], what: str, level: int,
-                             errors: type[Exception] | tuple[type[Exception], ...] = Exception,
-                             ) -> T:
+    def _retry_until_stopped(
+        self,
+        action: Callable[[], T],
+        what: str,
+        level: int,
+        errors: type[Exception] | tuple[type[Exception], ...] = Exception,
+    ) -> T:
         """Run `action` until it succeeds, backing off; StopRequested if the service stops."""
         attempt = 0
         while True:
@@ -208,8 +228,11 @@ class KafkaService:
                 return action()
             except errors as exc:
                 attempt += 1
-                log.log(level, f"{what} failed, retrying",
-                        extra={"error": repr(exc), "attempt": attempt})
+                log.log(
+                    level,
+                    f"{what} failed, retrying",
+                    extra={"error": repr(exc), "attempt": attempt},
+                )
                 self.status["last_error"] = repr(exc)
                 backoff = RETRY_BACKOFF_SECONDS[min(attempt, len(RETRY_BACKOFF_SECONDS)) - 1]
                 if self._stop.wait(backoff):
@@ -270,16 +293,23 @@ class KafkaService:
             dead_lettered=self.status["dead_lettered"] + len(rejected),
             last_batch_at=datetime.now(UTC).isoformat(),
         )
-        log.info("batch stored", extra={"messages": received, "stored": inserted,
-                                        "duplicates": len(samples) - inserted,
-                                        "dead_lettered": len(rejected)})
+        log.info(
+            "batch stored",
+            extra={
+                "messages": received,
+                "stored": inserted,
+                "duplicates": len(samples) - inserted,
+                "dead_lettered": len(rejected),
+            },
+        )
 
     def _store(self, samples: list[dict[str, Any]]) -> int:
         """One transaction for the batch; retried until it succeeds or the service stops."""
         if not samples:
             return 0
-        return self._retry_until_stopped(lambda: self.data_service.store(samples),
-                                         "storing batch", logging.ERROR)
+        return self._retry_until_stopped(
+            lambda: self.data_service.store(samples), "storing batch", logging.ERROR
+        )
 
     def _dead_letter(self, rejected: list[tuple[Message, str]]) -> None:
         """Publish each rejected message, with its original bytes and the reason."""
@@ -292,16 +322,27 @@ class KafkaService:
                 failures.append(str(err))
 
         for message, reason in rejected:
-            log.warning("dead-lettering message", extra={
-                "reason": reason, "partition": message.partition(), "offset": message.offset()})
+            log.warning(
+                "dead-lettering message",
+                extra={
+                    "reason": reason,
+                    "partition": message.partition(),
+                    "offset": message.offset(),
+                },
+            )
             self._dlq.produce(
-                self.dlq_topic, key=message.key(), value=message.value(),
-                headers=[("dlq.reason", reason.encode()),
-                         ("dlq.topic", message.topic().encode()),
-                         ("dlq.partition", str(message.partition()).encode()),
-                         ("dlq.offset", str(message.offset()).encode()),
-                         ("dlq.failed_at", datetime.now(UTC).isoformat().encode())],
-                on_delivery=on_delivery)
+                self.dlq_topic,
+                key=message.key(),
+                value=message.value(),
+                headers=[
+                    ("dlq.reason", reason.encode()),
+                    ("dlq.topic", message.topic().encode()),
+                    ("dlq.partition", str(message.partition()).encode()),
+                    ("dlq.offset", str(message.offset()).encode()),
+                    ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+                ],
+                on_delivery=on_delivery,
+            )
         remaining = self._dlq.flush(10)
         if remaining or failures:
             # A producer stuck on a restarted broker never recovers by itself: start afresh.
@@ -317,19 +358,24 @@ class KafkaService:
                 self._consumer.seek(TopicPartition(topic, partition, offset))
             except KafkaException as exc:
                 # Partition revoked meanwhile: its new owner starts from the committed offset.
-                log.warning("could not rewind partition", extra={
-                    "partition": partition, "error": str(exc)})
+                log.warning(
+                    "could not rewind partition", extra={"partition": partition, "error": str(exc)}
+                )
 
     def _commit(self, next_offsets: dict[tuple[str, int], int]) -> None:
-        offsets = [TopicPartition(topic, partition, offset)
-                   for (topic, partition), offset in next_offsets.items()]
+        offsets = [
+            TopicPartition(topic, partition, offset)
+            for (topic, partition), offset in next_offsets.items()
+        ]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             if exc.args[0].code() not in _SURVIVABLE_COMMIT_ERRORS:
                 raise
-            log.warning("offset commit skipped after a rebalance; messages may be re-read",
-                        extra={"error": str(exc)})
+            log.warning(
+                "offset commit skipped after a rebalance; messages may be re-read",
+                extra={"error": str(exc)},
+            )
 
     def _refresh_lag(self) -> None:
         """Messages behind the end of each assigned partition, refreshed every few seconds."""
@@ -353,8 +399,10 @@ class KafkaService:
         if unread:
             # Nothing read from these since they were assigned: reading starts at the group's
             # committed offset (after a restart, often the end), not at the start of the log.
-            committed = {(tp.topic, tp.partition): tp.offset for tp in self._consumer.committed(
-                [tp for tp, _low, _high in unread], timeout=2)}
+            committed = {
+                (tp.topic, tp.partition): tp.offset
+                for tp in self._consumer.committed([tp for tp, _low, _high in unread], timeout=2)
+            }
             for tp, low, high in unread:
                 offset = committed.get((tp.topic, tp.partition), -1)
                 lag += max(0, high - (offset if offset >= 0 else low))

@@ -33,8 +33,7 @@ def decode_sample(value: bytes | None) -> dict[str, Any]:
     try:
         return load_vitals(document)
     except ValidationError as exc:
-        raise InvalidSample(f"invalid sample: {json.dumps(exc.messages, sort_keys=True)}") \
-            from None
+        raise InvalidSample(f"invalid sample: {json.dumps(exc.messages, sort_keys=True)}") from None
 
 
 def _reject_constant(name: str) -> None:

@@ -13,5 +13,4 @@ def health():
     consumer = background_service(current_app, "consumer")
     status = dict(consumer.status)
     healthy = consumer.running and status["state"] == "running"
-    return {"status": "ok" if healthy else "degraded", "consumer": status}, \
-        200 if healthy else 503
+    return {"status": "ok" if healthy else "degraded", "consumer": status}, 200 if healthy else 503

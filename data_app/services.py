@@ -24,8 +24,7 @@ from shared.news2 import News2, score_news2
 from shared.notifications import add_notification, announce, events
 from shared.telemetry import ALERTS_RAISED
 
-_METRIC_FIELDS = ("timestamp", "pulse", "resp_rate", "systolic", "diastolic", "spo2",
-                  "temperature")
+_METRIC_FIELDS = ("timestamp", "pulse", "resp_rate", "systolic", "diastolic", "spo2", "temperature")
 
 
 @dataclass(frozen=True)
@@ -40,11 +39,15 @@ class StoredSample:
     def event(self) -> dict[str, Any]:
         """How the live stream shows it."""
         sample = self.sample
-        return {"patient_uuid": str(self.patient_uuid), "patient_name": sample.get("patient_name"),
-                "timestamp": sample["timestamp"].isoformat(),
-                **{field: sample[field] for field in _METRIC_FIELDS[1:]},
-                "bp": f"{sample['systolic']}/{sample['diastolic']}",
-                "news2_score": self.news2.score, "news2_band": self.news2.band}
+        return {
+            "patient_uuid": str(self.patient_uuid),
+            "patient_name": sample.get("patient_name"),
+            "timestamp": sample["timestamp"].isoformat(),
+            **{field: sample[field] for field in _METRIC_FIELDS[1:]},
+            "bp": f"{sample['systolic']}/{sample['diastolic']}",
+            "news2_score": self.news2.score,
+            "news2_band": self.news2.band,
+        }
 
 
 def _insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
@@ -54,8 +57,11 @@ def _insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
     return insert(table).on_conflict_do_nothing()
 
 
-def patient_ids(session: Session, samples: Iterable[dict[str, Any]],
-                remembered: dict[uuid.UUID, int] | None = None) -> dict[uuid.UUID, int]:
+def patient_ids(
+    session: Session,
+    samples: Iterable[dict[str, Any]],
+    remembered: dict[uuid.UUID, int] | None = None,
+) -> dict[uuid.UUID, int]:
     """Ids of the samples' patients, creating the ones never seen before.
 
     `remembered` holds ids this process already knows; they are not looked up again, and
@@ -68,16 +74,24 @@ def patient_ids(session: Session, samples: Iterable[dict[str, Any]],
             names.setdefault(sample["patient_uuid"], sample.get("patient_name") or "")
     if not names:
         return known
-    known.update(session.execute(
-        select(Patient.uuid, Patient.id).where(Patient.uuid.in_(names))).all())
-    missing = [{"uuid": pid, "name": name or f"Patient {str(pid)[:8]}"}
-               for pid, name in names.items() if pid not in known]
+    known.update(
+        session.execute(select(Patient.uuid, Patient.id).where(Patient.uuid.in_(names))).all()
+    )
+    missing = [
+        {"uuid": pid, "name": name or f"Patient {str(pid)[:8]}"}
+        for pid, name in names.items()
+        if pid not in known
+    ]
     if missing:
         # Another consumer may create the same patient concurrently: ignore, then re-read.
         session.execute(_insert_ignoring_duplicates(session, Patient.__table__), missing)
-        known.update(session.execute(
-            select(Patient.uuid, Patient.id)
-            .where(Patient.uuid.in_([m["uuid"] for m in missing]))).all())
+        known.update(
+            session.execute(
+                select(Patient.uuid, Patient.id).where(
+                    Patient.uuid.in_([m["uuid"] for m in missing])
+                )
+            ).all()
+        )
     return known
 
 
@@ -86,8 +100,11 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def store_samples(session: Session, samples: Sequence[dict[str, Any]],
-                  remembered_ids: dict[uuid.UUID, int] | None = None) -> list[StoredSample]:
+def store_samples(
+    session: Session,
+    samples: Sequence[dict[str, Any]],
+    remembered_ids: dict[uuid.UUID, int] | None = None,
+) -> list[StoredSample]:
     """Insert validated samples with their NEWS2; a sample already stored is skipped.
 
     Returns the samples actually inserted. Runs in the caller's transaction, never commits.
@@ -101,14 +118,25 @@ def store_samples(session: Session, samples: Sequence[dict[str, Any]],
     received_at = utcnow()
     for sample in samples:
         patient_id = ids[sample["patient_uuid"]]
-        news2 = score_news2(resp_rate=sample["resp_rate"], spo2=sample["spo2"],
-                            systolic=sample["systolic"], pulse=sample["pulse"],
-                            temperature=sample["temperature"])
+        news2 = score_news2(
+            resp_rate=sample["resp_rate"],
+            spo2=sample["spo2"],
+            systolic=sample["systolic"],
+            pulse=sample["pulse"],
+            temperature=sample["temperature"],
+        )
         scored[(patient_id, _utc(sample["timestamp"]))] = StoredSample(
-            patient_id, sample["patient_uuid"], sample, news2)
-        rows.append({"patient_id": patient_id, **{f: sample[f] for f in _METRIC_FIELDS},
-                     "news2_score": news2.score, "news2_band": news2.band,
-                     "received_at": received_at})
+            patient_id, sample["patient_uuid"], sample, news2
+        )
+        rows.append(
+            {
+                "patient_id": patient_id,
+                **{f: sample[f] for f in _METRIC_FIELDS},
+                "news2_score": news2.score,
+                "news2_band": news2.band,
+                "received_at": received_at,
+            }
+        )
     table = PatientMetric.__table__
     insert = _insert_ignoring_duplicates(session, table)
     if session.get_bind().dialect.name != "sqlite":
@@ -121,9 +149,12 @@ def store_samples(session: Session, samples: Sequence[dict[str, Any]],
         return list(scored.values())
     inserted = session.execute(
         select(table.c.patient_id, table.c.timestamp)
-        .where(table.c.received_at == received_at,
-               table.c.patient_id.in_({patient_id for patient_id, _ in scored}))
-        .order_by(table.c.id))
+        .where(
+            table.c.received_at == received_at,
+            table.c.patient_id.in_({patient_id for patient_id, _ in scored}),
+        )
+        .order_by(table.c.id)
+    )
     return [scored[(patient_id, _utc(moment))] for patient_id, moment in inserted]
 
 
@@ -132,8 +163,9 @@ class RaisedAlert(NamedTuple):
     decision: AlertDecision
 
 
-def raise_alerts(session: Session, stored: Sequence[StoredSample], *, user_id: uuid.UUID,
-                 recovery_samples: int) -> list[RaisedAlert]:
+def raise_alerts(
+    session: Session, stored: Sequence[StoredSample], *, user_id: uuid.UUID, recovery_samples: int
+) -> list[RaisedAlert]:
     """Advance each patient's alert state over their new samples, oldest first, and add a
     notification for every band change clinicians must hear about (data_app/alerts.py).
 
@@ -146,30 +178,40 @@ def raise_alerts(session: Session, stored: Sequence[StoredSample], *, user_id: u
         return []
     # Plain rows, not ORM objects: every patient in the batch is read, few ever change.
     states = session.execute(
-        select(Patient.id, Patient.alert_band, Patient.alert_calm_samples,
-               Patient.alert_calm_band, Patient.alert_checked_at)
-        .where(Patient.id.in_(by_patient)))
+        select(
+            Patient.id,
+            Patient.alert_band,
+            Patient.alert_calm_samples,
+            Patient.alert_calm_band,
+            Patient.alert_checked_at,
+        ).where(Patient.id.in_(by_patient))
+    )
     alerts = []
     for patient_id, *state_columns in states:
         before = AlertState(*state_columns)
         state = before
         decisions = []
         for item in sorted(by_patient[patient_id], key=lambda i: i.sample["timestamp"]):
-            state, decision = advance(state, item.news2.band, item.sample["timestamp"],
-                                      recovery_samples)
+            state, decision = advance(
+                state, item.news2.band, item.sample["timestamp"], recovery_samples
+            )
             if decision is not None:
                 decisions.append((item, decision))
         # Writing only when the alert state itself moved keeps the batch to one UPDATE per
         # patient whose risk changes, not one per patient.
-        moved = ((state.band, state.calm_samples, state.calm_band)
-                 != (before.band, before.calm_samples, before.calm_band))
+        moved = (state.band, state.calm_samples, state.calm_band) != (
+            before.band,
+            before.calm_samples,
+            before.calm_band,
+        )
         if not (moved or decisions):
             continue
         patient = session.get(Patient, patient_id)
         for item, decision in decisions:
             title, text = alert_message(patient.name, item.news2, item.sample, decision)
-            notification = add_notification(session, user_id=user_id, title=title,
-                                            text=text, patient_id=patient.id)
+            notification = add_notification(
+                session, user_id=user_id, title=title, text=text, patient_id=patient.id
+            )
             notification.patient = patient
             alerts.append(RaisedAlert(notification, decision))
         if moved:
@@ -204,17 +246,22 @@ class DataService:
                 with db.sessionmaker().begin() as session:
                     stored = store_samples(session, samples, self.patient_ids)
                     alerts = raise_alerts(
-                        session, stored, user_id=config["WARD_USER_ID"],
-                        recovery_samples=config["ALERT_RECOVERY_SAMPLES"])
+                        session,
+                        stored,
+                        user_id=config["WARD_USER_ID"],
+                        recovery_samples=config["ALERT_RECOVERY_SAMPLES"],
+                    )
             except BaseException:
                 # Ids learnt in a transaction that rolled back may not exist.
                 self.patient_ids.clear()
                 raise
             if stored:
-                events(self.app).publish("vitals", {"samples": [s.event() for s in stored]},
-                                         invalidates=(PATIENTS,))
-            announce(self.app, "notification.created", [a.notification for a in alerts],
-                     source="alert")
+                events(self.app).publish(
+                    "vitals", {"samples": [s.event() for s in stored]}, invalidates=(PATIENTS,)
+                )
+            announce(
+                self.app, "notification.created", [a.notification for a in alerts], source="alert"
+            )
         for alert in alerts:
             ALERTS_RAISED.labels(alert.decision.band).inc()
         return len(stored)

@@ -31,8 +31,7 @@ from shared.notifications import init_notifications
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the monitor API. It connects to nothing, so a pre-forking server can call it."""
-    app = create_base_app(__name__, "monitor_app", MONITOR_SETTINGS, test_config,
-                          defaults=API_DOCS)
+    app = create_base_app(__name__, "monitor_app", MONITOR_SETTINGS, test_config, defaults=API_DOCS)
     register_database(app)
     register_redis(app)
     register_api(app)

@@ -13,8 +13,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    run_cli(create_app, args.host, args.port, default_port=8000, workers=args.workers,
-            threads=args.threads)
+    run_cli(
+        create_app,
+        args.host,
+        args.port,
+        default_port=8000,
+        workers=args.workers,
+        threads=args.threads,
+    )
 
 
 if __name__ == "__main__":

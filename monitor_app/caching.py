@@ -87,15 +87,28 @@ def cached_response(kind: str, timeout: int | None = None) -> Callable:
             if key is not None:
                 hit = _cache_get(key)
                 if hit is not None:
-                    return Response(hit["body"], status=200, mimetype=hit["mimetype"],
-                                    headers=[*hit["headers"], ("X-Cache", "hit")])
+                    return Response(
+                        hit["body"],
+                        status=200,
+                        mimetype=hit["mimetype"],
+                        headers=[*hit["headers"], ("X-Cache", "hit")],
+                    )
             response = current_app.make_response(view(*args, **kwargs))
             if key is not None and response.status_code == 200:
-                headers = [(name, value) for name, value in response.headers.items()
-                           if name.lower() not in {"content-length", "x-request-id"}]
-                _cache_set(key, {"body": response.get_data(), "headers": headers,
-                                 "mimetype": response.mimetype},
-                           timeout or current_app.config["CACHE_DEFAULT_TIMEOUT"])
+                headers = [
+                    (name, value)
+                    for name, value in response.headers.items()
+                    if name.lower() not in {"content-length", "x-request-id"}
+                ]
+                _cache_set(
+                    key,
+                    {
+                        "body": response.get_data(),
+                        "headers": headers,
+                        "mimetype": response.mimetype,
+                    },
+                    timeout or current_app.config["CACHE_DEFAULT_TIMEOUT"],
+                )
             response.headers["X-Cache"] = "miss"
             return response
 

@@ -32,19 +32,39 @@ def parse_rate_limit(raw: str) -> str:
 MONITOR_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
     DATABASE_SETTING,
-    Setting("API_PREFIX", parse_api_prefix, "/api/v1",
-            "Path under which the patient and metric endpoints are served."),
+    Setting(
+        "API_PREFIX",
+        parse_api_prefix,
+        "/api/v1",
+        "Path under which the patient and metric endpoints are served.",
+    ),
     *REDIS_SETTINGS,
-    Setting("RATE_LIMIT", parse_rate_limit, "1200 per minute",
-            "Requests one client address may make to the API."),
+    Setting(
+        "RATE_LIMIT",
+        parse_rate_limit,
+        "1200 per minute",
+        "Requests one client address may make to the API.",
+    ),
     Setting("RATE_LIMIT_ENABLED", parse_bool, True),
-    Setting("CACHE_SECONDS", parse_int(1, 86400), 60,
-            "Longest a cached read lives; changes invalidate it sooner."),
-    Setting("WS_MAX_CLIENTS", parse_int(1, 10000), 8,
-            "WebSocket clients per gunicorn worker; each holds one of its threads."),
-    Setting("METRICS_INTERVAL", parse_float(exclusive_minimum=0, maximum=3600), 5.0,
-            "Seconds between a patient's samples; the dashboard marks a patient stale after "
-            "STALE_AFTER_INTERVALS of them without one."),
+    Setting(
+        "CACHE_SECONDS",
+        parse_int(1, 86400),
+        60,
+        "Longest a cached read lives; changes invalidate it sooner.",
+    ),
+    Setting(
+        "WS_MAX_CLIENTS",
+        parse_int(1, 10000),
+        8,
+        "WebSocket clients per gunicorn worker; each holds one of its threads.",
+    ),
+    Setting(
+        "METRICS_INTERVAL",
+        parse_float(exclusive_minimum=0, maximum=3600),
+        5.0,
+        "Seconds between a patient's samples; the dashboard marks a patient stale after "
+        "STALE_AFTER_INTERVALS of them without one.",
+    ),
     Setting("STALE_AFTER_INTERVALS", parse_int(1, 1000), 3),
 )
 

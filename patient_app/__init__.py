@@ -21,8 +21,13 @@ api = make_api()
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build patient_app; the scheduler starts when the server starts serving."""
-    app = create_base_app(__name__, "patient_app", PATIENT_SETTINGS, test_config,
-                          defaults={**OPENAPI_DEFAULTS, "API_TITLE": "Vigil patient simulator"})
+    app = create_base_app(
+        __name__,
+        "patient_app",
+        PATIENT_SETTINGS,
+        test_config,
+        defaults={**OPENAPI_DEFAULTS, "API_TITLE": "Vigil patient simulator"},
+    )
     register_monitoring(app)
     api.init_app(app)
     api.register_blueprint(blp, url_prefix=app.config["API_PREFIX"])
@@ -34,11 +39,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 def register_monitoring(app: Flask) -> None:
     """The simulated patients, their producer and scheduler (not started here)."""
     config = app.config
-    patients = build_patients(config["PATIENT_NAME"], config["PATIENT_COUNT"],
-                              config["PATIENT_SCENARIO"], config["PATIENT_SEED"],
-                              config["PATIENT_UUID"],
-                              deterioration_s=config["PATIENT_DETERIORATION_SECONDS"])
-    kafka = KafkaService(config["KAFKA_BOOTSTRAP_SERVERS"], config["KAFKA_TOPIC"],
-                         config["KAFKA_TOPIC_PARTITIONS"])
-    register_background(app, "monitoring",
-                        MetricsService(patients, kafka, config["METRICS_INTERVAL"]))
+    patients = build_patients(
+        config["PATIENT_NAME"],
+        config["PATIENT_COUNT"],
+        config["PATIENT_SCENARIO"],
+        config["PATIENT_SEED"],
+        config["PATIENT_UUID"],
+        deterioration_s=config["PATIENT_DETERIORATION_SECONDS"],
+    )
+    kafka = KafkaService(
+        config["KAFKA_BOOTSTRAP_SERVERS"], config["KAFKA_TOPIC"], config["KAFKA_TOPIC_PARTITIONS"]
+    )
+    register_background(
+        app, "monitoring", MetricsService(patients, kafka, config["METRICS_INTERVAL"])
+    )

@@ -20,9 +20,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, help="default: $PORT, else 8081")
     args = parser.parse_args()
     # Command-line flags become the environment the app's settings are read from.
-    for flag, variable in (("name", "PATIENT_NAME"), ("patients", "PATIENT_COUNT"),
-                           ("scenario", "PATIENT_SCENARIO"), ("seed", "PATIENT_SEED"),
-                           ("interval", "METRICS_INTERVAL")):
+    for flag, variable in (
+        ("name", "PATIENT_NAME"),
+        ("patients", "PATIENT_COUNT"),
+        ("scenario", "PATIENT_SCENARIO"),
+        ("seed", "PATIENT_SEED"),
+        ("interval", "METRICS_INTERVAL"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             os.environ[variable] = str(value)

@@ -32,7 +32,10 @@ PATIENT_SETTINGS: tuple[Setting, ...] = (
     Setting("PATIENT_SCENARIO", parse_scenario, "normal"),
     Setting("PATIENT_SEED", parse_optional(parse_int()), None),
     # How long "deteriorating" takes to reach its end state; short for demos and tests.
-    Setting("PATIENT_DETERIORATION_SECONDS", parse_float(exclusive_minimum=0, maximum=86400),
-            DEFAULT_DETERIORATION_S),
+    Setting(
+        "PATIENT_DETERIORATION_SECONDS",
+        parse_float(exclusive_minimum=0, maximum=86400),
+        DEFAULT_DETERIORATION_S,
+    ),
     Setting("KAFKA_TOPIC_PARTITIONS", parse_int(1, 1000), 6),
 )

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 class MetricsService:
     """Generates each patient's samples and sends them every `interval` seconds."""
 
-    def __init__(self, patients: list[SimulatedPatient], kafka: KafkaService,
-                 interval: float) -> None:
+    def __init__(
+        self, patients: list[SimulatedPatient], kafka: KafkaService, interval: float
+    ) -> None:
         self.patients = {p.uuid: p for p in patients}
         self.kafka = kafka
         self.interval = interval
@@ -78,12 +79,14 @@ class MetricsService:
         """Switch a patient's scenario; values drift toward it from where they are."""
         if scenario not in SCENARIOS:
             raise UnknownScenarioError(
-                f"Unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}.")
+                f"Unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}."
+            )
         patient = self.patient(patient_uuid)
         with patient.lock:
             patient.physiology.set_scenario(scenario)
-        log.info("scenario switched", extra={"patient_uuid": str(patient_uuid),
-                                             "scenario": scenario})
+        log.info(
+            "scenario switched", extra={"patient_uuid": str(patient_uuid), "scenario": scenario}
+        )
         return patient
 
     # -- the scheduler ---------------------------------------------------------------------
@@ -94,8 +97,9 @@ class MetricsService:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="metrics-scheduler", daemon=True)
         self._thread.start()
-        log.info("monitoring started", extra={"patients": len(self.patients),
-                                              "interval": self.interval})
+        log.info(
+            "monitoring started", extra={"patients": len(self.patients), "interval": self.interval}
+        )
 
     def stop_monitoring(self, timeout: float = 10.0) -> None:
         self._stop.set()

@@ -27,15 +27,23 @@ class SimulatedPatient:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-def build_patients(name: str, count: int = 1, scenario: str = "normal",
-                   seed: int | None = None,
-                   patient_uuid: uuid.UUID | None = None,
-                   deterioration_s: float = DEFAULT_DETERIORATION_S) -> list[SimulatedPatient]:
+def build_patients(
+    name: str,
+    count: int = 1,
+    scenario: str = "normal",
+    seed: int | None = None,
+    patient_uuid: uuid.UUID | None = None,
+    deterioration_s: float = DEFAULT_DETERIORATION_S,
+) -> list[SimulatedPatient]:
     """One named patient, or `count` numbered ones ("<name> 001", …) for load."""
     if count == 1:
-        return [SimulatedPatient(patient_uuid or patient_uuid_for(name), name,
-                                 PatientPhysiology(scenario, seed,
-                                                   deterioration_s=deterioration_s))]
+        return [
+            SimulatedPatient(
+                patient_uuid or patient_uuid_for(name),
+                name,
+                PatientPhysiology(scenario, seed, deterioration_s=deterioration_s),
+            )
+        ]
     patients = []
     for index in range(1, count + 1):
         numbered = f"{name} {index:0{len(str(count))}d}"

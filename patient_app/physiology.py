@@ -7,19 +7,27 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 
-SCENARIOS: tuple[str, ...] = ("normal", "tachycardia", "bradycardia", "hypoxia", "sepsis",
-                              "hypotension", "hypertension", "deteriorating")
+SCENARIOS: tuple[str, ...] = (
+    "normal",
+    "tachycardia",
+    "bradycardia",
+    "hypoxia",
+    "sepsis",
+    "hypotension",
+    "hypertension",
+    "deteriorating",
+)
 
 
 @dataclass(frozen=True)
 class Vitals:
     """One sample of a patient's vital signs."""
 
-    pulse: int          # beats/min
-    resp_rate: int      # breaths/min
-    systolic: int       # mmHg
-    diastolic: int      # mmHg
-    spo2: int           # %
+    pulse: int  # beats/min
+    resp_rate: int  # breaths/min
+    systolic: int  # mmHg
+    diastolic: int  # mmHg
+    spo2: int  # %
     temperature: float  # °C, rounded to 1 decimal
 
     @property
@@ -38,11 +46,11 @@ class UnknownScenarioError(ValueError):
 
 @dataclass(frozen=True)
 class _Channel:
-    mean: float    # healthy adult population mean
+    mean: float  # healthy adult population mean
     spread: float  # individual baselines are drawn uniformly within mean ± spread
-    tau: float     # s; time constant of the approach to a new target
-    sigma: float   # stationary SD of the fluctuation around the trend
-    theta: float   # s; how long a fluctuation persists
+    tau: float  # s; time constant of the approach to a new target
+    sigma: float  # stationary SD of the fluctuation around the trend
+    theta: float  # s; how long a fluctuation persists
 
 
 # Fluctuations are capped at 3 sigma, which is what keeps a normal patient inside the normal
@@ -63,14 +71,26 @@ _TARGETS: dict[str, dict[str, float]] = {
     "bradycardia": {"pulse": 43.0},
     "hypoxia": {"spo2": 85.0, "resp_rate": 27.0, "pulse": 105.0},
     # SIRS with early shock: fever, tachycardia, tachypnoea, MAP about 65.
-    "sepsis": {"temperature": 39.3, "pulse": 122.0, "resp_rate": 27.0,
-               "systolic": 90.0, "diastolic": 52.0, "spo2": 94.0},
+    "sepsis": {
+        "temperature": 39.3,
+        "pulse": 122.0,
+        "resp_rate": 27.0,
+        "systolic": 90.0,
+        "diastolic": 52.0,
+        "spo2": 94.0,
+    },
     # Reflex tachycardia from the baroreceptors.
     "hypotension": {"systolic": 81.0, "diastolic": 45.0, "pulse": 110.0},
     "hypertension": {"systolic": 185.0, "diastolic": 107.0},
     # Where "deteriorating" ends up: septic shock with falling saturation.
-    "deteriorating": {"temperature": 39.0, "pulse": 130.0, "resp_rate": 30.0,
-                      "systolic": 85.0, "diastolic": 48.0, "spo2": 88.0},
+    "deteriorating": {
+        "temperature": 39.0,
+        "pulse": 130.0,
+        "resp_rate": 30.0,
+        "systolic": 85.0,
+        "diastolic": 48.0,
+        "spo2": 88.0,
+    },
 }
 
 # "deteriorating" slides from baseline to its end state over this many seconds by default.
@@ -78,8 +98,12 @@ DEFAULT_DETERIORATION_S = 600.0
 _MIN_PULSE_PRESSURE = 15  # a narrower gap between systolic and diastolic is an artefact
 
 _BOUNDS: dict[str, tuple[float, float]] = {
-    "pulse": (0, 300), "resp_rate": (0, 100), "systolic": (0, 300),
-    "diastolic": (0, 250), "spo2": (0, 100), "temperature": (25.0, 45.0),
+    "pulse": (0, 300),
+    "resp_rate": (0, 100),
+    "systolic": (0, 300),
+    "diastolic": (0, 250),
+    "spo2": (0, 100),
+    "temperature": (25.0, 45.0),
 }
 
 
@@ -96,8 +120,15 @@ def _step_factors(dt: float, pace: float) -> tuple[tuple[str, float, float, floa
     factors = []
     for name, ch in _CHANNELS.items():
         keep = math.exp(-dt / ch.theta)
-        factors.append((name, ch.sigma, math.exp(-dt / (ch.tau * pace)), keep,
-                        ch.sigma * math.sqrt(1 - keep * keep)))
+        factors.append(
+            (
+                name,
+                ch.sigma,
+                math.exp(-dt / (ch.tau * pace)),
+                keep,
+                ch.sigma * math.sqrt(1 - keep * keep),
+            )
+        )
     return tuple(factors)
 
 
@@ -112,11 +143,17 @@ class PatientPhysiology:
     few minutes of simulated time rather than appearing at once.
     """
 
-    def __init__(self, scenario: str = "normal", seed: int | None = None, *,
-                 deterioration_s: float = DEFAULT_DETERIORATION_S) -> None:
+    def __init__(
+        self,
+        scenario: str = "normal",
+        seed: int | None = None,
+        *,
+        deterioration_s: float = DEFAULT_DETERIORATION_S,
+    ) -> None:
         if not (deterioration_s > 0 and math.isfinite(deterioration_s)):
-            raise ValueError(f"deterioration_s must be a positive number of seconds, "
-                             f"got {deterioration_s!r}")
+            raise ValueError(
+                f"deterioration_s must be a positive number of seconds, got {deterioration_s!r}"
+            )
         self._scenario = _check(scenario)
         self._deterioration_s = deterioration_s
         # A shorter deterioration is the default one played faster: the vitals follow the
@@ -124,12 +161,16 @@ class PatientPhysiology:
         self._deterioration_pace = min(1.0, deterioration_s / DEFAULT_DETERIORATION_S)
         # A simulation, not security: a seedable generator is what makes runs reproducible.
         self._rng = random.Random(seed)  # noqa: S311
-        self._baseline = {name: ch.mean + self._rng.uniform(-ch.spread, ch.spread)
-                          for name, ch in _CHANNELS.items()}
+        self._baseline = {
+            name: ch.mean + self._rng.uniform(-ch.spread, ch.spread)
+            for name, ch in _CHANNELS.items()
+        }
         self._trend = dict(self._baseline)
         # Start the fluctuation in its stationary distribution so the first samples already vary.
-        self._noise = {name: _clip(self._rng.gauss(0.0, ch.sigma), -3 * ch.sigma, 3 * ch.sigma)
-                       for name, ch in _CHANNELS.items()}
+        self._noise = {
+            name: _clip(self._rng.gauss(0.0, ch.sigma), -3 * ch.sigma, 3 * ch.sigma)
+            for name, ch in _CHANNELS.items()
+        }
         self._elapsed = 0.0  # seconds spent in the current scenario
 
     @property
@@ -164,12 +205,14 @@ class PatientPhysiology:
         if self._scenario != "deteriorating":
             return goal
         progress = min(1.0, elapsed / self._deterioration_s)
-        return {name: base + progress * (goal[name] - base)
-                for name, base in self._baseline.items()}
+        return {
+            name: base + progress * (goal[name] - base) for name, base in self._baseline.items()
+        }
 
     def _sample(self) -> Vitals:
-        value = {name: _clip(self._trend[name] + self._noise[name], *_BOUNDS[name])
-                 for name in _CHANNELS}
+        value = {
+            name: _clip(self._trend[name] + self._noise[name], *_BOUNDS[name]) for name in _CHANNELS
+        }
         systolic = max(round(value["systolic"]), _MIN_PULSE_PRESSURE)
         return Vitals(
             pulse=round(value["pulse"]),

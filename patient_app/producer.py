@@ -9,8 +9,8 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import KafkaException, Message, Producer
 from confluent_kafka import KafkaError as RdKafkaError
+from confluent_kafka import KafkaException, Message, Producer
 
 from shared.kafka import broker_reachable, ensure_topic, producer_config
 from shared.schemas import vitals_errors
@@ -24,8 +24,12 @@ _PURGED = {RdKafkaError._PURGE_QUEUE, RdKafkaError._PURGE_INFLIGHT}
 # The broker no longer takes this producer's id: a broker restarted without its state may have
 # handed the same id to another producer. Each sample then fails at once, so nothing stalls;
 # only a new producer, with a new id, gets through.
-_ID_REJECTED = {RdKafkaError.PRODUCER_FENCED, RdKafkaError.INVALID_PRODUCER_EPOCH,
-                RdKafkaError.UNKNOWN_PRODUCER_ID, RdKafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER}
+_ID_REJECTED = {
+    RdKafkaError.PRODUCER_FENCED,
+    RdKafkaError.INVALID_PRODUCER_EPOCH,
+    RdKafkaError.UNKNOWN_PRODUCER_ID,
+    RdKafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+}
 
 # Samples queued while the broker is away are kept this long before they count as lost.
 MESSAGE_TIMEOUT_MS = 300_000
@@ -40,8 +44,9 @@ class KafkaService:
     the service builds a fresh producer and re-sends what the old one still held.
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, partitions: int = 6,
-                 stall_timeout: float = 10.0) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, partitions: int = 6, stall_timeout: float = 10.0
+    ) -> None:
         self.bootstrap = bootstrap_servers
         self.topic = topic
         self.partitions = partitions
@@ -52,8 +57,14 @@ class KafkaService:
         self._last_progress = time.monotonic()
         self._next_stall_check = 0.0
         self._resend: list[tuple[bytes | None, bytes]] = []
-        self.stats = {"sent": 0, "delivered": 0, "failed": 0, "resent": 0,
-                      "producer_restarts": 0, "last_error": None}
+        self.stats = {
+            "sent": 0,
+            "delivered": 0,
+            "failed": 0,
+            "resent": 0,
+            "producer_restarts": 0,
+            "last_error": None,
+        }
 
     def start(self) -> None:
         """Find or create the topic, then create the producer."""
@@ -61,8 +72,10 @@ class KafkaService:
             ensure_topic(self.bootstrap, self.topic, self.partitions)
         except KafkaException as exc:
             # The broker may come up later; the topic is auto-created on first produce.
-            log.warning("could not ensure topic; will rely on auto-creation",
-                        extra={"topic": self.topic, "error": str(exc)})
+            log.warning(
+                "could not ensure topic; will rely on auto-creation",
+                extra={"topic": self.topic, "error": str(exc)},
+            )
         with self._lock:
             self._producer = self._new_producer()
         log.info("producer started", extra={"topic": self.topic, "bootstrap": self.bootstrap})
@@ -116,17 +129,27 @@ class KafkaService:
         with self._lock:
             undelivered = len(self._producer) if self._producer is not None else 0
         waiting_for = time.monotonic() - self._last_progress if undelivered else 0.0
-        return {"kafka": "ok" if reachable else "unreachable", "topic": self.topic,
-                "undelivered": undelivered, "stalled": waiting_for > self.stall_timeout,
-                **self.stats}
+        return {
+            "kafka": "ok" if reachable else "unreachable",
+            "topic": self.topic,
+            "undelivered": undelivered,
+            "stalled": waiting_for > self.stall_timeout,
+            **self.stats,
+        }
 
     def _produce(self, key: str | bytes | None, payload: bytes) -> None:
         self._producer.produce(self.topic, key=key, value=payload, on_delivery=self._on_delivery)
         self.stats["sent"] += 1
 
     def _new_producer(self) -> Producer:
-        return Producer(producer_config(self.bootstrap, error_cb=self._on_error, logger=log,
-                                        **{"message.timeout.ms": MESSAGE_TIMEOUT_MS}))
+        return Producer(
+            producer_config(
+                self.bootstrap,
+                error_cb=self._on_error,
+                logger=log,
+                **{"message.timeout.ms": MESSAGE_TIMEOUT_MS},
+            )
+        )
 
     def _stalled(self) -> bool:
         """Samples wait, none was delivered for `stall_timeout`, yet the broker answers."""
@@ -174,8 +197,11 @@ class KafkaService:
         if err.fatal():
             self._fatal = str(err)
         self.stats["last_error"] = str(err)
-        log.log(logging.ERROR if err.fatal() else logging.WARNING, "producer error",
-                extra={"error": str(err), "fatal": err.fatal()})
+        log.log(
+            logging.ERROR if err.fatal() else logging.WARNING,
+            "producer error",
+            extra={"error": str(err), "fatal": err.fatal()},
+        )
 
     def _on_delivery(self, err: RdKafkaError | None, msg: Message) -> None:
         if err is None:
@@ -191,5 +217,7 @@ class KafkaService:
         self.stats["failed"] += 1
         SAMPLES_DELIVERY_FAILED.inc()
         self.stats["last_error"] = str(err)
-        log.error("sample not delivered", extra={
-            "error": str(err), "patient_uuid": (msg.key() or b"").decode(errors="replace")})
+        log.error(
+            "sample not delivered",
+            extra={"error": str(err), "patient_uuid": (msg.key() or b"").decode(errors="replace")},
+        )

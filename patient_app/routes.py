@@ -63,6 +63,10 @@ class Health(MethodView):
         service = metrics_service()
         kafka = service.kafka.health()
         healthy = service.monitoring and kafka["kafka"] == "ok" and not kafka["stalled"]
-        body = {"status": "ok" if healthy else "degraded", "monitoring": service.monitoring,
-                "patients": len(service.patients), "kafka": kafka}
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "monitoring": service.monitoring,
+            "patients": len(service.patients),
+            "kafka": kafka,
+        }
         return body, 200 if healthy else 503

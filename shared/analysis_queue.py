@@ -35,14 +35,20 @@ def celery_config(redis_url: str, namespace: str) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "broker_transport_options": {"visibility_timeout": 300,
-                                     "global_keyprefix": f"{namespace}:celery:"},
+        "broker_transport_options": {
+            "visibility_timeout": 300,
+            "global_keyprefix": f"{namespace}:celery:",
+        },
         "broker_connection_retry_on_startup": True,
         # Enqueueing must not hang a request or the consumer when Redis is down: the
         # notification stays pending and the sweeper enqueues it later.
         "broker_connection_timeout": 2,
-        "task_publish_retry_policy": {"max_retries": 1, "interval_start": 0.2,
-                                      "interval_step": 0.2, "interval_max": 0.5},
+        "task_publish_retry_policy": {
+            "max_retries": 1,
+            "interval_start": 0.2,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
         "redis_socket_connect_timeout": 2,
         "redis_socket_timeout": 5,
         "worker_hijack_root_logger": False,
@@ -64,8 +70,10 @@ class AnalysisQueue:
             try:
                 self.celery.send_task(ANALYSE_TASK, args=[str(notification_id)])
             except Exception as exc:  # kombu raises several kinds when Redis is unreachable
-                log.warning("could not enqueue analysis; the sweeper will retry",
-                            extra={"notification_id": str(notification_id), "error": str(exc)})
+                log.warning(
+                    "could not enqueue analysis; the sweeper will retry",
+                    extra={"notification_id": str(notification_id), "error": str(exc)},
+                )
             else:
                 sent += 1
         return sent

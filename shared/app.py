@@ -22,9 +22,13 @@ OPENAPI_DEFAULTS: dict[str, Any] = {
 }
 
 
-def create_base_app(import_name: str, service: str, settings: Iterable[Setting],
-                    test_config: Mapping[str, Any] | None = None,
-                    defaults: Mapping[str, Any] | None = None) -> Flask:
+def create_base_app(
+    import_name: str,
+    service: str,
+    settings: Iterable[Setting],
+    test_config: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Flask:
     """A Flask app with settings, JSON logging, request ids, `/metrics` and the uuid converter.
 
     Settings come from `defaults`, then the environment (a ConfigError stops here), then

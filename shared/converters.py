@@ -21,8 +21,11 @@ class UUIDConverter(BaseConverter):
         except ValueError:
             # Raised while the URL is matched: Flask keeps it as the routing error and raises
             # it at dispatch, where the app's JSON error handlers answer.
-            abort(422, message=f"Malformed UUID in the URL: {value!r}.",
-                  errors={"path": ["Not a valid UUID."]})
+            abort(
+                422,
+                message=f"Malformed UUID in the URL: {value!r}.",
+                errors={"path": ["Not a valid UUID."]},
+            )
 
     def to_url(self, value: uuid.UUID | str) -> str:
         return str(value)

@@ -12,8 +12,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 log = logging.getLogger(__name__)
 
 
-def error_body(code: int, message: str | None = None,
-               errors: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_body(
+    code: int, message: str | None = None, errors: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The error document every Vigil endpoint returns."""
     status = HTTPStatus(code)
     return {

@@ -30,9 +30,12 @@ REDIS_TIMEOUT_SECONDS = 1.0
 
 
 def redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_SECONDS,
-                                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                                health_check_interval=30)
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        health_check_interval=30,
+    )
 
 
 class Events:
@@ -46,8 +49,9 @@ class Events:
     def generation_key(self, kind: str) -> str:
         return f"{self.namespace}:generation:{kind}"
 
-    def publish(self, event_type: str, data: Mapping[str, Any],
-                invalidates: Iterable[str] = ()) -> bool:
+    def publish(
+        self, event_type: str, data: Mapping[str, Any], invalidates: Iterable[str] = ()
+    ) -> bool:
         """Invalidate the cached reads of `invalidates`, then publish. False if Redis failed."""
         payload = json.dumps({"type": event_type, **data}, default=str)
         try:
@@ -57,8 +61,9 @@ class Events:
                 pipe.publish(self.channel, payload)
                 pipe.execute()
         except redis.RedisError as exc:
-            log.warning("could not publish event", extra={"event_type": event_type,
-                                                           "error": str(exc)})
+            log.warning(
+                "could not publish event", extra={"event_type": event_type, "error": str(exc)}
+            )
             return False
         return True
 

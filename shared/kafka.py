@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 
 def admin_client(bootstrap_servers: str) -> AdminClient:
     # librdkafka logs through Python logging instead of raw lines on stderr.
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000,
-                        "logger": log})
+    return AdminClient(
+        {"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000, "logger": log}
+    )
 
 
 def broker_reachable(bootstrap_servers: str, timeout: float = 2.0) -> bool:
@@ -36,15 +37,17 @@ def wait_for_broker(bootstrap_servers: str, deadline_s: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-def ensure_topic(bootstrap_servers: str, topic: str, partitions: int = 6,
-                 timeout: float = 10.0) -> bool:
+def ensure_topic(
+    bootstrap_servers: str, topic: str, partitions: int = 6, timeout: float = 10.0
+) -> bool:
     """Create `topic` unless it exists. Returns True when it was created."""
     admin = admin_client(bootstrap_servers)
     metadata = admin.list_topics(timeout=timeout)
     if topic in metadata.topics and metadata.topics[topic].error is None:
         return False
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions,
-                                            replication_factor=1)])
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+    )
     try:
         futures[topic].result(timeout)
     except KafkaException as exc:

@@ -11,9 +11,11 @@ from typing import Any
 
 # Context that log records pick up without every call passing it along.
 patient_uuid_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "patient_uuid", default=None)
+    "patient_uuid", default=None
+)
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "request_id", default=None)
+    "request_id", default=None
+)
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is kept.
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -29,7 +31,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds"),
+                timespec="milliseconds"
+            ),
             "level": record.levelname,
             "message": record.getMessage(),
             "service": self.service,
@@ -70,10 +73,14 @@ GUNICORN_LOGCONFIG: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": JsonFormatter, "service": "gunicorn"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json",
-                            "stream": "ext://sys.stderr"}},
-    "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO",
-                                   "propagate": False}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
     # gunicorn merges this over its defaults, whose root logger names handlers we replace.
     "root": {"level": "INFO", "handlers": []},
 }

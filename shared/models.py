@@ -43,8 +43,8 @@ class Patient(Base):
     alert_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     metrics: Mapped[list[PatientMetric]] = relationship(
-        back_populates="patient", cascade="all, delete-orphan", passive_deletes=True,
-        lazy="raise")
+        back_populates="patient", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
+    )
 
     def __repr__(self) -> str:
         return f"<Patient {self.uuid} {self.name!r}>"
@@ -100,8 +100,13 @@ class Notification(Base):
         Index("ix_notifications_category_seq", "category", "seq"),
         Index("ix_notifications_created_at", "created_at"),
         # Unread lists and counts touch only the unread rows.
-        Index("ix_notifications_unread_user_id_seq", "user_id", "seq",
-              sqlite_where=text("read_at IS NULL"), postgresql_where=text("read_at IS NULL")),
+        Index(
+            "ix_notifications_unread_user_id_seq",
+            "user_id",
+            "seq",
+            sqlite_where=text("read_at IS NULL"),
+            postgresql_where=text("read_at IS NULL"),
+        ),
         # The status filter and the sweeper's "stuck since" scan.
         Index("ix_notifications_status_changed", "processing_status", "status_changed_at"),
     )
@@ -109,8 +114,7 @@ class Notification(Base):
     seq: Mapped[int] = mapped_column(BigId, primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    patient_id: Mapped[int | None] = mapped_column(
-        ForeignKey("patients.id", ondelete="SET NULL"))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
     title: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -85,16 +85,24 @@ def normal_ranges() -> dict[str, dict[str, float | None]]:
     for parameter, rows in _CHART.items():
         normal = next(i for i, (_, score) in enumerate(rows) if score == 0)
         top = rows[normal][0]
-        ranges[parameter] = {"above": rows[normal - 1][0] if normal else None,
-                             "up_to": None if math.isinf(top) else top}
+        ranges[parameter] = {
+            "above": rows[normal - 1][0] if normal else None,
+            "up_to": None if math.isinf(top) else top,
+        }
     return ranges
 
 
-def score_news2(*, resp_rate: int, spo2: int, systolic: int, pulse: int,
-                temperature: float) -> News2:
+def score_news2(
+    *, resp_rate: int, spo2: int, systolic: int, pulse: int, temperature: float
+) -> News2:
     """Score one vitals sample (Alert, room air, SpO2 scale 1)."""
-    values = (("resp_rate", resp_rate), ("spo2", spo2), ("systolic", systolic),
-              ("pulse", pulse), ("temperature", round_temperature(temperature)))
+    values = (
+        ("resp_rate", resp_rate),
+        ("spo2", spo2),
+        ("systolic", systolic),
+        ("pulse", pulse),
+        ("temperature", round_temperature(temperature)),
+    )
     parameters = {name: _SCORES[name][bisect_left(_TOPS[name], value)] for name, value in values}
     score = sum(parameters.values())
     return News2(score=score, band=_band(score, parameters), parameters=parameters)

@@ -29,36 +29,54 @@ class NotificationSchema(Schema):
     id = fields.UUID(dump_only=True)
     user_id = fields.UUID(dump_only=True)
     patient_uuid = fields.Function(
-        lambda n: n.patient.uuid if n.patient_id is not None else None, dump_only=True,
-        metadata={"type": "string", "format": "uuid", "nullable": True,
-                  "description": "The patient it concerns, if any."})
+        lambda n: n.patient.uuid if n.patient_id is not None else None,
+        dump_only=True,
+        metadata={
+            "type": "string",
+            "format": "uuid",
+            "nullable": True,
+            "description": "The patient it concerns, if any.",
+        },
+    )
     title = fields.String(dump_only=True)
     text = fields.String(dump_only=True)
     created_at = fields.DateTime(format="iso", dump_only=True)
-    read_at = fields.DateTime(format="iso", allow_none=True, dump_only=True,
-                              metadata={"description": "When first marked read; null if unread."})
-    category = fields.String(allow_none=True, dump_only=True,
-                             metadata={"enum": ["info", "warning", "critical"]})
+    read_at = fields.DateTime(
+        format="iso",
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": "When first marked read; null if unread."},
+    )
+    category = fields.String(
+        allow_none=True, dump_only=True, metadata={"enum": ["info", "warning", "critical"]}
+    )
     confidence = fields.Float(allow_none=True, dump_only=True)
     keywords = fields.List(fields.String(), allow_none=True, dump_only=True)
     processing_status = fields.String(
-        dump_only=True, metadata={"enum": ["pending", "processing", "completed", "failed"]})
-    failure_reason = fields.String(allow_none=True, dump_only=True,
-                                   metadata={"description": "Why the analysis failed."})
-    attempts = fields.Integer(dump_only=True,
-                              metadata={"description": "Analysis attempts so far."})
+        dump_only=True, metadata={"enum": ["pending", "processing", "completed", "failed"]}
+    )
+    failure_reason = fields.String(
+        allow_none=True, dump_only=True, metadata={"description": "Why the analysis failed."}
+    )
+    attempts = fields.Integer(dump_only=True, metadata={"description": "Analysis attempts so far."})
     analysed_at = fields.DateTime(format="iso", allow_none=True, dump_only=True)
 
 
 notification_schema = NotificationSchema()
 
 
-def add_notification(session: Session, *, user_id: uuid.UUID, title: str, text: str,
-                     patient_id: int | None = None) -> Notification:
+def add_notification(
+    session: Session, *, user_id: uuid.UUID, title: str, text: str, patient_id: int | None = None
+) -> Notification:
     """Add a pending notification to the caller's transaction (which the caller commits)."""
-    notification = Notification(user_id=user_id, title=title[:MAX_TITLE_LENGTH],
-                                text=text[:MAX_TEXT_LENGTH], patient_id=patient_id,
-                                processing_status="pending", attempts=0)
+    notification = Notification(
+        user_id=user_id,
+        title=title[:MAX_TITLE_LENGTH],
+        text=text[:MAX_TEXT_LENGTH],
+        patient_id=patient_id,
+        processing_status="pending",
+        attempts=0,
+    )
     session.add(notification)
     session.flush()
     return notification
@@ -68,8 +86,9 @@ def init_notifications(app: Flask) -> None:
     """Bind the app's Redis-backed event publisher and analysis queue (connects lazily)."""
     config = app.config
     app.extensions["vigil.events"] = Events(config["REDIS_URL"], config["REDIS_NAMESPACE"])
-    app.extensions["vigil.analysis_queue"] = AnalysisQueue(config["REDIS_URL"],
-                                                           config["REDIS_NAMESPACE"])
+    app.extensions["vigil.analysis_queue"] = AnalysisQueue(
+        config["REDIS_URL"], config["REDIS_NAMESPACE"]
+    )
 
 
 def events(app: Flask | None = None) -> Events:
@@ -80,8 +99,9 @@ def analysis_queue(app: Flask | None = None) -> AnalysisQueue:
     return (app or current_app).extensions["vigil.analysis_queue"]
 
 
-def announce(app: Flask, event_type: str, notifications: Iterable[Notification],
-             source: str = "api") -> None:
+def announce(
+    app: Flask, event_type: str, notifications: Iterable[Notification], source: str = "api"
+) -> None:
     """After the commit: queue new notifications for analysis and publish the change.
 
     Call with notifications whose `patient` is loaded (or who have none); `source` says who
@@ -92,5 +112,8 @@ def announce(app: Flask, event_type: str, notifications: Iterable[Notification],
         NOTIFICATIONS_CREATED.labels(source).inc(len(notifications))
         analysis_queue(app).enqueue(n.id for n in notifications)
     for notification in notifications:
-        events(app).publish(event_type, {"notification": notification_schema.dump(notification)},
-                            invalidates=(NOTIFICATIONS,))
+        events(app).publish(
+            event_type,
+            {"notification": notification_schema.dump(notification)},
+            invalidates=(NOTIFICATIONS,),
+        )

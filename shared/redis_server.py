@@ -25,18 +25,36 @@ def redis_server_path() -> Path:
 
 
 def redis_command(port: int, host: str = "127.0.0.1") -> list[str]:
-    return [str(redis_server_path()), "--port", str(port), "--bind", host,
-            "--save", "", "--appendonly", "no", "--protected-mode", "no",
-            # No working files: `dir` would otherwise be wherever the process started.
-            "--dir", "/tmp", "--loglevel", "warning"]  # noqa: S108
+    return [
+        str(redis_server_path()),
+        "--port",
+        str(port),
+        "--bind",
+        host,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+        # No working files: `dir` would otherwise be wherever the process started.
+        "--dir",
+        "/tmp",  # noqa: S108
+        "--loglevel",
+        "warning",
+    ]
 
 
 def start_redis(port: int, log_file: Path | None = None) -> subprocess.Popen:
     """Start redis-server in the background on 127.0.0.1:`port`."""
     out = log_file.open("ab") if log_file is not None else subprocess.DEVNULL
     try:
-        return subprocess.Popen(redis_command(port), stdout=out,  # noqa: S603
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(  # noqa: S603
+            redis_command(port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     finally:
         if log_file is not None:
             out.close()
@@ -55,8 +73,9 @@ def wait_for_redis(redis_url: str, deadline_s: float = 20.0) -> None:
                 return
             except redis.ConnectionError:
                 if time.monotonic() > give_up:
-                    raise TimeoutError(f"Redis at {redis_url} did not answer in "
-                                       f"{deadline_s}s") from None
+                    raise TimeoutError(
+                        f"Redis at {redis_url} did not answer in {deadline_s}s"
+                    ) from None
                 time.sleep(0.05)
     finally:
         client.close()
@@ -81,8 +100,9 @@ def main() -> None:
     from shared.lifecycle import exec_embedded_or_idle
     from shared.logging import configure_logging
 
-    settings = load_settings((*COMMON_SETTINGS, *REDIS_SETTINGS,
-                              Setting("EMBEDDED_REDIS", parse_bool, True)))
+    settings = load_settings(
+        (*COMMON_SETTINGS, *REDIS_SETTINGS, Setting("EMBEDDED_REDIS", parse_bool, True))
+    )
     configure_logging("redis", settings["LOG_LEVEL"])
     port = embedded_port(settings["REDIS_URL"])
     embedded = settings["EMBEDDED_REDIS"] and port is not None

@@ -40,8 +40,7 @@ MAX_MESSAGE_BYTES = 16 * 1024
 
 _BP_PATTERN = re.compile(r"^(\d{1,3})/(\d{1,3})$")
 # The instants producers send: extended ISO 8601 with seconds and an explicit zone.
-_USUAL_INSTANT = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+_USUAL_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 
 
 def format_bp(systolic: int, diastolic: int) -> str:
@@ -81,8 +80,7 @@ class VitalsSchema(Schema):
     resp_rate = fields.Integer(required=True, strict=True, validate=_between(RESP_RATE_RANGE))
     bp = fields.String(required=True)
     spo2 = fields.Integer(required=True, strict=True, validate=_between(SPO2_RANGE))
-    temperature = fields.Float(required=True, allow_nan=False,
-                               validate=_between(TEMPERATURE_RANGE))
+    temperature = fields.Float(required=True, allow_nan=False, validate=_between(TEMPERATURE_RANGE))
 
     @validates("bp")
     def _validate_bp(self, value: str, **_kwargs: Any) -> None:
@@ -99,8 +97,11 @@ class VitalsSchema(Schema):
     def _reject_booleans(self, _data: dict, original: Any, **_kwargs: Any) -> None:
         # JSON true/false would pass as 1/0 through int-like checks in some paths.
         if isinstance(original, dict):
-            bad = [k for k in ("pulse", "resp_rate", "spo2", "temperature")
-                   if isinstance(original.get(k), bool)]
+            bad = [
+                k
+                for k in ("pulse", "resp_rate", "spo2", "temperature")
+                if isinstance(original.get(k), bool)
+            ]
             if bad:
                 raise ValidationError({k: ["Not a valid number."] for k in bad})
 
@@ -137,17 +138,25 @@ def _load_usual(document: Any) -> dict[str, Any] | None:
         timestamp, bp = document["timestamp"], document["bp"]
         integers = (document["pulse"], document["resp_rate"], document["spo2"])
         temperature = document["temperature"]
-        if not (type(timestamp) is str and _USUAL_INSTANT.match(timestamp)
-                and type(bp) is str and all(type(value) is int for value in integers)
-                and type(temperature) in (float, int) and math.isfinite(temperature)
-                and (name is None or type(name) is str
-                     and NAME_LENGTH[0] <= len(name) <= NAME_LENGTH[1])):
+        if not (
+            type(timestamp) is str
+            and _USUAL_INSTANT.match(timestamp)
+            and type(bp) is str
+            and all(type(value) is int for value in integers)
+            and type(temperature) in (float, int)
+            and math.isfinite(temperature)
+            and (
+                name is None or type(name) is str and NAME_LENGTH[0] <= len(name) <= NAME_LENGTH[1]
+            )
+        ):
             return None
         pulse, resp_rate, spo2 = integers
-        if not (PULSE_RANGE[0] <= pulse <= PULSE_RANGE[1]
-                and RESP_RATE_RANGE[0] <= resp_rate <= RESP_RATE_RANGE[1]
-                and SPO2_RANGE[0] <= spo2 <= SPO2_RANGE[1]
-                and TEMPERATURE_RANGE[0] <= temperature <= TEMPERATURE_RANGE[1]):
+        if not (
+            PULSE_RANGE[0] <= pulse <= PULSE_RANGE[1]
+            and RESP_RATE_RANGE[0] <= resp_rate <= RESP_RATE_RANGE[1]
+            and SPO2_RANGE[0] <= spo2 <= SPO2_RANGE[1]
+            and TEMPERATURE_RANGE[0] <= temperature <= TEMPERATURE_RANGE[1]
+        ):
             return None
         moment = datetime.fromisoformat(timestamp).astimezone(UTC)
         if not EARLIEST_SAMPLE <= moment <= datetime.now(UTC) + MAX_CLOCK_SKEW:
@@ -156,6 +165,14 @@ def _load_usual(document: Any) -> dict[str, Any] | None:
         patient_uuid = uuid.UUID(document["patient_uuid"])
     except (AttributeError, KeyError, TypeError, ValueError, ValidationError):
         return None
-    return {"patient_uuid": patient_uuid, "patient_name": name, "timestamp": moment,
-            "pulse": pulse, "resp_rate": resp_rate, "spo2": spo2,
-            "temperature": float(temperature), "systolic": systolic, "diastolic": diastolic}
+    return {
+        "patient_uuid": patient_uuid,
+        "patient_name": name,
+        "timestamp": moment,
+        "pulse": pulse,
+        "resp_rate": resp_rate,
+        "spo2": spo2,
+        "temperature": float(temperature),
+        "systolic": systolic,
+        "diastolic": diastolic,
+    }

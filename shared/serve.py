@@ -20,7 +20,6 @@ from gunicorn.app.base import BaseApplication
 from shared.lifecycle import start_background, stop_background
 from shared.logging import GUNICORN_LOGCONFIG
 
-
 # prometheus_client picks its storage when first imported, so this is read before that.
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _OWNED_METRICS_DIR = "VIGIL_OWNS_PROMETHEUS_DIR"
@@ -92,24 +91,34 @@ class GunicornServer(BaseApplication):
         return self.factory()
 
 
-def serve(factory: Callable[[], Flask], host: str, port: int, workers: int = 1,
-          threads: int = 4) -> None:
+def serve(
+    factory: Callable[[], Flask], host: str, port: int, workers: int = 1, threads: int = 4
+) -> None:
     """Serve `factory()` with gunicorn's threaded workers until SIGTERM/SIGINT."""
-    GunicornServer(factory, {
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "graceful_timeout": 15,
-        "accesslog": None,
-        "logconfig_dict": GUNICORN_LOGCONFIG,
-        # One socket path per user: several Vigil servers on a machine would fight over it.
-        "control_socket_disable": True,
-    }).run()
+    GunicornServer(
+        factory,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "graceful_timeout": 15,
+            "accesslog": None,
+            "logconfig_dict": GUNICORN_LOGCONFIG,
+            # One socket path per user: several Vigil servers on a machine would fight over it.
+            "control_socket_disable": True,
+        },
+    ).run()
 
 
-def run_cli(factory: Callable[[], Flask], host: str, port: int | None, default_port: int,
-            workers: int = 1, threads: int = 4) -> None:
+def run_cli(
+    factory: Callable[[], Flask],
+    host: str,
+    port: int | None,
+    default_port: int,
+    workers: int = 1,
+    threads: int = 4,
+) -> None:
     """Validate settings (one clear line and exit 2 on a bad one), then serve.
 
     Without `--port`, the port comes from the PORT variable (as honcho and most PaaS set it).

@@ -26,42 +26,59 @@ from prometheus_client import (
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 # -- every app: HTTP -------------------------------------------------------------------------
-HTTP_REQUESTS = Counter("vigil_http_requests", "HTTP requests answered.",
-                        ["service", "method", "endpoint", "status"])
-HTTP_LATENCY = Histogram("vigil_http_request_duration_seconds",
-                         "Time to answer an HTTP request.", ["service", "method", "endpoint"],
-                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+HTTP_REQUESTS = Counter(
+    "vigil_http_requests", "HTTP requests answered.", ["service", "method", "endpoint", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "vigil_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["service", "method", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 # -- patient_app -----------------------------------------------------------------------------
 SAMPLES_PRODUCED = Counter("vigil_samples_produced", "Vitals samples queued for Kafka.")
-SAMPLES_DELIVERY_FAILED = Counter("vigil_samples_delivery_failed",
-                                  "Vitals samples Kafka did not accept in time.")
+SAMPLES_DELIVERY_FAILED = Counter(
+    "vigil_samples_delivery_failed", "Vitals samples Kafka did not accept in time."
+)
 
 # -- data_app --------------------------------------------------------------------------------
 SAMPLES_CONSUMED = Counter("vigil_samples_consumed", "Messages read from the vitals topic.")
 SAMPLES_STORED = Counter("vigil_samples_stored", "Samples newly stored (repeats not counted).")
-SAMPLES_DEAD_LETTERED = Counter("vigil_samples_dead_lettered",
-                                "Messages sent to the dead-letter topic.")
+SAMPLES_DEAD_LETTERED = Counter(
+    "vigil_samples_dead_lettered", "Messages sent to the dead-letter topic."
+)
 BATCH_COMMIT_SECONDS = Histogram(
-    "vigil_batch_commit_seconds", "Storing one batch and committing its offsets.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+    "vigil_batch_commit_seconds",
+    "Storing one batch and committing its offsets.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 # Each worker's consumer owns its own partitions, so the workers' lags add up.
-CONSUMER_LAG = Gauge("vigil_consumer_lag", "Messages behind the end of the assigned partitions.",
-                     multiprocess_mode="livesum")
-ALERTS_RAISED = Counter("vigil_alerts_raised", "Alerts raised from vitals, by NEWS2 band.",
-                        ["band"])
+CONSUMER_LAG = Gauge(
+    "vigil_consumer_lag",
+    "Messages behind the end of the assigned partitions.",
+    multiprocess_mode="livesum",
+)
+ALERTS_RAISED = Counter(
+    "vigil_alerts_raised", "Alerts raised from vitals, by NEWS2 band.", ["band"]
+)
 
 # -- notifications (data_app, monitor_app) and their analysis (worker) -----------------------
-NOTIFICATIONS_CREATED = Counter("vigil_notifications_created", "Notifications created.",
-                                ["source"])
-ANALYSIS_SECONDS = Histogram("vigil_analysis_duration_seconds",
-                             "One analysis attempt, AI API call included.", ["outcome"],
-                             buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60))
+NOTIFICATIONS_CREATED = Counter("vigil_notifications_created", "Notifications created.", ["source"])
+ANALYSIS_SECONDS = Histogram(
+    "vigil_analysis_duration_seconds",
+    "One analysis attempt, AI API call included.",
+    ["outcome"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60),
+)
 ANALYSES = Counter("vigil_analyses", "Analysis attempts by outcome.", ["outcome"])
 
 # -- monitor_app -----------------------------------------------------------------------------
-WEBSOCKET_CLIENTS = Gauge("vigil_websocket_clients", "Live-update WebSocket clients connected.",
-                          multiprocess_mode="livesum")
+WEBSOCKET_CLIENTS = Gauge(
+    "vigil_websocket_clients",
+    "Live-update WebSocket clients connected.",
+    multiprocess_mode="livesum",
+)
 
 
 def init_telemetry(app: Flask, service: str) -> None:
@@ -81,7 +98,8 @@ def init_telemetry(app: Flask, service: str) -> None:
         endpoint = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
         HTTP_REQUESTS.labels(service, request.method, endpoint, str(response.status_code)).inc()
         HTTP_LATENCY.labels(service, request.method, endpoint).observe(
-            time.perf_counter() - started)
+            time.perf_counter() - started
+        )
         return response
 
     app.add_url_rule("/metrics", "prometheus_metrics", metrics_view)

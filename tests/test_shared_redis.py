@@ -7,12 +7,15 @@ from shared.broker import free_port
 from shared.redis_server import embedded_port, start_redis, wait_for_redis
 
 
-@pytest.mark.parametrize(("url", "port"), [
-    ("redis://127.0.0.1:16379/0", 16379),
-    ("redis://localhost/0", 6379),
-    ("redis://redis:6379/0", None),          # another host: run nothing
-    ("rediss://127.0.0.1:6380/0", None),     # TLS: not the embedded server
-])
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [
+        ("redis://127.0.0.1:16379/0", 16379),
+        ("redis://localhost/0", 6379),
+        ("redis://redis:6379/0", None),  # another host: run nothing
+        ("rediss://127.0.0.1:6380/0", None),  # TLS: not the embedded server
+    ],
+)
 def test_embedded_port(url: str, port: int | None) -> None:
     assert embedded_port(url) == port
 

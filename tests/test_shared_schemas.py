@@ -12,9 +12,16 @@ NOW = datetime.now(UTC)
 
 
 def sample(**overrides):
-    document = {"patient_uuid": str(uuid.uuid4()), "patient_name": "Ivan Petrov",
-                "timestamp": NOW.isoformat(timespec="milliseconds"), "pulse": 72,
-                "resp_rate": 14, "bp": "120/80", "spo2": 98, "temperature": 36.8}
+    document = {
+        "patient_uuid": str(uuid.uuid4()),
+        "patient_name": "Ivan Petrov",
+        "timestamp": NOW.isoformat(timespec="milliseconds"),
+        "pulse": 72,
+        "resp_rate": 14,
+        "bp": "120/80",
+        "spo2": 98,
+        "temperature": 36.8,
+    }
     document.update(overrides)
     return {k: v for k, v in document.items() if v is not ...}
 
@@ -35,15 +42,31 @@ USUAL = [
 ]
 
 UNUSUAL = [
-    sample(pulse=72.0), sample(pulse=True), sample(temperature=False), sample(pulse="72"),
-    sample(pulse=301), sample(spo2=-1), sample(temperature=45.1), sample(temperature=float("nan")),
-    sample(bp="80/120"), sample(bp="120/"), sample(bp=120), sample(patient_name=""),
-    sample(patient_name="x" * 201), sample(patient_name=5), sample(patient_uuid="nope"),
-    sample(patient_uuid=5), sample(timestamp="2026-01-01T10:00:00"),
-    sample(timestamp="2026-01-01"), sample(timestamp="20260101T100000Z"),
+    sample(pulse=72.0),
+    sample(pulse=True),
+    sample(temperature=False),
+    sample(pulse="72"),
+    sample(pulse=301),
+    sample(spo2=-1),
+    sample(temperature=45.1),
+    sample(temperature=float("nan")),
+    sample(bp="80/120"),
+    sample(bp="120/"),
+    sample(bp=120),
+    sample(patient_name=""),
+    sample(patient_name="x" * 201),
+    sample(patient_name=5),
+    sample(patient_uuid="nope"),
+    sample(patient_uuid=5),
+    sample(timestamp="2026-01-01T10:00:00"),
+    sample(timestamp="2026-01-01"),
+    sample(timestamp="20260101T100000Z"),
     sample(timestamp=(NOW + timedelta(days=1)).isoformat()),
-    sample(timestamp="1999-12-31T23:59:59Z"), sample(pulse=...), sample(bp=...),
-    "not a dict", [1, 2],
+    sample(timestamp="1999-12-31T23:59:59Z"),
+    sample(pulse=...),
+    sample(bp=...),
+    "not a dict",
+    [1, 2],
 ]
 
 
@@ -52,8 +75,9 @@ def test_the_quick_path_loads_what_the_schema_loads(document):
     quick = _load_usual(document)
     assert quick is not None, "a usual sample should not need the schema"
     assert quick == vitals_schema.load(document)
-    assert {k: type(v) for k, v in quick.items()} == \
-        {k: type(v) for k, v in vitals_schema.load(document).items()}
+    assert {k: type(v) for k, v in quick.items()} == {
+        k: type(v) for k, v in vitals_schema.load(document).items()
+    }
     assert load_vitals(document) == quick
     assert vitals_errors(document) == {}
 

@@ -15,28 +15,55 @@ from tests.processes import GUNICORN, ROOT, get_json
 pytestmark = pytest.mark.integration
 
 
-
 @pytest.fixture
 def system(kafka_bootstrap, topic_names, redis_settings, tmp_path):
     """Start data_app, monitor_app and one named patient; stop them all afterwards."""
-    env = {**os.environ, **topic_names, **redis_settings,
-           "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}",
-           "KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_GROUP_ID": "system-test",
-           "METRICS_INTERVAL": "0.5", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        **topic_names,
+        **redis_settings,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}",
+        "KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "KAFKA_GROUP_ID": "system-test",
+        "METRICS_INTERVAL": "0.5",
+        "PYTHONPATH": str(ROOT),
+    }
     ports = {"data": free_port(), "monitor": free_port(), "patient": free_port()}
     commands = {
         "data": [GUNICORN, "data_app:create_app()", "--bind", f"127.0.0.1:{ports['data']}"],
-        "monitor": [GUNICORN, "monitor_app:create_app()", "--bind",
-                    f"127.0.0.1:{ports['monitor']}", "--workers", "2", "--threads", "4"],
-        "patient": [sys.executable, "-m", "patient_app", "--name", "Ivan Petrov",
-                    "--port", str(ports["patient"]), "--scenario", "sepsis"],
+        "monitor": [
+            GUNICORN,
+            "monitor_app:create_app()",
+            "--bind",
+            f"127.0.0.1:{ports['monitor']}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+        ],
+        "patient": [
+            sys.executable,
+            "-m",
+            "patient_app",
+            "--name",
+            "Ivan Petrov",
+            "--port",
+            str(ports["patient"]),
+            "--scenario",
+            "sepsis",
+        ],
     }
     processes = {}
     for name, command in commands.items():
         log = (tmp_path / f"{name}.log").open("wb")
-        processes[name] = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,  # noqa: S603
-                                           stderr=subprocess.STDOUT)
+        processes[name] = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log,  # noqa: S603
+            stderr=subprocess.STDOUT,
+        )
         log.close()
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     yield urls, processes, tmp_path
@@ -56,8 +83,7 @@ def test_samples_flow_from_simulator_to_api_and_services_stop_cleanly(system, wa
 
     def listed():
         status, body = get_json(api + "/patients")
-        return status == 200 and [p for p in body if p["name"] == "Ivan Petrov"
-                                  and p["latest"]]
+        return status == 200 and [p for p in body if p["name"] == "Ivan Petrov" and p["latest"]]
 
     patient = wait_for(listed, timeout=60, interval=0.3, message="the patient in the API")[0]
 

@@ -23,29 +23,35 @@ stack = pipeline.stack
 def scrape(port: int) -> dict[tuple[str, str], float] | None:
     """(sample name, outcome) -> value of the worker's analysis samples; None if not serving."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",  # noqa: S310
-                                    timeout=5) as response:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/metrics",  # noqa: S310
+            timeout=5,
+        ) as response:
             text = response.read().decode()
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return None
-    return {(sample.name, sample.labels.get("outcome", "")): sample.value
-            for family in text_string_to_metric_families(text)
-            if family.name.startswith("vigil_analys") for sample in family.samples}
+    return {
+        (sample.name, sample.labels.get("outcome", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name.startswith("vigil_analys")
+        for sample in family.samples
+    }
 
 
-def test_the_worker_counts_and_times_its_analyses(stack: dict,
-                                                  wait_for: Callable[..., object]) -> None:
+def test_the_worker_counts_and_times_its_analyses(
+    stack: dict, wait_for: Callable[..., object]
+) -> None:
     port = free_port()
     pipeline.start_worker(stack, wait_for, METRICS_PORT=str(port))
     # Served once the worker is ready, before any task ran.
-    wait_for(lambda: scrape(port) is not None, timeout=10,
-             message="the worker's metrics endpoint")
+    wait_for(lambda: scrape(port) is not None, timeout=10, message="the worker's metrics endpoint")
     assert scrape(port) == {}
 
     client = stack["client"]
     notification_id = pipeline.create(client, "Infusion pump failed: occlusion error on line 2")
-    status = wait_for(lambda: pipeline.finished(client, notification_id), timeout=30,
-                      message="the analysis")
+    status = wait_for(
+        lambda: pipeline.finished(client, notification_id), timeout=30, message="the analysis"
+    )
     assert status["processing_status"] == "completed"
 
     # The counters move just after the result is stored: poll, do not read once.

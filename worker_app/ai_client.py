@@ -35,8 +35,11 @@ class _ResultSchema(Schema):
 
     category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
     confidence = fields.Float(required=True, validate=validate.Range(0, 1))
-    keywords = fields.List(fields.String(validate=validate.Length(max=100)), required=True,
-                           validate=validate.Length(max=20))
+    keywords = fields.List(
+        fields.String(validate=validate.Length(max=100)),
+        required=True,
+        validate=validate.Length(max=20),
+    )
 
 
 class AIClient:
@@ -45,8 +48,9 @@ class AIClient:
     def __init__(self, url: str, timeout: float) -> None:
         self.url = url
         self.timeout = timeout
-        self._http = httpx.Client(timeout=httpx.Timeout(
-            timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)))
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS))
+        )
 
     def analyse(self, text: str) -> AnalysisResult:
         try:
@@ -58,14 +62,16 @@ class AIClient:
         if response.status_code >= 500 or response.status_code == 429:
             raise TransientAIError(f"AI API answered {response.status_code}")
         if response.status_code != 200:
-            raise AIError(f"AI API refused the text: {response.status_code} "
-                          f"{response.text[:200]}")
+            raise AIError(f"AI API refused the text: {response.status_code} {response.text[:200]}")
         try:
             data = _ResultSchema().load(response.json())
         except (ValueError, ValidationError) as exc:
             raise AIError(f"AI API answered an unexpected body: {exc}") from None
-        return AnalysisResult(data["category"], round(data["confidence"], 4),
-                              [keyword.lower() for keyword in data["keywords"]])
+        return AnalysisResult(
+            data["category"],
+            round(data["confidence"], 4),
+            [keyword.lower() for keyword in data["keywords"]],
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -23,13 +23,19 @@ from worker_app.ai_client import AnalysisResult
 OPEN_STATUSES = ("pending", "processing")
 
 
-def _change(app: Flask, notification_id: uuid.UUID, event_type: str,
-            apply: Callable[[Notification], None], only_open: bool = True) -> Notification | None:
+def _change(
+    app: Flask,
+    notification_id: uuid.UUID,
+    event_type: str,
+    apply: Callable[[Notification], None],
+    only_open: bool = True,
+) -> Notification | None:
     """Apply one change in a transaction and announce it; None if there was nothing to do."""
     with db.sessionmaker(app).begin() as session:
         notification = _load_for_update(session, notification_id)
-        if notification is None or (only_open
-                                    and notification.processing_status not in OPEN_STATUSES):
+        if notification is None or (
+            only_open and notification.processing_status not in OPEN_STATUSES
+        ):
             return None
         apply(notification)
         notification.status_changed_at = utcnow()
@@ -38,8 +44,11 @@ def _change(app: Flask, notification_id: uuid.UUID, event_type: str,
 
 
 def _load_for_update(session: Session, notification_id: uuid.UUID) -> Notification | None:
-    query = (select(Notification).where(Notification.id == notification_id)
-             .options(selectinload(Notification.patient)))
+    query = (
+        select(Notification)
+        .where(Notification.id == notification_id)
+        .options(selectinload(Notification.patient))
+    )
     if session.get_bind().dialect.name == "postgresql":
         # Two copies of one task (a re-queue racing a redelivery) then take turns.
         query = query.with_for_update(of=Notification)
@@ -87,19 +96,26 @@ def fail(app: Flask, notification_id: uuid.UUID, reason: str) -> None:
     _change(app, notification_id, "notification.analysed", give_up)
 
 
-def stale_notifications(app: Flask, older_than_seconds: float, limit: int = 500
-                        ) -> list[tuple[uuid.UUID, int]]:
+def stale_notifications(
+    app: Flask, older_than_seconds: float, limit: int = 500
+) -> list[tuple[uuid.UUID, int]]:
     """Open notifications untouched for that long, as (id, attempts); touched now, so the
     next sweep leaves them alone while they wait in the queue again."""
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     with db.sessionmaker(app).begin() as session:
         rows = session.execute(
             select(Notification.id, Notification.attempts)
-            .where(Notification.processing_status.in_(OPEN_STATUSES),
-                   Notification.status_changed_at < cutoff)
-            .order_by(Notification.status_changed_at).limit(limit)).all()
+            .where(
+                Notification.processing_status.in_(OPEN_STATUSES),
+                Notification.status_changed_at < cutoff,
+            )
+            .order_by(Notification.status_changed_at)
+            .limit(limit)
+        ).all()
         if rows:
-            session.execute(update(Notification)
-                            .where(Notification.id.in_([row.id for row in rows]))
-                            .values(status_changed_at=utcnow()))
+            session.execute(
+                update(Notification)
+                .where(Notification.id.in_([row.id for row in rows]))
+                .values(status_changed_at=utcnow())
+            )
     return [(row.id, row.attempts) for row in rows]

@@ -6,8 +6,8 @@ from typing import Any
 from shared.config import (
     COMMON_SETTINGS,
     DATABASE_SETTING,
-    ConfigError,
     REDIS_SETTINGS,
+    ConfigError,
     Setting,
     parse_float,
     parse_int,
@@ -47,6 +47,8 @@ WORKER_SETTINGS: tuple[Setting, ...] = (
 def check_stale_after_timeout(config: Mapping[str, Any]) -> None:
     """A notification still being analysed must not look stale, or it is analysed twice."""
     if config["ANALYSIS_STALE_SECONDS"] <= config["AI_API_TIMEOUT"]:
-        raise ConfigError(f"ANALYSIS_STALE_SECONDS: must exceed AI_API_TIMEOUT "
-                          f"({config['AI_API_TIMEOUT']:g}), got "
-                          f"{config['ANALYSIS_STALE_SECONDS']:g}")
+        raise ConfigError(
+            f"ANALYSIS_STALE_SECONDS: must exceed AI_API_TIMEOUT "
+            f"({config['AI_API_TIMEOUT']:g}), got "
+            f"{config['ANALYSIS_STALE_SECONDS']:g}"
+        )

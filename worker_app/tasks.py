@@ -53,24 +53,29 @@ def _analyse(task, notification_id: str) -> str:
     except TransientAIError as exc:
         if attempt <= config["AI_API_MAX_RETRIES"]:
             countdown = config["AI_API_RETRY_BACKOFF"] * 2 ** (attempt - 1)
-            log.warning("AI API failed; retrying", extra={
-                "notification_id": notification_id, "attempt": attempt, "error": str(exc)})
+            log.warning(
+                "AI API failed; retrying",
+                extra={"notification_id": notification_id, "attempt": attempt, "error": str(exc)},
+            )
             analysis.await_retry(app, nid, f"{exc}; retrying (attempt {attempt})")
             raise task.retry(countdown=countdown) from None
         reason = f"{exc} ({attempt} attempts)"
-        log.error("analysis failed", extra={"notification_id": notification_id,
-                                            "reason": reason})
+        log.error("analysis failed", extra={"notification_id": notification_id, "reason": reason})
         analysis.fail(app, nid, reason)
         return "failed"
     except AIError as exc:
-        log.error("analysis failed", extra={"notification_id": notification_id,
-                                            "reason": str(exc)})
+        log.error("analysis failed", extra={"notification_id": notification_id, "reason": str(exc)})
         analysis.fail(app, nid, str(exc))
         return "failed"
     analysis.complete(app, nid, result)
-    log.info("notification analysed", extra={
-        "notification_id": notification_id, "category": result.category,
-        "confidence": result.confidence})
+    log.info(
+        "notification analysed",
+        extra={
+            "notification_id": notification_id,
+            "category": result.category,
+            "confidence": result.confidence,
+        },
+    )
     return "completed"
 
 

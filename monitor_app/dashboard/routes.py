@@ -6,8 +6,13 @@ from flask import Blueprint, current_app, render_template
 
 from shared.news2 import BANDS, normal_ranges
 
-bp = Blueprint("dashboard", __name__, static_folder="static",
-               static_url_path="/static/dashboard", template_folder="templates")
+bp = Blueprint(
+    "dashboard",
+    __name__,
+    static_folder="static",
+    static_url_path="/static/dashboard",
+    template_folder="templates",
+)
 
 
 @bp.get("/")

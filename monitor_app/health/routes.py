@@ -30,7 +30,10 @@ class Health(MethodView):
         database = services.database_problem(db.session) or "ok"
         redis = services.redis_problem(events(current_app).redis) or "ok"
         hub = event_hub()
-        report = {"status": "ok" if database == redis == "ok" else "degraded",
-                  "database": database, "redis": redis,
-                  "live": {"connected": hub.connected, "clients": hub.client_count}}
+        report = {
+            "status": "ok" if database == redis == "ok" else "degraded",
+            "database": database,
+            "redis": redis,
+            "live": {"connected": hub.connected, "clients": hub.client_count},
+        }
         return (report, 200) if database == "ok" else (report, 503)

@@ -15,7 +15,11 @@ class HealthSchema(Schema):
 
     status = fields.String(metadata={"description": "'ok' or 'degraded'."})
     database = fields.String(metadata={"description": "'ok', or why the database failed."})
-    redis = fields.String(metadata={"description": "'ok', or why Redis failed (the API "
-                                                   "then serves uncached, without live "
-                                                   "updates)."})
+    redis = fields.String(
+        metadata={
+            "description": "'ok', or why Redis failed (the API "
+            "then serves uncached, without live "
+            "updates)."
+        }
+    )
     live = fields.Nested(LiveSchema)

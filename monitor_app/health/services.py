@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import redis
-
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session

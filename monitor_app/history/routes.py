@@ -13,8 +13,11 @@ from monitor_app.history.schemas import HistoryQueryArgsSchema, HistorySchema
 from monitor_app.patients.routes import patient_or_404
 from shared.db import db
 
-blp = Blueprint("history", __name__,
-                description="A patient's vital signs over a recent window, for trend charts.")
+blp = Blueprint(
+    "history",
+    __name__,
+    description="A patient's vital signs over a recent window, for trend charts.",
+)
 
 
 @blp.route("/patient/<uuid:patient_uuid>/history")

@@ -19,92 +19,160 @@ class VitalStatsSchema(Schema):
     """Lowest, mean and highest of a whole-number vital within one bucket."""
 
     # Attribute names that do not shadow the min and max builtins.
-    lowest = fields.Integer(attribute="min", data_key="min", dump_only=True,
-                            metadata={"description": "Lowest value in the bucket."})
-    avg = fields.Float(dump_only=True,
-                       metadata={"description": "Mean, rounded half up to 1 decimal place."})
-    highest = fields.Integer(attribute="max", data_key="max", dump_only=True,
-                             metadata={"description": "Highest value in the bucket."})
+    lowest = fields.Integer(
+        attribute="min",
+        data_key="min",
+        dump_only=True,
+        metadata={"description": "Lowest value in the bucket."},
+    )
+    avg = fields.Float(
+        dump_only=True, metadata={"description": "Mean, rounded half up to 1 decimal place."}
+    )
+    highest = fields.Integer(
+        attribute="max",
+        data_key="max",
+        dump_only=True,
+        metadata={"description": "Highest value in the bucket."},
+    )
 
 
 class ScoreStatsSchema(Schema):
     """Lowest, mean and highest NEWS2 score within one bucket, null if none was scored."""
 
-    lowest = fields.Integer(attribute="min", data_key="min", allow_none=True, dump_only=True,
-                            metadata={"description": "Lowest score in the bucket."})
-    avg = fields.Float(allow_none=True, dump_only=True,
-                       metadata={"description": "Mean, rounded half up to 1 decimal place."})
-    highest = fields.Integer(attribute="max", data_key="max", allow_none=True, dump_only=True,
-                             metadata={"description": "Highest score in the bucket."})
+    lowest = fields.Integer(
+        attribute="min",
+        data_key="min",
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": "Lowest score in the bucket."},
+    )
+    avg = fields.Float(
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": "Mean, rounded half up to 1 decimal place."},
+    )
+    highest = fields.Integer(
+        attribute="max",
+        data_key="max",
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": "Highest score in the bucket."},
+    )
 
 
 class TemperatureStatsSchema(Schema):
     """Lowest, mean and highest temperature within one bucket."""
 
-    lowest = fields.Float(attribute="min", data_key="min", dump_only=True,
-                          metadata={"description": "Lowest value in the bucket."})
-    avg = fields.Float(dump_only=True,
-                       metadata={"description": "Mean, rounded half up to 2 decimal places."})
-    highest = fields.Float(attribute="max", data_key="max", dump_only=True,
-                           metadata={"description": "Highest value in the bucket."})
+    lowest = fields.Float(
+        attribute="min",
+        data_key="min",
+        dump_only=True,
+        metadata={"description": "Lowest value in the bucket."},
+    )
+    avg = fields.Float(
+        dump_only=True, metadata={"description": "Mean, rounded half up to 2 decimal places."}
+    )
+    highest = fields.Float(
+        attribute="max",
+        data_key="max",
+        dump_only=True,
+        metadata={"description": "Highest value in the bucket."},
+    )
 
 
 class BucketSchema(Schema):
     """The samples of one time bucket, summarised per vital."""
 
     start = fields.DateTime(
-        format="iso", dump_only=True,
-        metadata={"description": "Start of the bucket, in UTC: a multiple of `bucket_seconds` "
-                                 "since the Unix epoch. It ends where the next would start."})
-    count = fields.Integer(dump_only=True,
-                           metadata={"description": "Samples in the bucket, at least 1."})
-    pulse = fields.Nested(VitalStatsSchema, dump_only=True,
-                          metadata={"description": "Beats per minute."})
-    resp_rate = fields.Nested(VitalStatsSchema, dump_only=True,
-                              metadata={"description": "Breaths per minute."})
-    systolic = fields.Nested(VitalStatsSchema, dump_only=True,
-                             metadata={"description": "Systolic blood pressure, mmHg."})
-    diastolic = fields.Nested(VitalStatsSchema, dump_only=True,
-                              metadata={"description": "Diastolic blood pressure, mmHg."})
-    spo2 = fields.Nested(VitalStatsSchema, dump_only=True,
-                         metadata={"description": "Oxygen saturation, %."})
-    temperature = fields.Nested(TemperatureStatsSchema, dump_only=True,
-                                metadata={"description": "Degrees Celsius."})
+        format="iso",
+        dump_only=True,
+        metadata={
+            "description": "Start of the bucket, in UTC: a multiple of `bucket_seconds` "
+            "since the Unix epoch. It ends where the next would start."
+        },
+    )
+    count = fields.Integer(
+        dump_only=True, metadata={"description": "Samples in the bucket, at least 1."}
+    )
+    pulse = fields.Nested(
+        VitalStatsSchema, dump_only=True, metadata={"description": "Beats per minute."}
+    )
+    resp_rate = fields.Nested(
+        VitalStatsSchema, dump_only=True, metadata={"description": "Breaths per minute."}
+    )
+    systolic = fields.Nested(
+        VitalStatsSchema, dump_only=True, metadata={"description": "Systolic blood pressure, mmHg."}
+    )
+    diastolic = fields.Nested(
+        VitalStatsSchema,
+        dump_only=True,
+        metadata={"description": "Diastolic blood pressure, mmHg."},
+    )
+    spo2 = fields.Nested(
+        VitalStatsSchema, dump_only=True, metadata={"description": "Oxygen saturation, %."}
+    )
+    temperature = fields.Nested(
+        TemperatureStatsSchema, dump_only=True, metadata={"description": "Degrees Celsius."}
+    )
     news2_score = fields.Nested(
-        ScoreStatsSchema, dump_only=True,
-        metadata={"description": "NEWS2 aggregate score; null statistics when no sample in the "
-                                 "bucket was scored (samples stored before scoring existed)."})
+        ScoreStatsSchema,
+        dump_only=True,
+        metadata={
+            "description": "NEWS2 aggregate score; null statistics when no sample in the "
+            "bucket was scored (samples stored before scoring existed)."
+        },
+    )
 
 
 class HistorySchema(Schema):
     """A patient's vital signs over a window, one summary per time bucket."""
 
     patient_uuid = fields.UUID(dump_only=True, metadata={"description": "Whose vitals these are."})
-    window = fields.String(dump_only=True,
-                           metadata={"enum": list(WINDOWS), "description": "The window asked for."})
-    since = fields.DateTime(data_key="from", format="iso", dump_only=True,
-                            metadata={"description": "Start of the window (inclusive), in UTC."})
-    until = fields.DateTime(data_key="to", format="iso", dump_only=True,
-                            metadata={"description": "End of the window (exclusive), in UTC."})
-    bucket_seconds = fields.Integer(dump_only=True,
-                                    metadata={"description": f"Width of each bucket. {_BUCKETS}."})
+    window = fields.String(
+        dump_only=True, metadata={"enum": list(WINDOWS), "description": "The window asked for."}
+    )
+    since = fields.DateTime(
+        data_key="from",
+        format="iso",
+        dump_only=True,
+        metadata={"description": "Start of the window (inclusive), in UTC."},
+    )
+    until = fields.DateTime(
+        data_key="to",
+        format="iso",
+        dump_only=True,
+        metadata={"description": "End of the window (exclusive), in UTC."},
+    )
+    bucket_seconds = fields.Integer(
+        dump_only=True, metadata={"description": f"Width of each bucket. {_BUCKETS}."}
+    )
     buckets = fields.List(
-        fields.Nested(BucketSchema), dump_only=True,
-        metadata={"description": "Oldest first. A bucket without samples is left out, so a chart "
-                                 "shows a gap rather than a made-up value."})
+        fields.Nested(BucketSchema),
+        dump_only=True,
+        metadata={
+            "description": "Oldest first. A bucket without samples is left out, so a chart "
+            "shows a gap rather than a made-up value."
+        },
+    )
 
 
 class HistoryQueryArgsSchema(Schema):
     """Which stretch of history to summarise: a window ending at an instant."""
 
     window = fields.String(
-        load_default="1h", validate=validate.OneOf(list(WINDOWS)),
-        metadata={"description": f"How far back from `to` to look. Bucket widths: {_BUCKETS}."})
+        load_default="1h",
+        validate=validate.OneOf(list(WINDOWS)),
+        metadata={"description": f"How far back from `to` to look. Bucket widths: {_BUCKETS}."},
+    )
     # A naive time would be read in some unknown zone; asking for the offset avoids the guess.
     until = Instant(
-        data_key="to", format="iso", load_default=utcnow,
-        metadata={"description": "End of the window, exclusive; defaults to now. "
-                                 + INSTANT_FORMAT})
+        data_key="to",
+        format="iso",
+        load_default=utcnow,
+        metadata={
+            "description": "End of the window, exclusive; defaults to now. " + INSTANT_FORMAT
+        },
+    )
 
     @validates_schema
     def _window_starts_after_year_one(self, data: dict[str, Any], **_kwargs: Any) -> None:

@@ -22,8 +22,15 @@ WINDOWS = {
 }
 
 # The aggregated vitals, each with the decimal places of its average.
-VITALS = {"pulse": 1, "resp_rate": 1, "systolic": 1, "diastolic": 1, "spo2": 1,
-          "temperature": 2, "news2_score": 1}
+VITALS = {
+    "pulse": 1,
+    "resp_rate": 1,
+    "systolic": 1,
+    "diastolic": 1,
+    "spo2": 1,
+    "temperature": 2,
+    "news2_score": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -38,35 +45,49 @@ class History:
     buckets: list[dict[str, Any]]
 
 
-def patient_history(session: Session, patient: Patient, window: str,
-                    until: datetime) -> History:
+def patient_history(session: Session, patient: Patient, window: str, until: datetime) -> History:
     """The patient's vitals over the `window` that ends at `until`, in buckets."""
     span, bucket_seconds = WINDOWS[window]
     until = until.astimezone(UTC)
     since = until - span
-    return History(patient.uuid, window, since, until, bucket_seconds,
-                   history_buckets(session, patient.id, since=since, until=until,
-                                   bucket_seconds=bucket_seconds))
+    return History(
+        patient.uuid,
+        window,
+        since,
+        until,
+        bucket_seconds,
+        history_buckets(
+            session, patient.id, since=since, until=until, bucket_seconds=bucket_seconds
+        ),
+    )
 
 
-def history_buckets(session: Session, patient_id: int, *, since: datetime, until: datetime,
-                    bucket_seconds: int) -> list[dict[str, Any]]:
+def history_buckets(
+    session: Session, patient_id: int, *, since: datetime, until: datetime, bucket_seconds: int
+) -> list[dict[str, Any]]:
     """Count and min/avg/max per bucket of samples in [since, until), in a single query."""
     bucket = _epoch_seconds(session) // bucket_seconds
     per_sample = (
         select(bucket.label("bucket"), *(PatientMetric.__table__.c[name] for name in VITALS))
-        .where(PatientMetric.patient_id == patient_id,
-               PatientMetric.timestamp >= since, PatientMetric.timestamp < until)
+        .where(
+            PatientMetric.patient_id == patient_id,
+            PatientMetric.timestamp >= since,
+            PatientMetric.timestamp < until,
+        )
         .subquery()
     )
     # Grouped by the subquery's column rather than the expression itself, which PostgreSQL
     # would not match with a copy in the select list whose bound parameters are separate.
-    aggregates = [aggregate(per_sample.c[name]).label(f"{name}_{stat}")
-                  for name in VITALS
-                  for stat, aggregate in (("min", func.min), ("avg", func.avg),
-                                          ("max", func.max))]
-    query = (select(per_sample.c.bucket, func.count().label("count"), *aggregates)
-             .group_by(per_sample.c.bucket).order_by(per_sample.c.bucket))
+    aggregates = [
+        aggregate(per_sample.c[name]).label(f"{name}_{stat}")
+        for name in VITALS
+        for stat, aggregate in (("min", func.min), ("avg", func.avg), ("max", func.max))
+    ]
+    query = (
+        select(per_sample.c.bucket, func.count().label("count"), *aggregates)
+        .group_by(per_sample.c.bucket)
+        .order_by(per_sample.c.bucket)
+    )
     return [_bucket(row._mapping, bucket_seconds) for row in session.execute(query)]
 
 
@@ -84,9 +105,14 @@ def _bucket(row: Any, bucket_seconds: int) -> dict[str, Any]:
     return {
         "start": datetime.fromtimestamp(row["bucket"] * bucket_seconds, UTC),
         "count": row["count"],
-        **{name: {"min": row[f"{name}_min"], "avg": _rounded(row[f"{name}_avg"], places),
-                  "max": row[f"{name}_max"]}
-           for name, places in VITALS.items()},
+        **{
+            name: {
+                "min": row[f"{name}_min"],
+                "avg": _rounded(row[f"{name}_avg"], places),
+                "max": row[f"{name}_max"],
+            }
+            for name, places in VITALS.items()
+        },
     }
 
 

@@ -118,9 +118,12 @@ class EventHub:
     def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():
-            client = redis.Redis.from_url(self.redis_url,
-                                          socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                                          socket_timeout=5, health_check_interval=10)
+            client = redis.Redis.from_url(
+                self.redis_url,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=5,
+                health_check_interval=10,
+            )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self.channel)
@@ -134,18 +137,17 @@ class EventHub:
                         self._fan_out(message["data"])
             except redis.RedisError as exc:
                 if self.connected or failures == 0:
-                    log.warning("live events lost Redis; reconnecting",
-                                extra={"error": str(exc)})
+                    log.warning("live events lost Redis; reconnecting", extra={"error": str(exc)})
                 if self.connected:
                     self._set_connected(False)
-                self._stop.wait(RECONNECT_BACKOFF_SECONDS[
-                    min(failures, len(RECONNECT_BACKOFF_SECONDS) - 1)])
+                self._stop.wait(
+                    RECONNECT_BACKOFF_SECONDS[min(failures, len(RECONNECT_BACKOFF_SECONDS) - 1)]
+                )
                 failures += 1
             finally:
                 pubsub.close()
                 client.close()
         self.connected = False
-
 
     def _set_connected(self, connected: bool) -> None:
         """Tell the clients, who were greeted with the old state, that it changed."""
@@ -163,8 +165,9 @@ def _drain(messages: queue.Queue) -> None:
 
 def init_event_hub(app: Flask) -> EventHub:
     config = app.config
-    hub = EventHub(config["REDIS_URL"], f"{config['REDIS_NAMESPACE']}:events",
-                   config["WS_MAX_CLIENTS"])
+    hub = EventHub(
+        config["REDIS_URL"], f"{config['REDIS_NAMESPACE']}:events", config["WS_MAX_CLIENTS"]
+    )
     app.extensions["vigil.event_hub"] = hub
     return hub
 

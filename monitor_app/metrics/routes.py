@@ -26,7 +26,12 @@ class PatientMetrics(MethodView):
     def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> Response:
         """List a patient's samples, newest first."""
         patient = patient_or_404(db.session, patient_uuid)
-        rows = services.list_metrics(db.session, patient.id, since=args.get("since"),
-                                     until=args.get("until"), limit=args["limit"])
+        rows = services.list_metrics(
+            db.session,
+            patient.id,
+            since=args.get("since"),
+            until=args.get("until"),
+            limit=args["limit"],
+        )
         # A Response passes through @blp.response unserialised; MetricSchema documents it.
         return current_app.json.response(dump_samples(rows))

@@ -10,15 +10,18 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from monitor_app.config import METRICS_LIMIT, METRICS_MAX_LIMIT
 from monitor_app.fields import Instant
 
-INSTANT_FORMAT = ("ISO-8601 with a UTC offset, e.g. 2025-01-31T08:00:00Z (write '+' as %2B in "
-                  "a URL); a time without an offset is refused.")
+INSTANT_FORMAT = (
+    "ISO-8601 with a UTC offset, e.g. 2025-01-31T08:00:00Z (write '+' as %2B in "
+    "a URL); a time without an offset is refused."
+)
 
 
 class MetricSchema(Schema):
     """One vitals sample."""
 
-    timestamp = fields.DateTime(format="iso", dump_only=True,
-                                metadata={"description": "When it was measured, in UTC."})
+    timestamp = fields.DateTime(
+        format="iso", dump_only=True, metadata={"description": "When it was measured, in UTC."}
+    )
     pulse = fields.Integer(dump_only=True, metadata={"description": "Beats per minute."})
     resp_rate = fields.Integer(dump_only=True, metadata={"description": "Breaths per minute."})
     bp = fields.String(dump_only=True, metadata={"description": "Blood pressure, e.g. '120/80'."})
@@ -27,23 +30,41 @@ class MetricSchema(Schema):
     spo2 = fields.Integer(dump_only=True, metadata={"description": "Oxygen saturation, %."})
     temperature = fields.Float(dump_only=True, metadata={"description": "Degrees Celsius."})
     news2_score = fields.Integer(
-        allow_none=True, dump_only=True,
-        metadata={"description": "NEWS2 aggregate score (RCP 2017), scored as alert and on room "
-                                 "air; null for samples stored before scoring existed."})
+        allow_none=True,
+        dump_only=True,
+        metadata={
+            "description": "NEWS2 aggregate score (RCP 2017), scored as alert and on room "
+            "air; null for samples stored before scoring existed."
+        },
+    )
     news2_band = fields.String(
-        allow_none=True, dump_only=True,
-        metadata={"enum": ["low", "low-medium", "medium", "high"],
-                  "description": "NEWS2 clinical risk band."})
+        allow_none=True,
+        dump_only=True,
+        metadata={
+            "enum": ["low", "low-medium", "medium", "high"],
+            "description": "NEWS2 clinical risk band.",
+        },
+    )
 
 
 def dump_samples(rows: Iterable[Any]) -> list[dict[str, Any]]:
     """`MetricSchema(many=True).dump(rows)`, built directly: marshmallow's dump was the
     largest cost of the samples endpoint. A test holds the two to the same output."""
-    return [{"timestamp": row.timestamp.isoformat(), "pulse": row.pulse,
-             "resp_rate": row.resp_rate, "bp": f"{row.systolic}/{row.diastolic}",
-             "systolic": row.systolic, "diastolic": row.diastolic, "spo2": row.spo2,
-             "temperature": float(row.temperature), "news2_score": row.news2_score,
-             "news2_band": row.news2_band} for row in rows]
+    return [
+        {
+            "timestamp": row.timestamp.isoformat(),
+            "pulse": row.pulse,
+            "resp_rate": row.resp_rate,
+            "bp": f"{row.systolic}/{row.diastolic}",
+            "systolic": row.systolic,
+            "diastolic": row.diastolic,
+            "spo2": row.spo2,
+            "temperature": float(row.temperature),
+            "news2_score": row.news2_score,
+            "news2_band": row.news2_band,
+        }
+        for row in rows
+    ]
 
 
 class MetricQueryArgsSchema(Schema):
@@ -51,16 +72,23 @@ class MetricQueryArgsSchema(Schema):
 
     # A naive time would be read in some unknown zone; asking for the offset avoids the guess.
     since = Instant(
-        data_key="from", format="iso",
-        metadata={"description": f"Only samples taken at or after this instant. {INSTANT_FORMAT}"})
+        data_key="from",
+        format="iso",
+        metadata={"description": f"Only samples taken at or after this instant. {INSTANT_FORMAT}"},
+    )
     until = Instant(
-        data_key="to", format="iso",
-        metadata={"description": "Only samples taken strictly before this instant, so the "
-                                 "oldest timestamp of one page is the `to` of the next. "
-                                 + INSTANT_FORMAT})
+        data_key="to",
+        format="iso",
+        metadata={
+            "description": "Only samples taken strictly before this instant, so the "
+            "oldest timestamp of one page is the `to` of the next. " + INSTANT_FORMAT
+        },
+    )
     limit = fields.Integer(
-        load_default=METRICS_LIMIT, validate=validate.Range(min=1, max=METRICS_MAX_LIMIT),
-        metadata={"description": "Most samples to return (newest first)."})
+        load_default=METRICS_LIMIT,
+        validate=validate.Range(min=1, max=METRICS_MAX_LIMIT),
+        metadata={"description": "Most samples to return (newest first)."},
+    )
 
     @validates_schema
     def _window_is_ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:

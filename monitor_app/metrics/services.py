@@ -10,16 +10,24 @@ from sqlalchemy.orm import Session, aliased
 
 from shared.models import Patient, PatientMetric
 
-
 # What a sample shows (monitor_app.metrics.schemas.dump_samples), read as plain rows: this is
 # the API's busiest read, and ORM objects for it cost twice the query.
-SHOWN_COLUMNS = (PatientMetric.timestamp, PatientMetric.pulse, PatientMetric.resp_rate,
-                 PatientMetric.systolic, PatientMetric.diastolic, PatientMetric.spo2,
-                 PatientMetric.temperature, PatientMetric.news2_score, PatientMetric.news2_band)
+SHOWN_COLUMNS = (
+    PatientMetric.timestamp,
+    PatientMetric.pulse,
+    PatientMetric.resp_rate,
+    PatientMetric.systolic,
+    PatientMetric.diastolic,
+    PatientMetric.spo2,
+    PatientMetric.temperature,
+    PatientMetric.news2_score,
+    PatientMetric.news2_band,
+)
 
 
-def list_metrics(session: Session, patient_id: int, *, since: datetime | None,
-                 until: datetime | None, limit: int) -> list[Row]:
+def list_metrics(
+    session: Session, patient_id: int, *, since: datetime | None, until: datetime | None, limit: int
+) -> list[Row]:
     """A patient's samples taken in [since, until), newest first, at most `limit`."""
     query = select(*SHOWN_COLUMNS).where(PatientMetric.patient_id == patient_id)
     if since is not None:
@@ -51,6 +59,9 @@ def latest_samples(session: Session, patient_ids: Collection[int]) -> dict[int, 
 
 def count_samples(session: Session, patient_id: int) -> int:
     """How many samples a patient has."""
-    query = select(func.count()).select_from(PatientMetric).where(
-        PatientMetric.patient_id == patient_id)
+    query = (
+        select(func.count())
+        .select_from(PatientMetric)
+        .where(PatientMetric.patient_id == patient_id)
+    )
     return session.scalar(query) or 0

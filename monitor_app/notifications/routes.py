@@ -21,14 +21,16 @@ from monitor_app.notifications.schemas import (
 )
 from monitor_app.pagination import PaginatedBlueprint, past_last_page
 from shared.db import db
-from shared.models import Notification
 from shared.events import NOTIFICATIONS
+from shared.models import Notification
 from shared.notifications import announce
 
 blp = PaginatedBlueprint(
-    "notifications", __name__,
+    "notifications",
+    __name__,
     description="Notifications to clinicians, analysed asynchronously by the AI analysis: "
-                "pending → processing → completed (or failed).")
+    "pending → processing → completed (or failed).",
+)
 
 SNAPSHOT_HEADER = "X-Snapshot"
 
@@ -36,9 +38,16 @@ SNAPSHOT_HEADER = "X-Snapshot"
 @blp.route("")
 class Notifications(MethodView):
     @blp.arguments(NotificationCreateSchema)
-    @blp.response(201, NotificationSchema, headers={
-        "Location": {"description": "URL of the new notification.",
-                     "schema": {"type": "string"}}})
+    @blp.response(
+        201,
+        NotificationSchema,
+        headers={
+            "Location": {
+                "description": "URL of the new notification.",
+                "schema": {"type": "string"},
+            }
+        },
+    )
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
@@ -47,8 +56,11 @@ class Notifications(MethodView):
         try:
             notification = services.create_notification(db.session, data)
         except services.UnknownPatientError:
-            abort(422, message="Unknown patient.",
-                  errors={"json": {"patient_uuid": ["No patient with this UUID."]}})
+            abort(
+                422,
+                message="Unknown patient.",
+                errors={"json": {"patient_uuid": ["No patient with this UUID."]}},
+            )
         db.session.commit()
         announce(current_app, "notification.created", [notification])
         location = url_for(".NotificationById", notification_id=notification.id)
@@ -56,13 +68,21 @@ class Notifications(MethodView):
 
     @cached_response(NOTIFICATIONS)
     @blp.arguments(NotificationQueryArgsSchema, location="query")
-    @blp.response(200, NotificationSchema(many=True), headers={
-        SNAPSHOT_HEADER: {"description": "Pass it as `snapshot` to page on stably.",
-                          "schema": {"type": "integer"}}})
+    @blp.response(
+        200,
+        NotificationSchema(many=True),
+        headers={
+            SNAPSHOT_HEADER: {
+                "description": "Pass it as `snapshot` to page on stably.",
+                "schema": {"type": "integer"},
+            }
+        },
+    )
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     @blp.paginate(page_size=NOTIFICATIONS_PAGE_SIZE, max_page_size=NOTIFICATIONS_MAX_PAGE_SIZE)
-    def get(self, args: dict[str, Any], pagination_parameters: PaginationParameters
-            ) -> tuple[list[Notification], dict[str, str]]:
+    def get(
+        self, args: dict[str, Any], pagination_parameters: PaginationParameters
+    ) -> tuple[list[Notification], dict[str, str]]:
         """List notifications, newest first, filtered and paginated."""
         snapshot = args.pop("snapshot", None)
         if snapshot is None:
@@ -70,14 +90,20 @@ class Notifications(MethodView):
         # The count is the same for every page of one query: computed once, then cached.
         count_key = f"count:{snapshot}:{sorted((k, str(v)) for k, v in args.items())}"
         pagination_parameters.item_count = memoize(
-            NOTIFICATIONS, count_key,
+            NOTIFICATIONS,
+            count_key,
             lambda: services.count_notifications(db.session, args, snapshot),
-            timeout=current_app.config["CACHE_DEFAULT_TIMEOUT"])
+            timeout=current_app.config["CACHE_DEFAULT_TIMEOUT"],
+        )
         if past_last_page(pagination_parameters):
             return [], {SNAPSHOT_HEADER: str(snapshot)}
-        items = services.list_notifications(db.session, args, snapshot,
-                                            offset=pagination_parameters.first_item,
-                                            limit=pagination_parameters.page_size)
+        items = services.list_notifications(
+            db.session,
+            args,
+            snapshot,
+            offset=pagination_parameters.first_item,
+            limit=pagination_parameters.page_size,
+        )
         return items, {SNAPSHOT_HEADER: str(snapshot)}
 
 

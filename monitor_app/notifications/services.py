@@ -27,8 +27,13 @@ def create_notification(session: Session, data: Mapping[str, Any]) -> Notificati
         patient = find_patient(session, data["patient_uuid"])
         if patient is None:
             raise UnknownPatientError(data["patient_uuid"])
-    notification = add_notification(session, user_id=data["user_id"], title=data["title"].strip(),
-                                    text=data["text"], patient_id=patient and patient.id)
+    notification = add_notification(
+        session,
+        user_id=data["user_id"],
+        title=data["title"].strip(),
+        text=data["text"],
+        patient_id=patient and patient.id,
+    )
     notification.patient = patient
     return notification
 
@@ -38,8 +43,10 @@ def _filtered(query: Select, filters: Mapping[str, Any], snapshot: int) -> Selec
     if "user_id" in filters:
         query = query.where(Notification.user_id == filters["user_id"])
     if "patient_uuid" in filters:
-        query = query.where(Notification.patient_id == select(Patient.id).where(
-            Patient.uuid == filters["patient_uuid"]).scalar_subquery())
+        query = query.where(
+            Notification.patient_id
+            == select(Patient.id).where(Patient.uuid == filters["patient_uuid"]).scalar_subquery()
+        )
     if "category" in filters:
         query = query.where(Notification.category == filters["category"])
     if "processing_status" in filters:
@@ -66,18 +73,26 @@ def count_notifications(session: Session, filters: Mapping[str, Any], snapshot: 
     return session.scalar(query) or 0
 
 
-def list_notifications(session: Session, filters: Mapping[str, Any], snapshot: int, *,
-                       offset: int, limit: int) -> list[Notification]:
+def list_notifications(
+    session: Session, filters: Mapping[str, Any], snapshot: int, *, offset: int, limit: int
+) -> list[Notification]:
     """One page of matching notifications, newest first, with their patients (two queries)."""
     query = _filtered(select(Notification), filters, snapshot)
-    query = (query.options(selectinload(Notification.patient))
-             .order_by(Notification.seq.desc()).offset(offset).limit(limit))
+    query = (
+        query.options(selectinload(Notification.patient))
+        .order_by(Notification.seq.desc())
+        .offset(offset)
+        .limit(limit)
+    )
     return list(session.scalars(query))
 
 
 def get_notification(session: Session, notification_id: uuid.UUID) -> Notification | None:
-    query = (select(Notification).where(Notification.id == notification_id)
-             .options(selectinload(Notification.patient)))
+    query = (
+        select(Notification)
+        .where(Notification.id == notification_id)
+        .options(selectinload(Notification.patient))
+    )
     return session.scalar(query)
 
 
@@ -86,10 +101,14 @@ def mark_read(session: Session, notification_id: uuid.UUID) -> tuple[Notificatio
 
     One conditional UPDATE, so two clients marking at once still set `read_at` once.
     """
-    changed = session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id, Notification.read_at.is_(None))
-        .values(read_at=utcnow())
-        .execution_options(synchronize_session=False)).rowcount == 1
+    changed = (
+        session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.read_at.is_(None))
+            .values(read_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
     session.expire_all()
     return get_notification(session, notification_id), changed

@@ -19,8 +19,9 @@ from shared.db import db
 from shared.events import PATIENTS
 from shared.models import Patient
 
-blp = PaginatedBlueprint("patients", __name__,
-                         description="Monitored patients and their newest sample.")
+blp = PaginatedBlueprint(
+    "patients", __name__, description="Monitored patients and their newest sample."
+)
 
 
 @blp.route("")
@@ -34,8 +35,11 @@ class Patients(MethodView):
         pagination_parameters.item_count = services.count_patients(db.session)
         if past_last_page(pagination_parameters):
             return []
-        return services.list_patients(db.session, offset=pagination_parameters.first_item,
-                                      limit=pagination_parameters.page_size)
+        return services.list_patients(
+            db.session,
+            offset=pagination_parameters.first_item,
+            limit=pagination_parameters.page_size,
+        )
 
 
 @blp.route("/<uuid:patient_uuid>")

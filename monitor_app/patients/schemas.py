@@ -12,10 +12,18 @@ class PatientSchema(Schema):
 
     uuid = fields.UUID(attribute="patient.uuid", dump_only=True)
     name = fields.String(attribute="patient.name", dump_only=True)
-    created_at = fields.DateTime(attribute="patient.created_at", format="iso", dump_only=True,
-                                 metadata={"description": "When Vigil first saw them, in UTC."})
-    latest = fields.Nested(MetricSchema, allow_none=True, dump_only=True,
-                           metadata={"description": "The newest sample, null if none yet."})
+    created_at = fields.DateTime(
+        attribute="patient.created_at",
+        format="iso",
+        dump_only=True,
+        metadata={"description": "When Vigil first saw them, in UTC."},
+    )
+    latest = fields.Nested(
+        MetricSchema,
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": "The newest sample, null if none yet."},
+    )
 
 
 class PatientDetailSchema(PatientSchema):

@@ -44,5 +44,8 @@ def patient_detail(session: Session, patient_uuid: uuid.UUID) -> PatientOverview
     patient = find_patient(session, patient_uuid)
     if patient is None:
         return None
-    return PatientOverview(patient, latest_samples(session, [patient.id]).get(patient.id),
-                           count_samples(session, patient.id))
+    return PatientOverview(
+        patient,
+        latest_samples(session, [patient.id]).get(patient.id),
+        count_samples(session, patient.id),
+    )

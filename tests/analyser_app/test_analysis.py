@@ -21,10 +21,17 @@ def assert_in_range(result: Analysis) -> None:
     assert result.confidence == round(result.confidence, 2)
 
 
-@pytest.mark.parametrize(("word", "category"), [
-    ("error", "critical"), ("exception", "critical"), ("failed", "critical"),
-    ("warning", "warning"), ("attention", "warning"), ("careful", "warning"),
-])
+@pytest.mark.parametrize(
+    ("word", "category"),
+    [
+        ("error", "critical"),
+        ("exception", "critical"),
+        ("failed", "critical"),
+        ("warning", "warning"),
+        ("attention", "warning"),
+        ("careful", "warning"),
+    ],
+)
 def test_each_trigger_word_sets_its_category_and_range(word, category):
     result = analyse(f"Monitor on bed 4: {word} reported by the device")
     assert result.category == category
@@ -33,8 +40,11 @@ def test_each_trigger_word_sets_its_category_and_range(word, category):
 
 
 def test_ranges_are_the_reference_ones():
-    assert CONFIDENCE_RANGES == {"critical": (0.70, 0.95), "warning": (0.60, 0.90),
-                                 "info": (0.80, 0.99)}
+    assert CONFIDENCE_RANGES == {
+        "critical": (0.70, 0.95),
+        "warning": (0.60, 0.90),
+        "info": (0.80, 0.99),
+    }
 
 
 @pytest.mark.parametrize("term", sorted(CRITICAL_TERMS))
@@ -64,18 +74,34 @@ def test_critical_beats_warning_and_its_terms_lead_the_keywords():
     assert result.keywords == ["hypotension", "warning", "tachycardia"]
 
 
-@pytest.mark.parametrize("text", [
-    "ERROR in the infusion pump", "Error: pump stopped", "Two errors logged",
-    "Sync failed.", "(exception)", "pump—failed—again", "error_code 5 FAILED",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ERROR in the infusion pump",
+        "Error: pump stopped",
+        "Two errors logged",
+        "Sync failed.",
+        "(exception)",
+        "pump—failed—again",
+        "error_code 5 FAILED",
+    ],
+)
 def test_whole_words_any_case_and_punctuation_and_plurals(text):
     assert analyse(text).category == "critical"
 
 
-@pytest.mark.parametrize("text", [
-    "terror", "errorless run", "unfailed", "exceptional recovery", "shockingly calm",
-    "unwarning", "carefully done",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "terror",
+        "errorless run",
+        "unfailed",
+        "exceptional recovery",
+        "shockingly calm",
+        "unwarning",
+        "carefully done",
+    ],
+)
 def test_terms_inside_longer_words_do_not_match(text):
     assert analyse(text).category == "info"
 
@@ -100,13 +126,20 @@ def test_same_text_same_answer():
 
 def test_same_answer_in_another_process_with_another_hash_seed():
     text = "Warning: fever 39.2 C in bed 5"
-    code = ("from analyser_app.analysis import analyse; "
-            f"r = analyse({text!r}); print(r.category, r.confidence, *r.keywords)")
+    code = (
+        "from analyser_app.analysis import analyse; "
+        f"r = analyse({text!r}); print(r.category, r.confidence, *r.keywords)"
+    )
     answers = set()
     for seed in ("1", "2"):
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                env={**os.environ, "PYTHONHASHSEED": seed}, timeout=60,
-                                check=True)
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            timeout=60,
+            check=True,
+        )
         answers.add(result.stdout.strip())
     local = analyse(text)
     assert answers == {" ".join([local.category, str(local.confidence), *local.keywords])}
@@ -133,16 +166,19 @@ def test_odd_characters_are_fine():
     assert analyse("Пациент: ошибка").keywords == ["пациент", "ошибка"]
 
 
-@pytest.mark.parametrize(("text", "keywords"), [
-    # Matched terms first, deduplicated (a plural counts as its term), in order of appearance.
-    ("Errors, then error repeated, then failed", ["error", "failed", "repeated"]),
-    ("exception error failed urgent shock", ["exception", "error", "failed"]),
-    # Then the longest other words, ties by first appearance; no stopwords or numbers.
-    ("The pump in bed 12 has stopped at 03:00", ["stopped", "pump", "bed"]),
-    ("Alarm: alarm ALARM", ["alarm"]),
-    ("a b c 42 the and", []),
-    ("SpO2 low", ["spo2", "low"]),
-])
+@pytest.mark.parametrize(
+    ("text", "keywords"),
+    [
+        # Matched terms first, deduplicated (a plural counts as its term), in order of appearance.
+        ("Errors, then error repeated, then failed", ["error", "failed", "repeated"]),
+        ("exception error failed urgent shock", ["exception", "error", "failed"]),
+        # Then the longest other words, ties by first appearance; no stopwords or numbers.
+        ("The pump in bed 12 has stopped at 03:00", ["stopped", "pump", "bed"]),
+        ("Alarm: alarm ALARM", ["alarm"]),
+        ("a b c 42 the and", []),
+        ("SpO2 low", ["spo2", "low"]),
+    ],
+)
 def test_keywords(text, keywords):
     assert analyse(text).keywords == keywords
 

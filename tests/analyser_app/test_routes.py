@@ -18,23 +18,28 @@ def test_analyse_answers_the_classification(client):
     assert response.status_code == 200
     assert set(response.json) == {"category", "confidence", "keywords"}
     expected = analyse(text)
-    assert response.json == {"category": expected.category,
-                             "confidence": expected.confidence,
-                             "keywords": expected.keywords}
+    assert response.json == {
+        "category": expected.category,
+        "confidence": expected.confidence,
+        "keywords": expected.keywords,
+    }
     assert response.json["category"] == "critical"
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"json": {}}, "text"),
-    ({"json": {"text": ""}}, "text"),
-    ({"json": {"text": None}}, "text"),
-    ({"json": {"text": 42}}, "text"),
-    ({"json": {"text": "x" * 10_001}}, "text"),
-    ({"json": {"text": "error", "language": "en"}}, "language"),
-    ({"json": ["error"]}, None),
-    ({"data": "error", "content_type": "text/plain"}, "text"),
-    ({}, "text"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"json": {}}, "text"),
+        ({"json": {"text": ""}}, "text"),
+        ({"json": {"text": None}}, "text"),
+        ({"json": {"text": 42}}, "text"),
+        ({"json": {"text": "x" * 10_001}}, "text"),
+        ({"json": {"text": "error", "language": "en"}}, "language"),
+        ({"json": ["error"]}, None),
+        ({"data": "error", "content_type": "text/plain"}, "text"),
+        ({}, "text"),
+    ],
+)
 def test_bad_input_is_422_with_the_shared_body(client, kwargs, field):
     response = client.post("/api/v1/analyse", **kwargs)
     assert response.status_code == 422
@@ -49,8 +54,7 @@ def test_longest_allowed_text_is_accepted(client):
 
 
 def test_malformed_json_is_400_with_the_shared_body(client):
-    response = client.post("/api/v1/analyse", data="{not json",
-                           content_type="application/json")
+    response = client.post("/api/v1/analyse", data="{not json", content_type="application/json")
     assert response.status_code == 400
     assert set(response.json) == ERROR_KEYS
 
@@ -116,12 +120,18 @@ def test_defaults_are_the_reference_behaviour(monkeypatch):
     assert config["API_PREFIX"] == "/api/v1"
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("ANALYSER_MIN_LATENCY", "abc"), ("ANALYSER_MIN_LATENCY", "-1"),
-    ("ANALYSER_MAX_LATENCY", "nan"), ("ANALYSER_MAX_LATENCY", "1000"),
-    ("ANALYSER_FAILURE_RATE", "1.5"), ("ANALYSER_FAILURE_RATE", "-0.1"),
-    ("API_PREFIX", "api"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ANALYSER_MIN_LATENCY", "abc"),
+        ("ANALYSER_MIN_LATENCY", "-1"),
+        ("ANALYSER_MAX_LATENCY", "nan"),
+        ("ANALYSER_MAX_LATENCY", "1000"),
+        ("ANALYSER_FAILURE_RATE", "1.5"),
+        ("ANALYSER_FAILURE_RATE", "-0.1"),
+        ("API_PREFIX", "api"),
+    ],
+)
 def test_bad_setting_stops_the_app_naming_the_variable(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=f"^{variable}: "):
@@ -140,9 +150,16 @@ def test_bad_setting_on_the_command_line_is_one_clear_line():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "analyser_app"],
-                            env={**os.environ, "ANALYSER_MIN_LATENCY": "soon"},
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "analyser_app"],
+        env={**os.environ, "ANALYSER_MIN_LATENCY": "soon"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == \
-        "configuration error: ANALYSER_MIN_LATENCY: expected a number, got 'soon'"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "configuration error: ANALYSER_MIN_LATENCY: expected a number, got 'soon'"
+    )

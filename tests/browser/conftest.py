@@ -28,8 +28,14 @@ from tests.processes import ROOT, Processes, get_json, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (containers lack the namespaces), and none of the calls home a fresh profile makes.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 # The dashboard marks a tile stale after three intervals without a sample.
@@ -72,8 +78,11 @@ class System:
     def set_scenario(self, name: str, scenario: str) -> None:
         """Switch a simulated patient's scenario (the same one again changes nothing)."""
         patient_uuid = self.patient_uuids[name]
-        status, body = get_json(f"http://127.0.0.1:{self.patient_ports[name]}/api/v1/patients/"
-                                f"{patient_uuid}/scenario", "PUT", {"scenario": scenario})
+        status, body = get_json(
+            f"http://127.0.0.1:{self.patient_ports[name]}/api/v1/patients/{patient_uuid}/scenario",
+            "PUT",
+            {"scenario": scenario},
+        )
         assert status == 200, body
 
     def start_deterioration(self) -> None:
@@ -82,14 +91,16 @@ class System:
         self.deterioration_started = True
 
     def stop_patient(self, name: str) -> None:
-        assert self.processes.stop(self.patient_process(name)) == 0, \
-            self.processes.log(self.patient_process(name))[-3000:]
+        assert self.processes.stop(self.patient_process(name)) == 0, self.processes.log(
+            self.patient_process(name)
+        )[-3000:]
 
     def start_patient(self, name: str, **env: str) -> None:
         """(Re)start a simulated patient; the same name is the same patient."""
         process = self.patient_process(name)
-        self.processes.start_patient(process, self.patient_ports[name], name,
-                                     METRICS_INTERVAL=METRICS_INTERVAL, **env)
+        self.processes.start_patient(
+            process, self.patient_ports[name], name, METRICS_INTERVAL=METRICS_INTERVAL, **env
+        )
         self.wait_for_health(f"http://127.0.0.1:{self.patient_ports[name]}", process)
 
     def stop_monitor(self) -> None:
@@ -97,8 +108,9 @@ class System:
         self.processes.stop("monitor", signal.SIGINT)
 
     def start_monitor(self) -> None:
-        self.processes.start_gunicorn("monitor", "monitor_app", self.monitor_port, workers=2,
-                                      threads=16, **self.monitor_env)
+        self.processes.start_gunicorn(
+            "monitor", "monitor_app", self.monitor_port, workers=2, threads=16, **self.monitor_env
+        )
         self.wait_for_health(self.url, "monitor")
 
     def wait_for_health(self, url: str, name: str, timeout: float = 60) -> None:
@@ -108,42 +120,64 @@ class System:
             self.processes.check_running(name)
             return get_json(f"{url}/health")[0] == 200
 
-        wait_until(healthy, timeout=timeout, interval=0.1,
-                   message=f"{name} to be healthy (logs in {self.processes.log_dir})")
+        wait_until(
+            healthy,
+            timeout=timeout,
+            interval=0.1,
+            message=f"{name} to be healthy (logs in {self.processes.log_dir})",
+        )
 
 
 @pytest.fixture(scope="module")
-def system(kafka_bootstrap: str, redis_url: str,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system(
+    kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
     """Broker, Redis, analyser, worker, data_app, monitor_app and three simulated patients."""
     log_dir = tmp_path_factory.mktemp("system")
     suffix = uuid.uuid4().hex[:10]
     database_url = f"sqlite:///{log_dir / 'vigil.db'}"
     analyser_port = free_port()
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "KAFKA_TOPIC": f"vitals-{suffix}",
-           "KAFKA_DLQ_TOPIC": f"vitals-{suffix}.dlq", "REDIS_URL": redis_url,
-           "REDIS_NAMESPACE": f"test-{suffix}", "DATABASE_URL": database_url,
-           "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse"}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_TOPIC": f"vitals-{suffix}",
+        "KAFKA_DLQ_TOPIC": f"vitals-{suffix}.dlq",
+        "REDIS_URL": redis_url,
+        "REDIS_NAMESPACE": f"test-{suffix}",
+        "DATABASE_URL": database_url,
+        "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",
+    }
     processes = Processes(log_dir, env)
-    system = System(processes, free_port(),
-                    {name: free_port() for name in PATIENTS},
-                    {"METRICS_INTERVAL": METRICS_INTERVAL})
+    system = System(
+        processes,
+        free_port(),
+        {name: free_port() for name in PATIENTS},
+        {"METRICS_INTERVAL": METRICS_INTERVAL},
+    )
     try:
         # Created up front, so the apps do not race each other to migrate a fresh file.
         engine = make_engine(database_url)
         migrate(engine)
         engine.dispose()
-        processes.start_analyser(analyser_port, ANALYSER_MIN_LATENCY="0.05",
-                                 ANALYSER_MAX_LATENCY="0.1")
+        processes.start_analyser(
+            analyser_port, ANALYSER_MIN_LATENCY="0.05", ANALYSER_MAX_LATENCY="0.1"
+        )
         processes.start_worker(METRICS_PORT="0")
         data_port = free_port()
-        processes.start_gunicorn("data", "data_app", data_port, KAFKA_GROUP_ID=f"data-{suffix}",
-                                 KAFKA_SESSION_TIMEOUT_MS="2000")
+        processes.start_gunicorn(
+            "data",
+            "data_app",
+            data_port,
+            KAFKA_GROUP_ID=f"data-{suffix}",
+            KAFKA_SESSION_TIMEOUT_MS="2000",
+        )
         # Every patient starts well: a test sets one deteriorating with the ward in view, so
         # the page is seen to follow the change rather than load its result.
         for name in PATIENTS:
-            course = ({"PATIENT_DETERIORATION_SECONDS": DETERIORATION_SECONDS}
-                      if name == system.deteriorating else {})
+            course = (
+                {"PATIENT_DETERIORATION_SECONDS": DETERIORATION_SECONDS}
+                if name == system.deteriorating
+                else {}
+            )
             system.start_patient(name, **course)
         system.start_monitor()
         _wait_until_ready(system, analyser_port, data_port)
@@ -167,8 +201,12 @@ def _wait_until_ready(system: System, analyser_port: int, data_port: int) -> Non
         body = get_json(f"http://127.0.0.1:{data_port}/health")[1] or {}
         return body.get("consumer", {}).get("assigned_partitions")
 
-    wait_until(consuming, timeout=60, interval=0.1,
-               message=f"data_app's consumer to be assigned (logs in {logs})")
+    wait_until(
+        consuming,
+        timeout=60,
+        interval=0.1,
+        message=f"data_app's consumer to be assigned (logs in {logs})",
+    )
 
     def every_patient_listed() -> dict[str, str] | None:
         for name in PATIENTS:
@@ -177,23 +215,33 @@ def _wait_until_ready(system: System, analyser_port: int, data_port: int) -> Non
         seen = {p["name"]: p["uuid"] for p in body or [] if p["latest"]} if status == 200 else {}
         return seen if set(seen) == set(PATIENTS) else None
 
-    system.patient_uuids = wait_until(every_patient_listed, timeout=60, interval=0.2,
-                                      message=f"every patient in monitor_app (logs in {logs})")
+    system.patient_uuids = wait_until(
+        every_patient_listed,
+        timeout=60,
+        interval=0.2,
+        message=f"every patient in monitor_app (logs in {logs})",
+    )
 
 
 @pytest.fixture(scope="module")
 def critical_alert(system: System) -> str:
     """The id of an analysed critical notification about the deteriorating patient."""
     system.start_deterioration()
-    query = (f"/notifications?patient_uuid={system.patient_uuids[system.deteriorating]}"
-             "&category=critical&page_size=200")
+    query = (
+        f"/notifications?patient_uuid={system.patient_uuids[system.deteriorating]}"
+        "&category=critical&page_size=200"
+    )
 
     def analysed() -> str | None:
         status, body = system.api(query)
         return body[-1]["id"] if status == 200 and body else None
 
-    return wait_until(analysed, timeout=60, interval=0.2,
-                      message="a critical alert about the deteriorating patient, analysed")
+    return wait_until(
+        analysed,
+        timeout=60,
+        interval=0.2,
+        message="a critical alert about the deteriorating patient, analysed",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -206,10 +254,14 @@ def playwright() -> Iterator[Playwright]:
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's chromium, headless; the tests fail (not skip) without it."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's chromium "
-                    "(apt-get install chromium)", pytrace=False)
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                         args=CHROMIUM_ARGS)
+        pytest.fail(
+            f"{CHROMIUM} not found: the browser tests need Debian's chromium "
+            "(apt-get install chromium)",
+            pytrace=False,
+        )
+    browser = playwright.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    )
     yield browser
     browser.close()
 

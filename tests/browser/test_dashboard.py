@@ -12,8 +12,13 @@ from playwright.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.integration
 
-TILE_VITALS = {"pulse": r"\d+", "resp_rate": r"\d+", "bp": r"\d+\s*/\s*\d+", "spo2": r"\d+",
-               "temperature": r"\d+\.\d"}
+TILE_VITALS = {
+    "pulse": r"\d+",
+    "resp_rate": r"\d+",
+    "bp": r"\d+\s*/\s*\d+",
+    "spo2": r"\d+",
+    "temperature": r"\d+\.\d",
+}
 CHARTS = ("pulse", "resp_rate", "bp", "spo2", "temperature", "news2_score")
 WINDOWS = ("15m", "1h", "6h", "24h")
 HIGH_RISK_COLOUR = "rgb(198, 40, 40)"
@@ -27,8 +32,9 @@ PAGE_IS_MARKED = "window.vigilTestMark === true"
 
 def open_ward(page: Page) -> None:
     response = page.goto("/")
-    assert response is not None and response.ok, \
+    assert response is not None and response.ok, (
         f"GET / answered {response.status if response else 'nothing'}"
+    )
     expect(page.locator("#ward")).to_have_attribute("data-loaded", "true")
 
 
@@ -47,7 +53,9 @@ def wait_for_new_vitals(page: Page, patient_uuid: str, timeout: float = 15_000) 
     page.wait_for_function(
         """([selector, before]) => [...document.querySelectorAll(selector)]
                .map(e => e.innerText).join("|") !== before""",
-        arg=[selector, before], timeout=timeout)
+        arg=[selector, before],
+        timeout=timeout,
+    )
 
 
 def unread_count(system, page: Page) -> int:
@@ -92,25 +100,31 @@ def test_a_deteriorating_patient_turns_high_risk_and_rises_to_the_top(system, pa
     expect(patient).to_have_attribute("data-band", "high", timeout=60_000)
     expect(patient.locator(".tile-news2")).to_have_css("background-color", HIGH_RISK_COLOUR)
     assert int(patient.get_attribute("data-score")) >= 7
-    expect(page.locator("#ward a.tile").first).to_have_attribute("data-patient-uuid",
-                                                                 patient_uuid)
+    expect(page.locator("#ward a.tile").first).to_have_attribute("data-patient-uuid", patient_uuid)
     page.wait_for_function(
         """() => {
             const scores = [...document.querySelectorAll("#ward a.tile")]
                 .map(t => Number(t.dataset.score));
             return scores.length > 1 && scores.every((s, i) => i === 0 || scores[i - 1] >= s);
-        }""", timeout=10_000)
+        }""",
+        timeout=10_000,
+    )
     # Its end state (30 breaths/min, SpO2 88 %) is outside every normal range.
     for vital in ("resp_rate", "spo2"):
-        expect(patient.locator(f'[data-vital="{vital}"]')).to_have_class(ABNORMAL,
-                                                                          timeout=30_000)
+        expect(patient.locator(f'[data-vital="{vital}"]')).to_have_class(ABNORMAL, timeout=30_000)
 
     # The alert data_app raises on reaching the high band ("<name>: NEWS2 <n>, high risk"),
     # analysed by the worker (so its category is known), then shown without a reload.
-    title = page.locator(".notification-title",
-                         has_text=re.compile(f"{system.deteriorating}.*high risk"))
-    alert = page.locator('#notification-list .notification[data-category="critical"]'
-                         '[data-read="false"]').filter(has=title).first
+    title = page.locator(
+        ".notification-title", has_text=re.compile(f"{system.deteriorating}.*high risk")
+    )
+    alert = (
+        page.locator(
+            '#notification-list .notification[data-category="critical"][data-read="false"]'
+        )
+        .filter(has=title)
+        .first
+    )
     expect(alert).to_be_visible(timeout=30_000)
     expect(alert.locator("button.mark-read")).to_be_visible()
     expect(page.locator("#unread-count")).to_have_text(re.compile(r"^\s*[1-9]\d*\s*$"))
@@ -119,7 +133,8 @@ def test_a_deteriorating_patient_turns_high_risk_and_rises_to_the_top(system, pa
 
 
 def test_marking_a_notification_read_lowers_the_unread_count_for_good(
-        system, page, screenshot, critical_alert):
+    system, page, screenshot, critical_alert
+):
     open_ward(page)
     item = page.locator(f'#notification-list .notification[data-id="{critical_alert}"]')
     expect(item).to_have_attribute("data-read", "false")
@@ -143,7 +158,8 @@ def test_marking_a_notification_read_lowers_the_unread_count_for_good(
 
 
 def test_the_patient_view_charts_every_vital_over_each_window(
-        system, page, screenshot, critical_alert):
+    system, page, screenshot, critical_alert
+):
     open_ward(page)
     patient_uuid = system.patient_uuids[system.deteriorating]
     tile(page, patient_uuid).click()
@@ -166,11 +182,13 @@ def test_the_patient_view_charts_every_vital_over_each_window(
         expect(button).to_have_attribute("aria-pressed", "true")
         for other in WINDOWS:
             if other != window:
-                expect(page.locator(f'button.window[data-window="{other}"]')) \
-                    .not_to_have_attribute("aria-pressed", "true")
+                expect(page.locator(f'button.window[data-window="{other}"]')).not_to_have_attribute(
+                    "aria-pressed", "true"
+                )
         expect_every_chart_drawn()
-    expect(page.locator(f'#patient-notifications .notification[data-id="{critical_alert}"]')) \
-        .to_be_visible()
+    expect(
+        page.locator(f'#patient-notifications .notification[data-id="{critical_alert}"]')
+    ).to_be_visible()
     screenshot()
 
     page.go_back()
@@ -178,8 +196,7 @@ def test_the_patient_view_charts_every_vital_over_each_window(
     expect(page.locator("#ward")).to_be_visible()
 
 
-def test_the_live_indicator_follows_the_socket_through_a_monitor_restart(
-        system, page, screenshot):
+def test_the_live_indicator_follows_the_socket_through_a_monitor_restart(system, page, screenshot):
     open_ward(page)
     page.evaluate(MARK_PAGE)
     indicator = page.locator("#live-indicator")
@@ -187,8 +204,9 @@ def test_the_live_indicator_follows_the_socket_through_a_monitor_restart(
 
     system.stop_monitor()
     try:
-        expect(indicator).to_have_attribute("data-state",
-                                            re.compile(r"^(disconnected|connecting)$"))
+        expect(indicator).to_have_attribute(
+            "data-state", re.compile(r"^(disconnected|connecting)$")
+        )
         screenshot("disconnected")
     finally:
         system.start_monitor()

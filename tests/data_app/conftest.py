@@ -11,16 +11,24 @@ FAST_GROUP = {"KAFKA_SESSION_TIMEOUT_MS": 2000, "CONSUMER_POLL_TIMEOUT": 0.2}
 
 
 @pytest.fixture
-def make_data_app(kafka_bootstrap, topic_names, database_url,
-                  redis_settings) -> Iterator[Callable[..., Flask]]:
+def make_data_app(
+    kafka_bootstrap, topic_names, database_url, redis_settings
+) -> Iterator[Callable[..., Flask]]:
     """Build data_apps sharing one broker, topics, consumer group and database."""
     apps: list[Flask] = []
 
     def make(**overrides) -> Flask:
-        config = {"TESTING": True, "DATABASE_URL": database_url,
-                  "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "KAFKA_GROUP_ID": "data-test",
-                  "KAFKA_TOPIC_PARTITIONS": 3, **topic_names, **FAST_GROUP, **redis_settings,
-                  **overrides}
+        config = {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "KAFKA_GROUP_ID": "data-test",
+            "KAFKA_TOPIC_PARTITIONS": 3,
+            **topic_names,
+            **FAST_GROUP,
+            **redis_settings,
+            **overrides,
+        }
         app = create_app(config)
         migrate(db.engine(app))
         apps.append(app)

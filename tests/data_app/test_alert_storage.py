@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from sqlalchemy import select
 
 from data_app.services import DataService, raise_alerts, store_samples
@@ -14,22 +13,46 @@ from shared.db import db
 from shared.models import Notification, PatientMetric
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-NORMAL = {"pulse": 72, "resp_rate": 15, "systolic": 122, "diastolic": 78, "spo2": 98,
-          "temperature": 36.8}
+NORMAL = {
+    "pulse": 72,
+    "resp_rate": 15,
+    "systolic": 122,
+    "diastolic": 78,
+    "spo2": 98,
+    "temperature": 36.8,
+}
 # NEWS2 3 + 3 + 3 + 2 + 0 = 11: high risk.
-CRITICAL = {"pulse": 125, "resp_rate": 28, "systolic": 88, "diastolic": 50, "spo2": 88,
-            "temperature": 37.5}
+CRITICAL = {
+    "pulse": 125,
+    "resp_rate": 28,
+    "systolic": 88,
+    "diastolic": 50,
+    "spo2": 88,
+    "temperature": 37.5,
+}
 # Pulse 115 (2), respiration 22 (2), SpO2 93 (2): NEWS2 6, medium risk.
-MEDIUM = {"pulse": 115, "resp_rate": 22, "systolic": 120, "diastolic": 75, "spo2": 93,
-          "temperature": 37.0}
+MEDIUM = {
+    "pulse": 115,
+    "resp_rate": 22,
+    "systolic": 120,
+    "diastolic": 75,
+    "spo2": 93,
+    "temperature": 37.0,
+}
 
 
 def stream(patient: uuid.UUID, *phases: tuple[dict, int], start: datetime = START) -> list[dict]:
     samples, second = [], 0
     for vitals, count in phases:
         for _ in range(count):
-            samples.append({"patient_uuid": patient, "patient_name": "Maria Sokolova",
-                            "timestamp": start + timedelta(seconds=5 * second), **vitals})
+            samples.append(
+                {
+                    "patient_uuid": patient,
+                    "patient_name": "Maria Sokolova",
+                    "timestamp": start + timedelta(seconds=5 * second),
+                    **vitals,
+                }
+            )
             second += 1
     return samples
 
@@ -43,8 +66,11 @@ def test_each_sample_is_stored_with_its_news2(data_app):
     pid = uuid.uuid4()
     DataService(data_app).store(stream(pid, (NORMAL, 1), (CRITICAL, 1), (MEDIUM, 1)))
     with db.sessionmaker(data_app)() as session:
-        scored = session.execute(select(PatientMetric.news2_score, PatientMetric.news2_band)
-                                 .order_by(PatientMetric.timestamp)).all()
+        scored = session.execute(
+            select(PatientMetric.news2_score, PatientMetric.news2_band).order_by(
+                PatientMetric.timestamp
+            )
+        ).all()
     assert scored == [(0, "low"), (11, "high"), (6, "medium")]
 
 
@@ -57,7 +83,9 @@ def test_one_alert_per_band_change_and_one_recovery(data_app):
 
     alerts = notifications(data_app)
     assert [n.title.split(": ", 1)[1] for n in alerts] == [
-        "NEWS2 11, high risk", "NEWS2 0, low risk, recovered"]
+        "NEWS2 11, high risk",
+        "NEWS2 0, low risk, recovered",
+    ]
     first, recovery = alerts
     assert "Critical" in first.text and "hypoxaemia" in first.text and "SpO2 88%" in first.text
     assert first.user_id == data_app.config["WARD_USER_ID"]
@@ -79,8 +107,11 @@ def test_worsening_again_after_settling_alerts_again(data_app):
     batch = stream(pid, (MEDIUM, 2), (CRITICAL, 2), (MEDIUM, 4), (CRITICAL, 1))
     DataService(data_app).store(batch)
     titles = [n.title for n in notifications(data_app)]
-    assert titles == ["Maria Sokolova: NEWS2 6, medium risk", "Maria Sokolova: NEWS2 11, high risk",
-                      "Maria Sokolova: NEWS2 11, high risk"]
+    assert titles == [
+        "Maria Sokolova: NEWS2 6, medium risk",
+        "Maria Sokolova: NEWS2 11, high risk",
+        "Maria Sokolova: NEWS2 11, high risk",
+    ]
 
 
 def test_alerts_roll_back_with_the_batch(data_app):

@@ -13,32 +13,73 @@ from data_app.alerts import AlertDecision
 from shared.news2 import score_news2
 
 NAME = "Maria Sokolova"
-CLINICAL_TERMS = ["tachypnoea", "bradypnoea", "hypoxaemia", "hypotension", "hypertension",
-                  "tachycardia", "bradycardia", "fever", "hypothermia"]
-ALARM_WORDS = ["error", "exception", "failed", "critical", "urgent", "emergency", "warning",
-               "attention", "careful"]
+CLINICAL_TERMS = [
+    "tachypnoea",
+    "bradypnoea",
+    "hypoxaemia",
+    "hypotension",
+    "hypertension",
+    "tachycardia",
+    "bradycardia",
+    "fever",
+    "hypothermia",
+]
+ALARM_WORDS = [
+    "error",
+    "exception",
+    "failed",
+    "critical",
+    "urgent",
+    "emergency",
+    "warning",
+    "attention",
+    "careful",
+]
 
 # One sample per band; the comment is its NEWS2 worked by hand.
 SAMPLES: dict[str, dict[str, Any]] = {
     # RR 27 -> 3, SpO2 88 -> 3, BP 85 -> 3, pulse 128 -> 2, 38.6 -> 1: 12
-    "high": {"resp_rate": 27, "spo2": 88, "systolic": 85, "diastolic": 50, "pulse": 128,
-             "temperature": 38.6},
+    "high": {
+        "resp_rate": 27,
+        "spo2": 88,
+        "systolic": 85,
+        "diastolic": 50,
+        "pulse": 128,
+        "temperature": 38.6,
+    },
     # RR 22 -> 2, SpO2 95 -> 1, pulse 45 -> 1, 35.5 -> 1: 5
-    "medium": {"resp_rate": 22, "spo2": 95, "systolic": 120, "diastolic": 80, "pulse": 45,
-               "temperature": 35.5},
+    "medium": {
+        "resp_rate": 22,
+        "spo2": 95,
+        "systolic": 120,
+        "diastolic": 80,
+        "pulse": 45,
+        "temperature": 35.5,
+    },
     # BP 225 -> 3: 3
-    "low-medium": {"resp_rate": 16, "spo2": 97, "systolic": 225, "diastolic": 110,
-                   "pulse": 80, "temperature": 36.9},
+    "low-medium": {
+        "resp_rate": 16,
+        "spo2": 97,
+        "systolic": 225,
+        "diastolic": 110,
+        "pulse": 80,
+        "temperature": 36.9,
+    },
     # RR 10 -> 1, pulse 95 -> 1: 2, still low
-    "low": {"resp_rate": 10, "spo2": 97, "systolic": 118, "diastolic": 76, "pulse": 95,
-            "temperature": 36.9},
+    "low": {
+        "resp_rate": 10,
+        "spo2": 97,
+        "systolic": 118,
+        "diastolic": 76,
+        "pulse": 95,
+        "temperature": 36.9,
+    },
 }
 
 
 def message(band: str, kind: str, previous: str, name: str = NAME) -> tuple[str, str]:
     sample = {**SAMPLES[band], "timestamp": datetime(2024, 3, 1, tzinfo=UTC)}
-    news2 = score_news2(**{k: v for k, v in sample.items()
-                           if k not in ("diastolic", "timestamp")})
+    news2 = score_news2(**{k: v for k, v in sample.items() if k not in ("diastolic", "timestamp")})
     assert news2.band == band
     return alert_message(name, news2, sample, AlertDecision(kind, band, previous))
 
@@ -54,14 +95,18 @@ def test_high_example() -> None:
         "Critical: NEWS2 for Maria Sokolova rose from low to 12 (high risk). Abnormal vitals: "
         "respiration rate 27/min (tachypnoea, scores 3); SpO2 88% (hypoxaemia, scores 3); "
         "BP 85/50 mmHg (hypotension, scores 3); pulse 128 bpm (tachycardia, scores 2); "
-        "temperature 38.6 °C (fever, scores 1). Urgent clinical review.")
+        "temperature 38.6 °C (fever, scores 1). Urgent clinical review."
+    )
 
 
-@pytest.mark.parametrize(("band", "present", "absent"), [
-    ("high", {"critical", "urgent"}, {"warning", "attention"}),
-    ("medium", {"warning", "attention"}, {"critical", "urgent"}),
-    ("low-medium", {"warning", "attention"}, {"critical", "urgent"}),
-])
+@pytest.mark.parametrize(
+    ("band", "present", "absent"),
+    [
+        ("high", {"critical", "urgent"}, {"warning", "attention"}),
+        ("medium", {"warning", "attention"}, {"critical", "urgent"}),
+        ("low-medium", {"warning", "attention"}, {"critical", "urgent"}),
+    ],
+)
 def test_worsened_keywords(band: str, present: set[str], absent: set[str]) -> None:
     title, text = message(band, "worsened", "low")
     assert present <= words(text)
@@ -73,9 +118,10 @@ def test_worsened_keywords(band: str, present: set[str], absent: set[str]) -> No
 def test_medium_lists_abnormal_vitals_worst_first() -> None:
     _, text = message("medium", "worsened", "low-medium")
     assert "rose from low-medium to 5 (medium risk)" in text
-    assert ("respiration rate 22/min (tachypnoea, scores 2); SpO2 95% (hypoxaemia, scores 1); "
-            "pulse 45 bpm (bradycardia, scores 1); temperature 35.5 °C (hypothermia, scores 1)"
-            ) in text
+    assert (
+        "respiration rate 22/min (tachypnoea, scores 2); SpO2 95% (hypoxaemia, scores 1); "
+        "pulse 45 bpm (bradycardia, scores 1); temperature 35.5 °C (hypothermia, scores 1)"
+    ) in text
     assert "BP" not in text  # normal vitals are left out
 
 
@@ -90,15 +136,21 @@ def test_recovered_text_is_calm(previous: str) -> None:
     assert text == (
         f"Maria Sokolova has recovered: NEWS2 2 (low risk), down from {previous}. "
         "Latest vitals: respiration rate 10/min, SpO2 97%, BP 118/76 mmHg, pulse 95 bpm, "
-        "temperature 36.9 °C.")
+        "temperature 36.9 °C."
+    )
     for part in (title, text):
         assert not words(part) & set(ALARM_WORDS + CLINICAL_TERMS)
 
 
-@pytest.mark.parametrize(("band", "kind"), [
-    ("high", "worsened"), ("medium", "worsened"), ("low-medium", "worsened"),
-    ("low", "recovered"),
-])
+@pytest.mark.parametrize(
+    ("band", "kind"),
+    [
+        ("high", "worsened"),
+        ("medium", "worsened"),
+        ("low-medium", "worsened"),
+        ("low", "recovered"),
+    ],
+)
 def test_lengths_hold_for_a_very_long_name(band: str, kind: str) -> None:
     title, text = message(band, kind, "low" if kind == "worsened" else "high", "Ana " * 50)
     assert len(title) < 200

@@ -12,15 +12,15 @@ START = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 RECOVERY = 3
 
 
-def run(bands: list[str], state: AlertState | None = None,
-        recovery_samples: int = RECOVERY) -> tuple[AlertState, list[AlertDecision | None]]:
+def run(
+    bands: list[str], state: AlertState | None = None, recovery_samples: int = RECOVERY
+) -> tuple[AlertState, list[AlertDecision | None]]:
     """Feed one band per minute; return the final state and every decision."""
     state = state or AlertState()
     start = state.checked_at or START
     decisions = []
     for minute, band in enumerate(bands, start=1):
-        state, decision = advance(state, band, start + timedelta(minutes=minute),
-                                  recovery_samples)
+        state, decision = advance(state, band, start + timedelta(minutes=minute), recovery_samples)
         decisions.append(decision)
     return state, decisions
 
@@ -49,7 +49,10 @@ def test_repeated_high_samples_notify_nothing_more() -> None:
 def test_stepwise_rise_notifies_each_step() -> None:
     _, decisions = run(["low-medium", "medium", "medium", "high"])
     assert [(d.band, d.previous_band) for d in notified(decisions)] == [
-        ("low-medium", "low"), ("medium", "low-medium"), ("high", "medium")]
+        ("low-medium", "low"),
+        ("medium", "low-medium"),
+        ("high", "medium"),
+    ]
 
 
 @pytest.mark.parametrize("dips", [1, RECOVERY - 1])
@@ -78,15 +81,17 @@ def test_settling_at_low_recovers_exactly_once() -> None:
     state, decisions = run(["high"] + ["low"] * (RECOVERY + 5))
     assert notified(decisions) == [
         AlertDecision(kind="worsened", band="high", previous_band="low"),
-        AlertDecision(kind="recovered", band="low", previous_band="high")]
+        AlertDecision(kind="recovered", band="low", previous_band="high"),
+    ]
     assert decisions[RECOVERY] is not None  # on the Nth calm sample, not later
     assert state.band == "low"
 
 
 def test_recovery_after_a_silent_step_down_names_the_last_band() -> None:
     _, decisions = run(["high"] + ["medium"] * RECOVERY + ["low"] * RECOVERY)
-    assert notified(decisions)[-1] == AlertDecision(kind="recovered", band="low",
-                                                    previous_band="medium")
+    assert notified(decisions)[-1] == AlertDecision(
+        kind="recovered", band="low", previous_band="medium"
+    )
 
 
 def test_same_band_in_the_middle_of_a_calm_streak_resets_it() -> None:
@@ -100,7 +105,8 @@ def test_worsening_in_the_middle_of_a_calm_streak_resets_it_and_alerts() -> None
     state, _ = run(["medium"])
     state, decisions = run(["low", "low", "high", "low", "low"], state)
     assert notified(decisions) == [
-        AlertDecision(kind="worsened", band="high", previous_band="medium")]
+        AlertDecision(kind="worsened", band="high", previous_band="medium")
+    ]
     assert (state.band, state.calm_samples, state.calm_band) == ("high", 2, "low")
 
 

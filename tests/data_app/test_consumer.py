@@ -5,11 +5,9 @@ import uuid
 
 import pytest
 
-
 from tests.helpers import consumer_of, stored_rows, vitals_message
 
 pytestmark = pytest.mark.integration
-
 
 
 @pytest.fixture
@@ -19,11 +17,15 @@ def database_url(sqlite_url):
 
 
 def test_good_samples_are_stored_and_bad_ones_dead_lettered(
-        data_app, produce, read_topic, topic_names, wait_for, client):
+    data_app, produce, read_topic, topic_names, wait_for, client
+):
     pid = uuid.uuid4()
     bad = [b"not json", json.dumps({**vitals_message(pid, 5), "bp": "80/120"}).encode()]
-    produce(topic_names["KAFKA_TOPIC"], [vitals_message(pid, 0), bad[0], vitals_message(pid, 1),
-                                         bad[1], vitals_message(pid, 2)], key=str(pid))
+    produce(
+        topic_names["KAFKA_TOPIC"],
+        [vitals_message(pid, 0), bad[0], vitals_message(pid, 1), bad[1], vitals_message(pid, 2)],
+        key=str(pid),
+    )
     consumer_of(data_app).start()
 
     wait_for(lambda: stored_rows(data_app) == 3, message="3 stored samples")
@@ -32,25 +34,30 @@ def test_good_samples_are_stored_and_bad_ones_dead_lettered(
     reasons = {m.value(): dict(m.headers())["dlq.reason"].decode() for m in dead}
     assert reasons[b"not json"].startswith("not JSON")
     assert "bp" in reasons[bad[1]]
-    assert all(dict(m.headers())["dlq.topic"].decode() == topic_names["KAFKA_TOPIC"]
-               for m in dead)
+    assert all(dict(m.headers())["dlq.topic"].decode() == topic_names["KAFKA_TOPIC"] for m in dead)
 
     # The consumer keeps going after bad input.
-    produce(topic_names["KAFKA_TOPIC"],
-            [vitals_message(pid, 3), b"\xff\xfe", vitals_message(pid, 4)])
+    produce(
+        topic_names["KAFKA_TOPIC"], [vitals_message(pid, 3), b"\xff\xfe", vitals_message(pid, 4)]
+    )
     wait_for(lambda: stored_rows(data_app) == 5, message="5 stored samples")
-    health = wait_for(lambda: client.get("/health").json["consumer"]["dead_lettered"] == 3
-                      and client.get("/health"))
+    health = wait_for(
+        lambda: (
+            client.get("/health").json["consumer"]["dead_lettered"] == 3 and client.get("/health")
+        )
+    )
     assert health.status_code == 200
     assert health.json["consumer"]["stored"] == 5
 
 
 def test_restart_mid_stream_loses_and_duplicates_nothing(
-        make_data_app, produce, topic_names, wait_for):
+    make_data_app, produce, topic_names, wait_for
+):
     patients = [uuid.uuid4() for _ in range(5)]
     total = 3000
-    produce(topic_names["KAFKA_TOPIC"],
-            [vitals_message(patients[i % 5], i // 5) for i in range(total)])
+    produce(
+        topic_names["KAFKA_TOPIC"], [vitals_message(patients[i % 5], i // 5) for i in range(total)]
+    )
     first = make_data_app(CONSUMER_BATCH_SIZE=50)
     consumer_of(first).start()
     wait_for(lambda: stored_rows(first) >= 200, message="the first consumer to store some rows")
@@ -66,11 +73,13 @@ def test_restart_mid_stream_loses_and_duplicates_nothing(
     assert stored_rows(second) == total
 
 
-def test_database_outage_is_retried_without_loss(make_data_app, produce, topic_names,
-                                                 wait_for, monkeypatch):
+def test_database_outage_is_retried_without_loss(
+    make_data_app, produce, topic_names, wait_for, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
     import data_app.consumer as consumer_module
     import data_app.services as services_module
-    from sqlalchemy.exc import OperationalError
 
     calls = {"n": 0}
     real_store = services_module.store_samples

@@ -45,13 +45,18 @@ BATCH = 100
 
 
 @pytest.fixture
-def data_server(kafka_bootstrap, topic_names, redis_settings,
-                tmp_path: Path) -> Iterator[tuple[Processes, StoredSamples]]:
+def data_server(
+    kafka_bootstrap, topic_names, redis_settings, tmp_path: Path
+) -> Iterator[tuple[Processes, StoredSamples]]:
     """Settings for data_app processes on one database file, and a reader of that file."""
     processes = data_app_processes(
-        tmp_path, kafka_bootstrap, **topic_names, **redis_settings,
+        tmp_path,
+        kafka_bootstrap,
+        **topic_names,
+        **redis_settings,
         # Small batches: the drain takes many commits, so a kill lands between two of them.
-        CONSUMER_BATCH_SIZE=str(BATCH))
+        CONSUMER_BATCH_SIZE=str(BATCH),
+    )
     database = tmp_path / "vigil.db"
     stored = StoredSamples(database)
     try:
@@ -62,13 +67,15 @@ def data_server(kafka_bootstrap, topic_names, redis_settings,
 
 
 def test_sigkill_while_draining_loses_and_duplicates_nothing(
-        data_server, produce, kafka_bootstrap, topic_names, wait_for):
+    data_server, produce, kafka_bootstrap, topic_names, wait_for
+):
     processes, stored = data_server
     patients = [uuid.uuid4() for _ in range(PATIENTS)]
     ensure_topic(kafka_bootstrap, topic_names["KAFKA_TOPIC"], 3)
-    produce(topic_names["KAFKA_TOPIC"],
-            [vitals_message(patient, second) for second in range(SECONDS)
-             for patient in patients])
+    produce(
+        topic_names["KAFKA_TOPIC"],
+        [vitals_message(patient, second) for second in range(SECONDS) for patient in patients],
+    )
 
     processes.start_gunicorn("data", "data_app", free_port())
 
@@ -103,15 +110,20 @@ def test_sigkill_while_draining_loses_and_duplicates_nothing(
     assert consumer["dead_lettered"] == 0, consumer
 
     keys = Counter(stored.keys())
-    assert len(keys) == TOTAL == sum(keys.values()), \
+    assert len(keys) == TOTAL == sum(keys.values()), (
         f"{sum(keys.values())} rows for {len(keys)} distinct samples"
-    expected = {(patient, HOUR_AGO + timedelta(seconds=second))
-                for patient in patients for second in range(SECONDS)}
+    )
+    expected = {
+        (patient, HOUR_AGO + timedelta(seconds=second))
+        for patient in patients
+        for second in range(SECONDS)
+    }
     missing = expected - set(keys)
     assert not missing, f"{len(missing)} samples missing, e.g. {sorted(missing)[:3]}"
 
 
 # -- the lag after a restart --------------------------------------------------------------
+
 
 def one_patient_per_partition(partitions: int) -> list[uuid.UUID]:
     """A patient whose samples land on each partition (librdkafka places keys by CRC-32)."""
@@ -123,7 +135,8 @@ def one_patient_per_partition(partitions: int) -> list[uuid.UUID]:
 
 
 def test_lag_after_a_restart_counts_only_unread_samples(
-        make_data_app, produce, topic_names, wait_for, monkeypatch):
+    make_data_app, produce, topic_names, wait_for, monkeypatch
+):
     # Partitions the restarted consumer has nothing left to read from are no backlog, although
     # it has not read from them yet: health must not report a lag that never drains.
     refreshed: list[tuple[int, int]] = []
@@ -149,8 +162,11 @@ def test_lag_after_a_restart_counts_only_unread_samples(
     refreshed.clear()
     produce(topic, [vitals_message(patients[0], 1)], key=str(patients[0]))
     # The fetch that brought this sample told the ends of every partition.
-    after = wait_for(lambda: [lag for consumed, lag in refreshed if consumed == 1], timeout=30,
-                     message="the lag refreshed after the new sample")
+    after = wait_for(
+        lambda: [lag for consumed, lag in refreshed if consumed == 1],
+        timeout=30,
+        message="the lag refreshed after the new sample",
+    )
     assert after[0] == 0, f"lag {after[0]} with nothing left to read"
 
 
@@ -182,13 +198,15 @@ CORPUS: list[tuple[str, bytes, str]] = [
     ("not JSON", b"not json", "not JSON"),
     ("truncated JSON", bad_sample(1)[:-7], "not JSON"),
     ("invalid UTF-8", b"\xff\xfe\x00garbage", "not UTF-8"),
-    ("invalid UTF-8 inside JSON", bad_sample(2, patient_name="@").replace(b"@", b"\xc3\x28"),
-     "not UTF-8"),
+    (
+        "invalid UTF-8 inside JSON",
+        bad_sample(2, patient_name="@").replace(b"@", b"\xc3\x28"),
+        "not UTF-8",
+    ),
     ("JSON array", b"[1, 2, 3]", "expected a JSON object"),
     ("JSON null", b"null", "expected a JSON object"),
     ("NaN", with_token(3, "temperature", "NaN"), "NaN is not a valid JSON number"),
-    ("Infinity", with_token(4, "temperature", "Infinity"),
-     "Infinity is not a valid JSON number"),
+    ("Infinity", with_token(4, "temperature", "Infinity"), "Infinity is not a valid JSON number"),
     ("-Infinity", with_token(5, "pulse", "-Infinity"), "-Infinity is not a valid JSON number"),
     ("pulse as text", bad_sample(6, pulse="72"), '"pulse"'),
     ("pulse fractional", bad_sample(7, pulse=72.5), '"pulse"'),
@@ -209,10 +227,16 @@ CORPUS: list[tuple[str, bytes, str]] = [
     ("spo2 101", bad_sample(22, spo2=101), '"spo2"'),
     ("temperature 60", bad_sample(23, temperature=60.0), '"temperature"'),
     ("timestamp without zone", bad_sample(24, timestamp="2026-01-01T10:00:00"), '"timestamp"'),
-    ("timestamp an hour ahead", bad_sample(25, timestamp=seconds_from_now(timedelta(hours=1))),
-     "future"),
-    ("timestamp a year ahead", bad_sample(26, timestamp=seconds_from_now(timedelta(days=365))),
-     "future"),
+    (
+        "timestamp an hour ahead",
+        bad_sample(25, timestamp=seconds_from_now(timedelta(hours=1))),
+        "future",
+    ),
+    (
+        "timestamp a year ahead",
+        bad_sample(26, timestamp=seconds_from_now(timedelta(days=365))),
+        "future",
+    ),
     ("timestamp in 1970", bad_sample(27, timestamp="1970-01-01T00:00:00+00:00"), "before 2000"),
     # Over a mebibyte: larger than librdkafka's default fetch size per partition, too.
     ("1 MiB", bad_sample(28, note="x" * 1_048_576), f"exceeds {MAX_MESSAGE_BYTES}"),
@@ -226,11 +250,13 @@ def test_the_corpus_is_malformed_in_distinct_ways():
 
 
 def test_malformed_corpus_is_dead_lettered_and_good_samples_stored_once(
-        data_app, produce, read_topic, topic_names, wait_for, client):
+    data_app, produce, read_topic, topic_names, wait_for, client
+):
     topic = topic_names["KAFKA_TOPIC"]
     patients = [uuid.uuid4() for _ in range(4)]
-    good = [json.dumps(vitals_message(patients[i % 4], i // 4)).encode()
-            for i in range(len(CORPUS))]
+    good = [
+        json.dumps(vitals_message(patients[i % 4], i // 4)).encode() for i in range(len(CORPUS))
+    ]
     stream: list[bytes] = []
     for i, (_name, bad, _reason) in enumerate(CORPUS):
         stream += [good[i], bad]
@@ -241,8 +267,11 @@ def test_malformed_corpus_is_dead_lettered_and_good_samples_stored_once(
     produce(topic, stream)
     consumer_of(data_app).start()
 
-    wait_for(lambda: stored_rows(data_app) >= len(good), timeout=30,
-             message=f"{len(good)} good samples stored")
+    wait_for(
+        lambda: stored_rows(data_app) >= len(good),
+        timeout=30,
+        message=f"{len(good)} good samples stored",
+    )
     dead = {m.value(): m for m in read_topic(topic_names["KAFKA_DLQ_TOPIC"], len(CORPUS))}
     wrong = []
     for name, message, reason in CORPUS:
@@ -262,8 +291,11 @@ def test_malformed_corpus_is_dead_lettered_and_good_samples_stored_once(
     later = [json.dumps(vitals_message(patient, 100)).encode() for patient in patients]
     produce(topic, later)
     expected = len(good) + len(later)
-    wait_for(lambda: stored_rows(data_app) >= expected, timeout=30,
-             message=f"{expected} good samples stored")
+    wait_for(
+        lambda: stored_rows(data_app) >= expected,
+        timeout=30,
+        message=f"{expected} good samples stored",
+    )
 
     def settled():
         response = client.get("/health")
@@ -281,6 +313,7 @@ def test_malformed_corpus_is_dead_lettered_and_good_samples_stored_once(
 
 # -- a broker that restarts empty ----------------------------------------------------------
 
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[RestartableBroker]:
     with RestartableBroker(tmp_path / "tansu.log") as broker:
@@ -288,13 +321,17 @@ def broker(tmp_path: Path) -> Iterator[RestartableBroker]:
 
 
 def test_consumer_resumes_when_the_broker_restarts_without_its_topic(
-        make_data_app, broker, topic_names, wait_for, caplog):
+    make_data_app, broker, topic_names, wait_for, caplog
+):
     app = make_data_app(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap)
     topic = topic_names["KAFKA_TOPIC"]
     patient = uuid.uuid4()
     consumer_of(app).start()
-    wait_for(lambda: consumer_of(app).status["assigned_partitions"] == 3, timeout=30,
-             message="partitions assigned")
+    wait_for(
+        lambda: consumer_of(app).status["assigned_partitions"] == 3,
+        timeout=30,
+        message="partitions assigned",
+    )
     send_samples(broker.bootstrap, topic, [vitals_message(patient, 0)])
     wait_for(lambda: stored_rows(app) == 1, message="a sample stored")
 
@@ -303,15 +340,20 @@ def test_consumer_resumes_when_the_broker_restarts_without_its_topic(
     broker.start()
 
     def handed_nothing() -> bool:
-        return any(record.getMessage() == "partitions assigned" and record.partitions == []
-                   for record in caplog.records)
+        return any(
+            record.getMessage() == "partitions assigned" and record.partitions == []
+            for record in caplog.records
+        )
 
     # The consumer rejoins the group while its topic is missing, and is handed nothing.
     wait_for(handed_nothing, timeout=30, message="the consumer to rejoin without partitions")
     # Then the topic comes back as it was, as a producer starting up would create it.
     ensure_topic(broker.bootstrap, topic, 3)
-    wait_for(lambda: consumer_of(app).status["assigned_partitions"] > 0, timeout=30,
-             message="partitions assigned again")
+    wait_for(
+        lambda: consumer_of(app).status["assigned_partitions"] > 0,
+        timeout=30,
+        message="partitions assigned again",
+    )
     send_samples(broker.bootstrap, topic, [vitals_message(patient, 1)])
     wait_for(lambda: stored_rows(app) == 2, message="a sample stored after the restart")
     assert consumer_of(app).status["state"] == "running"

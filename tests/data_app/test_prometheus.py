@@ -20,15 +20,31 @@ from tests.helpers import consumer_of, stored_rows, vitals_message
 
 pytestmark = pytest.mark.integration
 
-CONSUMER_METRICS = ("vigil_samples_consumed_total", "vigil_samples_stored_total",
-                    "vigil_samples_dead_lettered_total", "vigil_batch_commit_seconds_count")
+CONSUMER_METRICS = (
+    "vigil_samples_consumed_total",
+    "vigil_samples_stored_total",
+    "vigil_samples_dead_lettered_total",
+    "vigil_batch_commit_seconds_count",
+)
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-NORMAL = {"pulse": 72, "resp_rate": 15, "systolic": 122, "diastolic": 78, "spo2": 98,
-          "temperature": 36.8}
+NORMAL = {
+    "pulse": 72,
+    "resp_rate": 15,
+    "systolic": 122,
+    "diastolic": 78,
+    "spo2": 98,
+    "temperature": 36.8,
+}
 # NEWS2 11: high risk.
-CRITICAL = {"pulse": 125, "resp_rate": 28, "systolic": 88, "diastolic": 50, "spo2": 88,
-            "temperature": 37.5}
+CRITICAL = {
+    "pulse": 125,
+    "resp_rate": 28,
+    "systolic": 88,
+    "diastolic": 50,
+    "spo2": 88,
+    "temperature": 37.5,
+}
 
 
 @pytest.fixture
@@ -47,14 +63,25 @@ def snapshot(*names: str) -> dict[str, float]:
 
 
 def test_consumer_counts_consumed_stored_and_dead_lettered_samples(
-        data_app: Flask, produce: Callable[..., None], topic_names: dict[str, str],
-        wait_for: Callable[..., object]) -> None:
+    data_app: Flask,
+    produce: Callable[..., None],
+    topic_names: dict[str, str],
+    wait_for: Callable[..., object],
+) -> None:
     pid = uuid.uuid4()
     before = snapshot(*CONSUMER_METRICS)
     consumer = consumer_of(data_app)
-    produce(topic_names["KAFKA_TOPIC"],
-            [vitals_message(pid, 0), b"not json", vitals_message(pid, 1),
-             {**vitals_message(pid, 5), "bp": "80/120"}, vitals_message(pid, 2)], key=str(pid))
+    produce(
+        topic_names["KAFKA_TOPIC"],
+        [
+            vitals_message(pid, 0),
+            b"not json",
+            vitals_message(pid, 1),
+            {**vitals_message(pid, 5), "bp": "80/120"},
+            vitals_message(pid, 2),
+        ],
+        key=str(pid),
+    )
     consumer.start()
 
     # The status is updated after the counters, in the same thread.
@@ -62,21 +89,23 @@ def test_consumer_counts_consumed_stored_and_dead_lettered_samples(
     after = snapshot(*CONSUMER_METRICS)
     assert after["vigil_samples_consumed_total"] - before["vigil_samples_consumed_total"] == 5
     assert after["vigil_samples_stored_total"] - before["vigil_samples_stored_total"] == 3
-    assert after["vigil_samples_dead_lettered_total"] \
-        - before["vigil_samples_dead_lettered_total"] == 2
+    assert (
+        after["vigil_samples_dead_lettered_total"] - before["vigil_samples_dead_lettered_total"]
+        == 2
+    )
     batches = after["vigil_batch_commit_seconds_count"] - before["vigil_batch_commit_seconds_count"]
     assert 1 <= batches <= 5
     assert stored_rows(data_app) == 3
 
     # A repeat is read but not stored again.
-    produce(topic_names["KAFKA_TOPIC"], [vitals_message(pid, 0), vitals_message(pid, 3)],
-            key=str(pid))
+    produce(
+        topic_names["KAFKA_TOPIC"], [vitals_message(pid, 0), vitals_message(pid, 3)], key=str(pid)
+    )
     wait_for(lambda: consumer.status["consumed"] == 7, message="7 consumed messages")
     again = snapshot(*CONSUMER_METRICS)
     assert again["vigil_samples_consumed_total"] - after["vigil_samples_consumed_total"] == 2
     assert again["vigil_samples_stored_total"] - after["vigil_samples_stored_total"] == 1
-    assert again["vigil_samples_dead_lettered_total"] \
-        == after["vigil_samples_dead_lettered_total"]
+    assert again["vigil_samples_dead_lettered_total"] == after["vigil_samples_dead_lettered_total"]
     assert again["vigil_batch_commit_seconds_count"] > after["vigil_batch_commit_seconds_count"]
 
 
@@ -85,26 +114,33 @@ def stream(patient: uuid.UUID, *phases: tuple[dict, int]) -> list[dict]:
     samples = []
     for vitals, count in phases:
         for _ in range(count):
-            samples.append({"patient_uuid": patient, "patient_name": "Maria Sokolova",
-                            "timestamp": START + timedelta(seconds=5 * len(samples)), **vitals})
+            samples.append(
+                {
+                    "patient_uuid": patient,
+                    "patient_name": "Maria Sokolova",
+                    "timestamp": START + timedelta(seconds=5 * len(samples)),
+                    **vitals,
+                }
+            )
     return samples
 
 
-def test_band_changes_count_alerts_by_band_and_notifications_as_alerts(
-        data_app: Flask) -> None:
+def test_band_changes_count_alerts_by_band_and_notifications_as_alerts(data_app: Flask) -> None:
     before_bands = {band: value("vigil_alerts_raised_total", band=band) for band in BANDS}
-    before_sources = {source: value("vigil_notifications_created_total", source=source)
-                      for source in ("alert", "api")}
+    before_sources = {
+        source: value("vigil_notifications_created_total", source=source)
+        for source in ("alert", "api")
+    }
     service = DataService(data_app)
 
     # Low, then high for a while, then low long enough to count as recovered.
     assert service.store(stream(uuid.uuid4(), (NORMAL, 3), (CRITICAL, 6), (NORMAL, 5))) == 14
 
-    raised = {band: value("vigil_alerts_raised_total", band=band) - before_bands[band]
-              for band in BANDS}
+    raised = {
+        band: value("vigil_alerts_raised_total", band=band) - before_bands[band] for band in BANDS
+    }
     assert raised == {"low": 1, "low-medium": 0, "medium": 0, "high": 1}
-    assert value("vigil_notifications_created_total", source="alert") \
-        == before_sources["alert"] + 2
+    assert value("vigil_notifications_created_total", source="alert") == before_sources["alert"] + 2
     assert value("vigil_notifications_created_total", source="api") == before_sources["api"]
 
 
@@ -115,8 +151,7 @@ def test_a_batch_without_band_change_raises_no_alert(data_app: Flask) -> None:
     assert DataService(data_app).store(stream(uuid.uuid4(), (NORMAL, 5))) == 5
 
     assert value("vigil_notifications_created_total", source="alert") == before
-    assert {band: value("vigil_alerts_raised_total", band=band) for band in BANDS} \
-        == before_bands
+    assert {band: value("vigil_alerts_raised_total", band=band) for band in BANDS} == before_bands
 
 
 def test_data_app_serves_its_metrics(client: FlaskClient) -> None:
@@ -124,8 +159,12 @@ def test_data_app_serves_its_metrics(client: FlaskClient) -> None:
 
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
-    for name in ("vigil_samples_consumed_total", "vigil_consumer_lag",
-                 "vigil_batch_commit_seconds_bucket", "vigil_alerts_raised_total"):
+    for name in (
+        "vigil_samples_consumed_total",
+        "vigil_consumer_lag",
+        "vigil_batch_commit_seconds_bucket",
+        "vigil_alerts_raised_total",
+    ):
         assert name in response.text
     # The app's own requests are labelled as data_app's.
     labels = {"service": "data_app", "method": "GET", "endpoint": "/metrics", "status": "200"}

@@ -7,7 +7,6 @@ import uuid
 import pytest
 
 from shared.kafka import ensure_topic
-
 from tests.helpers import consumer_of, stored_rows, vitals_message
 
 pytestmark = pytest.mark.integration
@@ -27,15 +26,20 @@ def make_member(make_data_app):
     group = f"rebalance-{uuid.uuid4().hex[:10]}"
 
     def make(**overrides):
-        settings = {"KAFKA_GROUP_ID": group, "KAFKA_TOPIC_PARTITIONS": PARTITIONS,
-                    "CONSUMER_BATCH_SIZE": 50, **overrides}
+        settings = {
+            "KAFKA_GROUP_ID": group,
+            "KAFKA_TOPIC_PARTITIONS": PARTITIONS,
+            "CONSUMER_BATCH_SIZE": 50,
+            **overrides,
+        }
         return make_data_app(**settings)
 
     return make
 
 
 def test_rebalance_mid_stream_loses_and_duplicates_nothing(
-        make_member, kafka_bootstrap, produce, topic_names, wait_for):
+    make_member, kafka_bootstrap, produce, topic_names, wait_for
+):
     topic = topic_names["KAFKA_TOPIC"]
     patients = [uuid.uuid4() for _ in range(8)]
     # The partitions exist before the backlog, so it is spread over all of them.
@@ -63,12 +67,18 @@ def test_rebalance_mid_stream_loses_and_duplicates_nothing(
     second = make_member()
     consumer_of(second).start()
     # Eager rebalance: the first member gives up its partitions, then both get a share.
-    wait_for(lambda: consumer_of(second).status["assigned_partitions"] > 0
-             and consumer_of(first).status["assigned_partitions"] > 0,
-             message="partitions shared by both members")
+    wait_for(
+        lambda: (
+            consumer_of(second).status["assigned_partitions"] > 0
+            and consumer_of(first).status["assigned_partitions"] > 0
+        ),
+        message="partitions shared by both members",
+    )
     assert stored_rows(first) < backlog, "the backlog was stored before the rebalance completed"
-    assert (consumer_of(first).status["assigned_partitions"]
-            + consumer_of(second).status["assigned_partitions"]) == PARTITIONS
+    assert (
+        consumer_of(first).status["assigned_partitions"]
+        + consumer_of(second).status["assigned_partitions"]
+    ) == PARTITIONS
     rebalanced.set()
 
     wait_for(lambda: stored_rows(first) == backlog, timeout=60, message=f"{backlog} rows")
@@ -82,8 +92,10 @@ def test_rebalance_mid_stream_loses_and_duplicates_nothing(
     # offsets the first one committed.
     consumer_of(first).stop()
     assert not consumer_of(first).running
-    wait_for(lambda: consumer_of(second).status["assigned_partitions"] == PARTITIONS,
-             message="the remaining member to own every partition")
+    wait_for(
+        lambda: consumer_of(second).status["assigned_partitions"] == PARTITIONS,
+        message="the remaining member to own every partition",
+    )
     stored_by_second = consumer_of(second).status["stored"]
     produce(topic, [vitals_message(patients[i % 8], backlog // 8 + 10 + i // 8) for i in range(80)])
     wait_for(lambda: stored_rows(second) == backlog + 160, message=f"{backlog + 160} rows")

@@ -11,16 +11,28 @@ START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 def samples_for(patient_uuid, count, name="Anna Ivanova", start=START):
-    return [{"patient_uuid": patient_uuid, "patient_name": name,
-             "timestamp": start + timedelta(seconds=5 * i), "pulse": 70 + i % 5,
-             "resp_rate": 14, "systolic": 120, "diastolic": 80, "spo2": 97,
-             "temperature": 36.7} for i in range(count)]
+    return [
+        {
+            "patient_uuid": patient_uuid,
+            "patient_name": name,
+            "timestamp": start + timedelta(seconds=5 * i),
+            "pulse": 70 + i % 5,
+            "resp_rate": 14,
+            "systolic": 120,
+            "diastolic": 80,
+            "spo2": 97,
+            "temperature": 36.7,
+        }
+        for i in range(count)
+    ]
 
 
 def counts(app):
     with db.sessionmaker(app)() as session:
-        return (session.scalar(select(func.count()).select_from(Patient)),
-                session.scalar(select(func.count()).select_from(PatientMetric)))
+        return (
+            session.scalar(select(func.count()).select_from(Patient)),
+            session.scalar(select(func.count()).select_from(PatientMetric)),
+        )
 
 
 def test_patient_created_on_first_sight_and_metrics_inserted(data_app):
@@ -31,8 +43,9 @@ def test_patient_created_on_first_sight_and_metrics_inserted(data_app):
     with db.sessionmaker(data_app)() as session:
         patient = session.scalars(select(Patient).where(Patient.uuid == pid)).one()
         assert patient.name == "Anna Ivanova"
-        newest = session.scalars(select(PatientMetric).order_by(
-            PatientMetric.timestamp.desc())).first()
+        newest = session.scalars(
+            select(PatientMetric).order_by(PatientMetric.timestamp.desc())
+        ).first()
         assert newest.timestamp == START + timedelta(seconds=45)
         assert newest.bp == "120/80"
 

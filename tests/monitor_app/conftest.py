@@ -35,8 +35,14 @@ def app(database_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
     Its Redis namespace is the test's own; rate limiting is off except where a test turns
     it on.
     """
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True, **redis_settings,
-                      "RATELIMIT_ENABLED": False})
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            **redis_settings,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
     # The server migrates from a background service; tests do it up front instead.
     migrate(db.engine(app))
     yield app
@@ -58,12 +64,24 @@ def make_patient(app: Flask) -> Callable[..., MadePatient]:
             session.add(patient)
             session.flush()
             for i, moment in enumerate(times):
-                vitals = {"pulse": 60 + i, "resp_rate": 14, "systolic": 120 + i,
-                          "spo2": 97, "temperature": 36.6}
+                vitals = {
+                    "pulse": 60 + i,
+                    "resp_rate": 14,
+                    "systolic": 120 + i,
+                    "spo2": 97,
+                    "temperature": 36.6,
+                }
                 news2 = score_news2(**vitals)
-                session.add(PatientMetric(patient_id=patient.id, timestamp=moment,
-                                          diastolic=80, **vitals, news2_score=news2.score,
-                                          news2_band=news2.band))
+                session.add(
+                    PatientMetric(
+                        patient_id=patient.id,
+                        timestamp=moment,
+                        diastolic=80,
+                        **vitals,
+                        news2_score=news2.score,
+                        news2_band=news2.band,
+                    )
+                )
         return MadePatient(str(patient_uuid), name, times)
 
     return make

@@ -46,8 +46,15 @@ class AssetLinks(HTMLParser):
 
 @pytest.fixture
 def app(sqlite_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
-    yield create_app({"DATABASE_URL": sqlite_url, "TESTING": True, **redis_settings,
-                      "METRICS_INTERVAL": 2.0, "STALE_AFTER_INTERVALS": 3})
+    yield create_app(
+        {
+            "DATABASE_URL": sqlite_url,
+            "TESTING": True,
+            **redis_settings,
+            "METRICS_INTERVAL": 2.0,
+            "STALE_AFTER_INTERVALS": 3,
+        }
+    )
 
 
 def page(client: FlaskClient) -> AssetLinks:
@@ -86,14 +93,18 @@ def test_every_asset_is_served_locally(client: FlaskClient) -> None:
 
 
 def test_scripts_and_styles_fetch_nothing_from_other_hosts() -> None:
-    own = [path for path in STATIC.rglob("*") if path.suffix in {".js", ".css"}
-           and "vendor" not in path.parts]
+    own = [
+        path
+        for path in STATIC.rglob("*")
+        if path.suffix in {".js", ".css"} and "vendor" not in path.parts
+    ]
     assert any(path.name == "app.js" for path in own)
     for path in own:
         text = path.read_text()
         imports = re.findall(r"""import\s[^'"]*['"]([^'"]+)['"]""", text)
         urls = re.findall(r"""url\(\s*['"]?([^'")]+)""", text) + re.findall(
-            r"""@import\s+['"]([^'"]+)""", text)
+            r"""@import\s+['"]([^'"]+)""", text
+        )
         for target in imports + urls:
             assert not EXTERNAL.match(target), f"{path.name} loads {target}"
         if path.suffix == ".js":
@@ -110,8 +121,15 @@ def test_the_vendored_chart_library_is_pinned_and_licensed() -> None:
 
 
 def test_the_page_is_not_rate_limited(sqlite_url: str, redis_settings: dict[str, str]) -> None:
-    app = create_app({"DATABASE_URL": sqlite_url, "TESTING": True, **redis_settings,
-                      "RATELIMIT_ENABLED": True, "RATE_LIMIT": "2 per minute"})
+    app = create_app(
+        {
+            "DATABASE_URL": sqlite_url,
+            "TESTING": True,
+            **redis_settings,
+            "RATELIMIT_ENABLED": True,
+            "RATE_LIMIT": "2 per minute",
+        }
+    )
     client = app.test_client()
     for _ in range(4):
         assert client.get("/").status_code == 200

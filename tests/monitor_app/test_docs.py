@@ -12,12 +12,16 @@ def test_openapi_lists_the_endpoints(client: FlaskClient) -> None:
 
     assert spec["openapi"].startswith("3.")
     assert set(spec["paths"]) == {
-        "/api/v1/patients", "/api/v1/patients/{patient_uuid}",
-        "/api/v1/patient/{patient_uuid}/metrics", "/api/v1/patient/{patient_uuid}/history",
+        "/api/v1/patients",
+        "/api/v1/patients/{patient_uuid}",
+        "/api/v1/patient/{patient_uuid}/metrics",
+        "/api/v1/patient/{patient_uuid}/history",
         "/health",
-        "/api/v1/notifications", "/api/v1/notifications/{notification_id}",
+        "/api/v1/notifications",
+        "/api/v1/notifications/{notification_id}",
         "/api/v1/notifications/{notification_id}/read",
-        "/api/v1/notifications/{notification_id}/status"}
+        "/api/v1/notifications/{notification_id}/status",
+    }
     listing = spec["paths"]["/api/v1/patients"]["get"]
     assert "X-Pagination" in listing["responses"]["200"]["headers"]
     metrics = spec["paths"]["/api/v1/patient/{patient_uuid}/metrics"]

@@ -13,14 +13,18 @@ from shared.db import SchemaMigration, db
 from shared.lifecycle import background_service
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("LOG_LEVEL", "loud"),
-    ("API_PREFIX", "api/v1"),
-    ("DEBUG", "maybe"),
-    ("DATABASE_URL", "  "),
-])
-def test_bad_environment_variable_is_named(monkeypatch: pytest.MonkeyPatch, name: str,
-                                           value: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LOG_LEVEL", "loud"),
+        ("API_PREFIX", "api/v1"),
+        ("DEBUG", "maybe"),
+        ("DATABASE_URL", "  "),
+    ],
+)
+def test_bad_environment_variable_is_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         create_app()
@@ -39,11 +43,14 @@ def test_environment_then_test_config(monkeypatch: pytest.MonkeyPatch, sqlite_ur
     assert "/health" in rules
 
 
-@pytest.mark.parametrize("url", [
-    # Nothing listens on port 1: connecting would fail at once.
-    "postgresql+psycopg://nobody@127.0.0.1:1/nowhere",
-    "sqlite",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        # Nothing listens on port 1: connecting would fail at once.
+        "postgresql+psycopg://nobody@127.0.0.1:1/nowhere",
+        "sqlite",
+    ],
+)
 def test_factory_connects_to_nothing(tmp_path: Path, url: str) -> None:
     sqlite_file = tmp_path / "vigil.db"
     if url == "sqlite":

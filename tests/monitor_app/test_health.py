@@ -12,15 +12,26 @@ from shared.db import db, migrate
 
 def test_healthy(client: FlaskClient) -> None:
     response = client.get("/health")
-    assert (response.status_code, response.json) == (200, {
-        "status": "ok", "database": "ok", "redis": "ok",
-        # The event hub runs only under a server (started after the fork).
-        "live": {"connected": False, "clients": 0}})
+    assert (response.status_code, response.json) == (
+        200,
+        {
+            "status": "ok",
+            "database": "ok",
+            "redis": "ok",
+            # The event hub runs only under a server (started after the fork).
+            "live": {"connected": False, "clients": 0},
+        },
+    )
 
 
 def test_without_redis_the_api_is_degraded_but_serves(database_url: str) -> None:
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True,
-                      "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    )
     migrate(db.engine(app))
     try:
         response = app.test_client().get("/health")
@@ -33,11 +44,15 @@ def test_without_redis_the_api_is_degraded_but_serves(database_url: str) -> None
     assert "connect" in response.json["redis"].lower()
 
 
-@pytest.mark.parametrize(("url_of", "reason"), [
-    # A database that answers but has no tables yet: the report names the missing table.
-    (lambda database_url: database_url, "patients"),
-    (lambda _url: "postgresql+psycopg://nobody@127.0.0.1:1/nowhere", ""),
-], ids=["schema-missing", "unreachable"])
+@pytest.mark.parametrize(
+    ("url_of", "reason"),
+    [
+        # A database that answers but has no tables yet: the report names the missing table.
+        (lambda database_url: database_url, "patients"),
+        (lambda _url: "postgresql+psycopg://nobody@127.0.0.1:1/nowhere", ""),
+    ],
+    ids=["schema-missing", "unreachable"],
+)
 def test_degraded(database_url: str, url_of, reason: str) -> None:
     app = create_app({"DATABASE_URL": url_of(database_url), "TESTING": True})
     try:

@@ -18,8 +18,16 @@ from shared.models import Patient, PatientMetric
 
 # 2025-01-31 09:00Z: a whole number of 240-second buckets since the epoch, so of every width.
 TO = datetime(2025, 1, 31, 9, 0, tzinfo=UTC)
-NORMAL = {"pulse": 60, "resp_rate": 14, "systolic": 120, "diastolic": 80, "spo2": 97,
-          "temperature": 36.6, "news2_score": 0, "news2_band": "low"}
+NORMAL = {
+    "pulse": 60,
+    "resp_rate": 14,
+    "systolic": 120,
+    "diastolic": 80,
+    "spo2": 97,
+    "temperature": 36.6,
+    "news2_score": 0,
+    "news2_band": "low",
+}
 NULL_STATS = {"min": None, "avg": None, "max": None}
 
 
@@ -27,10 +35,12 @@ def history_url(patient_uuid: str) -> str:
     return f"/api/v1/patient/{patient_uuid}/history"
 
 
-def get_history(client: FlaskClient, patient_uuid: str, window: str = "15m",
-                to: datetime = TO) -> dict[str, Any]:
-    response = client.get(history_url(patient_uuid),
-                          query_string={"window": window, "to": to.isoformat()})
+def get_history(
+    client: FlaskClient, patient_uuid: str, window: str = "15m", to: datetime = TO
+) -> dict[str, Any]:
+    response = client.get(
+        history_url(patient_uuid), query_string={"window": window, "to": to.isoformat()}
+    )
     assert response.status_code == 200, response.json
     return response.json
 
@@ -51,10 +61,12 @@ def add_samples(app: Flask) -> Callable[..., None]:
     def add(patient_uuid: str, samples: Iterable[dict[str, Any]]) -> None:
         with db.sessionmaker(app).begin() as session:
             patient_id = session.scalar(
-                select(Patient.id).where(Patient.uuid == uuid.UUID(patient_uuid)))
-            session.execute(insert(PatientMetric),
-                            [{**NORMAL, "patient_id": patient_id, **sample}
-                             for sample in samples])
+                select(Patient.id).where(Patient.uuid == uuid.UUID(patient_uuid))
+            )
+            session.execute(
+                insert(PatientMetric),
+                [{**NORMAL, "patient_id": patient_id, **sample} for sample in samples],
+            )
 
     return add
 
@@ -75,52 +87,101 @@ def recorded_statements(app: Flask) -> Iterator[list[tuple[str, Any]]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-def test_min_avg_max_per_bucket(client: FlaskClient, make_patient: Callable,
-                                add_samples: Callable) -> None:
+def test_min_avg_max_per_bucket(
+    client: FlaskClient, make_patient: Callable, add_samples: Callable
+) -> None:
     ada = make_patient("Ada")
-    add_samples(ada.uuid, [
-        # The bucket of 08:50:00-08:50:05, its last sample a microsecond before the next.
-        {"timestamp": at(600), "pulse": 60, "resp_rate": 12, "systolic": 118, "spo2": 95,
-         "temperature": 36.6, "news2_score": 1},
-        {"timestamp": at(597.5), "pulse": 63, "resp_rate": 15, "systolic": 125, "spo2": 96,
-         "temperature": 36.71, "news2_score": None, "news2_band": None},
-        {"timestamp": at(595.000001), "pulse": 70, "resp_rate": 20, "systolic": 131,
-         "spo2": 98, "temperature": 36.9, "news2_score": 3},
-        # 08:50:05-08:50:10, stored before scoring existed.
-        {"timestamp": at(595), "pulse": 80, "diastolic": 70, "temperature": 37.2,
-         "news2_score": None, "news2_band": None},
-        {"timestamp": at(591), "pulse": 85, "diastolic": 75, "temperature": 37.3,
-         "news2_score": None, "news2_band": None},
-    ])
+    add_samples(
+        ada.uuid,
+        [
+            # The bucket of 08:50:00-08:50:05, its last sample a microsecond before the next.
+            {
+                "timestamp": at(600),
+                "pulse": 60,
+                "resp_rate": 12,
+                "systolic": 118,
+                "spo2": 95,
+                "temperature": 36.6,
+                "news2_score": 1,
+            },
+            {
+                "timestamp": at(597.5),
+                "pulse": 63,
+                "resp_rate": 15,
+                "systolic": 125,
+                "spo2": 96,
+                "temperature": 36.71,
+                "news2_score": None,
+                "news2_band": None,
+            },
+            {
+                "timestamp": at(595.000001),
+                "pulse": 70,
+                "resp_rate": 20,
+                "systolic": 131,
+                "spo2": 98,
+                "temperature": 36.9,
+                "news2_score": 3,
+            },
+            # 08:50:05-08:50:10, stored before scoring existed.
+            {
+                "timestamp": at(595),
+                "pulse": 80,
+                "diastolic": 70,
+                "temperature": 37.2,
+                "news2_score": None,
+                "news2_band": None,
+            },
+            {
+                "timestamp": at(591),
+                "pulse": 85,
+                "diastolic": 75,
+                "temperature": 37.3,
+                "news2_score": None,
+                "news2_band": None,
+            },
+        ],
+    )
 
     history = get_history(client, ada.uuid)
 
     assert history["buckets"] == [
-        {"start": "2025-01-31T08:50:00+00:00", "count": 3,
-         "pulse": {"min": 60, "avg": 64.3, "max": 70},  # 193 / 3
-         "resp_rate": {"min": 12, "avg": 15.7, "max": 20},  # 47 / 3
-         "systolic": {"min": 118, "avg": 124.7, "max": 131},  # 374 / 3
-         "diastolic": {"min": 80, "avg": 80.0, "max": 80},
-         "spo2": {"min": 95, "avg": 96.3, "max": 98},  # 289 / 3
-         "temperature": {"min": 36.6, "avg": 36.74, "max": 36.9},  # 110.21 / 3
-         "news2_score": {"min": 1, "avg": 2.0, "max": 3}},  # the null one is left out
-        {"start": "2025-01-31T08:50:05+00:00", "count": 2,
-         "pulse": {"min": 80, "avg": 82.5, "max": 85},
-         "resp_rate": {"min": 14, "avg": 14.0, "max": 14},
-         "systolic": {"min": 120, "avg": 120.0, "max": 120},
-         "diastolic": {"min": 70, "avg": 72.5, "max": 75},
-         "spo2": {"min": 97, "avg": 97.0, "max": 97},
-         "temperature": {"min": 37.2, "avg": 37.25, "max": 37.3},
-         "news2_score": NULL_STATS},
+        {
+            "start": "2025-01-31T08:50:00+00:00",
+            "count": 3,
+            "pulse": {"min": 60, "avg": 64.3, "max": 70},  # 193 / 3
+            "resp_rate": {"min": 12, "avg": 15.7, "max": 20},  # 47 / 3
+            "systolic": {"min": 118, "avg": 124.7, "max": 131},  # 374 / 3
+            "diastolic": {"min": 80, "avg": 80.0, "max": 80},
+            "spo2": {"min": 95, "avg": 96.3, "max": 98},  # 289 / 3
+            "temperature": {"min": 36.6, "avg": 36.74, "max": 36.9},  # 110.21 / 3
+            "news2_score": {"min": 1, "avg": 2.0, "max": 3},
+        },  # the null one is left out
+        {
+            "start": "2025-01-31T08:50:05+00:00",
+            "count": 2,
+            "pulse": {"min": 80, "avg": 82.5, "max": 85},
+            "resp_rate": {"min": 14, "avg": 14.0, "max": 14},
+            "systolic": {"min": 120, "avg": 120.0, "max": 120},
+            "diastolic": {"min": 70, "avg": 72.5, "max": 75},
+            "spo2": {"min": 97, "avg": 97.0, "max": 97},
+            "temperature": {"min": 37.2, "avg": 37.25, "max": 37.3},
+            "news2_score": NULL_STATS,
+        },
     ]
 
 
-def test_averages_round_half_up(client: FlaskClient, make_patient: Callable,
-                                add_samples: Callable) -> None:
+def test_averages_round_half_up(
+    client: FlaskClient, make_patient: Callable, add_samples: Callable
+) -> None:
     ada = make_patient("Ada")
-    add_samples(ada.uuid, [
-        {"timestamp": at(60 - i), "pulse": pulse, "temperature": 36.125}
-        for i, pulse in enumerate([70, 70, 70, 71])])
+    add_samples(
+        ada.uuid,
+        [
+            {"timestamp": at(60 - i), "pulse": pulse, "temperature": 36.125}
+            for i, pulse in enumerate([70, 70, 70, 71])
+        ],
+    )
 
     (bucket,) = get_history(client, ada.uuid)["buckets"]
 
@@ -128,27 +189,41 @@ def test_averages_round_half_up(client: FlaskClient, make_patient: Callable,
     assert (bucket["pulse"]["avg"], bucket["temperature"]["avg"]) == (70.3, 36.13)
 
 
-def test_response_envelope(client: FlaskClient, make_patient: Callable,
-                           add_samples: Callable) -> None:
+def test_response_envelope(
+    client: FlaskClient, make_patient: Callable, add_samples: Callable
+) -> None:
     ada = make_patient("Ada")
     add_samples(ada.uuid, [{"timestamp": at(30)}])
 
     history = get_history(client, ada.uuid, window="1h")
 
     assert {key: value for key, value in history.items() if key != "buckets"} == {
-        "patient_uuid": ada.uuid, "window": "1h", "from": "2025-01-31T08:00:00+00:00",
-        "to": "2025-01-31T09:00:00+00:00", "bucket_seconds": 10}
+        "patient_uuid": ada.uuid,
+        "window": "1h",
+        "from": "2025-01-31T08:00:00+00:00",
+        "to": "2025-01-31T09:00:00+00:00",
+        "bucket_seconds": 10,
+    }
     assert starts(history) == ["2025-01-31T08:59:30+00:00"]
 
 
-@pytest.mark.parametrize(("window", "span", "bucket_seconds"), [
-    ("15m", timedelta(minutes=15), 5),
-    ("1h", timedelta(hours=1), 10),
-    ("6h", timedelta(hours=6), 60),
-    ("24h", timedelta(hours=24), 240),
-])
-def test_window_sizes(client: FlaskClient, make_patient: Callable, add_samples: Callable,
-                      window: str, span: timedelta, bucket_seconds: int) -> None:
+@pytest.mark.parametrize(
+    ("window", "span", "bucket_seconds"),
+    [
+        ("15m", timedelta(minutes=15), 5),
+        ("1h", timedelta(hours=1), 10),
+        ("6h", timedelta(hours=6), 60),
+        ("24h", timedelta(hours=24), 240),
+    ],
+)
+def test_window_sizes(
+    client: FlaskClient,
+    make_patient: Callable,
+    add_samples: Callable,
+    window: str,
+    span: timedelta,
+    bucket_seconds: int,
+) -> None:
     ada = make_patient("Ada")
     # One sample in the window's first second, one in its last.
     add_samples(ada.uuid, [{"timestamp": TO - span}, {"timestamp": at(0.5)}])
@@ -157,8 +232,7 @@ def test_window_sizes(client: FlaskClient, make_patient: Callable, add_samples: 
 
     assert history["bucket_seconds"] == bucket_seconds
     assert history["from"] == (TO - span).isoformat()
-    assert starts(history) == [(TO - span).isoformat(),
-                               at(bucket_seconds).isoformat()]
+    assert starts(history) == [(TO - span).isoformat(), at(bucket_seconds).isoformat()]
 
 
 def test_defaults_to_the_last_hour(client: FlaskClient, make_patient: Callable) -> None:
@@ -174,53 +248,68 @@ def test_defaults_to_the_last_hour(client: FlaskClient, make_patient: Callable) 
     assert (history["window"], history["bucket_seconds"], history["buckets"]) == ("1h", 10, [])
 
 
-def test_buckets_oldest_first_and_gaps_left_out(client: FlaskClient, make_patient: Callable,
-                                                add_samples: Callable) -> None:
+def test_buckets_oldest_first_and_gaps_left_out(
+    client: FlaskClient, make_patient: Callable, add_samples: Callable
+) -> None:
     ada = make_patient("Ada")
     # Inserted newest first; nothing between 08:59:20 and 08:59:50.
     add_samples(ada.uuid, [{"timestamp": at(seconds)} for seconds in (3, 7, 41, 45, 59, 60)])
 
     history = get_history(client, ada.uuid, window="1h")
 
-    assert starts(history) == ["2025-01-31T08:59:00+00:00", "2025-01-31T08:59:10+00:00",
-                               "2025-01-31T08:59:50+00:00"]
+    assert starts(history) == [
+        "2025-01-31T08:59:00+00:00",
+        "2025-01-31T08:59:10+00:00",
+        "2025-01-31T08:59:50+00:00",
+    ]
     assert [bucket["count"] for bucket in history["buckets"]] == [2, 2, 2]
 
 
 def test_buckets_align_to_the_epoch_and_window_is_half_open(
-        client: FlaskClient, make_patient: Callable, add_samples: Callable) -> None:
+    client: FlaskClient, make_patient: Callable, add_samples: Callable
+) -> None:
     ada = make_patient("Ada")
     to = TO + timedelta(seconds=7)  # 09:00:07, so the window starts at 08:45:07
-    add_samples(ada.uuid, [
-        {"timestamp": to - timedelta(minutes=15, seconds=1), "pulse": 100},  # before `from`
-        {"timestamp": to - timedelta(minutes=15), "pulse": 61},  # at `from`: counted
-        {"timestamp": to - timedelta(microseconds=1), "pulse": 62},  # just before `to`
-        {"timestamp": to, "pulse": 101},  # at `to`: not counted
-    ])
+    add_samples(
+        ada.uuid,
+        [
+            {"timestamp": to - timedelta(minutes=15, seconds=1), "pulse": 100},  # before `from`
+            {"timestamp": to - timedelta(minutes=15), "pulse": 61},  # at `from`: counted
+            {"timestamp": to - timedelta(microseconds=1), "pulse": 62},  # just before `to`
+            {"timestamp": to, "pulse": 101},  # at `to`: not counted
+        ],
+    )
 
     history = get_history(client, ada.uuid, to=to)
 
-    assert (history["from"], history["to"]) == ("2025-01-31T08:45:07+00:00",
-                                                "2025-01-31T09:00:07+00:00")
+    assert (history["from"], history["to"]) == (
+        "2025-01-31T08:45:07+00:00",
+        "2025-01-31T09:00:07+00:00",
+    )
     # Starts are multiples of 5 s since the epoch, not offsets from `from`.
     assert [(bucket["start"], bucket["pulse"]["max"]) for bucket in history["buckets"]] == [
-        ("2025-01-31T08:45:05+00:00", 61), ("2025-01-31T09:00:05+00:00", 62)]
+        ("2025-01-31T08:45:05+00:00", 61),
+        ("2025-01-31T09:00:05+00:00", 62),
+    ]
 
 
-def test_to_in_another_time_zone(client: FlaskClient, make_patient: Callable,
-                                 add_samples: Callable) -> None:
+def test_to_in_another_time_zone(
+    client: FlaskClient, make_patient: Callable, add_samples: Callable
+) -> None:
     ada = make_patient("Ada")
     add_samples(ada.uuid, [{"timestamp": at(1)}])
 
-    response = client.get(history_url(ada.uuid),
-                          query_string={"window": "15m", "to": "2025-01-31T10:00:00+01:00"})
+    response = client.get(
+        history_url(ada.uuid), query_string={"window": "15m", "to": "2025-01-31T10:00:00+01:00"}
+    )
 
     assert response.json["to"] == "2025-01-31T09:00:00+00:00"
     assert starts(response.json) == ["2025-01-31T08:59:55+00:00"]
 
 
-def test_other_patients_are_left_out(client: FlaskClient, make_patient: Callable,
-                                     add_samples: Callable) -> None:
+def test_other_patients_are_left_out(
+    client: FlaskClient, make_patient: Callable, add_samples: Callable
+) -> None:
     ada, bea = make_patient("Ada"), make_patient("Bea")
     add_samples(ada.uuid, [{"timestamp": at(10), "pulse": 70}])
     add_samples(bea.uuid, [{"timestamp": at(10), "pulse": 140}, {"timestamp": at(20)}])
@@ -230,11 +319,13 @@ def test_other_patients_are_left_out(client: FlaskClient, make_patient: Callable
     assert (bucket["count"], bucket["pulse"]["max"]) == (1, 70)
 
 
-def test_a_day_of_samples_fits_a_chart(client: FlaskClient, make_patient: Callable,
-                                       add_samples: Callable) -> None:
+def test_a_day_of_samples_fits_a_chart(
+    client: FlaskClient, make_patient: Callable, add_samples: Callable
+) -> None:
     ada = make_patient("Ada")
-    add_samples(ada.uuid, [{"timestamp": at(5 * i), "pulse": 60 + i % 48}
-                           for i in range(1, 17_281)])
+    add_samples(
+        ada.uuid, [{"timestamp": at(5 * i), "pulse": 60 + i % 48} for i in range(1, 17_281)]
+    )
 
     history = get_history(client, ada.uuid, window="24h")
 
@@ -244,12 +335,15 @@ def test_a_day_of_samples_fits_a_chart(client: FlaskClient, make_patient: Callab
     assert sum(bucket["count"] for bucket in buckets) == 17_280
     assert {bucket["count"] for bucket in buckets} == {48}
     moments = [datetime.fromisoformat(start) for start in starts(history)]
-    assert all(later - earlier == timedelta(seconds=240)
-               for earlier, later in zip(moments, moments[1:], strict=False))
+    assert all(
+        later - earlier == timedelta(seconds=240)
+        for earlier, later in zip(moments, moments[1:], strict=False)
+    )
 
 
-def test_buckets_come_from_one_statement(app: Flask, client: FlaskClient,
-                                         make_patient: Callable, add_samples: Callable) -> None:
+def test_buckets_come_from_one_statement(
+    app: Flask, client: FlaskClient, make_patient: Callable, add_samples: Callable
+) -> None:
     ada = make_patient("Ada")
     add_samples(ada.uuid, [{"timestamp": at(seconds)} for seconds in range(1, 600, 7)])
 
@@ -263,7 +357,8 @@ def test_buckets_come_from_one_statement(app: Flask, client: FlaskClient,
 
 
 def test_buckets_query_uses_the_patient_time_index(
-        app: Flask, client: FlaskClient, make_patient: Callable, add_samples: Callable) -> None:
+    app: Flask, client: FlaskClient, make_patient: Callable, add_samples: Callable
+) -> None:
     ada = make_patient("Ada")
     add_samples(ada.uuid, [{"timestamp": at(1)}])
     with recorded_statements(app) as statements:
@@ -290,21 +385,29 @@ def test_unknown_patient_is_404(client: FlaskClient) -> None:
     response = client.get(history_url(str(unknown)))
 
     assert response.status_code == 404
-    assert response.json == {"code": 404, "status": "Not Found",
-                             "message": f"No patient with UUID {unknown}.", "errors": {}}
+    assert response.json == {
+        "code": 404,
+        "status": "Not Found",
+        "message": f"No patient with UUID {unknown}.",
+        "errors": {},
+    }
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"window": "2h"}, "window"),
-    ({"window": ""}, "window"),
-    ({"window": "1H"}, "window"),
-    ({"to": "yesterday"}, "to"),
-    ({"to": "2025-02-30T08:00:00Z"}, "to"),
-    # Without an offset the instant is ambiguous: refused rather than guessed.
-    ({"to": "2025-01-31T08:00:00"}, "to"),
-])
-def test_bad_query_is_422(client: FlaskClient, make_patient: Callable, query: dict,
-                          field: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"window": "2h"}, "window"),
+        ({"window": ""}, "window"),
+        ({"window": "1H"}, "window"),
+        ({"to": "yesterday"}, "to"),
+        ({"to": "2025-02-30T08:00:00Z"}, "to"),
+        # Without an offset the instant is ambiguous: refused rather than guessed.
+        ({"to": "2025-01-31T08:00:00"}, "to"),
+    ],
+)
+def test_bad_query_is_422(
+    client: FlaskClient, make_patient: Callable, query: dict, field: str
+) -> None:
     ada = make_patient("Ada")
 
     response = client.get(history_url(ada.uuid), query_string=query)
@@ -334,11 +437,27 @@ def test_documented_in_openapi(client: FlaskClient) -> None:
     assert body == {"$ref": "#/components/schemas/History"}
     schemas = spec["components"]["schemas"]
     assert set(schemas["History"]["properties"]) == {
-        "patient_uuid", "window", "from", "to", "bucket_seconds", "buckets"}
+        "patient_uuid",
+        "window",
+        "from",
+        "to",
+        "bucket_seconds",
+        "buckets",
+    }
     assert set(schemas["Bucket"]["properties"]) == {
-        "start", "count", "pulse", "resp_rate", "systolic", "diastolic", "spo2",
-        "temperature", "news2_score"}
+        "start",
+        "count",
+        "pulse",
+        "resp_rate",
+        "systolic",
+        "diastolic",
+        "spo2",
+        "temperature",
+        "news2_score",
+    }
     assert set(schemas["VitalStats"]["properties"]) == {"min", "avg", "max"}
-    assert all(field.get("description")
-               for name in ("History", "Bucket", "VitalStats", "TemperatureStats", "ScoreStats")
-               for field in schemas[name]["properties"].values())
+    assert all(
+        field.get("description")
+        for name in ("History", "Bucket", "VitalStats", "TemperatureStats", "ScoreStats")
+        for field in schemas[name]["properties"].values()
+    )

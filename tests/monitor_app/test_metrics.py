@@ -22,7 +22,8 @@ def test_newest_first(client: FlaskClient, make_patient: Callable) -> None:
 
     assert response.status_code == 200
     assert [sample["timestamp"] for sample in response.json] == [
-        moment.isoformat() for moment in reversed(ada.sample_times)]
+        moment.isoformat() for moment in reversed(ada.sample_times)
+    ]
 
 
 def test_sample_representation(client: FlaskClient, make_patient: Callable) -> None:
@@ -30,17 +31,28 @@ def test_sample_representation(client: FlaskClient, make_patient: Callable) -> N
 
     (sample,) = client.get(metrics_url(ada.uuid)).json
 
-    assert sample == {"timestamp": "2025-01-31T08:00:00+00:00", "pulse": 60, "resp_rate": 14,
-                      "bp": "120/80", "systolic": 120, "diastolic": 80, "spo2": 97,
-                      "temperature": 36.6, "news2_score": 0, "news2_band": "low"}
+    assert sample == {
+        "timestamp": "2025-01-31T08:00:00+00:00",
+        "pulse": 60,
+        "resp_rate": 14,
+        "bp": "120/80",
+        "systolic": 120,
+        "diastolic": 80,
+        "spo2": 97,
+        "temperature": 36.6,
+        "news2_score": 0,
+        "news2_band": "low",
+    }
 
 
 def test_from_is_inclusive_and_to_exclusive(client: FlaskClient, make_patient: Callable) -> None:
     ada = make_patient("Ada", samples=6)
     times = ada.sample_times
 
-    response = client.get(metrics_url(ada.uuid), query_string={
-        "from": times[1].isoformat(), "to": times[4].isoformat()})
+    response = client.get(
+        metrics_url(ada.uuid),
+        query_string={"from": times[1].isoformat(), "to": times[4].isoformat()},
+    )
 
     assert [s["timestamp"] for s in response.json] == [t.isoformat() for t in times[3:0:-1]]
 
@@ -49,9 +61,13 @@ def test_window_bounds_in_other_time_zones(client: FlaskClient, make_patient: Ca
     ada = make_patient("Ada", samples=6)
     paris = timezone(timedelta(hours=1))
 
-    response = client.get(metrics_url(ada.uuid), query_string={
-        "from": ada.sample_times[4].astimezone(paris).isoformat(),
-        "to": ada.sample_times[5].isoformat().replace("+00:00", "Z")})
+    response = client.get(
+        metrics_url(ada.uuid),
+        query_string={
+            "from": ada.sample_times[4].astimezone(paris).isoformat(),
+            "to": ada.sample_times[5].isoformat().replace("+00:00", "Z"),
+        },
+    )
 
     assert [s["pulse"] for s in response.json] == [64]
 
@@ -68,8 +84,9 @@ def test_to_pages_back_through_history(client: FlaskClient, make_patient: Callab
     ada = make_patient("Ada", samples=5)
 
     first = client.get(metrics_url(ada.uuid), query_string={"limit": 3}).json
-    rest = client.get(metrics_url(ada.uuid), query_string={
-        "limit": 3, "to": first[-1]["timestamp"]}).json
+    rest = client.get(
+        metrics_url(ada.uuid), query_string={"limit": 3, "to": first[-1]["timestamp"]}
+    ).json
 
     assert [s["pulse"] for s in first + rest] == [64, 63, 62, 61, 60]
 
@@ -86,22 +103,30 @@ def test_unknown_patient_is_404(client: FlaskClient) -> None:
     response = client.get(metrics_url(str(unknown)))
 
     assert response.status_code == 404
-    assert response.json == {"code": 404, "status": "Not Found",
-                             "message": f"No patient with UUID {unknown}.", "errors": {}}
+    assert response.json == {
+        "code": 404,
+        "status": "Not Found",
+        "message": f"No patient with UUID {unknown}.",
+        "errors": {},
+    }
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"limit": 0}, "limit"),
-    ({"limit": 5000}, "limit"),
-    ({"limit": "ten"}, "limit"),
-    ({"from": "2025-01-31T09:00:00Z", "to": "2025-01-31T08:00:00Z"}, "from"),
-    ({"from": "yesterday"}, "from"),
-    ({"to": "2025-02-30T08:00:00Z"}, "to"),
-    # Without an offset the instant is ambiguous: refused rather than guessed.
-    ({"from": "2025-01-31T08:00:00"}, "from"),
-])
-def test_bad_query_is_422(client: FlaskClient, make_patient: Callable, query: dict,
-                          field: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 5000}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"from": "2025-01-31T09:00:00Z", "to": "2025-01-31T08:00:00Z"}, "from"),
+        ({"from": "yesterday"}, "from"),
+        ({"to": "2025-02-30T08:00:00Z"}, "to"),
+        # Without an offset the instant is ambiguous: refused rather than guessed.
+        ({"from": "2025-01-31T08:00:00"}, "from"),
+    ],
+)
+def test_bad_query_is_422(
+    client: FlaskClient, make_patient: Callable, query: dict, field: str
+) -> None:
     ada = make_patient("Ada", samples=1)
 
     response = client.get(metrics_url(ada.uuid), query_string=query)
@@ -119,8 +144,7 @@ def test_malformed_uuid_is_422(client: FlaskClient, bad_uuid: str) -> None:
     assert response.json["errors"] == {"path": ["Not a valid UUID."]}
 
 
-def test_samples_are_shown_exactly_as_their_schema_documents(app, make_patient: Callable
-                                                             ) -> None:
+def test_samples_are_shown_exactly_as_their_schema_documents(app, make_patient: Callable) -> None:
     from sqlalchemy import select
 
     from monitor_app.metrics.schemas import MetricSchema, dump_samples
@@ -132,12 +156,16 @@ def test_samples_are_shown_exactly_as_their_schema_documents(app, make_patient: 
     with app.app_context():
         session = db.session
         patient = session.scalar(select(Patient).where(Patient.uuid == uuid.UUID(str(ada.uuid))))
-        unscored = session.scalars(select(PatientMetric)
-                                   .where(PatientMetric.patient_id == patient.id)).first()
+        unscored = session.scalars(
+            select(PatientMetric).where(PatientMetric.patient_id == patient.id)
+        ).first()
         unscored.news2_score, unscored.news2_band, unscored.temperature = None, None, 37
         session.commit()
-        orm = session.scalars(select(PatientMetric).where(PatientMetric.patient_id == patient.id)
-                              .order_by(PatientMetric.timestamp.desc())).all()
+        orm = session.scalars(
+            select(PatientMetric)
+            .where(PatientMetric.patient_id == patient.id)
+            .order_by(PatientMetric.timestamp.desc())
+        ).all()
         rows = list_metrics(session, patient.id, since=None, until=None, limit=10)
         assert dump_samples(rows) == MetricSchema(many=True).dump(orm)
         assert any(sample["news2_score"] is None for sample in dump_samples(rows))

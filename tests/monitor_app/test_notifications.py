@@ -25,8 +25,17 @@ URL = "/api/v1/notifications"
 ALICE = "0b6f4a8e-3c1d-4f0e-9a57-7d2c61b0a001"
 BOB = "0b6f4a8e-3c1d-4f0e-9a57-7d2c61b0a002"
 VALID = {"user_id": ALICE, "title": "SpO2 low", "text": "SpO2 88% on room air."}
-STATUS_FIELDS = {"id", "processing_status", "category", "confidence", "keywords",
-                 "failure_reason", "attempts", "status_changed_at", "analysed_at"}
+STATUS_FIELDS = {
+    "id",
+    "processing_status",
+    "category",
+    "confidence",
+    "keywords",
+    "failure_reason",
+    "attempts",
+    "status_changed_at",
+    "analysed_at",
+}
 
 
 def post(client: FlaskClient, **fields: Any) -> dict[str, Any]:
@@ -39,8 +48,11 @@ def post(client: FlaskClient, **fields: Any) -> dict[str, Any]:
 def change(app: Flask, notification_id: str, **values: Any) -> None:
     """Change a notification behind the API's back, as the analysis worker would."""
     with db.sessionmaker(app).begin() as session:
-        session.execute(update(Notification)
-                        .where(Notification.id == uuid.UUID(notification_id)).values(**values))
+        session.execute(
+            update(Notification)
+            .where(Notification.id == uuid.UUID(notification_id))
+            .values(**values)
+        )
 
 
 def ids(response: Any) -> list[str]:
@@ -75,8 +87,9 @@ def redis_client(redis_settings: dict[str, str]) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def events_until(redis_client: redis.Redis, redis_settings: dict[str, str],
-                 wait_for: Callable[..., Any]) -> Iterator[Callable[[str, str], list[dict]]]:
+def events_until(
+    redis_client: redis.Redis, redis_settings: dict[str, str], wait_for: Callable[..., Any]
+) -> Iterator[Callable[[str, str], list[dict]]]:
     """Subscribes to the namespace's events now. `until(type, notification_id)` waits for that
     event and returns every event received so far, in order."""
     pubsub = redis_client.pubsub()
@@ -89,8 +102,10 @@ def events_until(redis_client: redis.Redis, redis_settings: dict[str, str],
         return message and message["type"]
 
     def arrived(event_type: str, notification_id: str) -> bool:
-        return any(event["type"] == event_type and event["notification"]["id"] == notification_id
-                   for event in received)
+        return any(
+            event["type"] == event_type and event["notification"]["id"] == notification_id
+            for event in received
+        )
 
     def until(event_type: str, notification_id: str) -> list[dict]:
         def seen() -> bool:
@@ -115,8 +130,9 @@ def make_app(database_url: str, redis_settings: dict[str, str]) -> Iterator[Call
     apps: list[Flask] = []
 
     def make(**overrides: Any) -> Flask:
-        app = create_app({"DATABASE_URL": database_url, "TESTING": True, **redis_settings,
-                          **overrides})
+        app = create_app(
+            {"DATABASE_URL": database_url, "TESTING": True, **redis_settings, **overrides}
+        )
         migrate(db.engine(app))
         apps.append(app)
         return app
@@ -128,19 +144,32 @@ def make_app(database_url: str, redis_settings: dict[str, str]) -> Iterator[Call
 
 # -- create ------------------------------------------------------------------------------------
 
+
 def test_create(client: FlaskClient) -> None:
-    response = client.post(URL, json={"user_id": ALICE, "title": "  SpO2 low ",
-                                      "text": "SpO2 88% on room air."})
+    response = client.post(
+        URL, json={"user_id": ALICE, "title": "  SpO2 low ", "text": "SpO2 88% on room air."}
+    )
 
     assert response.status_code == 201
     body = response.json
     assert response.headers["Location"] == f"{URL}/{body['id']}"
     assert uuid.UUID(body["id"]).version == 4
     assert body == {
-        "id": body["id"], "user_id": ALICE, "patient_uuid": None, "title": "SpO2 low",
-        "text": "SpO2 88% on room air.", "created_at": body["created_at"], "read_at": None,
-        "category": None, "confidence": None, "keywords": None, "processing_status": "pending",
-        "failure_reason": None, "attempts": 0, "analysed_at": None}
+        "id": body["id"],
+        "user_id": ALICE,
+        "patient_uuid": None,
+        "title": "SpO2 low",
+        "text": "SpO2 88% on room air.",
+        "created_at": body["created_at"],
+        "read_at": None,
+        "category": None,
+        "confidence": None,
+        "keywords": None,
+        "processing_status": "pending",
+        "failure_reason": None,
+        "attempts": 0,
+        "analysed_at": None,
+    }
     assert datetime.fromisoformat(body["created_at"]).utcoffset() is not None
 
     shown = client.get(response.headers["Location"])
@@ -163,24 +192,42 @@ def test_create_accepts_the_longest_title_and_text(client: FlaskClient) -> None:
     assert body["patient_uuid"] is None
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({**VALID, "title": ""}, "title"),
-    ({**VALID, "title": " \t\n "}, "title"),
-    ({**VALID, "text": "   "}, "text"),
-    ({"title": "SpO2 low", "text": "SpO2 88%"}, "user_id"),
-    ({**VALID, "user_id": "alice"}, "user_id"),
-    ({**VALID, "user_id": 42}, "user_id"),
-    ({**VALID, "severity": "high"}, "severity"),
-    ({**VALID, "text": "x" * 10_001}, "text"),
-    ({**VALID, "title": "t" * 201}, "title"),
-    ({**VALID, "patient_uuid": "bed 4"}, "patient_uuid"),
-    ({**VALID, "title": None}, "title"),
-], ids=["empty-title", "blank-title", "blank-text", "no-user", "malformed-user",
-        "numeric-user", "unknown-field", "long-text", "long-title", "malformed-patient",
-        "null-title"])
-def test_create_refuses(client: FlaskClient, redis_client: redis.Redis,
-                        redis_settings: dict[str, str], body: dict[str, Any],
-                        field: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**VALID, "title": ""}, "title"),
+        ({**VALID, "title": " \t\n "}, "title"),
+        ({**VALID, "text": "   "}, "text"),
+        ({"title": "SpO2 low", "text": "SpO2 88%"}, "user_id"),
+        ({**VALID, "user_id": "alice"}, "user_id"),
+        ({**VALID, "user_id": 42}, "user_id"),
+        ({**VALID, "severity": "high"}, "severity"),
+        ({**VALID, "text": "x" * 10_001}, "text"),
+        ({**VALID, "title": "t" * 201}, "title"),
+        ({**VALID, "patient_uuid": "bed 4"}, "patient_uuid"),
+        ({**VALID, "title": None}, "title"),
+    ],
+    ids=[
+        "empty-title",
+        "blank-title",
+        "blank-text",
+        "no-user",
+        "malformed-user",
+        "numeric-user",
+        "unknown-field",
+        "long-text",
+        "long-title",
+        "malformed-patient",
+        "null-title",
+    ],
+)
+def test_create_refuses(
+    client: FlaskClient,
+    redis_client: redis.Redis,
+    redis_settings: dict[str, str],
+    body: dict[str, Any],
+    field: str,
+) -> None:
     response = client.post(URL, json=body)
 
     assert response.status_code == 422
@@ -202,21 +249,38 @@ def test_create_for_an_unknown_patient(client: FlaskClient, make_patient: Callab
     assert client.get(URL).json == []
 
 
-@pytest.mark.parametrize(("kwargs", "code", "errors"), [
-    # Not JSON at all: the body is read as no fields.
-    ({"data": "SpO2 low", "content_type": "text/plain"}, 422,
-     {"json": {"user_id": ["Missing data for required field."],
-               "title": ["Missing data for required field."],
-               "text": ["Missing data for required field."]}}),
-    ({"data": json.dumps([VALID]), "content_type": "application/json"}, 422,
-     {"json": {"_schema": ["Invalid input type."]}}),
-    # Claims to be JSON but does not parse: malformed syntax is a 400.
-    ({"data": '{"title": ', "content_type": "application/json"}, 400,
-     {"json": ["Invalid JSON body."]}),
-], ids=["text-plain", "json-array", "broken-json"])
-def test_create_refuses_a_body_that_is_not_a_json_object(client: FlaskClient,
-                                                         kwargs: dict[str, str], code: int,
-                                                         errors: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "code", "errors"),
+    [
+        # Not JSON at all: the body is read as no fields.
+        (
+            {"data": "SpO2 low", "content_type": "text/plain"},
+            422,
+            {
+                "json": {
+                    "user_id": ["Missing data for required field."],
+                    "title": ["Missing data for required field."],
+                    "text": ["Missing data for required field."],
+                }
+            },
+        ),
+        (
+            {"data": json.dumps([VALID]), "content_type": "application/json"},
+            422,
+            {"json": {"_schema": ["Invalid input type."]}},
+        ),
+        # Claims to be JSON but does not parse: malformed syntax is a 400.
+        (
+            {"data": '{"title": ', "content_type": "application/json"},
+            400,
+            {"json": ["Invalid JSON body."]},
+        ),
+    ],
+    ids=["text-plain", "json-array", "broken-json"],
+)
+def test_create_refuses_a_body_that_is_not_a_json_object(
+    client: FlaskClient, kwargs: dict[str, str], code: int, errors: dict[str, Any]
+) -> None:
     response = client.post(URL, **kwargs)
 
     assert response.status_code == code
@@ -224,15 +288,15 @@ def test_create_refuses_a_body_that_is_not_a_json_object(client: FlaskClient,
     assert response.json["errors"] == errors
 
 
-def test_create_queues_the_analysis(client: FlaskClient, redis_client: redis.Redis,
-                                    redis_settings: dict[str, str]) -> None:
+def test_create_queues_the_analysis(
+    client: FlaskClient, redis_client: redis.Redis, redis_settings: dict[str, str]
+) -> None:
     namespace = redis_settings["REDIS_NAMESPACE"]
     queue = f"{namespace}:celery:{namespace}.analysis"
 
     created = post(client)
 
-    lists = [key for key in redis_client.keys(f"{namespace}*")
-             if redis_client.type(key) == b"list"]
+    lists = [key for key in redis_client.keys(f"{namespace}*") if redis_client.type(key) == b"list"]
     assert lists == [queue.encode()]
     (raw,) = redis_client.lrange(queue, 0, -1)
     message = json.loads(raw)
@@ -244,20 +308,25 @@ def test_create_queues_the_analysis(client: FlaskClient, redis_client: redis.Red
 
     second = post(client)
 
-    queued = [json.loads(base64.b64decode(json.loads(raw)["body"]))[0]
-              for raw in redis_client.lrange(queue, 0, -1)]
+    queued = [
+        json.loads(base64.b64decode(json.loads(raw)["body"]))[0]
+        for raw in redis_client.lrange(queue, 0, -1)
+    ]
     assert sorted(queued) == sorted([[created["id"]], [second["id"]]])
 
 
-def test_create_publishes_an_event(client: FlaskClient,
-                                   events_until: Callable[..., list[dict]]) -> None:
+def test_create_publishes_an_event(
+    client: FlaskClient, events_until: Callable[..., list[dict]]
+) -> None:
     created = post(client)
 
     assert events_until("notification.created", created["id"]) == [
-        {"type": "notification.created", "notification": created}]
+        {"type": "notification.created", "notification": created}
+    ]
 
 
 # -- list --------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def dataset(app: Flask, client: FlaskClient, make_patient: Callable) -> dict[str, Any]:
@@ -272,45 +341,62 @@ def dataset(app: Flask, client: FlaskClient, make_patient: Callable) -> dict[str
     ]
     names: dict[str, str] = {}
     for name, user, patient, category, status, day, read in rows:
-        created = post(client, user_id=user, patient_uuid=patient and patients[patient],
-                       title=name)
+        created = post(client, user_id=user, patient_uuid=patient and patients[patient], title=name)
         names[name] = created["id"]
-        change(app, created["id"], category=category, processing_status=status,
-               created_at=datetime(2025, 1, day, 10, 0, tzinfo=UTC),
-               read_at=datetime(2025, 1, day, 11, 0, tzinfo=UTC) if read else None)
+        change(
+            app,
+            created["id"],
+            category=category,
+            processing_status=status,
+            created_at=datetime(2025, 1, day, 10, 0, tzinfo=UTC),
+            read_at=datetime(2025, 1, day, 11, 0, tzinfo=UTC) if read else None,
+        )
     return {"ids": names, "patients": patients}
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ({}, "a3 b2 b1 a2 a1"),
-    ({"user_id": ALICE}, "a3 a2 a1"),
-    ({"user_id": str(uuid.UUID(int=7))}, ""),
-    ({"category": "critical"}, "a2"),
-    ({"category": "info"}, "a1"),
-    ({"status": "pending"}, "b1"),
-    ({"status": "completed"}, "b2 a2 a1"),
-    ({"status": "failed"}, "a3"),
-    ({"status": "processing"}, ""),
-    ({"read": "true"}, "b2 a2"),
-    ({"read": "false"}, "a3 b1 a1"),
-    ({"patient_uuid": "P"}, "b1 a2"),
-    ({"patient_uuid": str(uuid.UUID(int=8))}, ""),
-    # From is inclusive, to is exclusive.
-    ({"created_from": "2025-01-02T10:00:00Z"}, "a3 b2 b1 a2"),
-    ({"created_to": "2025-01-04T10:00:00+00:00"}, "b1 a2 a1"),
-    # The same instant in another zone.
-    ({"created_from": "2025-01-02T12:00:00+02:00"}, "a3 b2 b1 a2"),
-    ({"created_from": "2025-01-02T10:00:00Z", "created_to": "2025-01-02T10:00:00Z"}, ""),
-    ({"user_id": ALICE, "read": "false"}, "a3 a1"),
-    ({"user_id": BOB, "patient_uuid": "P", "status": "pending"}, "b1"),
-    ({"category": "warning", "read": "true", "created_from": "2025-01-04T00:00:00Z",
-      "created_to": "2025-01-05T00:00:00Z"}, "b2"),
-    ({"user_id": ALICE, "patient_uuid": "Q", "read": "true"}, ""),
-])
-def test_list_filters(client: FlaskClient, dataset: dict[str, Any], query: dict[str, str],
-                      expected: str) -> None:
-    query = {key: dataset["patients"].get(value, value) if key == "patient_uuid" else value
-             for key, value in query.items()}
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({}, "a3 b2 b1 a2 a1"),
+        ({"user_id": ALICE}, "a3 a2 a1"),
+        ({"user_id": str(uuid.UUID(int=7))}, ""),
+        ({"category": "critical"}, "a2"),
+        ({"category": "info"}, "a1"),
+        ({"status": "pending"}, "b1"),
+        ({"status": "completed"}, "b2 a2 a1"),
+        ({"status": "failed"}, "a3"),
+        ({"status": "processing"}, ""),
+        ({"read": "true"}, "b2 a2"),
+        ({"read": "false"}, "a3 b1 a1"),
+        ({"patient_uuid": "P"}, "b1 a2"),
+        ({"patient_uuid": str(uuid.UUID(int=8))}, ""),
+        # From is inclusive, to is exclusive.
+        ({"created_from": "2025-01-02T10:00:00Z"}, "a3 b2 b1 a2"),
+        ({"created_to": "2025-01-04T10:00:00+00:00"}, "b1 a2 a1"),
+        # The same instant in another zone.
+        ({"created_from": "2025-01-02T12:00:00+02:00"}, "a3 b2 b1 a2"),
+        ({"created_from": "2025-01-02T10:00:00Z", "created_to": "2025-01-02T10:00:00Z"}, ""),
+        ({"user_id": ALICE, "read": "false"}, "a3 a1"),
+        ({"user_id": BOB, "patient_uuid": "P", "status": "pending"}, "b1"),
+        (
+            {
+                "category": "warning",
+                "read": "true",
+                "created_from": "2025-01-04T00:00:00Z",
+                "created_to": "2025-01-05T00:00:00Z",
+            },
+            "b2",
+        ),
+        ({"user_id": ALICE, "patient_uuid": "Q", "read": "true"}, ""),
+    ],
+)
+def test_list_filters(
+    client: FlaskClient, dataset: dict[str, Any], query: dict[str, str], expected: str
+) -> None:
+    query = {
+        key: dataset["patients"].get(value, value) if key == "patient_uuid" else value
+        for key, value in query.items()
+    }
 
     response = client.get(URL, query_string=query)
 
@@ -319,33 +405,40 @@ def test_list_filters(client: FlaskClient, dataset: dict[str, Any], query: dict[
     assert pagination(response)["total"] == len(expected.split())
 
 
-def test_list_shows_the_patient_and_analysis(app: Flask, client: FlaskClient,
-                                             dataset: dict[str, Any]) -> None:
+def test_list_shows_the_patient_and_analysis(
+    app: Flask, client: FlaskClient, dataset: dict[str, Any]
+) -> None:
     change(app, dataset["ids"]["a2"], confidence=0.93, keywords=["spo2", "hypoxia"])
 
     shown = {n["title"]: n for n in client.get(URL).json}
 
     assert shown["a2"]["patient_uuid"] == dataset["patients"]["P"]
     assert (shown["a2"]["category"], shown["a2"]["confidence"], shown["a2"]["keywords"]) == (
-        "critical", 0.93, ["spo2", "hypoxia"])
+        "critical",
+        0.93,
+        ["spo2", "hypoxia"],
+    )
     assert shown["a2"]["created_at"] == "2025-01-02T10:00:00+00:00"
     assert shown["a2"]["read_at"] == "2025-01-02T11:00:00+00:00"
     assert shown["a1"]["patient_uuid"] is None
 
 
-@pytest.mark.parametrize("query", [
-    {"category": "urgent"},
-    {"status": "done"},
-    {"created_from": "2025-01-01T00:00:00"},
-    {"created_to": "yesterday"},
-    {"read": "maybe"},
-    {"created_from": "2025-01-02T00:00:00Z", "created_to": "2025-01-01T00:00:00Z"},
-    {"user_id": "alice"},
-    {"patient_uuid": "bed-4"},
-    {"snapshot": "-1"},
-    {"page": "0"},
-    {"page_size": "201"},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"category": "urgent"},
+        {"status": "done"},
+        {"created_from": "2025-01-01T00:00:00"},
+        {"created_to": "yesterday"},
+        {"read": "maybe"},
+        {"created_from": "2025-01-02T00:00:00Z", "created_to": "2025-01-01T00:00:00Z"},
+        {"user_id": "alice"},
+        {"patient_uuid": "bed-4"},
+        {"snapshot": "-1"},
+        {"page": "0"},
+        {"page_size": "201"},
+    ],
+)
 def test_list_refuses_bad_filters(client: FlaskClient, query: dict[str, str]) -> None:
     response = client.get(URL, query_string=query)
 
@@ -358,15 +451,22 @@ def test_list_refuses_bad_filters(client: FlaskClient, query: dict[str, str]) ->
 
 # -- pagination --------------------------------------------------------------------------------
 
+
 def test_list_is_paginated(client: FlaskClient) -> None:
     made = [post(client, title=f"n{i}")["id"] for i in range(5)]
 
     response = client.get(URL, query_string={"page": 2, "page_size": 2})
 
     assert ids(response) == [made[2], made[1]]
-    assert pagination(response) == {"total": 5, "total_pages": 3, "first_page": 1,
-                                    "last_page": 3, "page": 2, "previous_page": 1,
-                                    "next_page": 3}
+    assert pagination(response) == {
+        "total": 5,
+        "total_pages": 3,
+        "first_page": 1,
+        "last_page": 3,
+        "page": 2,
+        "previous_page": 1,
+        "next_page": 3,
+    }
     last = client.get(URL, query_string={"page": 3, "page_size": 2})
     assert ids(last) == [made[0]]
     assert pagination(last)["page"] == 3
@@ -413,6 +513,7 @@ def test_snapshot_keeps_pages_stable_while_notifications_arrive(client: FlaskCli
 
 # -- detail ------------------------------------------------------------------------------------
 
+
 def test_unknown_notification_is_404(client: FlaskClient) -> None:
     post(client)
     unknown = uuid.uuid4()
@@ -420,9 +521,12 @@ def test_unknown_notification_is_404(client: FlaskClient) -> None:
     for path in (f"{URL}/{unknown}", f"{URL}/{unknown}/status"):
         response = client.get(path)
         assert response.status_code == 404
-        assert response.json == {"code": 404, "status": "Not Found",
-                                  "message": f"No notification with id {unknown}.",
-                                  "errors": {}}
+        assert response.json == {
+            "code": 404,
+            "status": "Not Found",
+            "message": f"No notification with id {unknown}.",
+            "errors": {},
+        }
 
 
 @pytest.mark.parametrize("suffix", ["", "/status", "/read"])
@@ -436,6 +540,7 @@ def test_malformed_id_is_422(client: FlaskClient, bad_id: str, suffix: str) -> N
 
 
 # -- mark read ---------------------------------------------------------------------------------
+
 
 def test_mark_read_is_idempotent(client: FlaskClient) -> None:
     created = post(client)
@@ -453,8 +558,9 @@ def test_mark_read_is_idempotent(client: FlaskClient) -> None:
     assert client.get(f"{URL}/{other['id']}").json["read_at"] is None
 
 
-def test_mark_read_announces_once(client: FlaskClient,
-                                  events_until: Callable[..., list[dict]]) -> None:
+def test_mark_read_announces_once(
+    client: FlaskClient, events_until: Callable[..., list[dict]]
+) -> None:
     created = post(client)
     detail = f"{URL}/{created['id']}"
 
@@ -469,7 +575,8 @@ def test_mark_read_announces_once(client: FlaskClient,
 
     assert events_until("notification.created", sentinel["id"])[1:] == [
         {"type": "notification.read", "notification": read},
-        {"type": "notification.created", "notification": sentinel}]
+        {"type": "notification.created", "notification": sentinel},
+    ]
 
 
 def test_mark_read_of_an_unknown_notification_is_404(client: FlaskClient) -> None:
@@ -507,6 +614,7 @@ def test_marked_read_is_never_served_unread_from_the_cache(client: FlaskClient) 
 
 # -- cache -------------------------------------------------------------------------------------
 
+
 def test_repeated_list_is_served_from_the_cache(client: FlaskClient) -> None:
     post(client)
 
@@ -536,6 +644,7 @@ def test_creating_invalidates_the_cached_list(client: FlaskClient) -> None:
 
 # -- status ------------------------------------------------------------------------------------
 
+
 def test_status_of_a_pending_notification(client: FlaskClient) -> None:
     created = post(client)
 
@@ -544,38 +653,77 @@ def test_status_of_a_pending_notification(client: FlaskClient) -> None:
     assert response.status_code == 200
     body = response.json
     assert set(body) == STATUS_FIELDS
-    assert body == {"id": created["id"], "processing_status": "pending", "category": None,
-                    "confidence": None, "keywords": None, "failure_reason": None,
-                    "attempts": 0, "status_changed_at": body["status_changed_at"],
-                    "analysed_at": None}
+    assert body == {
+        "id": created["id"],
+        "processing_status": "pending",
+        "category": None,
+        "confidence": None,
+        "keywords": None,
+        "failure_reason": None,
+        "attempts": 0,
+        "status_changed_at": body["status_changed_at"],
+        "analysed_at": None,
+    }
     assert datetime.fromisoformat(body["status_changed_at"]).utcoffset() is not None
 
 
 def test_status_of_analysed_and_failed_notifications(app: Flask, client: FlaskClient) -> None:
     done, failed = post(client)["id"], post(client)["id"]
     moment = datetime(2025, 2, 1, 9, 30, tzinfo=UTC)
-    change(app, done, processing_status="completed", category="warning", confidence=0.75,
-           keywords=["tachycardia"], attempts=1, status_changed_at=moment, analysed_at=moment)
-    change(app, failed, processing_status="failed", failure_reason="analyser timed out",
-           attempts=3, status_changed_at=moment)
+    change(
+        app,
+        done,
+        processing_status="completed",
+        category="warning",
+        confidence=0.75,
+        keywords=["tachycardia"],
+        attempts=1,
+        status_changed_at=moment,
+        analysed_at=moment,
+    )
+    change(
+        app,
+        failed,
+        processing_status="failed",
+        failure_reason="analyser timed out",
+        attempts=3,
+        status_changed_at=moment,
+    )
 
     assert client.get(f"{URL}/{done}/status").json == {
-        "id": done, "processing_status": "completed", "category": "warning",
-        "confidence": 0.75, "keywords": ["tachycardia"], "failure_reason": None,
-        "attempts": 1, "status_changed_at": moment.isoformat(),
-        "analysed_at": moment.isoformat()}
+        "id": done,
+        "processing_status": "completed",
+        "category": "warning",
+        "confidence": 0.75,
+        "keywords": ["tachycardia"],
+        "failure_reason": None,
+        "attempts": 1,
+        "status_changed_at": moment.isoformat(),
+        "analysed_at": moment.isoformat(),
+    }
     assert client.get(f"{URL}/{failed}/status").json == {
-        "id": failed, "processing_status": "failed", "category": None, "confidence": None,
-        "keywords": None, "failure_reason": "analyser timed out", "attempts": 3,
-        "status_changed_at": moment.isoformat(), "analysed_at": None}
+        "id": failed,
+        "processing_status": "failed",
+        "category": None,
+        "confidence": None,
+        "keywords": None,
+        "failure_reason": "analyser timed out",
+        "attempts": 3,
+        "status_changed_at": moment.isoformat(),
+        "analysed_at": None,
+    }
 
 
 # -- database work -----------------------------------------------------------------------------
 
-def test_list_queries_do_not_grow_with_the_page(app: Flask, client: FlaskClient,
-                                                make_patient: Callable,
-                                                redis_client: redis.Redis,
-                                                redis_settings: dict[str, str]) -> None:
+
+def test_list_queries_do_not_grow_with_the_page(
+    app: Flask,
+    client: FlaskClient,
+    make_patient: Callable,
+    redis_client: redis.Redis,
+    redis_settings: dict[str, str],
+) -> None:
     for i in range(30):
         post(client, patient_uuid=make_patient(f"Patient {i}").uuid)
     generation = f"{redis_settings['REDIS_NAMESPACE']}:generation:notifications"
@@ -601,8 +749,9 @@ def test_later_pages_reuse_the_cached_total(app: Flask, client: FlaskClient) -> 
     first = client.get(URL, query_string={"page_size": 2})
 
     with recorded_statements(app) as statements:
-        second = client.get(URL, query_string={"page_size": 2, "page": 2,
-                                               "snapshot": first.headers["X-Snapshot"]})
+        second = client.get(
+            URL, query_string={"page_size": 2, "page": 2, "snapshot": first.headers["X-Snapshot"]}
+        )
 
     assert pagination(second)["total"] == 4
     # Only the page: the total was memoized by the first page and none has a patient.
@@ -610,6 +759,7 @@ def test_later_pages_reuse_the_cached_total(app: Flask, client: FlaskClient) -> 
 
 
 # -- rate limit and Redis down -----------------------------------------------------------------
+
 
 def test_rate_limit(make_app: Callable[..., Flask]) -> None:
     client = make_app(RATELIMIT_ENABLED=True, RATE_LIMIT="3 per minute").test_client()
@@ -629,8 +779,11 @@ def test_rate_limit(make_app: Callable[..., Flask]) -> None:
 
 def test_rate_limit_settings_are_per_app(make_app: Callable[..., Flask]) -> None:
     make_app(RATELIMIT_ENABLED=True, RATE_LIMIT="1000 per minute")
-    client = make_app(RATELIMIT_ENABLED=True, RATE_LIMIT="2 per minute",
-                      REDIS_NAMESPACE=f"test-{uuid.uuid4().hex[:10]}").test_client()
+    client = make_app(
+        RATELIMIT_ENABLED=True,
+        RATE_LIMIT="2 per minute",
+        REDIS_NAMESPACE=f"test-{uuid.uuid4().hex[:10]}",
+    ).test_client()
 
     answers = [client.get(URL).status_code for _ in range(3)]
 
@@ -639,8 +792,9 @@ def test_rate_limit_settings_are_per_app(make_app: Callable[..., Flask]) -> None
 
 @pytest.mark.parametrize("rate_limited", [True, False], ids=["limited", "unlimited"])
 def test_serves_without_redis(make_app: Callable[..., Flask], rate_limited: bool) -> None:
-    client = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
-                      RATELIMIT_ENABLED=rate_limited).test_client()
+    client = make_app(
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", RATELIMIT_ENABLED=rate_limited
+    ).test_client()
 
     created = client.post(URL, json=VALID)
     assert created.status_code == 201

@@ -33,9 +33,11 @@ from shared.models import Notification, Patient, PatientMetric
 from shared.news2 import score_news2
 
 # Fixed ids, so the derandomized requests are the same on every run.
-PATIENTS = {uuid.UUID("00000000-0000-4000-8000-000000000100"): ("Ada Lovelace", 40),
-            uuid.UUID("00000000-0000-4000-8000-000000000101"): ("Alan Turing", 3),
-            uuid.UUID("00000000-0000-4000-8000-000000000102"): ("Grace Hopper", 0)}
+PATIENTS = {
+    uuid.UUID("00000000-0000-4000-8000-000000000100"): ("Ada Lovelace", 40),
+    uuid.UUID("00000000-0000-4000-8000-000000000101"): ("Alan Turing", 3),
+    uuid.UUID("00000000-0000-4000-8000-000000000102"): ("Grace Hopper", 0),
+}
 NOTIFICATIONS = [uuid.UUID(f"00000000-0000-4000-8000-00000000020{i}") for i in range(4)]
 USER = uuid.UUID("00000000-0000-4000-8000-000000000301")
 NEW_NOTIFICATION = {"user_id": str(USER), "title": "Rounds", "text": "At ten."}
@@ -43,8 +45,7 @@ NEW_NOTIFICATION = {"user_id": str(USER), "title": "Rounds", "text": "At ten."}
 # Values the generator seldom produces on its own: ids of seeded rows, so requests reach the
 # views' found paths and not only their 404s, and the edges of what UTC and 64-bit integers
 # can hold.
-EDGE_INSTANTS = ["0001-01-01T00:00:00+01:00", "0001-01-01T00:30:00Z",
-                 "9999-12-31T23:59:59-01:00"]
+EDGE_INSTANTS = ["0001-01-01T00:00:00+01:00", "0001-01-01T00:30:00Z", "9999-12-31T23:59:59-01:00"]
 EDGE_INTEGERS = [2**63 - 1, 2**63, 2**64]
 INTERESTING: dict[str, list[Any]] = {
     "patient_uuid": [str(u) for u in PATIENTS],
@@ -54,8 +55,13 @@ INTERESTING: dict[str, list[Any]] = {
     **dict.fromkeys(("page", "snapshot"), EDGE_INTEGERS),
 }
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 def _document() -> dict[str, Any]:
@@ -82,10 +88,14 @@ def _with_interesting_values(values: Any) -> Any:
     """A strategy keeping each generated value, or swapping in an interesting one."""
     if not isinstance(values, dict) or not values:
         return st.just(values)
-    return st.fixed_dictionaries({
-        name: st.one_of(st.just(value), st.sampled_from(INTERESTING[name]))
-        if name in INTERESTING else st.just(value)
-        for name, value in values.items()})
+    return st.fixed_dictionaries(
+        {
+            name: st.one_of(st.just(value), st.sampled_from(INTERESTING[name]))
+            if name in INTERESTING
+            else st.just(value)
+            for name, value in values.items()
+        }
+    )
 
 
 @schema.hook
@@ -110,8 +120,15 @@ def make_app(sqlite_url: str, redis_settings: dict[str, str]) -> Iterator[Callab
     apps: list[Flask] = []
 
     def make(**settings: Any) -> Flask:
-        app = create_app({"DATABASE_URL": sqlite_url, "TESTING": True, **redis_settings,
-                          "RATELIMIT_ENABLED": False, **settings})
+        app = create_app(
+            {
+                "DATABASE_URL": sqlite_url,
+                "TESTING": True,
+                **redis_settings,
+                "RATELIMIT_ENABLED": False,
+                **settings,
+            }
+        )
         apps.append(app)
         migrate(db.engine(app))
         _seed(app)
@@ -138,34 +155,63 @@ def _seed(app: Flask) -> None:
             session.flush()
             patients.append(patient)
             for i in range(samples):
-                vitals = {"pulse": 60 + i, "resp_rate": 14 + i % 10, "systolic": 120,
-                          "spo2": 97 - i % 6, "temperature": 36.6}
+                vitals = {
+                    "pulse": 60 + i,
+                    "resp_rate": 14 + i % 10,
+                    "systolic": 120,
+                    "spo2": 97 - i % 6,
+                    "temperature": 36.6,
+                }
                 news2 = score_news2(**vitals)
-                session.add(PatientMetric(patient_id=patient.id,
-                                          timestamp=now - timedelta(minutes=i), diastolic=80,
-                                          news2_score=news2.score, news2_band=news2.band,
-                                          **vitals))
+                session.add(
+                    PatientMetric(
+                        patient_id=patient.id,
+                        timestamp=now - timedelta(minutes=i),
+                        diastolic=80,
+                        news2_score=news2.score,
+                        news2_band=news2.band,
+                        **vitals,
+                    )
+                )
         # One notification per analysis status, one of them read and one about no patient.
-        for i, (notification_id, status) in enumerate(zip(
-                NOTIFICATIONS, ("completed", "failed", "pending", "processing"), strict=True)):
+        for i, (notification_id, status) in enumerate(
+            zip(NOTIFICATIONS, ("completed", "failed", "pending", "processing"), strict=True)
+        ):
             completed, failed = status == "completed", status == "failed"
-            session.add(Notification(
-                id=notification_id, user_id=USER,
-                patient_id=patients[i].id if i < len(patients) else None,
-                title=f"Alert {i}", text="SpO2 92% on room air.", processing_status=status,
-                attempts=1, read_at=now if completed else None,
-                category="warning" if completed else None,
-                confidence=0.9 if completed else None, keywords=["spo2"] if completed else None,
-                analysed_at=now if completed else None,
-                failure_reason="The AI API timed out." if failed else None))
+            session.add(
+                Notification(
+                    id=notification_id,
+                    user_id=USER,
+                    patient_id=patients[i].id if i < len(patients) else None,
+                    title=f"Alert {i}",
+                    text="SpO2 92% on room air.",
+                    processing_status=status,
+                    attempts=1,
+                    read_at=now if completed else None,
+                    category="warning" if completed else None,
+                    confidence=0.9 if completed else None,
+                    keywords=["spo2"] if completed else None,
+                    analysed_at=now if completed else None,
+                    failure_reason="The AI API timed out." if failed else None,
+                )
+            )
 
 
 # Under a minute for the whole module on two busy cores. No deadline: a loaded machine
 # makes single requests slow without making them wrong.
 @schema.parametrize()
-@settings(max_examples=100, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.filter_too_much, HealthCheck.data_too_large])
+@settings(
+    max_examples=100,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
 def test_operation_answers_as_documented(case: schemathesis.Case, seeded_app: Flask) -> None:
     case.call_and_validate(app=seeded_app, checks=CHECKS)
 
@@ -182,15 +228,18 @@ def test_rate_limited_answers_are_documented(make_app: Callable[..., Flask]) -> 
 
     for operation in limited:
         case = operation.Case(
-            path_parameters={param.name: INTERESTING[param.name][0]
-                             for param in operation.path_parameters},
-            **({"body": NEW_NOTIFICATION} if len(operation.body) else {}))
+            path_parameters={
+                param.name: INTERESTING[param.name][0] for param in operation.path_parameters
+            },
+            **({"body": NEW_NOTIFICATION} if len(operation.body) else {}),
+        )
         # One request a minute per route: whichever method of the route came first, the
         # second call is over the limit.
         case.call(app=app)
         response = case.call(app=app)
 
         assert response.status_code == 429, (operation.label, response.status_code)
-        case.validate_response(response, checks=[status_code_conformance,
-                                                 content_type_conformance,
-                                                 response_schema_conformance])
+        case.validate_response(
+            response,
+            checks=[status_code_conformance, content_type_conformance, response_schema_conformance],
+        )

@@ -14,8 +14,9 @@ from sqlalchemy import event
 from shared.db import db
 
 
-def test_list_shows_each_patient_with_their_newest_sample(client: FlaskClient,
-                                                          make_patient: Callable) -> None:
+def test_list_shows_each_patient_with_their_newest_sample(
+    client: FlaskClient, make_patient: Callable
+) -> None:
     ada = make_patient("Ada", samples=3)
     bea = make_patient("Bea")
 
@@ -29,8 +30,12 @@ def test_list_shows_each_patient_with_their_newest_sample(client: FlaskClient,
     assert first["latest"]["timestamp"] == ada.sample_times[-1].isoformat()
     assert first["latest"]["pulse"] == 62
     assert first["latest"]["bp"] == "122/80"
-    assert second == {"uuid": bea.uuid, "name": "Bea", "created_at": second["created_at"],
-                      "latest": None}
+    assert second == {
+        "uuid": bea.uuid,
+        "name": "Bea",
+        "created_at": second["created_at"],
+        "latest": None,
+    }
 
 
 def test_list_is_ordered_by_name_then_uuid(client: FlaskClient, make_patient: Callable) -> None:
@@ -50,8 +55,14 @@ def test_list_is_paginated(client: FlaskClient, make_patient: Callable) -> None:
 
     assert [patient["name"] for patient in response.json] == ["Cy", "Dee"]
     assert json.loads(response.headers["X-Pagination"]) == {
-        "total": 5, "total_pages": 3, "first_page": 1, "last_page": 3, "page": 2,
-        "previous_page": 1, "next_page": 3}
+        "total": 5,
+        "total_pages": 3,
+        "first_page": 1,
+        "last_page": 3,
+        "page": 2,
+        "previous_page": 1,
+        "next_page": 3,
+    }
 
 
 def test_empty_list(client: FlaskClient) -> None:
@@ -60,13 +71,17 @@ def test_empty_list(client: FlaskClient) -> None:
     assert json.loads(response.headers["X-Pagination"]) == {"total": 0, "total_pages": 0}
 
 
-def test_list_queries_do_not_grow_with_the_page(app: Flask, client: FlaskClient,
-                                                make_patient: Callable) -> None:
+def test_list_queries_do_not_grow_with_the_page(
+    app: Flask, client: FlaskClient, make_patient: Callable
+) -> None:
     for i in range(8):
         make_patient(f"Patient {i}", samples=2)
     statements: list[str] = []
-    event.listen(db.engine(app), "before_cursor_execute",
-                 lambda _conn, _cursor, sql, *_args: statements.append(sql))
+    event.listen(
+        db.engine(app),
+        "before_cursor_execute",
+        lambda _conn, _cursor, sql, *_args: statements.append(sql),
+    )
 
     response = client.get("/api/v1/patients")
 
@@ -86,9 +101,17 @@ def test_detail(client: FlaskClient, make_patient: Callable) -> None:
     body = response.json
     assert (body["uuid"], body["name"], body["sample_count"]) == (ada.uuid, "Ada", 4)
     assert body["latest"] == {
-        "timestamp": ada.sample_times[-1].isoformat(), "pulse": 63, "resp_rate": 14,
-        "bp": "123/80", "systolic": 123, "diastolic": 80, "spo2": 97, "temperature": 36.6,
-        "news2_score": 0, "news2_band": "low"}
+        "timestamp": ada.sample_times[-1].isoformat(),
+        "pulse": 63,
+        "resp_rate": 14,
+        "bp": "123/80",
+        "systolic": 123,
+        "diastolic": 80,
+        "spo2": 97,
+        "temperature": 36.6,
+        "news2_score": 0,
+        "news2_band": "low",
+    }
 
 
 def test_detail_without_samples(client: FlaskClient, make_patient: Callable) -> None:
@@ -104,8 +127,12 @@ def test_unknown_patient_is_404(client: FlaskClient, make_patient: Callable) -> 
     response = client.get(f"/api/v1/patients/{unknown}")
 
     assert response.status_code == 404
-    assert response.json == {"code": 404, "status": "Not Found",
-                             "message": f"No patient with UUID {unknown}.", "errors": {}}
+    assert response.json == {
+        "code": 404,
+        "status": "Not Found",
+        "message": f"No patient with UUID {unknown}.",
+        "errors": {},
+    }
 
 
 @pytest.mark.parametrize("bad_uuid", ["not-a-uuid", "123", "0" * 31, f"{uuid.uuid4()}x"])
@@ -116,8 +143,9 @@ def test_malformed_uuid_is_422(client: FlaskClient, bad_uuid: str) -> None:
     assert response.json["errors"] == {"path": ["Not a valid UUID."]}
 
 
-@pytest.mark.parametrize("query", [{"page": 0}, {"page_size": 0}, {"page_size": 201},
-                                   {"page": "two"}])
+@pytest.mark.parametrize(
+    "query", [{"page": 0}, {"page_size": 0}, {"page_size": 201}, {"page": "two"}]
+)
 def test_bad_pagination_is_422(client: FlaskClient, query: dict) -> None:
     response = client.get("/api/v1/patients", query_string=query)
     assert response.status_code == 422

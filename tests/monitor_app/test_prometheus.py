@@ -42,14 +42,17 @@ def value(name: str, **labels: str) -> float:
 
 
 def requests(endpoint: str, status: str, method: str = "GET") -> float:
-    return value(REQUESTS, service="monitor_app", method=method, endpoint=endpoint,
-                 status=status)
+    return value(REQUESTS, service="monitor_app", method=method, endpoint=endpoint, status=status)
 
 
 def series_labels(metric: str) -> list[dict[str, str]]:
     """The labels of every sample `metric` has in this process."""
-    return [sample.labels for family in REGISTRY.collect() for sample in family.samples
-            if sample.name == metric]
+    return [
+        sample.labels
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.name == metric
+    ]
 
 
 def test_metrics_answer_in_the_prometheus_text_format(client: FlaskClient) -> None:
@@ -64,17 +67,22 @@ def test_metrics_answer_in_the_prometheus_text_format(client: FlaskClient) -> No
     assert families["vigil_http_requests"].type == "counter"
     assert families["vigil_http_request_duration_seconds"].type == "histogram"
     assert families["vigil_websocket_clients"].type == "gauge"
-    assert any(s.labels.get("endpoint") == PATIENTS and s.labels["service"] == "monitor_app"
-               for s in families["vigil_http_requests"].samples)
+    assert any(
+        s.labels.get("endpoint") == PATIENTS and s.labels["service"] == "monitor_app"
+        for s in families["vigil_http_requests"].samples
+    )
 
 
 def test_requests_are_counted_and_timed_by_route_template(client: FlaskClient) -> None:
     patient = str(uuid.uuid4())
-    before = {"list": requests(PATIENTS, "200"), "missing": requests(PATIENT_METRICS, "404"),
-              "list_timed": value(LATENCY_COUNT, service="monitor_app", method="GET",
-                                  endpoint=PATIENTS),
-              "missing_timed": value(LATENCY_COUNT, service="monitor_app", method="GET",
-                                     endpoint=PATIENT_METRICS)}
+    before = {
+        "list": requests(PATIENTS, "200"),
+        "missing": requests(PATIENT_METRICS, "404"),
+        "list_timed": value(LATENCY_COUNT, service="monitor_app", method="GET", endpoint=PATIENTS),
+        "missing_timed": value(
+            LATENCY_COUNT, service="monitor_app", method="GET", endpoint=PATIENT_METRICS
+        ),
+    }
 
     assert client.get(PATIENTS).status_code == 200
     assert client.get(f"/api/v1/patient/{patient}/metrics").status_code == 404
@@ -82,13 +90,16 @@ def test_requests_are_counted_and_timed_by_route_template(client: FlaskClient) -
 
     assert requests(PATIENTS, "200") == before["list"] + 1
     assert requests(PATIENT_METRICS, "404") == before["missing"] + 2
-    assert value(LATENCY_COUNT, service="monitor_app", method="GET",
-                 endpoint=PATIENTS) == before["list_timed"] + 1
-    assert value(LATENCY_COUNT, service="monitor_app", method="GET",
-                 endpoint=PATIENT_METRICS) == before["missing_timed"] + 2
+    assert (
+        value(LATENCY_COUNT, service="monitor_app", method="GET", endpoint=PATIENTS)
+        == before["list_timed"] + 1
+    )
+    assert (
+        value(LATENCY_COUNT, service="monitor_app", method="GET", endpoint=PATIENT_METRICS)
+        == before["missing_timed"] + 2
+    )
     # One series per endpoint, never one per patient.
-    assert not [labels for labels in series_labels(REQUESTS)
-                if patient in labels["endpoint"]]
+    assert not [labels for labels in series_labels(REQUESTS) if patient in labels["endpoint"]]
     scraped = client.get("/metrics").text
     assert f'endpoint="{PATIENT_METRICS}"' in scraped
     assert patient not in scraped
@@ -106,12 +117,16 @@ def test_unknown_paths_share_one_series(client: FlaskClient) -> None:
 
 
 def test_a_created_notification_is_counted_as_from_the_api(client: FlaskClient) -> None:
-    before = {source: value("vigil_notifications_created_total", source=source)
-              for source in ("api", "alert")}
+    before = {
+        source: value("vigil_notifications_created_total", source=source)
+        for source in ("api", "alert")
+    }
     posted_before = requests("/api/v1/notifications", "201", method="POST")
 
-    response = client.post("/api/v1/notifications", json={
-        "user_id": str(uuid.uuid4()), "title": "Check", "text": "Bed 3 pump alarm"})
+    response = client.post(
+        "/api/v1/notifications",
+        json={"user_id": str(uuid.uuid4()), "title": "Check", "text": "Bed 3 pump alarm"},
+    )
 
     assert response.status_code == 201, response.json
     assert value("vigil_notifications_created_total", source="api") == before["api"] + 1
@@ -119,11 +134,17 @@ def test_a_created_notification_is_counted_as_from_the_api(client: FlaskClient) 
     assert requests("/api/v1/notifications", "201", method="POST") == posted_before + 1
 
 
-def test_metrics_are_not_rate_limited(database_url: str,
-                                      redis_settings: dict[str, str]) -> None:
+def test_metrics_are_not_rate_limited(database_url: str, redis_settings: dict[str, str]) -> None:
     # The limiter keeps its counts in the test's Redis namespace, as in production.
-    app = create_app({"DATABASE_URL": database_url, "TESTING": True, **redis_settings,
-                      "RATELIMIT_ENABLED": True, "RATE_LIMIT": "2 per minute"})
+    app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "TESTING": True,
+            **redis_settings,
+            "RATELIMIT_ENABLED": True,
+            "RATE_LIMIT": "2 per minute",
+        }
+    )
     migrate(db.engine(app))
     client = app.test_client()
     limited_before = requests(PATIENTS, "429")
@@ -141,6 +162,7 @@ def test_metrics_are_not_rate_limited(database_url: str,
 
 
 # -- WebSocket clients ---------------------------------------------------------------------------
+
 
 @pytest.fixture
 def served(app: Flask) -> Iterator[str]:
@@ -164,10 +186,14 @@ def connect(base: str) -> websocket.WebSocket:
 
 
 def test_websocket_clients_gauge_follows_connections(
-        served: str, wait_for: Callable[..., object]) -> None:
+    served: str, wait_for: Callable[..., object]
+) -> None:
     base = value(CLIENTS)
-    ws_requests_before = sum(value(REQUESTS, **labels) for labels in series_labels(REQUESTS)
-                             if labels["endpoint"] == "/api/v1/ws")
+    ws_requests_before = sum(
+        value(REQUESTS, **labels)
+        for labels in series_labels(REQUESTS)
+        if labels["endpoint"] == "/api/v1/ws"
+    )
 
     first = connect(served)
     try:
@@ -178,20 +204,31 @@ def test_websocket_clients_gauge_follows_connections(
         finally:
             second.close()
         # The server notices a departure at its next idle check.
-        wait_for(lambda: value(CLIENTS) == base + 1, timeout=10,
-                 message="the gauge to drop after the second client left")
+        wait_for(
+            lambda: value(CLIENTS) == base + 1,
+            timeout=10,
+            message="the gauge to drop after the second client left",
+        )
     finally:
         first.close()
-    wait_for(lambda: value(CLIENTS) == base, timeout=10,
-             message="the gauge back to where it started")
+    wait_for(
+        lambda: value(CLIENTS) == base, timeout=10, message="the gauge back to where it started"
+    )
     # A stream's duration is not a request latency: WebSocket sessions are not counted.
-    assert sum(value(REQUESTS, **labels) for labels in series_labels(REQUESTS)
-               if labels["endpoint"] == "/api/v1/ws") == ws_requests_before
+    assert (
+        sum(
+            value(REQUESTS, **labels)
+            for labels in series_labels(REQUESTS)
+            if labels["endpoint"] == "/api/v1/ws"
+        )
+        == ws_requests_before
+    )
 
 
 def test_event_hub_counts_each_client_once(redis_settings: dict[str, str]) -> None:
-    hub = EventHub(redis_settings["REDIS_URL"], f"{redis_settings['REDIS_NAMESPACE']}:events",
-                   max_clients=2)
+    hub = EventHub(
+        redis_settings["REDIS_URL"], f"{redis_settings['REDIS_NAMESPACE']}:events", max_clients=2
+    )
     base = value(CLIENTS)
 
     first, second = hub.subscribe(), hub.subscribe()

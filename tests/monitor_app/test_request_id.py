@@ -29,8 +29,7 @@ def test_errors_carry_the_request_id_too(client: FlaskClient) -> None:
     assert response.headers["X-Request-ID"] == "abc"
 
 
-def test_request_id_is_in_context_only_during_the_request(app: Flask,
-                                                          client: FlaskClient) -> None:
+def test_request_id_is_in_context_only_during_the_request(app: Flask, client: FlaskClient) -> None:
     seen: list[str | None] = []
 
     @app.after_request

@@ -10,8 +10,14 @@ from shared.lifecycle import background_service, stop_background
 @pytest.fixture
 def app() -> Iterator[Flask]:
     """A patient_app whose background services are not started (no broker needed)."""
-    app = create_app({"TESTING": True, "PATIENT_NAME": "Ivan Petrov", "PATIENT_SEED": 7,
-                      "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "PATIENT_NAME": "Ivan Petrov",
+            "PATIENT_SEED": 7,
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        }
+    )
     yield app
     stop_background(app)
 

@@ -41,9 +41,16 @@ def kafka(broker: RestartableBroker) -> Iterator[KafkaService]:
 
 
 def sample(patient_uuid: uuid.UUID) -> dict:
-    return {"patient_uuid": str(patient_uuid), "patient_name": "Ivan Petrov",
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "pulse": 72, "resp_rate": 16, "bp": "120/80", "spo2": 97, "temperature": 36.8}
+    return {
+        "patient_uuid": str(patient_uuid),
+        "patient_name": "Ivan Petrov",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "pulse": 72,
+        "resp_rate": 16,
+        "bp": "120/80",
+        "spo2": 97,
+        "temperature": 36.8,
+    }
 
 
 def take_the_first_producer_id(bootstrap: str, topic: str) -> None:
@@ -81,16 +88,22 @@ def test_samples_flow_again_after_the_broker_restarts_empty(broker, kafka, wait_
         return delivered(before["delivered"] + 1)
 
     try:
-        wait_for(send_one_and_check, timeout=RECOVERY_DEADLINE_S, interval=0.2,
-                 message="a sample delivered to the restarted broker")
+        wait_for(
+            send_one_and_check,
+            timeout=RECOVERY_DEADLINE_S,
+            interval=0.2,
+            message="a sample delivered to the restarted broker",
+        )
     except AssertionError as exc:
         pytest.fail(f"{exc}; producer stats {kafka.stats}")
 
     # Stalled (the broker reports nothing) or failed fatally: the producer was replaced.
     assert kafka.stats["producer_restarts"] >= 1
     # Nothing sent after the crash is lost: what the stuck producer held was sent again.
-    wait_for(lambda: kafka.poll(0) or kafka.health()["undelivered"] == 0,
-             message="every queued sample delivered")
+    wait_for(
+        lambda: kafka.poll(0) or kafka.health()["undelivered"] == 0,
+        message="every queued sample delivered",
+    )
     assert kafka.stats["failed"] == 0, kafka.stats
     messages = read_messages(broker.bootstrap, kafka.topic, sent_after_kill, timeout=15)
     assert len(messages) == sent_after_kill, kafka.stats

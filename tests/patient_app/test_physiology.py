@@ -14,26 +14,53 @@ PER_MINUTE = 12  # samples at DT
 VITALS = [field.name for field in fields(Vitals)]
 
 # Largest believable change between two samples 5 s apart.
-MAX_STEP = {"pulse": 5, "resp_rate": 2, "systolic": 5, "diastolic": 4, "spo2": 2,
-            "temperature": 0.1}
+MAX_STEP = {
+    "pulse": 5,
+    "resp_rate": 2,
+    "systolic": 5,
+    "diastolic": 4,
+    "spo2": 2,
+    "temperature": 0.1,
+}
 
-NORMAL = {"pulse": (55, 95), "resp_rate": (12, 20), "systolic": (105, 135),
-          "diastolic": (65, 85), "spo2": (95, 100), "temperature": (36.2, 37.4)}
+NORMAL = {
+    "pulse": (55, 95),
+    "resp_rate": (12, 20),
+    "systolic": (105, 135),
+    "diastolic": (65, 85),
+    "spo2": (95, 100),
+    "temperature": (36.2, 37.4),
+}
 
-PHYSICAL = {"pulse": (0, 300), "resp_rate": (0, 100), "systolic": (0, 300),
-            "diastolic": (0, 250), "spo2": (0, 100), "temperature": (25.0, 45.0)}
+PHYSICAL = {
+    "pulse": (0, 300),
+    "resp_rate": (0, 100),
+    "systolic": (0, 300),
+    "diastolic": (0, 250),
+    "spo2": (0, 100),
+    "temperature": (25.0, 45.0),
+}
 
 # The vitals that define each picture, once settled.
 ABNORMAL = {
     "tachycardia": {"pulse": (130, 150)},
     "bradycardia": {"pulse": (38, 48)},
     "hypoxia": {"spo2": (82, 88), "resp_rate": (24, 30), "pulse": (98, 112)},
-    "sepsis": {"temperature": (38.8, 39.8), "pulse": (115, 130), "resp_rate": (24, 30),
-               "systolic": (85, 95)},
+    "sepsis": {
+        "temperature": (38.8, 39.8),
+        "pulse": (115, 130),
+        "resp_rate": (24, 30),
+        "systolic": (85, 95),
+    },
     "hypotension": {"systolic": (75, 88), "diastolic": (40, 50), "pulse": (103, 117)},
     "hypertension": {"systolic": (170, 200), "diastolic": (100, 115)},
-    "deteriorating": {"temperature": (38.5, 39.5), "pulse": (120, 140), "resp_rate": (26, 34),
-                      "systolic": (78, 95), "spo2": (85, 91)},
+    "deteriorating": {
+        "temperature": (38.5, 39.5),
+        "pulse": (120, 140),
+        "resp_rate": (26, 34),
+        "systolic": (78, 95),
+        "spo2": (85, 91),
+    },
 }
 
 
@@ -115,9 +142,14 @@ def test_abnormal_scenario_settles_in_its_range(scenario: str, seed: int) -> Non
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_deteriorating_worsens_minute_by_minute(seed: int) -> None:
     samples = run(PatientPhysiology("deteriorating", seed=seed), 13)
-    windows = [samples[m * PER_MINUTE:(m + 1) * PER_MINUTE] for m in (0, 3, 6, 9, 12)]
-    for name, direction in [("temperature", 1), ("pulse", 1), ("resp_rate", 1),
-                            ("systolic", -1), ("spo2", -1)]:
+    windows = [samples[m * PER_MINUTE : (m + 1) * PER_MINUTE] for m in (0, 3, 6, 9, 12)]
+    for name, direction in [
+        ("temperature", 1),
+        ("pulse", 1),
+        ("resp_rate", 1),
+        ("systolic", -1),
+        ("spo2", -1),
+    ]:
         means = [direction * mean_of(window, name) for window in windows]
         assert means == sorted(means) and means[0] < means[-1], (name, means)
     start, end = windows[0], windows[-1]
@@ -127,10 +159,15 @@ def test_deteriorating_worsens_minute_by_minute(seed: int) -> None:
     assert mean_of(end, "spo2") <= 90
 
 
-@pytest.mark.parametrize(("before", "after"), [("normal", "tachycardia"),
-                                               ("bradycardia", "tachycardia"),
-                                               ("hypertension", "hypotension"),
-                                               ("sepsis", "normal")])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("normal", "tachycardia"),
+        ("bradycardia", "tachycardia"),
+        ("hypertension", "hypotension"),
+        ("sepsis", "normal"),
+    ],
+)
 def test_switching_scenario_drifts_without_a_jump(before: str, after: str) -> None:
     model = PatientPhysiology(before, seed=5)
     last = run(model, 15)[-1]
@@ -155,12 +192,19 @@ def test_trajectory_does_not_depend_on_the_sampling_interval(scenario: str) -> N
     # The same seeds give the same patients; only the noise draws differ between the runs.
     fine = [run(PatientPhysiology(scenario, seed=seed), 20, dt=1.0) for seed in range(4)]
     coarse = [run(PatientPhysiology(scenario, seed=seed), 20, dt=5.0) for seed in range(4)]
-    tolerance = {"pulse": 3, "resp_rate": 1.5, "systolic": 3, "diastolic": 3, "spo2": 1.5,
-                 "temperature": 0.3}
+    tolerance = {
+        "pulse": 3,
+        "resp_rate": 1.5,
+        "systolic": 3,
+        "diastolic": 3,
+        "spo2": 1.5,
+        "temperature": 0.3,
+    }
     for minute in (3, 15):  # mid-way through the change, and settled
-        fine_window = [s for run_ in fine for s in run_[(minute - 1) * 60:minute * 60]]
-        coarse_window = [s for run_ in coarse
-                         for s in run_[(minute - 1) * PER_MINUTE:minute * PER_MINUTE]]
+        fine_window = [s for run_ in fine for s in run_[(minute - 1) * 60 : minute * 60]]
+        coarse_window = [
+            s for run_ in coarse for s in run_[(minute - 1) * PER_MINUTE : minute * PER_MINUTE]
+        ]
         for name, limit in tolerance.items():
             difference = mean_of(fine_window, name) - mean_of(coarse_window, name)
             assert abs(difference) <= limit, (minute, name, difference)

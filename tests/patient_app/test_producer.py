@@ -13,9 +13,17 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def running_app(kafka_bootstrap, topic_names):
-    app = create_app({"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-                      "KAFKA_TOPIC": topic_names["KAFKA_TOPIC"], "PATIENT_COUNT": 3,
-                      "PATIENT_NAME": "Bed", "METRICS_INTERVAL": 0.2, "PATIENT_SEED": 1})
+    app = create_app(
+        {
+            "TESTING": True,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "KAFKA_TOPIC": topic_names["KAFKA_TOPIC"],
+            "PATIENT_COUNT": 3,
+            "PATIENT_NAME": "Bed",
+            "METRICS_INTERVAL": 0.2,
+            "PATIENT_SEED": 1,
+        }
+    )
     start_background(app)
     yield app
     stop_background(app)
@@ -49,8 +57,14 @@ def test_topic_is_created_at_start(kafka_bootstrap):
     from shared.kafka import admin_client
 
     topic = f"fresh-{uuid.uuid4().hex[:8]}"
-    app = create_app({"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-                      "KAFKA_TOPIC": topic, "KAFKA_TOPIC_PARTITIONS": 4})
+    app = create_app(
+        {
+            "TESTING": True,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "KAFKA_TOPIC": topic,
+            "KAFKA_TOPIC_PARTITIONS": 4,
+        }
+    )
     background_service(app, "monitoring").kafka.start()
     try:
         metadata = admin_client(kafka_bootstrap).list_topics(topic, timeout=10)

@@ -30,9 +30,16 @@ def value(name: str, **labels: str) -> float:
 
 
 def sample(patient_uuid: uuid.UUID) -> dict:
-    return {"patient_uuid": str(patient_uuid), "patient_name": "Ivan Petrov",
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "pulse": 72, "resp_rate": 16, "bp": "120/80", "spo2": 97, "temperature": 36.8}
+    return {
+        "patient_uuid": str(patient_uuid),
+        "patient_name": "Ivan Petrov",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "pulse": 72,
+        "resp_rate": 16,
+        "bp": "120/80",
+        "spo2": 97,
+        "temperature": 36.8,
+    }
 
 
 @pytest.fixture
@@ -52,8 +59,9 @@ def test_sent_samples_are_counted(kafka: KafkaService, wait_for: Callable[..., o
         kafka.send_metrics(patient, sample(patient))
 
     assert value(PRODUCED) == before[PRODUCED] + 5
-    wait_for(lambda: kafka.poll(0.1) or kafka.stats["delivered"] == 5,
-             message="5 delivered samples")
+    wait_for(
+        lambda: kafka.poll(0.1) or kafka.stats["delivered"] == 5, message="5 delivered samples"
+    )
     assert value(FAILED) == before[FAILED]
 
 
@@ -70,7 +78,8 @@ def test_an_invalid_sample_is_not_counted(kafka_bootstrap: str) -> None:
 
 
 def test_samples_kafka_never_takes_are_counted_as_failed(
-        monkeypatch: pytest.MonkeyPatch, wait_for: Callable[..., object]) -> None:
+    monkeypatch: pytest.MonkeyPatch, wait_for: Callable[..., object]
+) -> None:
     def no_broker(*_args: object, **_kwargs: object) -> None:
         raise KafkaException(KafkaError(KafkaError._TRANSPORT, "no broker"))
 
@@ -84,8 +93,11 @@ def test_samples_kafka_never_takes_are_counted_as_failed(
     try:
         for _ in range(2):
             service.send_metrics(patient, sample(patient))
-        wait_for(lambda: service.poll(0.1) or service.stats["failed"] == 2, timeout=20,
-                 message="2 samples reported undeliverable")
+        wait_for(
+            lambda: service.poll(0.1) or service.stats["failed"] == 2,
+            timeout=20,
+            message="2 samples reported undeliverable",
+        )
     finally:
         service.stop(timeout=0)
 
@@ -94,11 +106,20 @@ def test_samples_kafka_never_takes_are_counted_as_failed(
 
 
 @pytest.mark.integration
-def test_the_scheduler_counts_what_it_sends(kafka_bootstrap: str, topic_names: dict[str, str],
-                                            wait_for: Callable[..., object]) -> None:
-    app = create_app({"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-                      "KAFKA_TOPIC": topic_names["KAFKA_TOPIC"], "PATIENT_COUNT": 2,
-                      "PATIENT_NAME": "Bed", "METRICS_INTERVAL": 0.2, "PATIENT_SEED": 1})
+def test_the_scheduler_counts_what_it_sends(
+    kafka_bootstrap: str, topic_names: dict[str, str], wait_for: Callable[..., object]
+) -> None:
+    app = create_app(
+        {
+            "TESTING": True,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "KAFKA_TOPIC": topic_names["KAFKA_TOPIC"],
+            "PATIENT_COUNT": 2,
+            "PATIENT_NAME": "Bed",
+            "METRICS_INTERVAL": 0.2,
+            "PATIENT_SEED": 1,
+        }
+    )
     stats = background_service(app, "monitoring").kafka.stats
     before = value(PRODUCED)
     start_background(app)
@@ -113,8 +134,7 @@ def test_the_scheduler_counts_what_it_sends(kafka_bootstrap: str, topic_names: d
 
 
 def test_patient_app_serves_its_metrics(client: FlaskClient) -> None:
-    labels = {"service": "patient_app", "method": "GET", "endpoint": "/metrics",
-              "status": "200"}
+    labels = {"service": "patient_app", "method": "GET", "endpoint": "/metrics", "status": "200"}
     before = value("vigil_http_requests_total", **labels)
 
     response = client.get("/metrics")

@@ -38,15 +38,23 @@ def test_same_seed_reproduces_the_run():
     first = build_patients("Bed", count=3, seed=42)
     second = build_patients("Bed", count=3, seed=42)
     for a, b in zip(first, second, strict=True):
-        assert [a.physiology.step(5) for _ in range(50)] == \
-            [b.physiology.step(5) for _ in range(50)]
+        assert [a.physiology.step(5) for _ in range(50)] == [
+            b.physiology.step(5) for _ in range(50)
+        ]
 
 
 def test_deterioration_seconds_reach_every_simulated_patient():
-    app = create_app({"TESTING": True, "PATIENT_NAME": "Bed", "PATIENT_COUNT": 2,
-                      "PATIENT_SCENARIO": "deteriorating", "PATIENT_SEED": 3,
-                      "PATIENT_DETERIORATION_SECONDS": 30,
-                      "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "PATIENT_NAME": "Bed",
+            "PATIENT_COUNT": 2,
+            "PATIENT_SCENARIO": "deteriorating",
+            "PATIENT_SEED": 3,
+            "PATIENT_DETERIORATION_SECONDS": 30,
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        }
+    )
     assert app.config["PATIENT_DETERIORATION_SECONDS"] == 30
     for patient in background_service(app, "monitoring").patients.values():
         samples = [patient.physiology.step(5) for _ in range(24)]  # two minutes
@@ -69,13 +77,16 @@ def test_switching_scenario(client, metrics_service):
     assert metrics_service.patient().physiology.scenario == "sepsis"
 
 
-@pytest.mark.parametrize(("path", "body", "code"), [
-    ("/api/v1/patients/{pid}/scenario", {"scenario": "zombie"}, 422),
-    ("/api/v1/patients/{pid}/scenario", {}, 422),
-    ("/api/v1/patients/{pid}/scenario", {"scenario": "sepsis", "extra": 1}, 422),
-    ("/api/v1/patients/not-a-uuid/scenario", {"scenario": "sepsis"}, 422),
-    ("/api/v1/patients/" + str(uuid.UUID(int=1)) + "/scenario", {"scenario": "sepsis"}, 404),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "code"),
+    [
+        ("/api/v1/patients/{pid}/scenario", {"scenario": "zombie"}, 422),
+        ("/api/v1/patients/{pid}/scenario", {}, 422),
+        ("/api/v1/patients/{pid}/scenario", {"scenario": "sepsis", "extra": 1}, 422),
+        ("/api/v1/patients/not-a-uuid/scenario", {"scenario": "sepsis"}, 422),
+        ("/api/v1/patients/" + str(uuid.UUID(int=1)) + "/scenario", {"scenario": "sepsis"}, 404),
+    ],
+)
 def test_scenario_errors_use_the_shared_json_body(client, metrics_service, path, body, code):
     response = client.put(path.format(pid=metrics_service.patient().uuid), json=body)
     assert response.status_code == code
@@ -89,11 +100,18 @@ def test_health_reports_unreachable_kafka(client):
     assert response.json["kafka"]["kafka"] == "unreachable"
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("METRICS_INTERVAL", "0"), ("METRICS_INTERVAL", "abc"), ("PATIENT_UUID", "nope"),
-    ("PATIENT_SCENARIO", "zombie"), ("PATIENT_COUNT", "0"),
-    ("PATIENT_DETERIORATION_SECONDS", "0"), ("PATIENT_DETERIORATION_SECONDS", "86401"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("METRICS_INTERVAL", "0"),
+        ("METRICS_INTERVAL", "abc"),
+        ("PATIENT_UUID", "nope"),
+        ("PATIENT_SCENARIO", "zombie"),
+        ("PATIENT_COUNT", "0"),
+        ("PATIENT_DETERIORATION_SECONDS", "0"),
+        ("PATIENT_DETERIORATION_SECONDS", "86401"),
+    ],
+)
 def test_bad_setting_stops_the_app_naming_the_variable(monkeypatch, variable, value):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError, match=f"^{variable}: "):
@@ -104,24 +122,40 @@ def test_bad_setting_on_the_command_line_is_one_clear_line():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "patient_app", "--interval", "0"],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "patient_app", "--interval", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == \
-        "configuration error: METRICS_INTERVAL: must be greater than 0, got '0'"
+    assert (
+        result.stderr.strip().splitlines()[-1]
+        == "configuration error: METRICS_INTERVAL: must be greater than 0, got '0'"
+    )
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    ({"PORT": "abc"}, "configuration error: PORT: expected an integer, got 'abc'"),
-    ({"PATIENT_UUID": "123"}, "configuration error: PATIENT_UUID: expected a UUID, got '123'"),
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PORT": "abc"}, "configuration error: PORT: expected an integer, got 'abc'"),
+        ({"PATIENT_UUID": "123"}, "configuration error: PATIENT_UUID: expected a UUID, got '123'"),
+    ],
+)
 def test_bad_environment_for_the_command_line_is_one_clear_line(monkeypatch, env, expected):
     import os
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "patient_app"], env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "patient_app"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == expected
 

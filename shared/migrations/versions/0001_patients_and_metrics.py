@@ -4,6 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-24
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -37,12 +38,17 @@ def upgrade() -> None:
         sa.Column("spo2", sa.Integer(), nullable=False),
         sa.Column("temperature", sa.Float(), nullable=False),
         sa.Column("received_at", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["patient_id"], ["patients.id"], ondelete="CASCADE",
-                                name=op.f("fk_patient_metrics_patient_id_patients")),
+        sa.ForeignKeyConstraint(
+            ["patient_id"],
+            ["patients.id"],
+            ondelete="CASCADE",
+            name=op.f("fk_patient_metrics_patient_id_patients"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_patient_metrics")),
         # Serves idempotent inserts and "a patient's metrics in a time range, newest first".
-        sa.UniqueConstraint("patient_id", "timestamp",
-                            name=op.f("uq_patient_metrics_patient_id_timestamp")),
+        sa.UniqueConstraint(
+            "patient_id", "timestamp", name=op.f("uq_patient_metrics_patient_id_timestamp")
+        ),
     )
 
 
