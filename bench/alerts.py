@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from bench.report import Report, percentile
 from bench.stack import Stack, epoch
-from tests.processes import get_json, wait_until
+from devserver.processes import get_json, wait_until
 
 SWITCH_EVERY_SECONDS = 1.0
 # The scenario reaches its end state in this many seconds, so each alert comes within ~10 s.

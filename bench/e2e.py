@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.report import Report, percentile
 from bench.stack import Stack, epoch
-from tests.processes import get_json, wait_until
+from devserver.processes import get_json, wait_until
 
 # One simulator process keeps up with about this many patients a second on one core.
 PATIENTS_PER_PROCESS = 2500

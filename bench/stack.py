@@ -17,10 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.broker import free_port, start_broker
+from devserver.ports import free_port
+from devserver.processes import Processes, get_json, wait_until
+from devserver.redis_server import start_redis, wait_for_redis
+from devserver.tansu import start_broker
 from shared.kafka import wait_for_broker
-from shared.redis_server import start_redis, wait_for_redis
-from tests.processes import Processes, get_json, wait_until
 
 
 def epoch(timestamp: str) -> float:

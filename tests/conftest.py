@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from shared.broker import free_port, start_broker
+from devserver.ports import free_port
+from devserver.processes import wait_until
+from devserver.redis_server import start_redis, wait_for_redis
+from devserver.tansu import start_broker
 from shared.db import Base, make_engine
 from shared.kafka import wait_for_broker
-from shared.redis_server import start_redis, wait_for_redis
-from tests.processes import wait_until
 
 POSTGRES_URL = os.environ.get(
     "VIGIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import websocket
 
+from devserver.ports import free_port
+from devserver.processes import GUNICORN, Processes, get_json
 from monitor_app import create_app as create_monitor_app
-from shared.broker import free_port
 from shared.db import db, migrate
-from tests.processes import GUNICORN, Processes, get_json, receive_until
+from tests.processes import receive_until
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from shared.broker import free_port
+from devserver.ports import free_port
+from devserver.processes import Processes, RestartableBroker, get_json
 from tests.helpers import StoredSamples
-from tests.processes import Processes, RestartableBroker, data_app_processes, get_json
+from tests.processes import data_app_processes
 
 pytestmark = pytest.mark.integration
 

@@ -195,8 +195,8 @@ def test_procfile_starts_broker_apps_and_three_named_patients():
     entries = dict(
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
     )
-    assert entries["broker"].strip() == "python -m shared.broker"
-    assert entries["redis"].strip() == "python -m shared.redis_server"
+    assert entries["broker"].strip() == "python -m devserver.broker"
+    assert entries["redis"].strip() == "python -m devserver.redis_server"
     assert "python -m analyser_app" in entries["analyser"]
     assert "celery" in entries["worker"] and "worker_app.celery_app" in entries["worker"]
     assert "gunicorn 'data_app:create_app()'" in entries["data"]

@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.broker import free_port
-from tests.processes import GUNICORN, Processes
+from devserver.ports import free_port
+from devserver.processes import GUNICORN, Processes
 
 pytestmark = pytest.mark.integration
 

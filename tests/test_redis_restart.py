@@ -20,17 +20,11 @@ import pytest
 import websocket
 from sqlalchemy.orm import Session
 
-from shared.broker import free_port
+from devserver.ports import free_port
+from devserver.processes import Processes, RestartableRedis, get_json, request_json, wait_for_log
 from shared.db import make_engine, migrate
 from shared.models import Patient
-from tests.processes import (
-    Processes,
-    RestartableRedis,
-    get_json,
-    receive_until,
-    request_json,
-    wait_for_log,
-)
+from tests.processes import receive_until
 
 pytestmark = pytest.mark.integration
 

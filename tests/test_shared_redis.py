@@ -3,8 +3,8 @@
 import pytest
 import redis
 
-from shared.broker import free_port
-from shared.redis_server import embedded_port, start_redis, wait_for_redis
+from devserver.ports import free_port
+from devserver.redis_server import embedded_port, start_redis, wait_for_redis
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from shared.broker import free_port
-from tests.processes import GUNICORN, ROOT, get_json
+from devserver.ports import free_port
+from devserver.processes import GUNICORN, ROOT, get_json
 
 pytestmark = pytest.mark.integration
 

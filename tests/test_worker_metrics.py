@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.broker import free_port
+from devserver.ports import free_port
 from tests import test_analysis_pipeline as pipeline
 
 pytestmark = pytest.mark.integration

@@ -22,9 +22,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from shared.broker import free_port
+from devserver.ports import free_port
+from devserver.processes import ROOT, Processes, get_json, wait_until
 from shared.db import make_engine, migrate
-from tests.processes import ROOT, Processes, get_json, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (containers lack the namespaces), and none of the calls home a fresh profile makes.

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import data_app.consumer as consumer_module
-from shared.broker import free_port
+from devserver.ports import free_port
+from devserver.processes import Processes, RestartableBroker, get_json
 from shared.kafka import ensure_topic
 from shared.schemas import MAX_MESSAGE_BYTES
 from tests.helpers import (
@@ -25,7 +26,7 @@ from tests.helpers import (
     stored_rows,
     vitals_message,
 )
-from tests.processes import Processes, RestartableBroker, data_app_processes, get_json
+from tests.processes import data_app_processes
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
+from devserver.ports import free_port
 from monitor_app import create_app
-from shared.broker import free_port
 from shared.db import db, migrate
 
 

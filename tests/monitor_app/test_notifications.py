@@ -16,8 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, update
 
+from devserver.ports import free_port
 from monitor_app import create_app
-from shared.broker import free_port
 from shared.db import db, migrate
 from shared.models import Notification
 

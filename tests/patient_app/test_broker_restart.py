@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+from devserver.processes import RestartableBroker
 from patient_app.producer import KafkaService
 from shared.kafka import producer_config
 from shared.schemas import vitals_schema
 from tests.helpers import read_messages
-from tests.processes import RestartableBroker
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ from confluent_kafka import KafkaError, KafkaException
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
+from devserver.ports import free_port
 from patient_app import create_app
 from patient_app import producer as producer_module
 from patient_app.producer import KafkaService
-from shared.broker import free_port
 from shared.lifecycle import background_service, start_background, stop_background
 
 PRODUCED = "vigil_samples_produced_total"

@@ -2,7 +2,7 @@
 
 A fresh machine has no Redis; `make run` starts this one unless REDIS_URL names another.
 It keeps nothing on disk: queued analyses lost with it are re-queued by the worker's sweeper.
-Run `python -m shared.redis_server` to serve on the port of REDIS_URL.
+Run `python -m devserver.redis_server` to serve on the port of REDIS_URL.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from shared.broker import LOOPBACK_HOSTS
+from devserver.ports import LOOPBACK_HOSTS
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,7 @@ def embedded_port(redis_url: str) -> int | None:
 
 
 def main() -> None:
+    from devserver.embedded import exec_embedded_or_idle
     from shared.config import (
         COMMON_SETTINGS,
         REDIS_SETTINGS,
@@ -97,7 +98,6 @@ def main() -> None:
         load_settings,
         parse_bool,
     )
-    from shared.lifecycle import exec_embedded_or_idle
     from shared.logging import configure_logging
 
     settings = load_settings(
@@ -106,7 +106,7 @@ def main() -> None:
     configure_logging("redis", settings["LOG_LEVEL"])
     port = embedded_port(settings["REDIS_URL"])
     embedded = settings["EMBEDDED_REDIS"] and port is not None
-    exec_embedded_or_idle("Redis", redis_command(port) if embedded else None)
+    exec_embedded_or_idle("Redis (memory only)", redis_command(port) if embedded else None)
 
 
 if __name__ == "__main__":
