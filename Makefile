@@ -8,7 +8,7 @@ MONITOR_PORT ?= 8000
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install browser run test bench lint vendor clean
+.PHONY: install browser postgres run test bench lint vendor clean
 
 # apt-get install $(1), as root or through sudo; the package lists are refreshed only if needed.
 define apt_install
@@ -32,6 +32,11 @@ browser:
 	@test -x $(CHROMIUM) || { $(call apt_install,chromium); }
 	@test -x $(CHROMIUM) || { echo "Vigil's browser tests need Debian's chromium at $(CHROMIUM)"; exit 1; }
 
+# The tests start a private PostgreSQL cluster from Debian's server binaries.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(call apt_install,postgresql); }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "Vigil's tests need Debian's postgresql package"; exit 1; }
+
 run: install
 	@mkdir -p var
 	@echo ""
@@ -46,7 +51,7 @@ run: install
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" MONITOR_PORT=$(MONITOR_PORT) $(BIN)/honcho start -f Procfile
 
-test: install browser
+test: install browser postgres
 	$(BIN)/python -m pytest
 
 # The four benchmarks (ingest, query, end to end, alerts), each beside a baseline measured in

@@ -1,4 +1,4 @@
-"""Fixtures shared by every test: a real Kafka-protocol broker, and databases.
+"""Fixtures shared by every test: a real Kafka-protocol broker, Redis, and databases.
 
 The broker is the embedded tansu on a free port, started once per test session. Each test gets
 its own topic names, so tests never see each other's messages and can run in any order.
@@ -12,19 +12,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
 
 from devserver.ports import free_port
+from devserver.postgres import PostgresCluster, PostgresStartError, fresh_database
 from devserver.processes import wait_until
 from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tansu import start_broker
-from shared.db import Base, make_engine
 from shared.kafka import wait_for_broker
-
-POSTGRES_URL = os.environ.get(
-    "VIGIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 # Consumer settings that let the test broker assign partitions in about a second.
 FAST_GROUP_SETTINGS = {"KAFKA_SESSION_TIMEOUT_MS": 2000}
@@ -78,24 +72,32 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'vigil.db'}"
 
 
-def _reset_postgres(url: str) -> None:
-    engine = make_engine(url)
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of a PostgreSQL server for the whole test session: a private cluster started here,
+    or the server VIGIL_TEST_POSTGRES_URL names. No database test is skipped for lack of one:
+    the suite stops with the reason instead."""
+    external = os.environ.get("VIGIL_TEST_POSTGRES_URL")
+    if external:
+        yield external
+        return
+    cluster = PostgresCluster()
     try:
-        with engine.begin() as connection:
-            Base.metadata.drop_all(connection)
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        cluster.start()
+    except PostgresStartError as exc:
+        cluster.stop()
+        pytest.exit(f"PostgreSQL could not be started: {exc}", returncode=1)
+    try:
+        yield cluster.url
     finally:
-        engine.dispose()
+        cluster.stop()
 
 
 @pytest.fixture
-def postgres_url() -> str:
-    """The local PostgreSQL `test` database, emptied for this test."""
-    try:
-        _reset_postgres(POSTGRES_URL)
-    except OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.orig}")
-    return POSTGRES_URL
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for this test alone."""
+    with fresh_database(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -1,0 +1,153 @@
+"""A private PostgreSQL cluster from Debian's binaries, for the tests: initdb, start, stop.
+
+Each cluster lives in a folder of its own on a free port, tuned for speed (fsync off: a test
+database need not survive a power cut), and trusts local connections. PostgreSQL refuses to run
+as root, so when the tests run as root (CI does) the server runs as the `postgres` user that
+Debian's package creates.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from devserver.ports import free_port
+
+POSTGRES_ROOTS = (Path("/usr/lib/postgresql"),)
+SERVER_USER = "postgres"
+HOW_TO_FIX = (
+    "install Debian's postgresql package (`make test` does: apt-get install postgresql), "
+    "or point VIGIL_TEST_POSTGRES_URL at a server where the user may create databases"
+)
+
+# Durability the tests do not need, traded for speed; and no more connections than they use.
+SPEED_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+    "shared_buffers": "64MB",
+}
+
+
+class PostgresStartError(RuntimeError):
+    """No PostgreSQL could be started; the message says why and how to fix it."""
+
+
+def find_bin_dir() -> Path:
+    """The newest installed PostgreSQL's bin folder (with initdb and pg_ctl)."""
+    candidates = [
+        path.parent
+        for root in POSTGRES_ROOTS
+        for path in root.glob("*/bin/initdb")
+        if (path.parent / "pg_ctl").exists()
+    ]
+    if not candidates:
+        raise PostgresStartError(f"no PostgreSQL server binaries found; {HOW_TO_FIX}")
+    return max(candidates, key=lambda path: int(path.parent.name.split(".")[0]))
+
+
+class PostgresCluster:
+    """One private server: `start()` makes and starts it, `stop()` stops it and removes it."""
+
+    def __init__(self, bin_dir: Path | None = None) -> None:
+        self.bin_dir = bin_dir or find_bin_dir()
+        self.port = free_port()
+        self.folder = Path(tempfile.mkdtemp(prefix="vigil-postgres-"))
+        self.data_dir = self.folder / "data"
+        self.log_file = self.folder / "server.log"
+        # Only root must hand the server to another user; anyone else runs it as themselves.
+        self.run_as = SERVER_USER if os.geteuid() == 0 else None
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the cluster's `postgres` database, as superuser `postgres`."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bin_dir / args[0]), *args[1:]]
+        if self.run_as is not None:
+            command = ["runuser", "-u", self.run_as, "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        if result.returncode != 0:
+            output = (result.stderr or result.stdout).strip().splitlines()
+            raise PostgresStartError(
+                f"{args[0]} failed ({output[-1] if output else result.returncode}); "
+                f"log in {self.log_file}; {HOW_TO_FIX}"
+            )
+
+    def start(self) -> None:
+        if self.run_as is not None:
+            try:
+                user = pwd.getpwnam(self.run_as)
+            except KeyError:
+                raise PostgresStartError(f"no '{self.run_as}' user; {HOW_TO_FIX}") from None
+            os.chown(self.folder, user.pw_uid, user.pw_gid)
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        )
+        options = " ".join(f"-c {name}={value}" for name, value in SPEED_SETTINGS.items())
+        # The socket goes in the cluster's folder: /var/run/postgresql may not be writable.
+        self._run(
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} {options}",
+        )
+
+    def stop(self) -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data_dir))
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> PostgresCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def fresh_database(server_url: str, prefix: str = "vigil_test") -> Iterator[str]:
+    """A new, empty database on the server of `server_url`, dropped afterwards; its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as connection:
+            # FORCE: a process the test started may still hold a connection.
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
