@@ -1,0 +1,47 @@
+"""The tests' private PostgreSQL: found, started, a database per test, a clear error otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from devserver import postgres
+from devserver.postgres import PostgresStartError, fresh_database
+
+
+def _scalar(url: str, sql: str):
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            result = connection.execute(text(sql))
+            return result.scalar() if result.returns_rows else None
+    finally:
+        engine.dispose()
+
+
+def test_missing_server_binaries_say_how_to_fix_it(monkeypatch, tmp_path: Path):
+    monkeypatch.setattr(postgres, "POSTGRES_ROOTS", (tmp_path,))
+    with pytest.raises(PostgresStartError, match="apt-get install postgresql"):
+        postgres.find_bin_dir()
+
+
+def test_each_fresh_database_is_empty_its_own_and_dropped_afterwards(postgres_server: str):
+    with fresh_database(postgres_server) as first, fresh_database(postgres_server) as second:
+        assert first != second
+        _scalar(first, "CREATE TABLE only_here (x int)")
+        assert _scalar(first, "SELECT count(*) FROM pg_tables WHERE tablename = 'only_here'")
+        assert not _scalar(second, "SELECT count(*) FROM pg_tables WHERE tablename = 'only_here'")
+        name = first.rsplit("/", 1)[1]
+    assert not _scalar(
+        postgres_server, f"SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+    )
+
+
+def test_a_second_cluster_starts_on_its_own_port_and_leaves_nothing_behind():
+    with postgres.PostgresCluster() as cluster:
+        assert _scalar(cluster.url, "SHOW fsync") == "off"
+        folder = cluster.folder
+    assert not folder.exists()
