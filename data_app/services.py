@@ -177,6 +177,12 @@ def raise_alerts(
     if not by_patient:
         return []
     # Plain rows, not ORM objects: every patient in the batch is read, few ever change.
+    # Locked until the commit, so two consumers writing one patient at once (after partitions
+    # were added, or from producers with different partitioners) take turns: the second reads
+    # the first's state instead of raising the same alert and overwriting it. In id order, so
+    # two batches never wait on each other; NO KEY UPDATE, so it does not wait on the key-share
+    # locks that the other batch's sample inserts hold on the same rows. SQLite, which has no
+    # row locks, already lets one writer in at a time.
     states = session.execute(
         select(
             Patient.id,
@@ -184,7 +190,10 @@ def raise_alerts(
             Patient.alert_calm_samples,
             Patient.alert_calm_band,
             Patient.alert_checked_at,
-        ).where(Patient.id.in_(by_patient))
+        )
+        .where(Patient.id.in_(by_patient))
+        .order_by(Patient.id)
+        .with_for_update(key_share=True)
     )
     alerts = []
     for patient_id, *state_columns in states:
