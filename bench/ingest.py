@@ -43,7 +43,7 @@ from data_app.config import DATA_SETTINGS
 from patient_app.patients import patient_uuid_for
 from patient_app.physiology import PatientPhysiology
 from shared.db import db
-from shared.kafka import ensure_topic, producer_config
+from shared.kafka import TopicSettings, ensure_topic, producer_config
 from shared.lifecycle import background_service, stop_background
 from shared.models import Notification, PatientMetric
 from shared.news2 import score_news2
@@ -149,7 +149,7 @@ def preload(bootstrap: str, partitions: int, messages: list[tuple[bytes, bytes]]
     Returns each partition's end offset, from the delivery reports: tansu's ListOffsets
     (the watermarks) does not give the end of a partition reliably.
     """
-    ensure_topic(bootstrap, TOPIC, partitions)
+    ensure_topic(bootstrap, TOPIC, TopicSettings(partitions=partitions))
     failures: list[str] = []
     ends = dict.fromkeys(range(partitions), 0)
 

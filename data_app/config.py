@@ -3,6 +3,7 @@
 from shared.config import (
     COMMON_SETTINGS,
     DATABASE_SETTING,
+    KAFKA_TOPIC_SETTINGS,
     REDIS_SETTINGS,
     WARD_USER_SETTING,
     Setting,
@@ -20,7 +21,7 @@ DATA_SETTINGS: tuple[Setting, ...] = (
     # for Kafka's default 45 s; the embedded broker also takes about half of it to make the
     # first assignment, which `make run` would otherwise show as 20 s without data.
     Setting("KAFKA_SESSION_TIMEOUT_MS", parse_int(1000, 300000), 10000),
-    Setting("KAFKA_TOPIC_PARTITIONS", parse_int(1, 1000), 6),
+    *KAFKA_TOPIC_SETTINGS,
     Setting("CONSUMER_BATCH_SIZE", parse_int(1, 100000), 1000),
     Setting("CONSUMER_POLL_TIMEOUT", parse_float(exclusive_minimum=0, maximum=60), 0.5),
     *REDIS_SETTINGS,

@@ -19,7 +19,7 @@ from flask import Flask
 
 from data_app.decoding import InvalidSample, decode_sample
 from data_app.services import DataService
-from shared.kafka import ensure_topic, producer_config
+from shared.kafka import TopicSettings, ensure_topic, producer_config
 from shared.telemetry import (
     BATCH_COMMIT_SECONDS,
     CONSUMER_LAG,
@@ -61,7 +61,8 @@ class KafkaService:
         self.bootstrap: str = config["KAFKA_BOOTSTRAP_SERVERS"]
         self.batch_size: int = config["CONSUMER_BATCH_SIZE"]
         self.poll_timeout: float = config["CONSUMER_POLL_TIMEOUT"]
-        self.partitions: int = config["KAFKA_TOPIC_PARTITIONS"]
+        self.topic_settings = TopicSettings.from_config(config)
+        self.compression: str = config["KAFKA_COMPRESSION"]
         session_timeout = config["KAFKA_SESSION_TIMEOUT_MS"]
         self.consumer_config = {
             "bootstrap.servers": self.bootstrap,
@@ -146,8 +147,8 @@ class KafkaService:
         """Make sure both topics exist, then create the consumer and the dead-letter producer."""
 
         def ensure_topics() -> None:
-            ensure_topic(self.bootstrap, self.topic, self.partitions)
-            ensure_topic(self.bootstrap, self.dlq_topic, 1)
+            ensure_topic(self.bootstrap, self.topic, self.topic_settings)
+            ensure_topic(self.bootstrap, self.dlq_topic, self.topic_settings.with_partitions(1))
 
         self._retry_until_stopped(ensure_topics, "creating topics", logging.WARNING, KafkaException)
         self._consumer = Consumer(self.consumer_config, logger=log)
@@ -162,7 +163,9 @@ class KafkaService:
     def _new_dlq_producer(self) -> Producer:
         # Large enough for any message the broker accepted, so a rejected one always fits.
         return Producer(
-            producer_config(self.bootstrap, logger=log, **{"message.max.bytes": 10485760})
+            producer_config(
+                self.bootstrap, self.compression, logger=log, **{"message.max.bytes": 10485760}
+            )
         )
 
     def _close(self) -> None:

@@ -8,6 +8,7 @@ from flask import Flask
 
 from shared.app import OPENAPI_DEFAULTS, create_base_app, make_api
 from shared.errors import register_error_handlers
+from shared.kafka import TopicSettings
 from shared.lifecycle import register_background
 
 from .config import PATIENT_SETTINGS
@@ -48,7 +49,10 @@ def register_monitoring(app: Flask) -> None:
         deterioration_s=config["PATIENT_DETERIORATION_SECONDS"],
     )
     kafka = KafkaService(
-        config["KAFKA_BOOTSTRAP_SERVERS"], config["KAFKA_TOPIC"], config["KAFKA_TOPIC_PARTITIONS"]
+        config["KAFKA_BOOTSTRAP_SERVERS"],
+        config["KAFKA_TOPIC"],
+        TopicSettings.from_config(config),
+        config["KAFKA_COMPRESSION"],
     )
     register_background(
         app, "monitoring", MetricsService(patients, kafka, config["METRICS_INTERVAL"])

@@ -2,6 +2,7 @@
 
 from shared.config import (
     COMMON_SETTINGS,
+    KAFKA_TOPIC_SETTINGS,
     Setting,
     parse_api_prefix,
     parse_float,
@@ -37,5 +38,5 @@ PATIENT_SETTINGS: tuple[Setting, ...] = (
         parse_float(exclusive_minimum=0, maximum=86400),
         DEFAULT_DETERIORATION_S,
     ),
-    Setting("KAFKA_TOPIC_PARTITIONS", parse_int(1, 1000), 6),
+    *KAFKA_TOPIC_SETTINGS,
 )

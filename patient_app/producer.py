@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
 
-from shared.kafka import broker_reachable, ensure_topic, producer_config
+from shared.kafka import TopicSettings, broker_reachable, ensure_topic, producer_config
 from shared.schemas import vitals_errors
 from shared.telemetry import SAMPLES_DELIVERY_FAILED, SAMPLES_PRODUCED
 
@@ -45,11 +45,17 @@ class KafkaService:
     """
 
     def __init__(
-        self, bootstrap_servers: str, topic: str, partitions: int = 6, stall_timeout: float = 10.0
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        topic_settings: TopicSettings = TopicSettings(),  # noqa: B008  (frozen)
+        compression: str = "lz4",
+        stall_timeout: float = 10.0,
     ) -> None:
         self.bootstrap = bootstrap_servers
         self.topic = topic
-        self.partitions = partitions
+        self.topic_settings = topic_settings
+        self.compression = compression
         self.stall_timeout = stall_timeout
         self._producer: Producer | None = None
         self._lock = threading.Lock()
@@ -69,7 +75,7 @@ class KafkaService:
     def start(self) -> None:
         """Find or create the topic, then create the producer."""
         try:
-            ensure_topic(self.bootstrap, self.topic, self.partitions)
+            ensure_topic(self.bootstrap, self.topic, self.topic_settings)
         except KafkaException as exc:
             # The broker may come up later; the topic is auto-created on first produce.
             log.warning(
@@ -145,6 +151,7 @@ class KafkaService:
         return Producer(
             producer_config(
                 self.bootstrap,
+                self.compression,
                 error_cb=self._on_error,
                 logger=log,
                 **{"message.timeout.ms": MESSAGE_TIMEOUT_MS},

@@ -97,6 +97,16 @@ def parse_optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     return optional
 
 
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
 def parse_nonempty(raw: str) -> str:
     value = raw.strip()
     if not value:
@@ -149,6 +159,19 @@ REDIS_SETTINGS: tuple[Setting, ...] = (
     ),
     # Prefix of every key, channel and queue name, so several Vigils can share one Redis.
     Setting("REDIS_NAMESPACE", parse_nonempty, "vigil"),
+)
+
+
+# How Vigil creates its topics and how its producers write them (README: "Running on Apache
+# Kafka" says what each protects against). The defaults suit one broker; a cluster wants 3 / 2.
+KAFKA_TOPIC_SETTINGS: tuple[Setting, ...] = (
+    # Upper bound of data_app instances that share the ingest: one partition feeds one consumer.
+    Setting("KAFKA_TOPIC_PARTITIONS", parse_int(1, 1000), 6),
+    Setting("KAFKA_REPLICATION_FACTOR", parse_int(1, 32), 1),
+    Setting("KAFKA_MIN_INSYNC_REPLICAS", parse_int(1, 32), 1),
+    # How long the broker keeps samples that nobody has read (data_app stores them in seconds).
+    Setting("KAFKA_RETENTION_HOURS", parse_int(1, 24 * 365), 168),
+    Setting("KAFKA_COMPRESSION", parse_choice("none", "gzip", "snappy", "lz4", "zstd"), "lz4"),
 )
 
 

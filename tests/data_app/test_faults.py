@@ -16,7 +16,7 @@ import pytest
 import data_app.consumer as consumer_module
 from devserver.ports import free_port
 from devserver.processes import Processes, RestartableBroker, get_json
-from shared.kafka import ensure_topic
+from shared.kafka import TopicSettings, ensure_topic
 from shared.schemas import MAX_MESSAGE_BYTES
 from tests.helpers import (
     HOUR_AGO,
@@ -72,7 +72,7 @@ def test_sigkill_while_draining_loses_and_duplicates_nothing(
 ):
     processes, stored = data_server
     patients = [uuid.uuid4() for _ in range(PATIENTS)]
-    ensure_topic(kafka_bootstrap, topic_names["KAFKA_TOPIC"], 3)
+    ensure_topic(kafka_bootstrap, topic_names["KAFKA_TOPIC"], TopicSettings(partitions=3))
     produce(
         topic_names["KAFKA_TOPIC"],
         [vitals_message(patient, second) for second in range(SECONDS) for patient in patients],
@@ -349,7 +349,7 @@ def test_consumer_resumes_when_the_broker_restarts_without_its_topic(
     # The consumer rejoins the group while its topic is missing, and is handed nothing.
     wait_for(handed_nothing, timeout=30, message="the consumer to rejoin without partitions")
     # Then the topic comes back as it was, as a producer starting up would create it.
-    ensure_topic(broker.bootstrap, topic, 3)
+    ensure_topic(broker.bootstrap, topic, TopicSettings(partitions=3))
     wait_for(
         lambda: consumer_of(app).status["assigned_partitions"] > 0,
         timeout=30,

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from shared.kafka import ensure_topic
+from shared.kafka import TopicSettings, ensure_topic
 from tests.helpers import consumer_of, stored_rows, vitals_message
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ def test_rebalance_mid_stream_loses_and_duplicates_nothing(
     topic = topic_names["KAFKA_TOPIC"]
     patients = [uuid.uuid4() for _ in range(8)]
     # The partitions exist before the backlog, so it is spread over all of them.
-    ensure_topic(kafka_bootstrap, topic, PARTITIONS)
+    ensure_topic(kafka_bootstrap, topic, TopicSettings(partitions=PARTITIONS))
     backlog = 5000
     produce(topic, [vitals_message(patients[i % 8], i // 8) for i in range(backlog)])
 

@@ -18,6 +18,7 @@ from devserver.ports import free_port
 from patient_app import create_app
 from patient_app import producer as producer_module
 from patient_app.producer import KafkaService
+from shared.kafka import TopicSettings
 from shared.lifecycle import background_service, start_background, stop_background
 
 PRODUCED = "vigil_samples_produced_total"
@@ -44,7 +45,7 @@ def sample(patient_uuid: uuid.UUID) -> dict:
 
 @pytest.fixture
 def kafka(kafka_bootstrap: str, topic_names: dict[str, str]) -> Iterator[KafkaService]:
-    service = KafkaService(kafka_bootstrap, topic_names["KAFKA_TOPIC"], partitions=1)
+    service = KafkaService(kafka_bootstrap, topic_names["KAFKA_TOPIC"], TopicSettings(partitions=1))
     service.start()
     yield service
     service.stop()
