@@ -25,8 +25,8 @@ FAST_GROUP_SETTINGS = {"KAFKA_SESSION_TIMEOUT_MS": 2000}
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Address of a real broker that lives for the whole test session."""
+def tansu_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Address of the embedded broker (tansu), for the whole test session."""
     port = free_port()
     log_file = tmp_path_factory.mktemp("broker") / "tansu.log"
     process = start_broker(port, log_file)
@@ -37,6 +37,21 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture
+def kafka_engine(request: pytest.FixtureRequest) -> str:
+    """The broker this test runs on: tansu unless the test is parametrised with both_brokers."""
+    return getattr(request, "param", "tansu")
+
+
+@pytest.fixture
+def kafka_bootstrap(kafka_engine: str, request: pytest.FixtureRequest) -> str:
+    """Address of a real broker shared by the whole test session (each test has its own
+    topics and groups): tansu, or the session's Apache Kafka node."""
+    if kafka_engine == "apache":
+        return request.getfixturevalue("apache_kafka").bootstrap
+    return request.getfixturevalue("tansu_bootstrap")
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, Message, Producer
 from flask import Flask
 from sqlalchemy import create_engine, func, select
@@ -19,6 +20,14 @@ from shared.lifecycle import background_service
 from shared.models import Patient, PatientMetric
 
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
+
+# Runs a test once on each broker, through the `kafka_engine` fixture: the embedded tansu,
+# and Apache Kafka (marked apache_kafka, so `pytest -m apache_kafka` selects those runs).
+both_brokers = pytest.mark.parametrize(
+    "kafka_engine",
+    ["tansu", pytest.param("apache", marks=pytest.mark.apache_kafka)],
+    indirect=True,
+)
 
 
 def vitals_message(
@@ -114,3 +123,34 @@ def read_messages(bootstrap: str, topic: str, count: int, timeout: float = 30.0)
     finally:
         consumer.close()
     return messages
+
+
+def murmur2(key: bytes) -> int:
+    """Kafka's Utils.murmur2, as a signed 32-bit int like Java's."""
+    m, r, mask = 0x5BD1E995, 24, 0xFFFFFFFF
+    h = (0x9747B28C ^ len(key)) & mask
+    length4 = len(key) // 4
+    for i in range(length4):
+        k = int.from_bytes(key[i * 4 : i * 4 + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> r
+        k = (k * m) & mask
+        h = (h * m) & mask
+        h ^= k
+    tail = key[length4 * 4 :]
+    if len(tail) == 3:
+        h ^= tail[2] << 16
+    if len(tail) >= 2:
+        h ^= tail[1] << 8
+    if len(tail) >= 1:
+        h ^= tail[0]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def murmur2_partition(key: bytes, partitions: int) -> int:
+    """The partition the Java clients' default partitioner picks for `key`."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

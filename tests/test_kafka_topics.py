@@ -11,37 +11,7 @@ from data_app import create_app as create_data_app
 from patient_app import create_app as create_patient_app
 from shared.config import ConfigError
 from shared.kafka import TopicSettings, ensure_topic, producer_config
-
-
-def murmur2(key: bytes) -> int:
-    """Kafka's Utils.murmur2, as a signed 32-bit int like Java's."""
-    m, r, mask = 0x5BD1E995, 24, 0xFFFFFFFF
-    h = (0x9747B28C ^ len(key)) & mask
-    length4 = len(key) // 4
-    for i in range(length4):
-        k = int.from_bytes(key[i * 4 : i * 4 + 4], "little")
-        k = (k * m) & mask
-        k ^= k >> r
-        k = (k * m) & mask
-        h = (h * m) & mask
-        h ^= k
-    tail = key[length4 * 4 :]
-    if len(tail) == 3:
-        h ^= tail[2] << 16
-    if len(tail) >= 2:
-        h ^= tail[1] << 8
-    if len(tail) >= 1:
-        h ^= tail[0]
-        h = (h * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    h ^= h >> 15
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
-def murmur2_partition(key: bytes, partitions: int) -> int:
-    """The partition the Java clients' default partitioner picks for `key`."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+from tests.helpers import murmur2, murmur2_partition
 
 
 def test_producers_place_a_patient_where_the_java_clients_would(kafka_bootstrap, topic_names):

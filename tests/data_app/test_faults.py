@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from tests.helpers import (
     HOUR_AGO,
     StoredSamples,
     consumer_of,
+    murmur2_partition,
     send_samples,
     stored_rows,
     vitals_message,
@@ -127,11 +127,12 @@ def test_sigkill_while_draining_loses_and_duplicates_nothing(
 
 
 def one_patient_per_partition(partitions: int) -> list[uuid.UUID]:
-    """A patient whose samples land on each partition (librdkafka places keys by CRC-32)."""
+    """A patient whose samples land on each partition (Vigil's producers place keys as the
+    Java clients do, by murmur2)."""
     found: dict[int, uuid.UUID] = {}
     while len(found) < partitions:
         patient = uuid.uuid4()
-        found.setdefault(zlib.crc32(str(patient).encode()) % partitions, patient)
+        found.setdefault(murmur2_partition(str(patient).encode(), partitions), patient)
     return list(found.values())
 
 
