@@ -8,18 +8,19 @@ succeeded; a redelivered message hits the (patient, timestamp) unique key and is
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from flask import Flask
 
+from data_app.dead_letter import DeadLetterWriter
 from data_app.decoding import InvalidSample, decode_sample
 from data_app.services import DataService
-from shared.kafka import ensure_topic, producer_config
+from shared.background import BackgroundThread, StopRequested, backoff
+from shared.kafka import ensure_topic
 from shared.telemetry import (
     BATCH_COMMIT_SECONDS,
     CONSUMER_LAG,
@@ -42,22 +43,19 @@ _SURVIVABLE_COMMIT_ERRORS = {
     KafkaError._STATE,
 }
 LAG_REFRESH_SECONDS = 5.0
-RETRY_BACKOFF_SECONDS = (0.5, 1, 2, 5)
 FETCH_WAIT_MS = 50
 
 
-class StopRequested(Exception):  # noqa: N818
-    """Raised inside a batch when shutdown interrupts a retry: the batch stays uncommitted."""
-
-
-class KafkaService:
+class VitalsConsumer(BackgroundThread):
     """Runs the consumer loop in its own thread; `start`/`stop` are called by the server."""
 
+    failure_message = "consumer loop error"
+
     def __init__(self, app: Flask) -> None:
+        super().__init__("vitals-consumer")
         self.data_service = DataService(app)
         config = app.config
         self.topic: str = config["KAFKA_TOPIC"]
-        self.dlq_topic: str = config["KAFKA_DLQ_TOPIC"]
         self.bootstrap: str = config["KAFKA_BOOTSTRAP_SERVERS"]
         self.batch_size: int = config["CONSUMER_BATCH_SIZE"]
         self.poll_timeout: float = config["CONSUMER_POLL_TIMEOUT"]
@@ -75,10 +73,8 @@ class KafkaService:
             # at the default (500 ms) added that much to every sample's way to the screen.
             "fetch.wait.max.ms": FETCH_WAIT_MS,
         }
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._consumer: Consumer | None = None
-        self._dlq: Producer | None = None
+        self.dead_letters = DeadLetterWriter(self.bootstrap, config["KAFKA_DLQ_TOPIC"])
         # Set in the consumer thread's own callbacks (see `_on_lost`).
         self._assignment_lost = False
         self._reconnect_requested = False
@@ -98,56 +94,44 @@ class KafkaService:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start the consumer thread (after the server has forked)."""
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self.status["state"] = "starting"
-        self._thread = threading.Thread(target=self._run, name="vitals-consumer", daemon=True)
-        self._thread.start()
+        if not self.running:
+            self.status["state"] = "starting"
+        super().start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the loop to finish its batch, leave the group and join the thread."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("consumer thread did not stop in time", extra={"timeout": timeout})
+        super().stop(timeout)
         self.status["state"] = "stopped"
 
-    @property
-    def running(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())
-
-    def _run(self) -> None:
-        try:
-            self._connect()
-        except StopRequested:
-            return
-        log.info("consumer started", extra={"topic": self.topic, "dlq_topic": self.dlq_topic})
+    def _setup(self) -> None:
+        self._connect()
+        log.info(
+            "consumer started", extra={"topic": self.topic, "dlq_topic": self.dead_letters.topic}
+        )
         self.status["state"] = "running"
-        try:
-            while not self._stop.is_set():
-                try:
-                    if self._reconnect_requested:
-                        self._reconnect()
-                    self.process_messages(self._next_batch())
-                    self._refresh_lag()
-                except StopRequested:
-                    break
-                except Exception as exc:
-                    # Never let one bad batch kill ingest: log, back off, carry on.
-                    log.exception("consumer loop error")
-                    self.status["last_error"] = repr(exc)
-                    self._stop.wait(1.0)
-        finally:
-            self._close()
+
+    def _work(self) -> float:
+        if self._reconnect_requested:
+            self._reconnect()
+        self.process_messages(self._next_batch())
+        self._refresh_lag()
+        return 0.0
+
+    def _failed(self, exc: Exception) -> float:
+        # Never let one bad batch kill ingest: note the error, back off, carry on.
+        self.status["last_error"] = repr(exc)
+        return super()._failed(exc)
+
+    def _teardown(self) -> None:
+        self._close_clients()
+        log.info("consumer stopped", extra={"stored": self.status["stored"]})
 
     def _connect(self) -> None:
         """Make sure both topics exist, then create the consumer and the dead-letter producer."""
 
         def ensure_topics() -> None:
             ensure_topic(self.bootstrap, self.topic, self.partitions)
-            ensure_topic(self.bootstrap, self.dlq_topic, 1)
+            ensure_topic(self.bootstrap, self.dead_letters.topic, 1)
 
         self._retry_until_stopped(ensure_topics, "creating topics", logging.WARNING, KafkaException)
         self._consumer = Consumer(self.consumer_config, logger=log)
@@ -157,22 +141,10 @@ class KafkaService:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        self._dlq = self._new_dlq_producer()
-
-    def _new_dlq_producer(self) -> Producer:
-        # Large enough for any message the broker accepted, so a rejected one always fits.
-        return Producer(
-            producer_config(self.bootstrap, logger=log, **{"message.max.bytes": 10485760})
-        )
-
-    def _close(self) -> None:
-        self._close_clients()
-        log.info("consumer stopped", extra={"stored": self.status["stored"]})
+        self.dead_letters.open()
 
     def _close_clients(self) -> None:
-        if self._dlq is not None:
-            self._dlq.flush(5)
-            self._dlq = None
+        self.dead_letters.close()
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
@@ -234,8 +206,7 @@ class KafkaService:
                     extra={"error": repr(exc), "attempt": attempt},
                 )
                 self.status["last_error"] = repr(exc)
-                backoff = RETRY_BACKOFF_SECONDS[min(attempt, len(RETRY_BACKOFF_SECONDS)) - 1]
-                if self._stop.wait(backoff):
+                if self._stop.wait(backoff(attempt)):
                     raise StopRequested from exc
 
     # -- one batch -------------------------------------------------------------------------
@@ -274,7 +245,7 @@ class KafkaService:
         started = time.perf_counter()
         try:
             inserted = self._store(samples)
-            self._dead_letter(rejected)
+            self.dead_letters.write(rejected)
         except BaseException:
             # Without this, the next batch's commit would cover these offsets too.
             self._rewind(first_offsets)
@@ -310,46 +281,6 @@ class KafkaService:
         return self._retry_until_stopped(
             lambda: self.data_service.store(samples), "storing batch", logging.ERROR
         )
-
-    def _dead_letter(self, rejected: list[tuple[Message, str]]) -> None:
-        """Publish each rejected message, with its original bytes and the reason."""
-        if not rejected:
-            return
-        failures: list[str] = []
-
-        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failures.append(str(err))
-
-        for message, reason in rejected:
-            log.warning(
-                "dead-lettering message",
-                extra={
-                    "reason": reason,
-                    "partition": message.partition(),
-                    "offset": message.offset(),
-                },
-            )
-            self._dlq.produce(
-                self.dlq_topic,
-                key=message.key(),
-                value=message.value(),
-                headers=[
-                    ("dlq.reason", reason.encode()),
-                    ("dlq.topic", message.topic().encode()),
-                    ("dlq.partition", str(message.partition()).encode()),
-                    ("dlq.offset", str(message.offset()).encode()),
-                    ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
-                ],
-                on_delivery=on_delivery,
-            )
-        remaining = self._dlq.flush(10)
-        if remaining or failures:
-            # A producer stuck on a restarted broker never recovers by itself: start afresh.
-            # The batch is rewound and read again, so nothing is lost.
-            self._dlq.purge()
-            self._dlq = self._new_dlq_producer()
-            raise RuntimeError(f"dead-letter delivery failed: {failures or remaining}")
 
     def _rewind(self, first_offsets: dict[tuple[str, int], int]) -> None:
         """Seek back to the start of a failed batch so it is read again."""
