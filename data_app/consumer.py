@@ -18,6 +18,7 @@ from flask import Flask
 
 from data_app.dead_letter import DeadLetterWriter
 from data_app.decoding import InvalidSample, decode_sample
+from data_app.offsets import commit_offsets, consumer_lag, rewind
 from data_app.services import DataService
 from shared.background import BackgroundThread, StopRequested, backoff
 from shared.kafka import ensure_topic
@@ -32,16 +33,6 @@ from shared.telemetry import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Commit failures that only mean "the group moved on": the new owner re-reads and the
-# idempotent insert absorbs the repeat.
-_SURVIVABLE_COMMIT_ERRORS = {
-    KafkaError._NO_OFFSET,
-    KafkaError.REBALANCE_IN_PROGRESS,
-    KafkaError.ILLEGAL_GENERATION,
-    KafkaError.UNKNOWN_MEMBER_ID,
-    KafkaError._ASSIGNMENT_LOST,
-    KafkaError._STATE,
-}
 LAG_REFRESH_SECONDS = 5.0
 FETCH_WAIT_MS = 50
 
@@ -248,9 +239,9 @@ class VitalsConsumer(BackgroundThread):
             self.dead_letters.write(rejected)
         except BaseException:
             # Without this, the next batch's commit would cover these offsets too.
-            self._rewind(first_offsets)
+            rewind(self._consumer, first_offsets)
             raise
-        self._commit(next_offsets)
+        commit_offsets(self._consumer, next_offsets)
         BATCH_COMMIT_SECONDS.observe(time.perf_counter() - started)
         # Messages read, good or bad; the broker's error events in the batch are not messages.
         received = len(samples) + len(rejected)
@@ -282,60 +273,12 @@ class VitalsConsumer(BackgroundThread):
             lambda: self.data_service.store(samples), "storing batch", logging.ERROR
         )
 
-    def _rewind(self, first_offsets: dict[tuple[str, int], int]) -> None:
-        """Seek back to the start of a failed batch so it is read again."""
-        for (topic, partition), offset in first_offsets.items():
-            try:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException as exc:
-                # Partition revoked meanwhile: its new owner starts from the committed offset.
-                log.warning(
-                    "could not rewind partition", extra={"partition": partition, "error": str(exc)}
-                )
-
-    def _commit(self, next_offsets: dict[tuple[str, int], int]) -> None:
-        offsets = [
-            TopicPartition(topic, partition, offset)
-            for (topic, partition), offset in next_offsets.items()
-        ]
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            if exc.args[0].code() not in _SURVIVABLE_COMMIT_ERRORS:
-                raise
-            log.warning(
-                "offset commit skipped after a rebalance; messages may be re-read",
-                extra={"error": str(exc)},
-            )
-
     def _refresh_lag(self) -> None:
         """Messages behind the end of each assigned partition, refreshed every few seconds."""
         now = time.monotonic()
         if now - self._lag_checked_at < LAG_REFRESH_SECONDS:
             return
         self._lag_checked_at = now
-        lag = 0
-        unread: list[tuple[TopicPartition, int, int]] = []
-        for tp in self._consumer.assignment():
-            # The ends the last fetches reported: asking the broker instead stalled the loop
-            # ~45 ms a partition on the embedded broker, which also answered wrong ends.
-            low, high = self._consumer.get_watermark_offsets(tp, cached=True)
-            if high < 0:  # nothing fetched from this partition yet
-                continue
-            position = self._consumer.position([tp])[0].offset
-            if position >= 0:
-                lag += max(0, high - position)
-            else:
-                unread.append((tp, low, high))
-        if unread:
-            # Nothing read from these since they were assigned: reading starts at the group's
-            # committed offset (after a restart, often the end), not at the start of the log.
-            committed = {
-                (tp.topic, tp.partition): tp.offset
-                for tp in self._consumer.committed([tp for tp, _low, _high in unread], timeout=2)
-            }
-            for tp, low, high in unread:
-                offset = committed.get((tp.topic, tp.partition), -1)
-                lag += max(0, high - (offset if offset >= 0 else low))
+        lag = consumer_lag(self._consumer)
         self.status["lag"] = lag
         CONSUMER_LAG.set(lag)
