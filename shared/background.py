@@ -62,7 +62,7 @@ class BackgroundThread:
             if self._thread.is_alive():
                 log.warning(
                     "background thread did not stop in time",
-                    extra={"thread": self.name, "timeout": timeout},
+                    extra={"service_name": self.name, "timeout": timeout},
                 )
 
     @property
