@@ -109,6 +109,9 @@ class EventHub(BackgroundThread):
             subscription.messages.put(CLOSE)
         super().stop(timeout)
 
+    def _setup(self) -> None:
+        self._failures = 0
+
     def _work(self) -> float:
         """One connection: relay its events until stopped; after a Redis error, back off."""
         client = redis.Redis.from_url(
