@@ -82,8 +82,9 @@ class BackgroundThread:
                 except StopRequested:
                     break
                 except Exception as exc:
-                    # One failed unit must not end the service: log it and carry on.
-                    log.exception(self.failure_message)
+                    # One failed unit must not end the service: log it and carry on, under
+                    # the logger of the subclass's module, where the failure belongs.
+                    logging.getLogger(type(self).__module__).exception(self.failure_message)
                     delay = self._failed(exc)
         finally:
             self._teardown()

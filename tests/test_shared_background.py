@@ -53,13 +53,13 @@ class Counter(BackgroundThread):
 
 def test_a_failed_unit_is_logged_and_the_loop_carries_on(caplog) -> None:
     service = Counter()
-    with caplog.at_level(logging.ERROR, logger="shared.background"):
+    with caplog.at_level(logging.ERROR, logger=__name__):
         service.start()
         wait_until(lambda: service.units >= 3, timeout=5)
     service.stop(timeout=5)
 
     assert [str(exc) for exc in service.failures] == ["first unit fails"]
-    assert [r.message for r in caplog.records] == ["counting failed"]
+    assert [(r.name, r.message) for r in caplog.records] == [(__name__, "counting failed")]
     assert service.torn_down.is_set()
     assert not service.running
 
