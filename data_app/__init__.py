@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from data_app.config import DATA_SETTINGS
-from data_app.consumer import KafkaService
+from data_app.consumer import VitalsConsumer
 from data_app.routes import bp as health_bp
 from shared.app import create_base_app
 from shared.db import SchemaMigration, db
@@ -23,7 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_notifications(app)
     # Order matters: the schema exists before the first batch is stored.
     register_background(app, "schema", SchemaMigration(app))
-    register_background(app, "consumer", KafkaService(app))
+    register_background(app, "consumer", VitalsConsumer(app))
     app.register_blueprint(health_bp)
     register_error_handlers(app)
     return app

@@ -8,18 +8,20 @@ succeeded; a redelivered message hits the (patient, timestamp) unique key and is
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from flask import Flask
 
+from data_app.dead_letter import DeadLetterWriter
 from data_app.decoding import InvalidSample, decode_sample
+from data_app.offsets import commit_offsets, consumer_lag, rewind
 from data_app.services import DataService
-from shared.kafka import TopicSettings, ensure_topic, producer_config
+from shared.background import BackgroundThread, StopRequested, backoff
+from shared.kafka import TopicSettings, ensure_topic
 from shared.telemetry import (
     BATCH_COMMIT_SECONDS,
     CONSUMER_LAG,
@@ -31,38 +33,24 @@ from shared.telemetry import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Commit failures that only mean "the group moved on": the new owner re-reads and the
-# idempotent insert absorbs the repeat.
-_SURVIVABLE_COMMIT_ERRORS = {
-    KafkaError._NO_OFFSET,
-    KafkaError.REBALANCE_IN_PROGRESS,
-    KafkaError.ILLEGAL_GENERATION,
-    KafkaError.UNKNOWN_MEMBER_ID,
-    KafkaError._ASSIGNMENT_LOST,
-    KafkaError._STATE,
-}
 LAG_REFRESH_SECONDS = 5.0
-RETRY_BACKOFF_SECONDS = (0.5, 1, 2, 5)
 FETCH_WAIT_MS = 50
 
 
-class StopRequested(Exception):  # noqa: N818
-    """Raised inside a batch when shutdown interrupts a retry: the batch stays uncommitted."""
-
-
-class KafkaService:
+class VitalsConsumer(BackgroundThread):
     """Runs the consumer loop in its own thread; `start`/`stop` are called by the server."""
 
+    failure_message = "consumer loop error"
+
     def __init__(self, app: Flask) -> None:
+        super().__init__("vitals-consumer")
         self.data_service = DataService(app)
         config = app.config
         self.topic: str = config["KAFKA_TOPIC"]
-        self.dlq_topic: str = config["KAFKA_DLQ_TOPIC"]
         self.bootstrap: str = config["KAFKA_BOOTSTRAP_SERVERS"]
         self.batch_size: int = config["CONSUMER_BATCH_SIZE"]
         self.poll_timeout: float = config["CONSUMER_POLL_TIMEOUT"]
         self.topic_settings = TopicSettings.from_config(config)
-        self.compression: str = config["KAFKA_COMPRESSION"]
         session_timeout = config["KAFKA_SESSION_TIMEOUT_MS"]
         self.consumer_config = {
             "bootstrap.servers": self.bootstrap,
@@ -76,10 +64,10 @@ class KafkaService:
             # at the default (500 ms) added that much to every sample's way to the screen.
             "fetch.wait.max.ms": FETCH_WAIT_MS,
         }
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._consumer: Consumer | None = None
-        self._dlq: Producer | None = None
+        self.dead_letters = DeadLetterWriter(
+            self.bootstrap, config["KAFKA_DLQ_TOPIC"], config["KAFKA_COMPRESSION"]
+        )
         # Set in the consumer thread's own callbacks (see `_on_lost`).
         self._assignment_lost = False
         self._reconnect_requested = False
@@ -99,56 +87,46 @@ class KafkaService:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         """Start the consumer thread (after the server has forked)."""
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self.status["state"] = "starting"
-        self._thread = threading.Thread(target=self._run, name="vitals-consumer", daemon=True)
-        self._thread.start()
+        if not self.running:
+            self.status["state"] = "starting"
+        super().start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Ask the loop to finish its batch, leave the group and join the thread."""
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.warning("consumer thread did not stop in time", extra={"timeout": timeout})
+        super().stop(timeout)
         self.status["state"] = "stopped"
 
-    @property
-    def running(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())
-
-    def _run(self) -> None:
-        try:
-            self._connect()
-        except StopRequested:
-            return
-        log.info("consumer started", extra={"topic": self.topic, "dlq_topic": self.dlq_topic})
+    def _setup(self) -> None:
+        self._connect()
+        log.info(
+            "consumer started", extra={"topic": self.topic, "dlq_topic": self.dead_letters.topic}
+        )
         self.status["state"] = "running"
-        try:
-            while not self._stop.is_set():
-                try:
-                    if self._reconnect_requested:
-                        self._reconnect()
-                    self.process_messages(self._next_batch())
-                    self._refresh_lag()
-                except StopRequested:
-                    break
-                except Exception as exc:
-                    # Never let one bad batch kill ingest: log, back off, carry on.
-                    log.exception("consumer loop error")
-                    self.status["last_error"] = repr(exc)
-                    self._stop.wait(1.0)
-        finally:
-            self._close()
+
+    def _work(self) -> float:
+        if self._reconnect_requested:
+            self._reconnect()
+        self.process_messages(self._next_batch())
+        self._refresh_lag()
+        return 0.0
+
+    def _failed(self, exc: Exception) -> float:
+        # Never let one bad batch kill ingest: note the error, back off, carry on.
+        self.status["last_error"] = repr(exc)
+        return super()._failed(exc)
+
+    def _teardown(self) -> None:
+        self._close_clients()
+        log.info("consumer stopped", extra={"stored": self.status["stored"]})
 
     def _connect(self) -> None:
         """Make sure both topics exist, then create the consumer and the dead-letter producer."""
 
         def ensure_topics() -> None:
             ensure_topic(self.bootstrap, self.topic, self.topic_settings)
-            ensure_topic(self.bootstrap, self.dlq_topic, self.topic_settings.with_partitions(1))
+            ensure_topic(
+                self.bootstrap, self.dead_letters.topic, self.topic_settings.with_partitions(1)
+            )
 
         self._retry_until_stopped(ensure_topics, "creating topics", logging.WARNING, KafkaException)
         self._consumer = Consumer(self.consumer_config, logger=log)
@@ -158,24 +136,10 @@ class KafkaService:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        self._dlq = self._new_dlq_producer()
-
-    def _new_dlq_producer(self) -> Producer:
-        # Large enough for any message the broker accepted, so a rejected one always fits.
-        return Producer(
-            producer_config(
-                self.bootstrap, self.compression, logger=log, **{"message.max.bytes": 10485760}
-            )
-        )
-
-    def _close(self) -> None:
-        self._close_clients()
-        log.info("consumer stopped", extra={"stored": self.status["stored"]})
+        self.dead_letters.open()
 
     def _close_clients(self) -> None:
-        if self._dlq is not None:
-            self._dlq.flush(5)
-            self._dlq = None
+        self.dead_letters.close()
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
@@ -237,8 +201,7 @@ class KafkaService:
                     extra={"error": repr(exc), "attempt": attempt},
                 )
                 self.status["last_error"] = repr(exc)
-                backoff = RETRY_BACKOFF_SECONDS[min(attempt, len(RETRY_BACKOFF_SECONDS)) - 1]
-                if self._stop.wait(backoff):
+                if self._stop.wait(backoff(attempt)):
                     raise StopRequested from exc
 
     # -- one batch -------------------------------------------------------------------------
@@ -277,12 +240,12 @@ class KafkaService:
         started = time.perf_counter()
         try:
             inserted = self._store(samples)
-            self._dead_letter(rejected)
+            self.dead_letters.write(rejected)
         except BaseException:
             # Without this, the next batch's commit would cover these offsets too.
-            self._rewind(first_offsets)
+            rewind(self._consumer, first_offsets)
             raise
-        self._commit(next_offsets)
+        commit_offsets(self._consumer, next_offsets)
         BATCH_COMMIT_SECONDS.observe(time.perf_counter() - started)
         # Messages read, good or bad; the broker's error events in the batch are not messages.
         received = len(samples) + len(rejected)
@@ -314,100 +277,12 @@ class KafkaService:
             lambda: self.data_service.store(samples), "storing batch", logging.ERROR
         )
 
-    def _dead_letter(self, rejected: list[tuple[Message, str]]) -> None:
-        """Publish each rejected message, with its original bytes and the reason."""
-        if not rejected:
-            return
-        failures: list[str] = []
-
-        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failures.append(str(err))
-
-        for message, reason in rejected:
-            log.warning(
-                "dead-lettering message",
-                extra={
-                    "reason": reason,
-                    "partition": message.partition(),
-                    "offset": message.offset(),
-                },
-            )
-            self._dlq.produce(
-                self.dlq_topic,
-                key=message.key(),
-                value=message.value(),
-                headers=[
-                    ("dlq.reason", reason.encode()),
-                    ("dlq.topic", message.topic().encode()),
-                    ("dlq.partition", str(message.partition()).encode()),
-                    ("dlq.offset", str(message.offset()).encode()),
-                    ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
-                ],
-                on_delivery=on_delivery,
-            )
-        remaining = self._dlq.flush(10)
-        if remaining or failures:
-            # A producer stuck on a restarted broker never recovers by itself: start afresh.
-            # The batch is rewound and read again, so nothing is lost.
-            self._dlq.purge()
-            self._dlq = self._new_dlq_producer()
-            raise RuntimeError(f"dead-letter delivery failed: {failures or remaining}")
-
-    def _rewind(self, first_offsets: dict[tuple[str, int], int]) -> None:
-        """Seek back to the start of a failed batch so it is read again."""
-        for (topic, partition), offset in first_offsets.items():
-            try:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException as exc:
-                # Partition revoked meanwhile: its new owner starts from the committed offset.
-                log.warning(
-                    "could not rewind partition", extra={"partition": partition, "error": str(exc)}
-                )
-
-    def _commit(self, next_offsets: dict[tuple[str, int], int]) -> None:
-        offsets = [
-            TopicPartition(topic, partition, offset)
-            for (topic, partition), offset in next_offsets.items()
-        ]
-        try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            if exc.args[0].code() not in _SURVIVABLE_COMMIT_ERRORS:
-                raise
-            log.warning(
-                "offset commit skipped after a rebalance; messages may be re-read",
-                extra={"error": str(exc)},
-            )
-
     def _refresh_lag(self) -> None:
         """Messages behind the end of each assigned partition, refreshed every few seconds."""
         now = time.monotonic()
         if now - self._lag_checked_at < LAG_REFRESH_SECONDS:
             return
         self._lag_checked_at = now
-        lag = 0
-        unread: list[tuple[TopicPartition, int, int]] = []
-        for tp in self._consumer.assignment():
-            # The ends the last fetches reported: asking the broker instead stalled the loop
-            # ~45 ms a partition on the embedded broker, which also answered wrong ends.
-            low, high = self._consumer.get_watermark_offsets(tp, cached=True)
-            if high < 0:  # nothing fetched from this partition yet
-                continue
-            position = self._consumer.position([tp])[0].offset
-            if position >= 0:
-                lag += max(0, high - position)
-            else:
-                unread.append((tp, low, high))
-        if unread:
-            # Nothing read from these since they were assigned: reading starts at the group's
-            # committed offset (after a restart, often the end), not at the start of the log.
-            committed = {
-                (tp.topic, tp.partition): tp.offset
-                for tp in self._consumer.committed([tp for tp, _low, _high in unread], timeout=2)
-            }
-            for tp, low, high in unread:
-                offset = committed.get((tp.topic, tp.partition), -1)
-                lag += max(0, high - (offset if offset >= 0 else low))
+        lag = consumer_lag(self._consumer)
         self.status["lag"] = lag
         CONSUMER_LAG.set(lag)

@@ -14,7 +14,7 @@ from shared.lifecycle import register_background
 from .config import PATIENT_SETTINGS
 from .monitoring import MetricsService
 from .patients import build_patients
-from .producer import KafkaService
+from .producer import VitalsProducer
 from .routes import blp, health_blp
 
 api = make_api()
@@ -48,7 +48,7 @@ def register_monitoring(app: Flask) -> None:
         config["PATIENT_UUID"],
         deterioration_s=config["PATIENT_DETERIORATION_SECONDS"],
     )
-    kafka = KafkaService(
+    kafka = VitalsProducer(
         config["KAFKA_BOOTSTRAP_SERVERS"],
         config["KAFKA_TOPIC"],
         TopicSettings.from_config(config),

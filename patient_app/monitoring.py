@@ -3,33 +3,35 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.background import BackgroundThread
 from shared.logging import patient_uuid_var
 
 from .exceptions import PatientNotFoundError, UnknownScenarioError
 from .patients import SimulatedPatient
 from .physiology import SCENARIOS
-from .producer import KafkaService
+from .producer import VitalsProducer
 
 log = logging.getLogger(__name__)
 
 
-class MetricsService:
+class MetricsService(BackgroundThread):
     """Generates each patient's samples and sends them every `interval` seconds."""
 
+    failure_message = "scheduler round failed"
+
     def __init__(
-        self, patients: list[SimulatedPatient], kafka: KafkaService, interval: float
+        self, patients: list[SimulatedPatient], kafka: VitalsProducer, interval: float
     ) -> None:
+        super().__init__("metrics-scheduler")
         self.patients = {p.uuid: p for p in patients}
         self.kafka = kafka
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._next_tick = 0.0
 
     # -- samples ---------------------------------------------------------------------------
     def patient(self, patient_uuid: uuid.UUID | None = None) -> SimulatedPatient:
@@ -89,50 +91,36 @@ class MetricsService:
         )
         return patient
 
-    # -- the scheduler ---------------------------------------------------------------------
-    def start_monitoring(self) -> None:
-        """Start the scheduler thread: one round of samples every `interval` seconds."""
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="metrics-scheduler", daemon=True)
-        self._thread.start()
+    # -- the scheduler (a background service, started after the server forks) --------------
+    def start(self) -> None:
+        """Start the producer, then the scheduler thread: one round every `interval` seconds."""
+        self.kafka.start()
+        super().start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
+        log.info("monitoring stopped")
+        self.kafka.stop(timeout)
+
+    def _setup(self) -> None:
         log.info(
             "monitoring started", extra={"patients": len(self.patients), "interval": self.interval}
         )
+        self._next_tick = time.monotonic()
 
-    def stop_monitoring(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-        log.info("monitoring stopped")
+    def _work(self) -> float:
+        self.send_metrics()
+        return self._until_next_tick()
 
-    @property
-    def monitoring(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())
+    def _failed(self, exc: Exception) -> float:
+        return self._until_next_tick()
 
-    def _run(self) -> None:
+    def _until_next_tick(self) -> float:
         # Ticks are scheduled on a fixed grid so sending time does not accumulate as drift.
-        next_tick = time.monotonic()
-        while not self._stop.is_set():
-            try:
-                self.send_metrics()
-            except Exception:
-                log.exception("scheduler round failed")
-            next_tick += self.interval
-            delay = next_tick - time.monotonic()
-            if delay < 0:
-                # Fell behind (e.g. a long GC or a paused process): skip, don't burst.
-                next_tick = time.monotonic()
-                delay = 0
-            if self._stop.wait(delay):
-                break
-
-    # -- background service protocol (started after the server forks) ----------------------
-    def start(self) -> None:
-        self.kafka.start()
-        self.start_monitoring()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.stop_monitoring(timeout)
-        self.kafka.stop(timeout)
+        self._next_tick += self.interval
+        delay = self._next_tick - time.monotonic()
+        if delay < 0:
+            # Fell behind (e.g. a long GC or a paused process): skip, don't burst.
+            self._next_tick = time.monotonic()
+            delay = 0
+        return delay

@@ -1,4 +1,4 @@
-"""KafkaService: sends vitals samples to the topic, keyed by patient uuid."""
+"""VitalsProducer: sends vitals samples to the topic, keyed by patient uuid."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ _ID_REJECTED = {
 MESSAGE_TIMEOUT_MS = 300_000
 
 
-class KafkaService:
+class VitalsProducer:
     """A confluent-kafka producer that rebuilds itself instead of going silent.
 
     Two ways an idempotent producer gets stuck: a fatal error (it then refuses every send),

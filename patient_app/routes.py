@@ -62,10 +62,10 @@ class Health(MethodView):
         """Whether the scheduler runs and Kafka is reachable."""
         service = metrics_service()
         kafka = service.kafka.health()
-        healthy = service.monitoring and kafka["kafka"] == "ok" and not kafka["stalled"]
+        healthy = service.running and kafka["kafka"] == "ok" and not kafka["stalled"]
         body = {
             "status": "ok" if healthy else "degraded",
-            "monitoring": service.monitoring,
+            "monitoring": service.running,
             "patients": len(service.patients),
             "kafka": kafka,
         }

@@ -22,7 +22,7 @@ from tests.processes import data_app_processes
 pytestmark = pytest.mark.integration
 
 # Samples taken after the broker is back must be stored within this long. The producer
-# notices a stall after 10 s (patient_app.producer.KafkaService.stall_timeout).
+# notices a stall after 10 s (patient_app.producer.VitalsProducer.stall_timeout).
 RECOVERY_DEADLINE_S = 15.0
 SERVICES = ("data", "patients")
 

@@ -8,30 +8,19 @@ task skips what is already analysed).
 from __future__ import annotations
 
 import logging
-import threading
 
 from celery.signals import worker_ready, worker_shutdown
 from prometheus_client import start_http_server
 
 from shared.db import db, migrate
 from worker_app import create_app
-from worker_app.tasks import sweep_stale_notifications
+from worker_app.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
 flask_app = create_app()
 celery = flask_app.extensions["celery"]
-_stop_sweeping = threading.Event()
-
-
-def _sweep_forever() -> None:
-    interval = flask_app.config["SWEEP_INTERVAL_SECONDS"]
-    while not _stop_sweeping.wait(interval):
-        try:
-            with flask_app.app_context():
-                sweep_stale_notifications()
-        except Exception:
-            log.exception("sweep failed; trying again next interval")
+sweeper = Sweeper(flask_app)
 
 
 def _serve_metrics() -> None:
@@ -51,9 +40,9 @@ def _serve_metrics() -> None:
 def _on_ready(**_kwargs: object) -> None:
     migrate(db.engine(flask_app))
     _serve_metrics()
-    threading.Thread(target=_sweep_forever, name="sweeper", daemon=True).start()
+    sweeper.start()
 
 
 @worker_shutdown.connect
 def _on_shutdown(**_kwargs: object) -> None:
-    _stop_sweeping.set()
+    sweeper.stop()

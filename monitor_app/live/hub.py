@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import redis
 from flask import Flask, current_app
 
+from shared.background import BackgroundThread, backoff
 from shared.events import REDIS_TIMEOUT_SECONDS
 from shared.telemetry import WEBSOCKET_CLIENTS
 
 log = logging.getLogger(__name__)
 
-RECONNECT_BACKOFF_SECONDS = (0.5, 1, 2, 5)
 # Sent to every client when events start or stop flowing, whatever types it asked for.
 LIVE_STATUS = "live"
 # Sent to a client's queue to end its stream (it fell too far behind, or we are stopping).
@@ -44,18 +44,19 @@ class Subscription:
         return self.types is None or event_type.split(".", 1)[0] in self.types
 
 
-class EventHub:
+class EventHub(BackgroundThread):
     """A background service: one Redis subscription, fanned out to local subscribers."""
 
     def __init__(self, redis_url: str, channel: str, max_clients: int) -> None:
+        super().__init__("event-hub")
         self.redis_url = redis_url
         self.channel = channel
         self.max_clients = max_clients
         self.connected = False
         self._subscriptions: set[Subscription] = set()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # Connections in a row that failed; the wait before the next grows with it.
+        self._failures = 0
 
     # -- subscribers ------------------------------------------------------------------------
     def subscribe(self, types: frozenset[str] | None = None) -> Subscription:
@@ -98,55 +99,51 @@ class EventHub:
                 subscription.messages.put_nowait(CLOSE)
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="event-hub", daemon=True)
-        self._thread.start()
-
     def stop(self, timeout: float = 10.0) -> None:
+        """End every client's stream, then the subscription."""
         self._stop.set()
         with self._lock:
             subscriptions, self._subscriptions = list(self._subscriptions), set()
             WEBSOCKET_CLIENTS.dec(len(subscriptions))
         for subscription in subscriptions:
             subscription.messages.put(CLOSE)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
 
-    def _run(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            client = redis.Redis.from_url(
-                self.redis_url,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-                socket_timeout=5,
-                health_check_interval=10,
-            )
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.subscribe(self.channel)
-                if not self.connected:
-                    log.info("live events connected", extra={"channel": self.channel})
-                    self._set_connected(True)
-                failures = 0
-                while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message is not None and message["type"] == "message":
-                        self._fan_out(message["data"])
-            except redis.RedisError as exc:
-                if self.connected or failures == 0:
-                    log.warning("live events lost Redis; reconnecting", extra={"error": str(exc)})
-                if self.connected:
-                    self._set_connected(False)
-                self._stop.wait(
-                    RECONNECT_BACKOFF_SECONDS[min(failures, len(RECONNECT_BACKOFF_SECONDS) - 1)]
-                )
-                failures += 1
-            finally:
-                pubsub.close()
-                client.close()
+    def _setup(self) -> None:
+        self._failures = 0
+
+    def _work(self) -> float:
+        """One connection: relay its events until stopped; after a Redis error, back off."""
+        client = redis.Redis.from_url(
+            self.redis_url,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=5,
+            health_check_interval=10,
+        )
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(self.channel)
+            if not self.connected:
+                log.info("live events connected", extra={"channel": self.channel})
+                self._set_connected(True)
+            self._failures = 0
+            while not self._stop.is_set():
+                message = pubsub.get_message(timeout=1.0)
+                if message is not None and message["type"] == "message":
+                    self._fan_out(message["data"])
+        except redis.RedisError as exc:
+            if self.connected or self._failures == 0:
+                log.warning("live events lost Redis; reconnecting", extra={"error": str(exc)})
+            if self.connected:
+                self._set_connected(False)
+            self._failures += 1
+            return backoff(self._failures)
+        finally:
+            pubsub.close()
+            client.close()
+        return 0.0
+
+    def _teardown(self) -> None:
         self.connected = False
 
     def _set_connected(self, connected: bool) -> None:

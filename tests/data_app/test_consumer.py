@@ -78,8 +78,8 @@ def test_database_outage_is_retried_without_loss(
 ):
     from sqlalchemy.exc import OperationalError
 
-    import data_app.consumer as consumer_module
     import data_app.services as services_module
+    import shared.background as background_module
 
     calls = {"n": 0}
     real_store = services_module.store_samples
@@ -91,7 +91,7 @@ def test_database_outage_is_retried_without_loss(
         return real_store(session, samples, *args)
 
     monkeypatch.setattr(services_module, "store_samples", flaky_store)
-    monkeypatch.setattr(consumer_module, "RETRY_BACKOFF_SECONDS", (0.05, 0.05, 0.05, 0.05))
+    monkeypatch.setattr(background_module, "BACKOFF_SECONDS", (0.05, 0.05, 0.05, 0.05))
     app = make_data_app()
     pid = uuid.uuid4()
     produce(topic_names["KAFKA_TOPIC"], [vitals_message(pid, i) for i in range(20)])

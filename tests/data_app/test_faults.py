@@ -142,14 +142,14 @@ def test_lag_after_a_restart_counts_only_unread_samples(
     # Partitions the restarted consumer has nothing left to read from are no backlog, although
     # it has not read from them yet: health must not report a lag that never drains.
     refreshed: list[tuple[int, int]] = []
-    refresh = consumer_module.KafkaService._refresh_lag
+    refresh = consumer_module.VitalsConsumer._refresh_lag
 
     def refresh_and_record(service) -> None:
         refresh(service)
         refreshed.append((service.status["consumed"], service.status["lag"]))
 
     monkeypatch.setattr(consumer_module, "LAG_REFRESH_SECONDS", 0)
-    monkeypatch.setattr(consumer_module.KafkaService, "_refresh_lag", refresh_and_record)
+    monkeypatch.setattr(consumer_module.VitalsConsumer, "_refresh_lag", refresh_and_record)
     topic = topic_names["KAFKA_TOPIC"]
     patients = one_patient_per_partition(3)
     first = make_data_app()

@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import Producer
 
 from devserver.processes import RestartableBroker
-from patient_app.producer import KafkaService
+from patient_app.producer import VitalsProducer
 from shared.kafka import TopicSettings, producer_config
 from shared.schemas import vitals_schema
 from tests.helpers import read_messages
@@ -32,8 +32,8 @@ def broker(tmp_path: Path) -> Iterator[RestartableBroker]:
 
 
 @pytest.fixture
-def kafka(broker: RestartableBroker) -> Iterator[KafkaService]:
-    service = KafkaService(
+def kafka(broker: RestartableBroker) -> Iterator[VitalsProducer]:
+    service = VitalsProducer(
         broker.bootstrap, f"vitals-{uuid.uuid4().hex[:10]}", TopicSettings(partitions=3)
     )
     service.start()

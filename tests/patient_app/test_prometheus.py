@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from devserver.ports import free_port
 from patient_app import create_app
 from patient_app import producer as producer_module
-from patient_app.producer import KafkaService
+from patient_app.producer import VitalsProducer
 from shared.kafka import TopicSettings
 from shared.lifecycle import background_service, start_background, stop_background
 
@@ -44,15 +44,17 @@ def sample(patient_uuid: uuid.UUID) -> dict:
 
 
 @pytest.fixture
-def kafka(kafka_bootstrap: str, topic_names: dict[str, str]) -> Iterator[KafkaService]:
-    service = KafkaService(kafka_bootstrap, topic_names["KAFKA_TOPIC"], TopicSettings(partitions=1))
+def kafka(kafka_bootstrap: str, topic_names: dict[str, str]) -> Iterator[VitalsProducer]:
+    service = VitalsProducer(
+        kafka_bootstrap, topic_names["KAFKA_TOPIC"], TopicSettings(partitions=1)
+    )
     service.start()
     yield service
     service.stop()
 
 
 @pytest.mark.integration
-def test_sent_samples_are_counted(kafka: KafkaService, wait_for: Callable[..., object]) -> None:
+def test_sent_samples_are_counted(kafka: VitalsProducer, wait_for: Callable[..., object]) -> None:
     before = {PRODUCED: value(PRODUCED), FAILED: value(FAILED)}
     patient = uuid.uuid4()
 
@@ -68,7 +70,7 @@ def test_sent_samples_are_counted(kafka: KafkaService, wait_for: Callable[..., o
 
 def test_an_invalid_sample_is_not_counted(kafka_bootstrap: str) -> None:
     # Validation comes before the producer: no broker is needed to refuse it.
-    service = KafkaService(kafka_bootstrap, "unused")
+    service = VitalsProducer(kafka_bootstrap, "unused")
     before = value(PRODUCED)
     patient = uuid.uuid4()
 
@@ -87,7 +89,7 @@ def test_samples_kafka_never_takes_are_counted_as_failed(
     # Nothing listens on the port; the samples time out quickly instead of after 5 minutes.
     monkeypatch.setattr(producer_module, "ensure_topic", no_broker)
     monkeypatch.setattr(producer_module, "MESSAGE_TIMEOUT_MS", 300)
-    service = KafkaService(f"127.0.0.1:{free_port()}", "nowhere")
+    service = VitalsProducer(f"127.0.0.1:{free_port()}", "nowhere")
     service.start()
     before = {PRODUCED: value(PRODUCED), FAILED: value(FAILED)}
     patient = uuid.uuid4()

@@ -1,0 +1,78 @@
+"""DeadLetterWriter: publishes the messages the consumer rejects to the dead-letter topic."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from shared.kafka import producer_config
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetterWriter:
+    """A producer for the dead-letter topic that starts afresh after a failed delivery."""
+
+    def __init__(self, bootstrap: str, topic: str, compression: str = "lz4") -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.compression = compression
+        self._producer: Producer | None = None
+
+    def open(self) -> None:
+        self._producer = self._new_producer()
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(5)
+            self._producer = None
+
+    def _new_producer(self) -> Producer:
+        # Large enough for any message the broker accepted, so a rejected one always fits.
+        return Producer(
+            producer_config(
+                self.bootstrap, self.compression, logger=log, **{"message.max.bytes": 10485760}
+            )
+        )
+
+    def write(self, rejected: list[tuple[Message, str]]) -> None:
+        """Publish each rejected message, with its original bytes and the reason."""
+        if not rejected:
+            return
+        failures: list[str] = []
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        for message, reason in rejected:
+            log.warning(
+                "dead-lettering message",
+                extra={
+                    "reason": reason,
+                    "partition": message.partition(),
+                    "offset": message.offset(),
+                },
+            )
+            self._producer.produce(
+                self.topic,
+                key=message.key(),
+                value=message.value(),
+                headers=[
+                    ("dlq.reason", reason.encode()),
+                    ("dlq.topic", message.topic().encode()),
+                    ("dlq.partition", str(message.partition()).encode()),
+                    ("dlq.offset", str(message.offset()).encode()),
+                    ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+                ],
+                on_delivery=on_delivery,
+            )
+        remaining = self._producer.flush(10)
+        if remaining or failures:
+            # A producer stuck on a restarted broker never recovers by itself: start afresh.
+            # The caller rewinds the batch and reads it again, so nothing is lost.
+            self._producer.purge()
+            self._producer = self._new_producer()
+            raise RuntimeError(f"dead-letter delivery failed: {failures or remaining}")
