@@ -8,7 +8,12 @@ MONITOR_PORT ?= 8000
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install browser run test bench lint vendor clean
+# Apache Kafka's jars (devserver/kafka/pom.xml), for the tests and `make run KAFKA_ENGINE=apache`.
+KAFKA_POM   := devserver/kafka/pom.xml
+KAFKA_LIB   := var/kafka/lib
+KAFKA_STAMP := var/kafka/.resolved
+
+.PHONY: install browser kafka run test bench lint vendor clean
 
 # apt-get install $(1), as root or through sudo; the package lists are refreshed only if needed.
 define apt_install
@@ -32,7 +37,19 @@ browser:
 	@test -x $(CHROMIUM) || { $(call apt_install,chromium); }
 	@test -x $(CHROMIUM) || { echo "Vigil's browser tests need Debian's chromium at $(CHROMIUM)"; exit 1; }
 
-run: install
+# Maven fetches the broker once; ~/.m2 keeps the jars for the next checkout. A new pom
+# replaces the whole folder, so no jar of the old version stays on the class path.
+kafka: $(KAFKA_STAMP)
+
+$(KAFKA_STAMP): $(KAFKA_POM)
+	@command -v java >/dev/null || { $(call apt_install,openjdk-17-jre-headless); }
+	@command -v mvn >/dev/null || { $(call apt_install,maven); }
+	rm -rf $(KAFKA_LIB)
+	mvn -B -q -f $(KAFKA_POM) dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(KAFKA_LIB)
+	touch $@
+
+# `make run KAFKA_ENGINE=apache` runs the broker on Apache Kafka (make passes the variable on).
+run: install $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@mkdir -p var
 	@echo ""
 	@echo "  Vigil is starting. In a few seconds:"
@@ -46,7 +63,7 @@ run: install
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" MONITOR_PORT=$(MONITOR_PORT) $(BIN)/honcho start -f Procfile
 
-test: install browser
+test: install browser kafka
 	$(BIN)/python -m pytest
 
 # The four benchmarks (ingest, query, end to end, alerts), each beside a baseline measured in
