@@ -21,6 +21,7 @@ from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tansu import start_broker
 from shared.db import Base, make_engine
 from shared.kafka import wait_for_broker
+from tests.kafka_fixtures import apache_kafka, apache_kafka_cluster  # noqa: F401
 
 POSTGRES_URL = os.environ.get(
     "VIGIL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -1,0 +1,338 @@
+"""Apache Kafka, the real broker, from Maven Central: KRaft clusters for the tests and the
+single node of `make run KAFKA_ENGINE=apache`.
+
+The jars come from devserver/kafka/pom.xml (`make kafka`, or `resolve_kafka` on first use);
+every node reads devserver/kafka/broker.properties, as docker-compose.yml's broker does.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import NewTopic
+
+from devserver.ports import free_port
+from devserver.processes import wait_until
+from shared.config import VAR_DIR
+from shared.kafka import admin_client, producer_config
+
+log = logging.getLogger(__name__)
+
+KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
+POM = KAFKA_DIR / "pom.xml"
+BROKER_PROPERTIES = KAFKA_DIR / "broker.properties"
+LOG4J_CONFIG = KAFKA_DIR / "log4j2.properties"
+LIB_DIR = VAR_DIR / "kafka" / "lib"
+
+SERVER_MAIN = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+
+# Sized for a 2-core test machine running several nodes at once.
+JVM_OPTIONS = (
+    "-Xmx512m",
+    # One GC thread: the nodes share two cores, and a test broker's heap stays small.
+    "-XX:+UseSerialGC",
+    # The quick compiler only: a node is ready in about 3.5 s instead of 5 s; tests never run
+    # long enough for the optimising one to pay off.
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+    f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+)
+
+# Written to by every readiness check: a produce with acks=all proves leadership and the quorum.
+READY_TOPIC = "vigil-ready"
+
+
+class KafkaUnavailableError(RuntimeError):
+    """The broker's jars cannot be resolved, or Java is missing; the message names the fix."""
+
+
+def kafka_version() -> str:
+    """The Apache Kafka version that pom.xml resolves."""
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
+    assert match, f"{POM} sets kafka.version"
+    return match.group(1)
+
+
+def resolve_kafka(lib_dir: Path = LIB_DIR) -> Path:
+    """The folder of the broker's jars, fetched with Maven first if this version is missing."""
+    if (lib_dir / f"kafka_2.13-{kafka_version()}.jar").exists():
+        return lib_dir
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise KafkaUnavailableError("Apache Kafka needs Maven for its jars: apt-get install maven")
+    # Into a fresh folder, then renamed: a stopped run leaves no half-filled lib behind.
+    partial = lib_dir.with_name(lib_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    result = subprocess.run(  # noqa: S603
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={partial}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise KafkaUnavailableError(
+            f"Maven could not fetch Apache Kafka ({POM}); run `make kafka` to see why:\n"
+            + (result.stdout + result.stderr)[-2000:]
+        )
+    shutil.rmtree(lib_dir, ignore_errors=True)
+    partial.rename(lib_dir)
+    return lib_dir
+
+
+def java_command(main: str, *args: str, lib_dir: Path) -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        raise KafkaUnavailableError(
+            "Apache Kafka needs Java 17 or later: apt-get install openjdk-17-jre"
+        )
+    return [java, *JVM_OPTIONS, "-cp", f"{lib_dir}/*", main, *args]
+
+
+def new_cluster_id() -> str:
+    """A cluster id in Kafka's form: 16 random bytes, URL-safe base64, unpadded."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):  # the storage tool would read it as an option
+            return cluster_id
+
+
+def size_properties(size: int) -> dict[str, str]:
+    """What depends on the cluster's size: as many copies as three nodes or fewer allow."""
+    replicas = min(3, size)
+    # acks=all then waits for two copies, yet one node of three may be down.
+    min_isr = min(2, size)
+    return {
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": str(min_isr),
+        "offsets.topic.replication.factor": str(replicas),
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": str(min_isr),
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": str(min_isr),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaNode:
+    """One KRaft node (broker and controller) on loopback, with its folder."""
+
+    node_id: int
+    port: int
+    controller_port: int
+    home: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def voter(self) -> str:
+        return f"{self.node_id}@127.0.0.1:{self.controller_port}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def data_dir(self) -> Path:
+        """Its log.dirs: partitions and the metadata log."""
+        return self.home / "data"
+
+    def write_config(self, voters: str, size: int) -> Path:
+        """broker.properties with this node's own settings after it."""
+        own = {
+            "node.id": str(self.node_id),
+            "listeners": f"PLAINTEXT://{self.address},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.address}",
+            "controller.quorum.voters": voters,
+            "log.dirs": str(self.data_dir),
+            **size_properties(size),
+        }
+        lines = [f"{key}={value}" for key, value in own.items()]
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(
+            BROKER_PROPERTIES.read_text() + "\n# This node\n" + "\n".join(lines) + "\n"
+        )
+        return self.config_file
+
+    def formatted(self) -> bool:
+        return (self.data_dir / "meta.properties").exists()
+
+
+def broker_ready(bootstrap: str, node_ids: set[int], replicas: int, timeout: float = 5.0) -> bool:
+    """True when every node in `node_ids` is an unfenced broker and an acks=all produce is
+    acknowledged."""
+    admin = admin_client(bootstrap)
+    try:
+        cluster = admin.describe_cluster(request_timeout=timeout).result()
+    except KafkaException:
+        return False
+    if {node.id for node in cluster.nodes} != node_ids:
+        return False
+    futures = admin.create_topics([NewTopic(READY_TOPIC, 1, replicas)], request_timeout=timeout)
+    try:
+        futures[READY_TOPIC].result()
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            return False
+    producer = Producer(
+        producer_config(bootstrap, **{"message.timeout.ms": int(timeout * 1000), "logger": log})
+    )
+    errors: list[KafkaError] = []
+    producer.produce(READY_TOPIC, b"ready", on_delivery=lambda err, _msg: errors.append(err))
+    return producer.flush(timeout + 1) == 0 and errors == [None]
+
+
+class KafkaCluster:
+    """`size` Apache Kafka nodes in KRaft combined mode on loopback, for tests.
+
+    Each node keeps its ports for the cluster's life, so one killed and started again comes
+    back where clients and the other nodes expect it, on its own data.
+    """
+
+    def __init__(self, size: int, data_dir: Path, log_dir: Path) -> None:
+        self.size = size
+        self.data_dir = data_dir
+        self.log_dir = log_dir
+        self.nodes = {
+            node_id: KafkaNode(node_id, free_port(), free_port(), data_dir / f"node-{node_id}")
+            for node_id in range(1, size + 1)
+        }
+        self.processes: dict[int, subprocess.Popen] = {}
+        self.lib_dir: Path | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.address for node in self.nodes.values())
+
+    def __enter__(self) -> KafkaCluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def log_file(self, node_id: int) -> Path:
+        return self.log_dir / f"kafka-{node_id}.log"
+
+    def log(self, node_id: int) -> str:
+        path = self.log_file(node_id)
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _spawn(self, node_id: int, command: list[str]) -> subprocess.Popen:
+        # A session of its own, like every server the tests start: signals reach only it.
+        with self.log_file(node_id).open("ab") as out:
+            return subprocess.Popen(  # noqa: S603
+                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Format every node's storage with one cluster id, start them all, wait until ready."""
+        self.lib_dir = resolve_kafka()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        voters = ",".join(node.voter for node in self.nodes.values())
+        cluster_id = new_cluster_id()
+        formats = {}
+        for node_id, node in self.nodes.items():
+            config = node.write_config(voters, self.size)
+            command = ["format", "-t", cluster_id, "-c", str(config)]
+            formats[node_id] = self._spawn(
+                node_id, java_command(STORAGE_TOOL, *command, lib_dir=self.lib_dir)
+            )
+        for node_id, process in formats.items():
+            if process.wait(60) != 0:
+                raise RuntimeError(
+                    f"formatting node {node_id} failed:\n{self.log(node_id)[-3000:]}"
+                )
+        for node_id in self.nodes:
+            self._launch(node_id)
+        self.wait_until_ready(timeout)
+
+    def _launch(self, node_id: int) -> None:
+        assert self.lib_dir is not None, "start() the cluster first"
+        config = str(self.nodes[node_id].config_file)
+        self.processes[node_id] = self._spawn(
+            node_id, java_command(SERVER_MAIN, config, lib_dir=self.lib_dir)
+        )
+
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
+        """Wait until every node is a live broker and an acks=all produce is acknowledged."""
+
+        def ready() -> bool:
+            for node_id, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"Kafka node {node_id} exited with {process.returncode}:\n"
+                        + self.log(node_id)[-3000:]
+                    )
+            return broker_ready(self.bootstrap, set(self.nodes), min(3, self.size))
+
+        wait_until(ready, timeout, interval=0.2, message=f"{self.size} Kafka node(s) to serve")
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL one node, as a crash or the OOM killer would: no clean shutdown."""
+        process = self.processes[node_id]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+    def start_node(self, node_id: int, timeout: float = 60.0) -> None:
+        """Start a stopped or killed node again on its data and ports; wait until ready."""
+        assert self.processes[node_id].poll() is not None, f"node {node_id} still runs"
+        self._launch(node_id)
+        self.wait_until_ready(timeout)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM every node at once, so each shuts down cleanly; SIGKILL any still running
+        after `timeout` seconds (the last nodes of a cluster may wait for a quorum that is gone)."""
+        running = {n: p for n, p in self.processes.items() if p.poll() is None}
+        for process in running.values():
+            process.terminate()
+        for node_id, process in running.items():
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("Kafka node %s did not stop in %ss; killed", node_id, timeout)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+    def _partition(self, topic: str, partition: int):
+        metadata = admin_client(self.bootstrap).list_topics(topic, timeout=10)
+        return metadata.topics[topic].partitions[partition]
+
+    def leader_of(self, topic: str, partition: int) -> int:
+        """The node id that leads `partition` of `topic`, as the cluster's metadata says."""
+        return self._partition(topic, partition).leader
+
+    def in_sync_replicas(self, topic: str, partition: int) -> list[int]:
+        """The node ids of the partition's in-sync replicas."""
+        return list(self._partition(topic, partition).isrs)
