@@ -336,3 +336,20 @@ class KafkaCluster:
     def in_sync_replicas(self, topic: str, partition: int) -> list[int]:
         """The node ids of the partition's in-sync replicas."""
         return list(self._partition(topic, partition).isrs)
+
+
+def single_node_command(port: int, home: Path = VAR_DIR / "kafka") -> list[str]:
+    """The command that runs one node in the foreground on 127.0.0.1:`port`.
+
+    Its data live in `home`/data, formatted on the first run and kept for the next ones.
+    """
+    lib_dir = resolve_kafka()
+    # The controller's port is this run's own: a static quorum keeps no address in its data.
+    node = KafkaNode(1, port, free_port(), home)
+    config = node.write_config(node.voter, 1)
+    if not node.formatted():
+        command = java_command(
+            STORAGE_TOOL, "format", "-t", new_cluster_id(), "-c", str(config), lib_dir=lib_dir
+        )
+        subprocess.run(command, check=True)  # noqa: S603
+    return java_command(SERVER_MAIN, str(config), lib_dir=lib_dir)

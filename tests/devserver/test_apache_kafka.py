@@ -3,6 +3,7 @@ cluster, and nodes killed and started again on their data."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
-from devserver.apache_kafka import KafkaCluster
+from devserver.apache_kafka import KafkaCluster, broker_ready, single_node_command
+from devserver.ports import free_port
 from devserver.processes import wait_until
 from shared.kafka import admin_client, producer_config
 from tests.helpers import read_messages
@@ -98,3 +100,26 @@ def test_a_cluster_that_loses_a_leader_elects_another_and_loses_nothing(tmp_path
             lambda: leader in kafka.in_sync_replicas(topic, 0),
             message=f"node {leader} back in sync on {topic}-0",
         )
+
+
+def test_the_make_run_node_keeps_its_data_from_one_run_to_the_next(tmp_path: Path):
+    """`make run KAFKA_ENGINE=apache` formats var/kafka/data once, then runs on what it holds."""
+    port = free_port()
+    bootstrap = f"127.0.0.1:{port}"
+    topic = fresh_topic()
+    read_back = []
+    for run in ("first", "second"):
+        with (tmp_path / "kafka.log").open("ab") as log:
+            node = subprocess.Popen(
+                single_node_command(port, tmp_path), stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_until(lambda: broker_ready(bootstrap, {1}, 1), 60, message=f"the {run} run")
+            if run == "first":
+                produce_acknowledged(bootstrap, topic, [b"temperature 36.9"])
+            else:
+                read_back = read_messages(bootstrap, topic, 1)
+        finally:
+            node.terminate()
+            node.wait(30)
+    assert [message.value() for message in read_back] == [b"temperature 36.9"]
