@@ -91,6 +91,7 @@ def resolve_kafka(lib_dir: Path = LIB_DIR) -> Path:
         check=False,
     )
     if result.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
         raise KafkaUnavailableError(
             f"Maven could not fetch Apache Kafka ({POM}); run `make kafka` to see why:\n"
             + (result.stdout + result.stderr)[-2000:]
@@ -100,13 +101,37 @@ def resolve_kafka(lib_dir: Path = LIB_DIR) -> Path:
     return lib_dir
 
 
-def java_command(main: str, *args: str, lib_dir: Path) -> list[str]:
+def class_archive(lib_dir: Path) -> Path:
+    """The JVM's archive of the classes a node loads: with it, a node starts in half the time.
+
+    Kept beside the jars it was made from, so a new version's folder starts without one.
+    """
+    return lib_dir / "kafka.jsa"
+
+
+def java_command(
+    main: str, *args: str, lib_dir: Path, dump_archive: Path | None = None
+) -> list[str]:
+    """`main` on the broker's class path; `dump_archive` makes this JVM write the class archive
+    there when it exits cleanly (a few seconds more to stop)."""
     java = shutil.which("java")
     if java is None:
         raise KafkaUnavailableError(
             "Apache Kafka needs Java 17 or later: apt-get install openjdk-17-jre"
         )
-    return [java, *JVM_OPTIONS, "-cp", f"{lib_dir}/*", main, *args]
+    archive = class_archive(lib_dir)
+    if dump_archive is not None:
+        # Without -Xlog, each class it leaves out is a warning line in the node's log.
+        sharing = [
+            f"-XX:ArchiveClassesAtExit={dump_archive}",
+            "-Xlog:cds=off",
+            "-Xlog:cds+dynamic=off",
+        ]
+    elif archive.exists():
+        sharing = [f"-XX:SharedArchiveFile={archive}"]
+    else:
+        sharing = []
+    return [java, *JVM_OPTIONS, *sharing, "-cp", f"{lib_dir}/*", main, *args]
 
 
 def new_cluster_id() -> str:
@@ -221,6 +246,8 @@ class KafkaCluster:
         }
         self.processes: dict[int, subprocess.Popen] = {}
         self.lib_dir: Path | None = None
+        # (node id, file) of the node that writes the class archive as it exits, if one does.
+        self.dumping: tuple[int, Path] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -281,8 +308,15 @@ class KafkaCluster:
     def _launch(self, node_id: int) -> None:
         assert self.lib_dir is not None, "start() the cluster first"
         config = str(self.nodes[node_id].config_file)
+        dump = None
+        if not class_archive(self.lib_dir).exists():
+            # One node makes the archive as it stops (see stop), even if killed and started again.
+            if self.dumping is None:
+                self.dumping = (node_id, self.lib_dir / f"kafka.jsa.{uuid.uuid4().hex}")
+            if self.dumping[0] == node_id:
+                dump = self.dumping[1]
         self.processes[node_id] = self._spawn(
-            node_id, java_command(SERVER_MAIN, config, lib_dir=self.lib_dir)
+            node_id, java_command(SERVER_MAIN, config, lib_dir=self.lib_dir, dump_archive=dump)
         )
 
     def wait_until_ready(self, timeout: float = 60.0) -> None:
@@ -324,6 +358,12 @@ class KafkaCluster:
                 log.warning("Kafka node %s did not stop in %ss; killed", node_id, timeout)
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+        if self.dumping is not None:
+            # Written whole at exit, then renamed: no JVM ever maps a half-written archive.
+            dump = self.dumping[1]
+            if dump.exists():
+                dump.replace(class_archive(dump.parent))
+            self.dumping = None
 
     def _partition(self, topic: str, partition: int):
         metadata = admin_client(self.bootstrap).list_topics(topic, timeout=10)
