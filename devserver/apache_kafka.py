@@ -7,68 +7,55 @@ every node reads devserver/kafka/broker.properties, as docker-compose.yml's brok
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
-import re
 import shutil
 import signal
 import subprocess
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import NewTopic
 
+from devserver.kafka_node import (
+    BROKER_PROPERTIES,
+    LIB_DIR,
+    POM,
+    SERVER_MAIN,
+    STORAGE_TOOL,
+    KafkaNode,
+    KafkaUnavailableError,
+    class_archive,
+    java_command,
+    kafka_version,
+    new_cluster_id,
+)
 from devserver.ports import free_port
 from devserver.processes import wait_until
 from shared.config import VAR_DIR
 from shared.kafka import admin_client, producer_config
 
+__all__ = [
+    "BROKER_PROPERTIES",
+    "KafkaCluster",
+    "KafkaUnavailableError",
+    "broker_ready",
+    "kafka_version",
+    "resolve_kafka",
+    "single_node_command",
+]
+
 log = logging.getLogger(__name__)
-
-KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
-POM = KAFKA_DIR / "pom.xml"
-BROKER_PROPERTIES = KAFKA_DIR / "broker.properties"
-LOG4J_CONFIG = KAFKA_DIR / "log4j2.properties"
-LIB_DIR = VAR_DIR / "kafka" / "lib"
-
-SERVER_MAIN = "kafka.Kafka"
-STORAGE_TOOL = "kafka.tools.StorageTool"
-
-# Sized for a 2-core test machine running several nodes at once.
-JVM_OPTIONS = (
-    "-Xmx512m",
-    # One GC thread: the nodes share two cores, and a test broker's heap stays small.
-    "-XX:+UseSerialGC",
-    # The quick compiler only: a node is ready in about 3.5 s instead of 5 s; tests never run
-    # long enough for the optimising one to pay off.
-    "-XX:TieredStopAtLevel=1",
-    "-XX:+ExitOnOutOfMemoryError",
-    "-Djava.awt.headless=true",
-    f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-)
 
 # Written to by every readiness check: a produce with acks=all proves leadership and the quorum.
 READY_TOPIC = "vigil-ready"
 
 
-class KafkaUnavailableError(RuntimeError):
-    """The broker's jars cannot be resolved, or Java is missing; the message names the fix."""
-
-
-def kafka_version() -> str:
-    """The Apache Kafka version that pom.xml resolves."""
-    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
-    assert match, f"{POM} sets kafka.version"
-    return match.group(1)
-
-
-def resolve_kafka(lib_dir: Path = LIB_DIR) -> Path:
+def resolve_kafka(lib_dir: Path = LIB_DIR, pom: Path = POM) -> Path:
     """The folder of the broker's jars, fetched with Maven first if this version is missing."""
-    if (lib_dir / f"kafka_2.13-{kafka_version()}.jar").exists():
+    if (lib_dir / f"kafka_2.13-{kafka_version(pom)}.jar").exists():
         return lib_dir
     mvn = shutil.which("mvn")
     if mvn is None:
@@ -82,7 +69,7 @@ def resolve_kafka(lib_dir: Path = LIB_DIR) -> Path:
             "-B",
             "-q",
             "-f",
-            str(POM),
+            str(pom),
             "dependency:copy-dependencies",
             f"-DoutputDirectory={partial}",
         ],
@@ -93,116 +80,12 @@ def resolve_kafka(lib_dir: Path = LIB_DIR) -> Path:
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
         raise KafkaUnavailableError(
-            f"Maven could not fetch Apache Kafka ({POM}); run `make kafka` to see why:\n"
+            f"Maven could not fetch Apache Kafka ({pom}); run `make kafka` to see why:\n"
             + (result.stdout + result.stderr)[-2000:]
         )
     shutil.rmtree(lib_dir, ignore_errors=True)
     partial.rename(lib_dir)
     return lib_dir
-
-
-def class_archive(lib_dir: Path) -> Path:
-    """The JVM's archive of the classes a node loads: with it, a node starts in half the time.
-
-    Kept beside the jars it was made from, so a new version's folder starts without one.
-    """
-    return lib_dir / "kafka.jsa"
-
-
-def java_command(
-    main: str, *args: str, lib_dir: Path, dump_archive: Path | None = None
-) -> list[str]:
-    """`main` on the broker's class path; `dump_archive` makes this JVM write the class archive
-    there when it exits cleanly (a few seconds more to stop)."""
-    java = shutil.which("java")
-    if java is None:
-        raise KafkaUnavailableError(
-            "Apache Kafka needs Java 17 or later: apt-get install openjdk-17-jre"
-        )
-    archive = class_archive(lib_dir)
-    if dump_archive is not None:
-        # Without -Xlog, each class it leaves out is a warning line in the node's log.
-        sharing = [
-            f"-XX:ArchiveClassesAtExit={dump_archive}",
-            "-Xlog:cds=off",
-            "-Xlog:cds+dynamic=off",
-        ]
-    elif archive.exists():
-        sharing = [f"-XX:SharedArchiveFile={archive}"]
-    else:
-        sharing = []
-    return [java, *JVM_OPTIONS, *sharing, "-cp", f"{lib_dir}/*", main, *args]
-
-
-def new_cluster_id() -> str:
-    """A cluster id in Kafka's form: 16 random bytes, URL-safe base64, unpadded."""
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        if not cluster_id.startswith("-"):  # the storage tool would read it as an option
-            return cluster_id
-
-
-def size_properties(size: int) -> dict[str, str]:
-    """What depends on the cluster's size: as many copies as three nodes or fewer allow."""
-    replicas = min(3, size)
-    # acks=all then waits for two copies, yet one node of three may be down.
-    min_isr = min(2, size)
-    return {
-        "default.replication.factor": str(replicas),
-        "min.insync.replicas": str(min_isr),
-        "offsets.topic.replication.factor": str(replicas),
-        "transaction.state.log.replication.factor": str(replicas),
-        "transaction.state.log.min.isr": str(min_isr),
-        "share.coordinator.state.topic.replication.factor": str(replicas),
-        "share.coordinator.state.topic.min.isr": str(min_isr),
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class KafkaNode:
-    """One KRaft node (broker and controller) on loopback, with its folder."""
-
-    node_id: int
-    port: int
-    controller_port: int
-    home: Path
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def voter(self) -> str:
-        return f"{self.node_id}@127.0.0.1:{self.controller_port}"
-
-    @property
-    def config_file(self) -> Path:
-        return self.home / "server.properties"
-
-    @property
-    def data_dir(self) -> Path:
-        """Its log.dirs: partitions and the metadata log."""
-        return self.home / "data"
-
-    def write_config(self, voters: str, size: int) -> Path:
-        """broker.properties with this node's own settings after it."""
-        own = {
-            "node.id": str(self.node_id),
-            "listeners": f"PLAINTEXT://{self.address},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.address}",
-            "controller.quorum.voters": voters,
-            "log.dirs": str(self.data_dir),
-            **size_properties(size),
-        }
-        lines = [f"{key}={value}" for key, value in own.items()]
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(
-            BROKER_PROPERTIES.read_text() + "\n# This node\n" + "\n".join(lines) + "\n"
-        )
-        return self.config_file
-
-    def formatted(self) -> bool:
-        return (self.data_dir / "meta.properties").exists()
 
 
 def broker_ready(bootstrap: str, node_ids: set[int], replicas: int, timeout: float = 5.0) -> bool:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devserver import apache_kafka
 from devserver.apache_kafka import KafkaUnavailableError, kafka_version, resolve_kafka
+from devserver.kafka_node import POM
 
 JAVA_17_CLASS_VERSION = 61
 
@@ -30,11 +30,10 @@ def test_without_maven_the_error_says_how_to_install_it(tmp_path: Path, monkeypa
         resolve_kafka(tmp_path / "lib")
 
 
-def test_a_failed_resolution_names_make_kafka_and_leaves_no_folder(tmp_path: Path, monkeypatch):
+def test_a_failed_resolution_names_make_kafka_and_leaves_no_folder(tmp_path: Path):
     pom = tmp_path / "pom.xml"
     # A version Maven Central does not have: Maven fails as it would offline or on a typo.
-    pom.write_text(apache_kafka.POM.read_text().replace(kafka_version(), "4.0.0-no-such"))
-    monkeypatch.setattr(apache_kafka, "POM", pom)
+    pom.write_text(POM.read_text().replace(kafka_version(), "4.0.0-no-such"))
     with pytest.raises(KafkaUnavailableError, match="make kafka"):
-        resolve_kafka(tmp_path / "lib")
+        resolve_kafka(tmp_path / "lib", pom)
     assert not (tmp_path / "lib").exists()
