@@ -2,7 +2,8 @@
 single node of `make run KAFKA_ENGINE=apache`.
 
 The jars come from devserver/kafka/pom.xml (`make kafka`, or `resolve_kafka` on first use);
-every node reads devserver/kafka/broker.properties, as docker-compose.yml's broker does.
+every node reads devserver/kafka/broker.properties, as docker-compose.yml's broker does, with
+its own settings after it (devserver.kafka_node).
 """
 
 from __future__ import annotations
