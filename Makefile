@@ -8,7 +8,12 @@ MONITOR_PORT ?= 8000
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install browser postgres run test bench lint vendor clean
+# Apache Kafka's jars (devserver/kafka/pom.xml), for the tests and `make run KAFKA_ENGINE=apache`.
+KAFKA_POM   := devserver/kafka/pom.xml
+KAFKA_LIB   := var/kafka/lib
+KAFKA_STAMP := var/kafka/.resolved
+
+.PHONY: install browser postgres kafka run test bench lint vendor clean
 
 # apt-get install $(1), as root or through sudo; the package lists are refreshed only if needed.
 define apt_install
@@ -37,7 +42,19 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(call apt_install,postgresql); }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "Vigil's tests need Debian's postgresql package"; exit 1; }
 
-run: install
+# Maven fetches the broker once; ~/.m2 keeps the jars for the next checkout. A new pom
+# replaces the whole folder, so no jar of the old version stays on the class path.
+kafka: $(KAFKA_STAMP)
+
+$(KAFKA_STAMP): $(KAFKA_POM)
+	@command -v java >/dev/null || { $(call apt_install,openjdk-17-jre-headless); }
+	@command -v mvn >/dev/null || { $(call apt_install,maven); }
+	rm -rf $(KAFKA_LIB)
+	mvn -B -q -f $(KAFKA_POM) dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(KAFKA_LIB)
+	touch $@
+
+# `make run KAFKA_ENGINE=apache` runs the broker on Apache Kafka (make passes the variable on).
+run: install $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@mkdir -p var
 	@echo ""
 	@echo "  Vigil is starting. In a few seconds:"
@@ -51,7 +68,7 @@ run: install
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" MONITOR_PORT=$(MONITOR_PORT) $(BIN)/honcho start -f Procfile
 
-test: install browser postgres
+test: install browser postgres kafka
 	$(BIN)/python -m pytest
 
 # The four benchmarks (ingest, query, end to end, alerts), each beside a baseline measured in

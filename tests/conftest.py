@@ -19,6 +19,7 @@ from devserver.processes import wait_until
 from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tansu import start_broker
 from shared.kafka import wait_for_broker
+from tests.kafka_fixtures import apache_kafka, apache_kafka_cluster  # noqa: F401
 
 # Consumer settings that let the test broker assign partitions in about a second.
 FAST_GROUP_SETTINGS = {"KAFKA_SESSION_TIMEOUT_MS": 2000}

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from analyser_app.config import ANALYSER_SETTINGS
 from data_app.config import DATA_SETTINGS
+from devserver.apache_kafka import BROKER_PROPERTIES, kafka_version
 from monitor_app.config import MONITOR_SETTINGS
 from patient_app.config import PATIENT_SETTINGS
 from shared.config import DATABASE_SETTING, load_settings
@@ -122,6 +123,20 @@ def host_path(service: dict, container_path: str) -> Path | None:
     return None
 
 
+def read_properties(path: Path) -> dict[str, str]:
+    """A Java properties file's key=value lines (the broker's files use no other form)."""
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def kafka_image_property(variable: str) -> str:
+    """The broker property a KAFKA_* variable sets, by the apache/kafka image's naming rule
+    (`.` is `_`, `_` is `__`, `-` is `___`)."""
+    return re.sub(
+        "_{1,3}", lambda m: {1: ".", 2: "_", 3: "-"}[len(m[0])], variable.removeprefix("KAFKA_")
+    ).lower()
+
+
 def has_healthcheck(service: dict) -> bool:
     check = service.get("healthcheck", {})
     return bool(check.get("test")) and not check.get("disable") and check["test"] != ["NONE"]
@@ -176,6 +191,29 @@ def test_compose_runs_every_app_on_apache_kafka(compose):
     } <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka")
     assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+
+
+def test_compose_kafka_is_the_version_and_settings_the_tests_run(compose):
+    kafka = compose["services"]["kafka"]
+    assert kafka["image"] == f"apache/kafka:{kafka_version()}"
+    assert host_path(kafka, "/mnt/shared/config/server.properties") == BROKER_PROPERTIES
+
+
+def test_compose_kafka_variables_change_no_shared_broker_setting(compose):
+    """The image appends its KAFKA_* variables after broker.properties, and the last value wins:
+    each may add a setting of this node's own, never give a shared one another value."""
+    kafka = compose["services"]["kafka"]
+    shared = read_properties(BROKER_PROPERTIES)
+    environment = kafka["environment"]
+    overridden = {
+        kafka_image_property(variable): str(value)
+        for variable, value in environment.items()
+        if variable.startswith("KAFKA_") and kafka_image_property(variable) in shared
+    }
+    assert overridden == {key: shared[key] for key in overridden}
+    # The data live in the named volume, not in the container's /tmp (the image's default).
+    [data] = [mount for mount in kafka["volumes"] if mount["type"] == "volume"]
+    assert environment["KAFKA_LOG_DIRS"] == data["target"]
 
 
 @pytest.mark.parametrize("name", ["data", "monitor", "patient-1", "patient-2", "patient-3"])

@@ -1,0 +1,31 @@
+"""Session fixtures for the real Apache Kafka broker (a JVM per node), imported by conftest.py.
+
+Shared by every test that asks for them: a test that kills or restarts a node makes a private
+`KafkaCluster` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from devserver.apache_kafka import KafkaCluster
+
+
+def _cluster(factory: pytest.TempPathFactory, size: int, name: str) -> Iterator[KafkaCluster]:
+    home = factory.mktemp(name)
+    with KafkaCluster(size, home / "data", home / "logs") as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """One Apache Kafka node for the whole session; `.bootstrap` is its address."""
+    yield from _cluster(tmp_path_factory, 1, "apache-kafka")
+
+
+@pytest.fixture(scope="session")
+def apache_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """Three Apache Kafka nodes (brokers and controllers) for the whole session."""
+    yield from _cluster(tmp_path_factory, 3, "apache-kafka-cluster")
