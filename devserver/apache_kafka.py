@@ -129,6 +129,8 @@ class KafkaCluster:
             for node_id in range(1, size + 1)
         }
         self.processes: dict[int, subprocess.Popen] = {}
+        # Nodes a test killed on purpose: the others must be up for the cluster to be ready.
+        self.killed: set[int] = set()
         self.lib_dir: Path | None = None
         # (node id, file) of the node that writes the class archive as it exits, if one does.
         self.dumping: tuple[int, Path] | None = None
@@ -204,16 +206,17 @@ class KafkaCluster:
         )
 
     def wait_until_ready(self, timeout: float = 60.0) -> None:
-        """Wait until every node is a live broker and an acks=all produce is acknowledged."""
+        """Wait until every node not killed is a live broker and an acks=all produce is
+        acknowledged."""
 
         def ready() -> bool:
             for node_id, process in self.processes.items():
-                if process.poll() is not None:
+                if node_id not in self.killed and process.poll() is not None:
                     raise RuntimeError(
                         f"Kafka node {node_id} exited with {process.returncode}:\n"
                         + self.log(node_id)[-3000:]
                     )
-            return broker_ready(self.bootstrap, set(self.nodes), min(3, self.size))
+            return broker_ready(self.bootstrap, set(self.nodes) - self.killed, min(3, self.size))
 
         wait_until(ready, timeout, interval=0.2, message=f"{self.size} Kafka node(s) to serve")
 
@@ -222,11 +225,13 @@ class KafkaCluster:
         process = self.processes[node_id]
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
+        self.killed.add(node_id)
 
     def start_node(self, node_id: int, timeout: float = 60.0) -> None:
         """Start a stopped or killed node again on its data and ports; wait until ready."""
         assert self.processes[node_id].poll() is not None, f"node {node_id} still runs"
         self._launch(node_id)
+        self.killed.discard(node_id)
         self.wait_until_ready(timeout)
 
     def stop(self, timeout: float = 20.0) -> None:
