@@ -63,11 +63,13 @@ class StoredSamples:
         # snapshot a pooled connection still holds.
         self.engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", poolclass=NullPool)
 
-    def count(self, since: datetime | None = None) -> int:
-        """How many samples are stored (timestamped after `since`, if given)."""
+    def count(self, since: datetime | None = None, patient: uuid.UUID | None = None) -> int:
+        """How many samples are stored (timestamped after `since`, of `patient`, if given)."""
         query = select(func.count()).select_from(PatientMetric)
         if since is not None:
             query = query.where(PatientMetric.timestamp > since)
+        if patient is not None:
+            query = query.join(PatientMetric.patient).where(Patient.uuid == patient)
         try:
             with self.engine.connect() as connection:
                 return connection.scalar(query)
