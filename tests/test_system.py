@@ -11,6 +11,7 @@ import pytest
 
 from devserver.ports import free_port
 from devserver.processes import GUNICORN, ROOT, get_json
+from tests.helpers import both_brokers
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +78,7 @@ def system(kafka_bootstrap, topic_names, redis_settings, tmp_path):
             process.kill()
 
 
+@both_brokers
 def test_samples_flow_from_simulator_to_api_and_services_stop_cleanly(system, wait_for):
     urls, processes, logs = system
     api = urls["monitor"] + "/api/v1"

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import consumer_of, stored_rows, vitals_message
+from tests.helpers import both_brokers, consumer_of, stored_rows, vitals_message
 
 pytestmark = pytest.mark.integration
 
@@ -16,6 +16,7 @@ def database_url(sqlite_url):
     return sqlite_url
 
 
+@both_brokers
 def test_good_samples_are_stored_and_bad_ones_dead_lettered(
     data_app, produce, read_topic, topic_names, wait_for, client
 ):
@@ -50,6 +51,7 @@ def test_good_samples_are_stored_and_bad_ones_dead_lettered(
     assert health.json["consumer"]["stored"] == 5
 
 
+@both_brokers
 def test_restart_mid_stream_loses_and_duplicates_nothing(
     make_data_app, produce, topic_names, wait_for
 ):

@@ -20,6 +20,7 @@ from shared.schemas import MAX_MESSAGE_BYTES
 from tests.helpers import (
     HOUR_AGO,
     StoredSamples,
+    both_brokers,
     consumer_of,
     murmur2_partition,
     send_samples,
@@ -67,6 +68,7 @@ def data_server(
         stored.close()
 
 
+@both_brokers
 def test_sigkill_while_draining_loses_and_duplicates_nothing(
     data_server, produce, kafka_bootstrap, topic_names, wait_for
 ):
@@ -251,6 +253,7 @@ def test_the_corpus_is_malformed_in_distinct_ways():
     assert len(CORPUS[-1][1]) > 1_048_576
 
 
+@both_brokers
 def test_malformed_corpus_is_dead_lettered_and_good_samples_stored_once(
     data_app, produce, read_topic, topic_names, wait_for, client
 ):

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from shared.kafka import TopicSettings, ensure_topic
-from tests.helpers import consumer_of, stored_rows, vitals_message
+from tests.helpers import both_brokers, consumer_of, stored_rows, vitals_message
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +37,7 @@ def make_member(make_data_app):
     return make
 
 
+@both_brokers
 def test_rebalance_mid_stream_loses_and_duplicates_nothing(
     make_member, kafka_bootstrap, produce, topic_names, wait_for
 ):
