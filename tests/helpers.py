@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from flask import Flask
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import OperationalError
@@ -100,6 +100,20 @@ def send_samples(bootstrap: str, topic: str, samples: list[dict]) -> None:
     for sample in samples:
         producer.produce(topic, json.dumps(sample).encode())
     assert producer.flush(30) == 0, "samples were not delivered in time"
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """How many messages the broker holds in `topic`, over all its partitions."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"size-{uuid.uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = [
+            consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            for partition in partitions
+        ]
+    finally:
+        consumer.close()
+    return sum(high - low for low, high in ends)
 
 
 def read_messages(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Message]:

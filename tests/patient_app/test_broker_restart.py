@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
+from devserver.apache_kafka import KafkaCluster
 from devserver.processes import RestartableBroker
 from patient_app.producer import VitalsProducer
 from shared.kafka import TopicSettings, producer_config
 from shared.schemas import vitals_schema
-from tests.helpers import read_messages
+from tests.helpers import read_messages, topic_size
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +114,43 @@ def test_samples_flow_again_after_the_broker_restarts_empty(broker, kafka, wait_
         body = json.loads(message.value())
         assert message.key().decode() == body["patient_uuid"] == str(patient)
         assert vitals_schema.validate(body) == {}
+
+
+@pytest.mark.apache_kafka
+def test_samples_sent_while_apache_kafka_restarts_on_its_data_are_delivered_once(
+    tmp_path: Path, wait_for
+):
+    """On a durable broker the producer keeps its id across the restart: what it queued
+    while the broker was down is delivered once, in order, with nothing to rebuild."""
+    with KafkaCluster(1, tmp_path / "kafka", tmp_path / "kafka-logs") as cluster:
+        kafka = VitalsProducer(
+            cluster.bootstrap, f"vitals-{uuid.uuid4().hex[:10]}", TopicSettings(partitions=3)
+        )
+        kafka.start()
+        try:
+            patient = uuid.uuid4()
+            sent = [sample(patient) | {"pulse": 60 + n} for n in range(3)]
+            for body in sent:
+                kafka.send_metrics(patient, body)
+            wait_for(lambda: kafka.poll(0) or kafka.stats["delivered"] >= 3, message="3 sent")
+
+            cluster.kill(1)
+            for n in range(20):
+                body = sample(patient) | {"pulse": 70 + n}
+                kafka.send_metrics(patient, body)
+                sent.append(body)
+            assert kafka.health()["undelivered"] > 0, "sent while down: must wait, not fail"
+            cluster.start_node(1)
+            wait_for(
+                lambda: kafka.poll(0) or kafka.stats["delivered"] >= len(sent),
+                timeout=RECOVERY_DEADLINE_S,
+                message=f"{len(sent)} samples delivered",
+            )
+            assert kafka.stats["failed"] == 0, kafka.stats
+            # The log holds exactly what was sent, once each (no retry duplicated one), and in
+            # order: one patient, one partition.
+            assert topic_size(cluster.bootstrap, kafka.topic) == len(sent)
+            messages = read_messages(cluster.bootstrap, kafka.topic, len(sent))
+            assert [json.loads(m.value()) for m in messages] == sent
+        finally:
+            kafka.stop(timeout=1.0)
