@@ -130,7 +130,7 @@ class System:
 
 @pytest.fixture(scope="module")
 def system(
-    kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    tansu_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
     """Broker, Redis, analyser, worker, data_app, monitor_app and three simulated patients."""
     log_dir = tmp_path_factory.mktemp("system")
@@ -138,7 +138,7 @@ def system(
     database_url = f"sqlite:///{log_dir / 'vigil.db'}"
     analyser_port = free_port()
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_BOOTSTRAP_SERVERS": tansu_bootstrap,
         "KAFKA_TOPIC": f"vitals-{suffix}",
         "KAFKA_DLQ_TOPIC": f"vitals-{suffix}.dlq",
         "REDIS_URL": redis_url,
