@@ -37,8 +37,8 @@ install: $(STAMP)
 
 $(STAMP): requirements/base.lock requirements/dev.lock
 	@case "$(PYTHON_VERSION)" in 3.11|3.12|3.13) ;; *) \
-	echo "Vigil needs Python 3.11, 3.12 or 3.13 (choose with PYTHON=python3.12);" \
-	     "PYTHON=$(PYTHON) is $(or $(PYTHON_VERSION),not found)"; exit 1;; esac
+	echo "Vigil needs Python 3.11, 3.12 or 3.13 (choose with PYTHON=python3.12): PYTHON=$(PYTHON)" \
+	     "is $(if $(PYTHON_VERSION),Python $(PYTHON_VERSION),not found)"; exit 1;; esac
 	@if [ -x $(BIN)/python ] && [ "$(call python_version,$(BIN)/python)" != "$(PYTHON_VERSION)" ]; \
 	then echo "$(VENV) has another Python: making it anew with Python $(PYTHON_VERSION)"; \
 	     rm -rf $(VENV); fi
