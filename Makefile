@@ -1,8 +1,18 @@
 # Vigil: `make run` starts the whole system, `make test` runs the whole test suite.
+# Any of Python 3.11, 3.12 and 3.13: `make test PYTHON=python3.13`. The venv belongs to one
+# Python; asked for another, it is made anew.
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# "3.11" for a python3.11: the version of $(1).
+python_version = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHON_VERSION := $(call python_version,$(PYTHON))
+STAMP  := $(VENV)/.installed-$(PYTHON_VERSION)
+# The locks: every requirements/*.in compiled to exact versions and hashes, one lock for every
+# supported Python (uv's universal resolution). `make lock` writes them; UPGRADE=1 also moves
+# each pin to the newest version its range allows.
+COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 
 MONITOR_PORT ?= 8000
 
@@ -13,7 +23,7 @@ KAFKA_POM   := devserver/kafka/pom.xml
 KAFKA_LIB   := var/kafka/lib
 KAFKA_STAMP := var/kafka/.resolved
 
-.PHONY: install browser postgres kafka run test bench lint vendor clean
+.PHONY: install lock browser postgres kafka run test bench lint vendor clean
 
 # apt-get install $(1), as root or through sudo; the package lists are refreshed only if needed.
 define apt_install
@@ -25,12 +35,25 @@ endef
 
 install: $(STAMP)
 
-$(STAMP): requirements/base.txt requirements/dev.txt
-	@command -v $(PYTHON) >/dev/null || { echo "Vigil needs $(PYTHON) (Python 3.11)"; exit 1; }
+$(STAMP): requirements/base.lock requirements/dev.lock
+	@case "$(PYTHON_VERSION)" in 3.11|3.12|3.13) ;; *) \
+	echo "Vigil needs Python 3.11, 3.12 or 3.13 (choose with PYTHON=python3.12): PYTHON=$(PYTHON)" \
+	     "is $(if $(PYTHON_VERSION),Python $(PYTHON_VERSION),not found)"; exit 1;; esac
+	@if [ -x $(BIN)/python ] && [ "$(call python_version,$(BIN)/python)" != "$(PYTHON_VERSION)" ]; \
+	then echo "$(VENV) has another Python: making it anew with Python $(PYTHON_VERSION)"; \
+	     rm -rf $(VENV); fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements/dev.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
+	rm -f $(VENV)/.installed*
 	touch $@
+
+# Regenerates the locks from requirements/*.in with the uv that dev.lock installs. The dev and
+# bench locks are held to base.lock's versions, so the image runs what the tests ran.
+lock: install
+	$(COMPILE) requirements/base.in -o requirements/base.lock
+	$(COMPILE) -c requirements/base.lock requirements/dev.in -o requirements/dev.lock
+	$(COMPILE) -c requirements/base.lock requirements/bench.in -o requirements/bench.lock
 
 # The browser tests drive Debian's Chromium (never a downloaded browser).
 browser:
@@ -76,7 +99,7 @@ test: install browser postgres kafka
 # load comes from Debian's wrk.
 bench: install
 	@command -v wrk >/dev/null || { $(call apt_install,wrk); }
-	$(BIN)/pip install --quiet -r requirements/bench.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements/bench.lock
 	$(BIN)/python -m bench
 
 lint: install

@@ -10,7 +10,7 @@ stored by, in turn:
 
 `python -m bench ingest [--quick]`, or `python -m bench.ingest --samples N` for another size
 (BENCH_INGEST_SAMPLES does the same for `python -m bench`). BENCH_PROFILE=1 also profiles
-Vigil's drain with pyinstrument (requirements/bench.txt) into var/bench/ingest-profile.*.
+Vigil's drain with pyinstrument (requirements/bench.lock) into var/bench/ingest-profile.*.
 """
 
 from __future__ import annotations

@@ -256,7 +256,7 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
     if profile and not query_profile.available():
         report.notes.append(
             "BENCH_PROFILE=1 but py-spy is not installed "
-            "(pip install -r requirements/bench.txt): no profile."
+            "(pip install --require-hashes -r requirements/bench.lock): no profile."
         )
         profile = False
     served: dict[int, dict[str, dict[str, Any]]] = {}

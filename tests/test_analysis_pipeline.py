@@ -94,7 +94,9 @@ def test_a_notification_goes_pending_then_completed_with_a_category(stack, wait_
     assert 0.70 <= status["confidence"] <= 0.95
     assert status["keywords"][:2] == ["failed", "error"]
     assert status["attempts"] == 1 and status["failure_reason"] is None
-    assert "completed" in stack["processes"].log("worker")
+    # Celery logs the task's result after the task returns, so after the database shows it.
+    log = stack["processes"].log
+    wait_for(lambda: "'completed'" in log("worker"), timeout=10, message="the worker's result")
 
 
 def test_an_ai_api_that_times_out_ends_failed_with_the_reason(stack, wait_for):

@@ -21,6 +21,7 @@ from monitor_app.notifications.schemas import (
 )
 from monitor_app.pagination import PaginatedBlueprint, past_last_page
 from shared.db import db
+from shared.errors import UNPROCESSABLE
 from shared.events import NOTIFICATIONS
 from shared.models import Notification
 from shared.notifications import announce
@@ -49,7 +50,7 @@ class Notifications(MethodView):
         },
     )
     @blp.alt_response(400, response="BAD_REQUEST")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(422, response=UNPROCESSABLE)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, data: dict[str, Any]) -> tuple[Notification, int, dict[str, str]]:
         """Create a notification; its analysis is queued at once (status `pending`)."""
@@ -112,7 +113,7 @@ class NotificationById(MethodView):
     @cached_response(NOTIFICATIONS)
     @blp.response(200, NotificationSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(422, response=UNPROCESSABLE)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, notification_id: uuid.UUID) -> Notification:
         """Show one notification with its analysis."""
@@ -123,7 +124,7 @@ class NotificationById(MethodView):
 class NotificationRead(MethodView):
     @blp.response(200, NotificationSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(422, response=UNPROCESSABLE)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, notification_id: uuid.UUID) -> Notification:
         """Mark as read. Idempotent: `read_at` keeps the time it was first read."""
@@ -140,7 +141,7 @@ class NotificationStatus(MethodView):
     @cached_response(NOTIFICATIONS)
     @blp.response(200, NotificationStatusSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(422, response=UNPROCESSABLE)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, notification_id: uuid.UUID) -> Notification:
         """The analysis status, and the analysis once completed (or why it failed)."""

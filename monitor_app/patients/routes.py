@@ -16,6 +16,7 @@ from monitor_app.pagination import PaginatedBlueprint, past_last_page
 from monitor_app.patients import services
 from monitor_app.patients.schemas import PatientDetailSchema, PatientSchema
 from shared.db import db
+from shared.errors import UNPROCESSABLE
 from shared.events import PATIENTS
 from shared.models import Patient
 
@@ -46,7 +47,7 @@ class Patients(MethodView):
 class PatientById(MethodView):
     @blp.response(200, PatientDetailSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    @blp.alt_response(422, response=UNPROCESSABLE)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, patient_uuid: uuid.UUID) -> services.PatientOverview:
         """Show a patient with their newest sample and sample count."""
