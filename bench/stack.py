@@ -10,7 +10,6 @@ from __future__ import annotations
 import shutil
 import signal
 import sqlite3
-import sys
 import tempfile
 from contextlib import closing
 from datetime import UTC, datetime
@@ -98,25 +97,11 @@ class Stack:
     ) -> str:
         """`count` simulated patients named "<name> 0001"… in one process."""
         self.ports[name] = free_port()
-        self.processes.start(
+        self.processes.start_simulator(
             name,
-            [
-                sys.executable,
-                "-m",
-                "patient_app",
-                "--name",
-                name,
-                "--patients",
-                str(count),
-                "--interval",
-                str(interval),
-                "--scenario",
-                scenario,
-                "--seed",
-                str(len(self.ports)),
-                "--port",
-                str(self.ports[name]),
-            ],
+            self.ports[name],
+            *("--name", name, "--patients", str(count), "--interval", str(interval)),
+            *("--scenario", scenario, "--seed", str(len(self.ports))),
             **env,
         )
         return self._healthy(name)

@@ -20,7 +20,7 @@ from data_app.alerts import AlertDecision, AlertState, advance
 from shared.db import db, utcnow
 from shared.events import PATIENTS
 from shared.models import Notification, Patient, PatientMetric
-from shared.news2 import News2, score_news2
+from shared.news2 import News2, score_sample
 from shared.notifications import add_notification, announce, events
 from shared.telemetry import ALERTS_RAISED
 
@@ -118,13 +118,7 @@ def store_samples(
     received_at = utcnow()
     for sample in samples:
         patient_id = ids[sample["patient_uuid"]]
-        news2 = score_news2(
-            resp_rate=sample["resp_rate"],
-            spo2=sample["spo2"],
-            systolic=sample["systolic"],
-            pulse=sample["pulse"],
-            temperature=sample["temperature"],
-        )
+        news2 = score_sample(sample)
         scored[(patient_id, _utc(sample["timestamp"]))] = StoredSample(
             patient_id, sample["patient_uuid"], sample, news2
         )

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import uuid
 from pathlib import Path
-from types import TracebackType
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import NewTopic
@@ -35,6 +34,7 @@ from devserver.kafka_node import (
 )
 from devserver.ports import free_port
 from devserver.processes import wait_until
+from devserver.server import Server
 from shared.config import VAR_DIR
 from shared.kafka import admin_client, producer_config
 
@@ -113,7 +113,7 @@ def broker_ready(bootstrap: str, node_ids: set[int], replicas: int, timeout: flo
     return producer.flush(timeout + 1) == 0 and errors == [None]
 
 
-class KafkaCluster:
+class KafkaCluster(Server):
     """`size` Apache Kafka nodes in KRaft combined mode on loopback, for tests.
 
     Each node keeps its ports for the cluster's life, so one killed and started again comes
@@ -138,22 +138,6 @@ class KafkaCluster:
     @property
     def bootstrap(self) -> str:
         return ",".join(node.address for node in self.nodes.values())
-
-    def __enter__(self) -> KafkaCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def log_file(self, node_id: int) -> Path:
         return self.log_dir / f"kafka-{node_id}.log"

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from devserver.ports import free_port
+from devserver.server import Server
 
 POSTGRES_ROOTS = (Path("/usr/lib/postgresql"),)
 SERVER_USER = "postgres"
@@ -54,7 +55,7 @@ def find_bin_dir() -> Path:
     return max(candidates, key=lambda path: int(path.parent.name.split(".")[0]))
 
 
-class PostgresCluster:
+class PostgresCluster(Server):
     """One private server: `start()` makes and starts it, `stop()` stops it and removes it."""
 
     def __init__(self, bin_dir: Path | None = None) -> None:
@@ -120,17 +121,6 @@ class PostgresCluster:
         if (self.data_dir / "postmaster.pid").exists():
             self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data_dir))
         shutil.rmtree(self.folder, ignore_errors=True)
-
-    def __enter__(self) -> PostgresCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
 
 @contextmanager

@@ -12,10 +12,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 
 from devserver.ports import free_port
 from devserver.redis_server import start_redis, wait_for_redis
+from devserver.server import Server
 from devserver.tansu import start_broker
 from shared.kafka import wait_for_broker
 
@@ -122,23 +122,16 @@ class Processes:
             **env,
         )
 
+    def start_simulator(self, name: str, port: int, *options: str, **env: str) -> subprocess.Popen:
+        """patient_app serving on `port`, with its command-line `options`."""
+        command = [sys.executable, "-m", "patient_app", "--port", str(port), *options]
+        return self.start(name, command, **env)
+
     def start_patient(
         self, name: str, port: int, patient_name: str, scenario: str = "normal", **env: str
     ) -> subprocess.Popen:
-        return self.start(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "patient_app",
-                "--name",
-                patient_name,
-                "--port",
-                str(port),
-                "--scenario",
-                scenario,
-            ],
-            **env,
+        return self.start_simulator(
+            name, port, "--name", patient_name, "--scenario", scenario, **env
         )
 
     def check_running(self, name: str) -> None:
@@ -196,7 +189,7 @@ def live_group_members(group: int) -> list[int]:
     return members
 
 
-class RestartableService:
+class RestartableService(Server):
     """A private server on a fixed port, which a test may kill and start again.
 
     Never a shared one (the session's broker or Redis, the machine's): killing those would
@@ -207,22 +200,6 @@ class RestartableService:
         self.port = free_port()
         self.log_file = log_file
         self.processes: list[subprocess.Popen] = []
-
-    def __enter__(self) -> RestartableService:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def launch(self) -> subprocess.Popen:
         raise NotImplementedError
@@ -246,7 +223,7 @@ class RestartableService:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
 
-    def close(self) -> None:
+    def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
                 process.terminate()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 BANDS: tuple[str, ...] = ("low", "low-medium", "medium", "high")  # ascending risk
 PARAMETERS = ("resp_rate", "spo2", "systolic", "pulse", "temperature")
@@ -106,6 +107,17 @@ def score_news2(
     parameters = {name: _SCORES[name][bisect_left(_TOPS[name], value)] for name, value in values}
     score = sum(parameters.values())
     return News2(score=score, band=_band(score, parameters), parameters=parameters)
+
+
+def score_sample(sample: Mapping[str, Any]) -> News2:
+    """Score a decoded sample (a mapping with `systolic`, as data_app stores it)."""
+    return score_news2(
+        resp_rate=sample["resp_rate"],
+        spo2=sample["spo2"],
+        systolic=sample["systolic"],
+        pulse=sample["pulse"],
+        temperature=sample["temperature"],
+    )
 
 
 def _band(score: int, parameters: dict[str, int]) -> str:

@@ -7,7 +7,6 @@ producer id, no consumer group and no committed offset. Vitals must flow again b
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,19 +43,8 @@ def pipeline(
     stored = StoredSamples(database)
     try:
         processes.start_gunicorn("data", "data_app", ports["data"])
-        processes.start(
-            "patients",
-            [
-                sys.executable,
-                "-m",
-                "patient_app",
-                "--patients",
-                "5",
-                "--interval",
-                "0.5",
-                "--port",
-                str(ports["patients"]),
-            ],
+        processes.start_simulator(
+            "patients", ports["patients"], "--patients", "5", "--interval", "0.5"
         )
         yield (
             processes,

@@ -9,7 +9,6 @@ patient misses a sample. The recovery times are printed (`pytest -s` shows them)
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from collections import Counter
@@ -125,19 +124,8 @@ def start_pipeline(
     )
     ports = {"data": free_port(), "patients": free_port()}
     processes.start_gunicorn("data", "data_app", ports["data"])
-    processes.start(
-        "patients",
-        [
-            sys.executable,
-            "-m",
-            "patient_app",
-            "--patients",
-            str(PATIENTS),
-            "--interval",
-            str(INTERVAL_S),
-            "--port",
-            str(ports["patients"]),
-        ],
+    processes.start_simulator(
+        "patients", ports["patients"], "--patients", str(PATIENTS), "--interval", str(INTERVAL_S)
     )
     return Pipeline(
         cluster,

@@ -25,7 +25,7 @@ from devserver.ports import free_port
 from devserver.processes import Processes, get_json
 from shared.kafka import TopicSettings, ensure_topic, producer_config
 from shared.models import Notification, Patient, PatientMetric
-from shared.news2 import score_news2
+from shared.news2 import score_sample
 from tests.data_app.test_alert_storage import CRITICAL, MEDIUM, NORMAL
 from tests.helpers import both_brokers
 from tests.processes import data_app_processes
@@ -69,13 +69,7 @@ def expected_titles(samples: list[dict]) -> list[str]:
     """The notifications one patient's samples must raise, by the alert rules alone."""
     state, titles = AlertState(), []
     for sample in samples:
-        news2 = score_news2(
-            resp_rate=sample["resp_rate"],
-            spo2=sample["spo2"],
-            systolic=sample["systolic"],
-            pulse=sample["pulse"],
-            temperature=sample["temperature"],
-        )
+        news2 = score_sample(sample)
         state, decision = advance(state, news2.band, sample["timestamp"], RECOVERY_SAMPLES)
         if decision is not None:
             titles.append(alert_message(sample["patient_name"], news2, sample, decision)[0])
