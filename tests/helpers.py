@@ -46,6 +46,20 @@ def vitals_message(
     }
 
 
+def simulator_sample(patient_uuid: uuid.UUID) -> dict:
+    """A valid sample as patient_app sends it, taken now."""
+    return {
+        "patient_uuid": str(patient_uuid),
+        "patient_name": "Ivan Petrov",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "pulse": 72,
+        "resp_rate": 16,
+        "bp": "120/80",
+        "spo2": 97,
+        "temperature": 36.8,
+    }
+
+
 def stored_rows(app: Flask) -> int:
     """How many samples the app's database holds."""
     with db.sessionmaker(app)() as session:

@@ -7,7 +7,6 @@ a broker that has never heard of it. Vitals must start flowing again by themselv
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from devserver.processes import RestartableBroker
 from patient_app.producer import VitalsProducer
 from shared.kafka import TopicSettings, producer_config
 from shared.schemas import vitals_schema
-from tests.helpers import read_messages, topic_size
+from tests.helpers import read_messages, simulator_sample, topic_size
 
 pytestmark = pytest.mark.integration
 
@@ -43,19 +42,6 @@ def kafka(broker: RestartableBroker) -> Iterator[VitalsProducer]:
     service.stop(timeout=1.0)
 
 
-def sample(patient_uuid: uuid.UUID) -> dict:
-    return {
-        "patient_uuid": str(patient_uuid),
-        "patient_name": "Ivan Petrov",
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "pulse": 72,
-        "resp_rate": 16,
-        "bp": "120/80",
-        "spo2": 97,
-        "temperature": 36.8,
-    }
-
-
 def take_the_first_producer_id(bootstrap: str, topic: str) -> None:
     """Another producer asks the restarted broker for an id first, and is given the one the
     producer under test had: that one's next send is out of sequence, a fatal error."""
@@ -68,7 +54,7 @@ def take_the_first_producer_id(bootstrap: str, topic: str) -> None:
 def test_samples_flow_again_after_the_broker_restarts_empty(broker, kafka, wait_for, id_taken):
     patient = uuid.uuid4()
     for _ in range(3):
-        kafka.send_metrics(patient, sample(patient))
+        kafka.send_metrics(patient, simulator_sample(patient))
 
     def delivered(count: int) -> bool:
         kafka.poll(0)
@@ -86,7 +72,7 @@ def test_samples_flow_again_after_the_broker_restarts_empty(broker, kafka, wait_
     def send_one_and_check() -> bool:
         nonlocal sent_after_kill
         # Sending must never raise while the producer is finding its feet again.
-        kafka.send_metrics(patient, sample(patient))
+        kafka.send_metrics(patient, simulator_sample(patient))
         sent_after_kill += 1
         return delivered(before["delivered"] + 1)
 
@@ -129,14 +115,14 @@ def test_samples_sent_while_apache_kafka_restarts_on_its_data_are_delivered_once
         kafka.start()
         try:
             patient = uuid.uuid4()
-            sent = [sample(patient) | {"pulse": 60 + n} for n in range(3)]
+            sent = [simulator_sample(patient) | {"pulse": 60 + n} for n in range(3)]
             for body in sent:
                 kafka.send_metrics(patient, body)
             wait_for(lambda: kafka.poll(0) or kafka.stats["delivered"] >= 3, message="3 sent")
 
             cluster.kill(1)
             for n in range(20):
-                body = sample(patient) | {"pulse": 70 + n}
+                body = simulator_sample(patient) | {"pulse": 70 + n}
                 kafka.send_metrics(patient, body)
                 sent.append(body)
             assert kafka.health()["undelivered"] > 0, "sent while down: must wait, not fail"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -20,6 +19,7 @@ from patient_app import producer as producer_module
 from patient_app.producer import VitalsProducer
 from shared.kafka import TopicSettings
 from shared.lifecycle import background_service, start_background, stop_background
+from tests.helpers import simulator_sample
 
 PRODUCED = "vigil_samples_produced_total"
 FAILED = "vigil_samples_delivery_failed_total"
@@ -28,19 +28,6 @@ FAILED = "vigil_samples_delivery_failed_total"
 def value(name: str, **labels: str) -> float:
     """The sample's current value in this process; 0 for a series not yet created."""
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def sample(patient_uuid: uuid.UUID) -> dict:
-    return {
-        "patient_uuid": str(patient_uuid),
-        "patient_name": "Ivan Petrov",
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "pulse": 72,
-        "resp_rate": 16,
-        "bp": "120/80",
-        "spo2": 97,
-        "temperature": 36.8,
-    }
 
 
 @pytest.fixture
@@ -59,7 +46,7 @@ def test_sent_samples_are_counted(kafka: VitalsProducer, wait_for: Callable[...,
     patient = uuid.uuid4()
 
     for _ in range(5):
-        kafka.send_metrics(patient, sample(patient))
+        kafka.send_metrics(patient, simulator_sample(patient))
 
     assert value(PRODUCED) == before[PRODUCED] + 5
     wait_for(
@@ -75,7 +62,7 @@ def test_an_invalid_sample_is_not_counted(kafka_bootstrap: str) -> None:
     patient = uuid.uuid4()
 
     with pytest.raises(ValueError, match="invalid sample"):
-        service.send_metrics(patient, {**sample(patient), "pulse": 900})
+        service.send_metrics(patient, {**simulator_sample(patient), "pulse": 900})
 
     assert value(PRODUCED) == before
 
@@ -95,7 +82,7 @@ def test_samples_kafka_never_takes_are_counted_as_failed(
     patient = uuid.uuid4()
     try:
         for _ in range(2):
-            service.send_metrics(patient, sample(patient))
+            service.send_metrics(patient, simulator_sample(patient))
         wait_for(
             lambda: service.poll(0.1) or service.stats["failed"] == 2,
             timeout=20,
