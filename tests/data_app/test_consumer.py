@@ -42,11 +42,15 @@ def test_good_samples_are_stored_and_bad_ones_dead_lettered(
         topic_names["KAFKA_TOPIC"], [vitals_message(pid, 3), b"\xff\xfe", vitals_message(pid, 4)]
     )
     wait_for(lambda: stored_rows(data_app) == 5, message="5 stored samples")
-    health = wait_for(
-        lambda: (
-            client.get("/health").json["consumer"]["dead_lettered"] == 3 and client.get("/health")
-        )
-    )
+
+    # The counters move after the offset commit, which follows the database commit: wait for
+    # the batch's whole turn, not only for its rows.
+    def counted():
+        health = client.get("/health")
+        consumer = health.json["consumer"]
+        return health if (consumer["dead_lettered"], consumer["stored"]) == (3, 5) else None
+
+    health = wait_for(counted, message="3 dead-lettered and 5 stored in /health")
     assert health.status_code == 200
     assert health.json["consumer"]["stored"] == 5
 
