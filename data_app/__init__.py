@@ -10,6 +10,7 @@ from data_app.config import DATA_SETTINGS
 from data_app.consumer import VitalsConsumer
 from data_app.routes import bp as health_bp
 from shared.app import create_base_app
+from shared.auth.verify import init_token_auth
 from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
@@ -25,5 +26,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_background(app, "schema", SchemaMigration(app))
     register_background(app, "consumer", VitalsConsumer(app))
     app.register_blueprint(health_bp)
+    init_token_auth(app)
     register_error_handlers(app)
     return app

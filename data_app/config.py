@@ -1,6 +1,7 @@
 """data_app settings."""
 
 from shared.config import (
+    AUTH_PUBLIC_KEY_SETTING,
     COMMON_SETTINGS,
     DATABASE_SETTING,
     KAFKA_TOPIC_SETTINGS,
@@ -14,6 +15,7 @@ from shared.config import (
 
 DATA_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
+    AUTH_PUBLIC_KEY_SETTING,
     DATABASE_SETTING,
     Setting("KAFKA_DLQ_TOPIC", parse_nonempty, "vitals.dlq"),
     Setting("KAFKA_GROUP_ID", parse_nonempty, "vigil-data"),

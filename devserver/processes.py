@@ -25,9 +25,10 @@ GUNICORN = str(BIN / "gunicorn")
 CELERY = str(BIN / "celery")
 
 
-def get_json(url: str, method: str = "GET", body: object = None):
-    """(status, JSON body) of a request; (None, None) when nothing answers."""
-    status, _headers, answer = request_json(url, method, body)
+def get_json(url: str, method: str = "GET", body: object = None, token: str | None = None):
+    """(status, JSON body) of a request, with a bearer `token` if given; (None, None) when
+    nothing answers."""
+    status, _headers, answer = request_json(url, method, body, token)
     return status, answer
 
 
@@ -245,15 +246,15 @@ class RestartableBroker(RestartableService):
 
 
 def request_json(
-    url: str, method: str = "GET", body: object = None
+    url: str, method: str = "GET", body: object = None, token: str | None = None
 ) -> tuple[int | None, Mapping[str, str], object]:
     """(status, headers, JSON body) of a request; (None, {}, None) when nothing answers."""
     data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(  # noqa: S310
-        url,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
+        url, data=data, method=method, headers=headers
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310

@@ -11,6 +11,9 @@ from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from monitor_app.auth.authenticate import init_auth
+from monitor_app.auth.cli import register_cli
+from monitor_app.auth.routes import blp as auth_blp
 from monitor_app.config import API_DOCS, MONITOR_SETTINGS, extension_config
 from monitor_app.dashboard.routes import bp as dashboard_bp
 from monitor_app.docs import bp as swagger_ui_bp
@@ -23,6 +26,7 @@ from monitor_app.metrics.routes import blp as metrics_blp
 from monitor_app.notifications.routes import blp as notifications_blp
 from monitor_app.patients.routes import blp as patients_blp
 from shared.app import create_base_app
+from shared.auth.policy import PUBLIC, SIGNED_IN, SIGNED_IN_PAGE, declare
 from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
@@ -35,6 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_database(app)
     register_redis(app)
     register_api(app)
+    register_auth(app)
     # After the Api, whose own handlers would otherwise answer with flask-smorest's body.
     register_error_handlers(app)
     return app
@@ -64,6 +69,7 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(metrics_blp, url_prefix=prefix)
     api.register_blueprint(history_blp, url_prefix=prefix)
     api.register_blueprint(notifications_blp, url_prefix=f"{prefix}/notifications")
+    api.register_blueprint(auth_blp, url_prefix=f"{prefix}/auth")
     api.register_blueprint(health_blp)
     app.register_blueprint(swagger_ui_bp)
     app.register_blueprint(dashboard_bp)
@@ -74,3 +80,14 @@ def register_api(app: Flask) -> None:
     for blueprint in (health_blp, swagger_ui_bp, dashboard_bp, live_bp):
         limiter.exempt(blueprint)
     limiter.exempt(app.view_functions["prometheus_metrics"])
+
+
+def register_auth(app: Flask) -> None:
+    """Sign-in, and every route's access: the routes declare theirs; these are libraries'."""
+    init_auth(app)
+    register_cli(app)
+    declare(app, "api-docs.openapi_json", SIGNED_IN)
+    declare(app, "api-docs.openapi_swagger_ui", SIGNED_IN_PAGE)
+    # Scripts and styles, the login page's among them: no patient data in them.
+    declare(app, "swagger_ui.static", PUBLIC)
+    declare(app, "dashboard.static", PUBLIC)

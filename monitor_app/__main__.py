@@ -1,27 +1,15 @@
-"""`python -m monitor_app --port 8000`: serve the clinicians' API under gunicorn."""
+"""`python -m monitor_app users …` / `tokens …`: the monitor's command line (Flask's CLI)."""
 
-import argparse
+import os
+
+from flask.cli import FlaskGroup
 
 from monitor_app import create_app
-from shared.serve import run_cli
 
+# The commands print what they did; the app's INFO logs (migrations...) would drown it.
+os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Vigil monitor_app: the clinicians' API")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, help="default: $PORT, else 8000")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
-    args = parser.parse_args()
-    run_cli(
-        create_app,
-        args.host,
-        args.port,
-        default_port=8000,
-        workers=args.workers,
-        threads=args.threads,
-    )
-
+cli = FlaskGroup(create_app=create_app, add_default_commands=False, load_dotenv=False)
 
 if __name__ == "__main__":
-    main()
+    cli(prog_name="python -m monitor_app")

@@ -6,6 +6,7 @@ from typing import Any
 
 from shared.app import OPENAPI_DEFAULTS
 from shared.config import (
+    AUTH_KEY_DIR,
     COMMON_SETTINGS,
     DATABASE_SETTING,
     REDIS_SETTINGS,
@@ -14,6 +15,7 @@ from shared.config import (
     parse_bool,
     parse_float,
     parse_int,
+    parse_path,
 )
 
 
@@ -66,6 +68,37 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "STALE_AFTER_INTERVALS of them without one.",
     ),
     Setting("STALE_AFTER_INTERVALS", parse_int(1, 1000), 3),
+    Setting(
+        "AUTH_PRIVATE_KEY_FILE",
+        parse_path,
+        AUTH_KEY_DIR / "signing-key.pem",
+        "PEM file of the Ed25519 key that signs tokens (and, derived, the session cookie).",
+    ),
+    Setting(
+        "ACCESS_TOKEN_SECONDS",
+        parse_int(60, 86400),
+        900,
+        "Lifetime of the access tokens POST /api/v1/auth/token returns.",
+    ),
+    Setting(
+        "SESSION_IDLE_SECONDS",
+        parse_int(10, 86400),
+        900,
+        "A dashboard session unused this long ends; the browser is sent to /login.",
+    ),
+    Setting(
+        "LOGIN_MAX_FAILURES",
+        parse_int(1, 100),
+        5,
+        "Failed sign-ins in a row after which an account refuses passwords for a while.",
+    ),
+    Setting("LOGIN_LOCKOUT_SECONDS", parse_int(1, 86400), 900, "How long that lockout lasts."),
+    Setting(
+        "SESSION_COOKIE_SECURE",
+        parse_bool,
+        False,
+        "Send the session cookie over HTTPS only: set it wherever Vigil is served over TLS.",
+    ),
 )
 
 # Page sizes are part of the documented API contract, fixed when the views are declared.

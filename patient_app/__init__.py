@@ -7,6 +7,8 @@ from typing import Any
 from flask import Flask
 
 from shared.app import OPENAPI_DEFAULTS, create_base_app, make_api
+from shared.auth.policy import SIGNED_IN, declare
+from shared.auth.verify import init_token_auth
 from shared.errors import register_error_handlers
 from shared.kafka import TopicSettings
 from shared.lifecycle import register_background
@@ -33,6 +35,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     api.register_blueprint(blp, url_prefix=app.config["API_PREFIX"])
     api.register_blueprint(health_blp)
+    init_token_auth(app)
+    declare(app, "api-docs.openapi_json", SIGNED_IN)
     register_error_handlers(app)
     return app
 

@@ -1,6 +1,7 @@
 """patient_app settings."""
 
 from shared.config import (
+    AUTH_PUBLIC_KEY_SETTING,
     COMMON_SETTINGS,
     KAFKA_TOPIC_SETTINGS,
     Setting,
@@ -24,6 +25,7 @@ def parse_scenario(raw: str) -> str:
 
 PATIENT_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
+    AUTH_PUBLIC_KEY_SETTING,
     Setting("API_PREFIX", parse_api_prefix, "/api/v1"),
     Setting("METRICS_INTERVAL", parse_float(exclusive_minimum=0, maximum=3600), 5.0),
     # Without PATIENT_UUID the uuid is derived from the name, so a restart keeps the patient.

@@ -8,6 +8,8 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from shared.auth.policy import allow, public, signed_in
+from shared.auth.roles import Role, Scope
 from shared.lifecycle import background_service
 
 from .monitoring import MetricsService
@@ -23,6 +25,7 @@ def metrics_service() -> MetricsService:
 
 @blp.route("/patient")
 class ThisPatient(MethodView):
+    @signed_in(scope=Scope.PATIENTS_READ)
     @blp.response(200, SimulatedPatientSchema)
     def get(self):
         """This process's (first) patient: identity and latest sample."""
@@ -31,6 +34,7 @@ class ThisPatient(MethodView):
 
 @blp.route("/patients")
 class SimulatedPatients(MethodView):
+    @signed_in(scope=Scope.PATIENTS_READ)
     @blp.response(200, SimulatedPatientSchema(many=True))
     def get(self):
         """Every patient this process simulates."""
@@ -39,6 +43,7 @@ class SimulatedPatients(MethodView):
 
 @blp.route("/patients/<uuid:patient_uuid>")
 class SimulatedPatientById(MethodView):
+    @signed_in(scope=Scope.PATIENTS_READ)
     @blp.response(200, SimulatedPatientSchema)
     def get(self, patient_uuid: uuid.UUID):
         """One simulated patient."""
@@ -47,6 +52,7 @@ class SimulatedPatientById(MethodView):
 
 @blp.route("/patients/<uuid:patient_uuid>/scenario")
 class PatientScenario(MethodView):
+    @allow(Role.ADMIN, scope=Scope.SCENARIO_WRITE)
     @blp.arguments(ScenarioSchema)
     @blp.response(200, SimulatedPatientSchema)
     def put(self, body: dict, patient_uuid: uuid.UUID):
@@ -56,6 +62,7 @@ class PatientScenario(MethodView):
 
 @health_blp.route("/health")
 class Health(MethodView):
+    @public
     @health_blp.response(200, HealthSchema)
     @health_blp.alt_response(503, schema=HealthSchema, description="Kafka unreachable")
     def get(self):

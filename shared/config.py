@@ -192,6 +192,25 @@ WARD_USER_SETTING = Setting(
 )
 
 
+def parse_path(raw: str) -> Path:
+    value = raw.strip()
+    if not value:
+        raise ValueError("expected a file path")
+    return Path(value)
+
+
+# Where `make run` keeps the token signing key pair (python -m shared.auth.keys var/auth).
+AUTH_KEY_DIR = VAR_DIR / "auth"
+
+# Every app verifies bearer tokens with monitor_app's public key; only monitor_app signs.
+AUTH_PUBLIC_KEY_SETTING = Setting(
+    "AUTH_PUBLIC_KEY_FILE",
+    parse_path,
+    AUTH_KEY_DIR / "verify-key.pem",
+    "PEM file of the Ed25519 public key that verifies Vigil's bearer tokens.",
+)
+
+
 def load_settings(
     settings: Iterable[Setting], environ: Mapping[str, str] | None = None, dotenv: bool = True
 ) -> dict[str, Any]:

@@ -23,6 +23,9 @@ from prometheus_client import (
     multiprocess,
 )
 
+from shared.auth.policy import allow
+from shared.auth.roles import Role, Scope
+
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 # -- every app: HTTP -------------------------------------------------------------------------
@@ -105,6 +108,7 @@ def init_telemetry(app: Flask, service: str) -> None:
     app.add_url_rule("/metrics", "prometheus_metrics", metrics_view)
 
 
+@allow(Role.ADMIN, scope=Scope.METRICS_READ)
 def metrics_view() -> Response:
     """The Prometheus text exposition of this process, or of every gunicorn worker."""
     registry = REGISTRY

@@ -7,6 +7,7 @@ its own topic names, so tests never see each other's messages and can run in any
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +20,14 @@ from devserver.processes import wait_until
 from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tansu import start_broker
 from shared.kafka import wait_for_broker
+from tests.auth import use_test_keys
 from tests.kafka_fixtures import apache_kafka, apache_kafka_cluster  # noqa: F401
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Token keys of this session's own, for every app it creates or starts."""
+    use_test_keys(Path(tempfile.mkdtemp(prefix="vigil-test-keys-")))
+
 
 # Consumer settings that let the test broker assign partitions in about a second.
 FAST_GROUP_SETTINGS = {"KAFKA_SESSION_TIMEOUT_MS": 2000}

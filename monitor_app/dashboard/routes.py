@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
+from shared.auth.policy import signed_in
 from shared.news2 import BANDS, normal_ranges
 
 bp = Blueprint(
@@ -16,6 +17,7 @@ bp = Blueprint(
 
 
 @bp.get("/")
+@signed_in(page=True)
 def index() -> str:
     """The dashboard; the browser loads everything else from the API and the live stream."""
     config = current_app.config

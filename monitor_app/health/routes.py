@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from monitor_app.health import services
 from monitor_app.health.schemas import HealthSchema
 from monitor_app.live.hub import event_hub
+from shared.auth.policy import public
 from shared.db import db
 from shared.notifications import events
 
@@ -19,6 +20,7 @@ blp = Blueprint("health", __name__, description="Whether the API can serve.")
 
 @blp.route("/health")
 class Health(MethodView):
+    @public
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema, description="The database cannot be read.")
     def get(self) -> dict[str, Any] | tuple[dict[str, Any], int]:

@@ -11,6 +11,8 @@ from flask_smorest import Blueprint
 from monitor_app.history import services
 from monitor_app.history.schemas import HistoryQueryArgsSchema, HistorySchema
 from monitor_app.patients.routes import patient_or_404
+from shared.auth.policy import signed_in
+from shared.auth.roles import Scope
 from shared.db import db
 
 blp = Blueprint(
@@ -22,6 +24,7 @@ blp = Blueprint(
 
 @blp.route("/patient/<uuid:patient_uuid>/history")
 class PatientHistory(MethodView):
+    @signed_in(scope=Scope.PATIENTS_READ)
     @blp.arguments(HistoryQueryArgsSchema, location="query")
     @blp.response(200, HistorySchema)
     @blp.alt_response(404, response="NOT_FOUND")

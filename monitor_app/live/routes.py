@@ -18,6 +18,8 @@ from simple_websocket import ConnectionClosed, Server
 
 from monitor_app.extensions import sock
 from monitor_app.live.hub import CLOSE, TooManyClientsError, event_hub
+from shared.auth.policy import signed_in
+from shared.auth.roles import Scope
 
 bp = Blueprint("live", __name__)
 
@@ -37,6 +39,7 @@ def _requested_types() -> frozenset[str] | None:
 
 
 @sock.route("/ws", bp=bp)
+@signed_in(scope=Scope.PATIENTS_READ)
 def stream(ws: Server) -> None:
     """Stream events until the client leaves or the server stops."""
     types = _requested_types()

@@ -12,6 +12,8 @@ from flask_smorest import Blueprint
 from monitor_app.metrics import services
 from monitor_app.metrics.schemas import MetricQueryArgsSchema, MetricSchema, dump_samples
 from monitor_app.patients.routes import patient_or_404
+from shared.auth.policy import signed_in
+from shared.auth.roles import Scope
 from shared.db import db
 
 blp = Blueprint("metrics", __name__, description="Vital-sign samples of one patient.")
@@ -19,6 +21,7 @@ blp = Blueprint("metrics", __name__, description="Vital-sign samples of one pati
 
 @blp.route("/patient/<uuid:patient_uuid>/metrics")
 class PatientMetrics(MethodView):
+    @signed_in(scope=Scope.PATIENTS_READ)
     @blp.arguments(MetricQueryArgsSchema, location="query")
     @blp.response(200, MetricSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")

@@ -20,6 +20,8 @@ from monitor_app.notifications.schemas import (
     NotificationStatusSchema,
 )
 from monitor_app.pagination import PaginatedBlueprint, past_last_page
+from shared.auth.policy import allow, signed_in
+from shared.auth.roles import Role, Scope
 from shared.db import db
 from shared.errors import UNPROCESSABLE
 from shared.events import NOTIFICATIONS
@@ -38,6 +40,7 @@ SNAPSHOT_HEADER = "X-Snapshot"
 
 @blp.route("")
 class Notifications(MethodView):
+    @allow(Role.ADMIN, Role.CLINICIAN, scope=Scope.NOTIFICATIONS_WRITE)
     @blp.arguments(NotificationCreateSchema)
     @blp.response(
         201,
@@ -67,6 +70,7 @@ class Notifications(MethodView):
         location = url_for(".NotificationById", notification_id=notification.id)
         return notification, 201, {"Location": location}
 
+    @signed_in(scope=Scope.NOTIFICATIONS_READ)
     @cached_response(NOTIFICATIONS)
     @blp.arguments(NotificationQueryArgsSchema, location="query")
     @blp.response(
@@ -110,6 +114,7 @@ class Notifications(MethodView):
 
 @blp.route("/<uuid:notification_id>")
 class NotificationById(MethodView):
+    @signed_in(scope=Scope.NOTIFICATIONS_READ)
     @cached_response(NOTIFICATIONS)
     @blp.response(200, NotificationSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -122,6 +127,7 @@ class NotificationById(MethodView):
 
 @blp.route("/<uuid:notification_id>/read")
 class NotificationRead(MethodView):
+    @allow(Role.ADMIN, Role.CLINICIAN)
     @blp.response(200, NotificationSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response=UNPROCESSABLE)
@@ -138,6 +144,7 @@ class NotificationRead(MethodView):
 
 @blp.route("/<uuid:notification_id>/status")
 class NotificationStatus(MethodView):
+    @signed_in(scope=Scope.NOTIFICATIONS_READ)
     @cached_response(NOTIFICATIONS)
     @blp.response(200, NotificationStatusSchema)
     @blp.alt_response(404, response="NOT_FOUND")

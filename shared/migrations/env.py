@@ -2,7 +2,8 @@
 
 from alembic import context
 
-import shared.models  # noqa: F401  (registers the tables on Base.metadata)
+import shared.identity  # noqa: F401  (registers the tables on Base.metadata)
+import shared.models  # noqa: F401
 from shared.db import Base
 
 connection = context.config.attributes["connection"]

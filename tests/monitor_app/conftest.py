@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from monitor_app import create_app
+from shared.auth.roles import Role
 from shared.db import db, migrate
 from shared.models import Patient, PatientMetric
 from shared.news2 import score_news2
+from tests.auth import Account, create_account
 
 T0 = datetime(2025, 1, 31, 8, 0, tzinfo=UTC)
 STEP = timedelta(minutes=1)
@@ -47,6 +50,45 @@ def app(database_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
     migrate(db.engine(app))
     yield app
     db.engine(app).dispose()
+
+
+@pytest.fixture
+def make_account(app: Flask) -> Callable[..., Account]:
+    """Add an account to the app's database: `make_account(Role.CLINICIAN, wards=["ICU"])`."""
+
+    def make(role: Role = Role.ADMIN, **options) -> Account:
+        return create_account(db.sessionmaker(app), role, **options)
+
+    return make
+
+
+@pytest.fixture
+def admin(make_account: Callable[..., Account]) -> Account:
+    return make_account(Role.ADMIN)
+
+
+@pytest.fixture
+def client_as(app: Flask) -> Callable[[Account | None], FlaskClient]:
+    """A test client that sends `account`'s token with every request (None: anonymous)."""
+
+    def make(account: Account | None) -> FlaskClient:
+        client = app.test_client()
+        if account is not None:
+            client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {account.token}"
+        return client
+
+    return make
+
+
+@pytest.fixture
+def client(client_as: Callable[[Account | None], FlaskClient], admin: Account) -> FlaskClient:
+    """The test client, signed in as an admin (who may see everything)."""
+    return client_as(admin)
+
+
+@pytest.fixture
+def anonymous(client_as: Callable[[Account | None], FlaskClient]) -> FlaskClient:
+    return client_as(None)
 
 
 @pytest.fixture

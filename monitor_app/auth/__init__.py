@@ -1,0 +1,1 @@
+"""Accounts, sign-in and the tokens and sessions that carry it (see shared/auth for access)."""

@@ -1,0 +1,97 @@
+"""Who the caller of a monitor_app request is: a bearer token, or the dashboard's session.
+
+Checked against the database on every request, so a revoked token or a disabled account
+stops working at once, not when its token expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import Flask, current_app, request, session
+from flask_wtf.csrf import CSRFProtect
+
+from monitor_app.auth.services import AuthSettings, principal_for_session, principal_for_token
+from shared.auth.policy import bearer_token, register_access, unauthorized
+from shared.auth.principal import Principal
+from shared.auth.tokens import InvalidTokenError, TokenSigner, load_private_key
+from shared.db import db
+
+# The key, in Flask's signed session cookie, of the dashboard session's secret.
+SESSION_SECRET = "sid"  # noqa: S105 (a key name, not a secret)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+csrf = CSRFProtect()
+
+
+def init_auth(app: Flask) -> None:
+    """Load the signing key (a missing key stops the app here), set up cookies and CSRF, and
+    check every request's access."""
+    key = load_private_key(app.config["AUTH_PRIVATE_KEY_FILE"])
+    app.extensions["vigil.token_signer"] = TokenSigner(key)
+    app.extensions["vigil.auth_settings"] = AuthSettings.from_config(app.config)
+    # One secret to keep: the cookie-signing key is derived from the token signing key.
+    app.config.setdefault("SECRET_KEY", _derived_secret(key))
+    app.config.update(
+        SESSION_COOKIE_NAME="vigil_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config["SESSION_COOKIE_SECURE"],
+        # Checked only for requests signed in by cookie (and the login form), below.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        # The token lives as long as the session; the session has its own idle timeout.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    csrf.init_app(app)
+    register_access(app, authenticate, login_endpoint=app.config.get("LOGIN_ENDPOINT"))
+
+
+def token_signer() -> TokenSigner:
+    return current_app.extensions["vigil.token_signer"]
+
+
+def auth_settings() -> AuthSettings:
+    return current_app.extensions["vigil.auth_settings"]
+
+
+def authenticate() -> Principal | None:
+    """The caller, None without credentials; Unauthorized for credentials that do not hold.
+
+    Runs in a transaction of its own (it records when a token or session was last used),
+    separate from the view's.
+    """
+    token = bearer_token()
+    if token is not None:
+        try:
+            claims = token_signer().verify(token)
+        except InvalidTokenError:
+            raise unauthorized("The token is invalid or expired.") from None
+        with db.sessionmaker().begin() as auth_session:
+            principal = principal_for_token(auth_session, claims, token)
+        if principal is None:
+            raise unauthorized("The token was revoked, or its account is disabled.")
+        return principal
+    secret = session.get(SESSION_SECRET)
+    if not isinstance(secret, str):
+        return None
+    with db.sessionmaker().begin() as auth_session:
+        principal = principal_for_session(auth_session, secret, auth_settings())
+    if principal is None:
+        session.pop(SESSION_SECRET, None)
+        return None
+    # A cookie is sent by the browser whoever's page asks: changes need the CSRF token too.
+    if request.method not in SAFE_METHODS:
+        csrf.protect()
+    return principal
+
+
+def _derived_secret(key: Ed25519PrivateKey) -> bytes:
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    info = hashlib.sha256(b"vigil session cookies").digest()
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(raw)

@@ -1,0 +1,154 @@
+"""`python -m monitor_app users …` and `… tokens …`: accounts and API tokens from a shell.
+
+Passwords come from a prompt or, with --password-stdin, the first line of standard input;
+never from an argument, which other users could read in the process list.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from datetime import timedelta
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from monitor_app.auth import services
+from monitor_app.auth.authenticate import token_signer
+from shared.auth.roles import Role, Scope
+from shared.db import db, migrate, utcnow
+
+users = AppGroup("users", help="Create, list, disable and enable accounts.")
+tokens = AppGroup("tokens", help="Create, list and revoke API tokens.")
+
+ROLES = click.Choice([role.value for role in Role])
+SCOPES = click.Choice([scope.value for scope in Scope])
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(users)
+    app.cli.add_command(tokens)
+
+
+def _session():
+    """A transaction over the migrated database; committed when the command succeeds."""
+    migrate(db.engine())
+    return db.sessionmaker().begin()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _fail(error: Exception) -> None:
+    raise click.ClickException(str(error))
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=ROLES, required=True)
+@click.option("--ward", "wards", multiple=True, help="A ward the user belongs to (repeatable).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--no-password", is_flag=True, help="Single sign-on only; integrations use tokens.")
+def create_user(
+    email: str, role: str, wards: tuple[str, ...], password_stdin: bool, no_password: bool
+) -> None:
+    """Create an account."""
+    password = None if no_password else _read_password(password_stdin)
+    try:
+        with _session() as session:
+            user = services.create_user(session, email, Role(role), password, wards)
+            click.echo(f"created {user.role} {user.email} {user.id}")
+    except services.AccountError as exc:
+        _fail(exc)
+
+
+@users.command("list")
+def list_users() -> None:
+    """Every account: email, role, whether active, id."""
+    with _session() as session:
+        for user in services.list_users(session):
+            state = "active" if user.active else "disabled"
+            click.echo(f"{user.email}\t{user.role}\t{state}\t{user.id}")
+
+
+def _set_active(email: str, active: bool) -> None:
+    try:
+        with _session() as session:
+            user = services.set_active(session, email, active)
+            click.echo(f"{'enabled' if active else 'disabled'} {user.email}")
+    except services.AccountError as exc:
+        _fail(exc)
+
+
+@users.command("disable")
+@click.argument("email")
+def disable_user(email: str) -> None:
+    """Disable an account: its sessions and tokens stop working at once."""
+    _set_active(email, False)
+
+
+@users.command("enable")
+@click.argument("email")
+def enable_user(email: str) -> None:
+    """Enable a disabled account again."""
+    _set_active(email, True)
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def set_password(email: str, password_stdin: bool) -> None:
+    """Set an account's password (and lift a lockout)."""
+    password = _read_password(password_stdin)
+    try:
+        with _session() as session:
+            user = services.find_user(session, email)
+            if user is None:
+                raise services.AccountError(f"no account for {email}")
+            services.set_password(user, password)
+            user.failed_logins, user.locked_until = 0, None
+            click.echo(f"password set for {user.email}")
+    except services.AccountError as exc:
+        _fail(exc)
+
+
+@tokens.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="What the token is for, e.g. 'bed 12 gateway'.")
+@click.option("--scope", "scopes", type=SCOPES, multiple=True, help="A right (repeatable).")
+@click.option("--expires-days", type=click.IntRange(1, 3650), help="Default: until revoked.")
+def create_token(email: str, name: str, scopes: tuple[str, ...], expires_days: int | None) -> None:
+    """Create an API token and print it: it is shown this once, only its digest is kept."""
+    expires_at = None if expires_days is None else utcnow() + timedelta(days=expires_days)
+    with _session() as session:
+        user = services.find_user(session, email)
+        if user is None or not user.active:
+            _fail(services.AccountError(f"no active account for {email}"))
+        row, token = services.create_api_token(
+            session, token_signer(), user, name, [Scope(s) for s in scopes], expires_at
+        )
+        click.echo(f"token {row.id} for {user.email}:", err=True)
+        click.echo(token)
+
+
+@tokens.command("list")
+def list_tokens() -> None:
+    """Every API token: id, owner, name, scopes, whether revoked."""
+    with _session() as session:
+        for row in services.list_api_tokens(session):
+            state = "revoked" if row.revoked_at else "active"
+            click.echo(f"{row.id}\t{row.user_id}\t{row.name}\t{' '.join(row.scopes)}\t{state}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=click.UUID)
+def revoke_token(token_id: uuid.UUID) -> None:
+    """Revoke an API token."""
+    with _session() as session:
+        if services.revoke_api_token(session, token_id) is None:
+            _fail(services.AccountError(f"no API token {token_id}"))
+        click.echo(f"revoked {token_id}")

@@ -1,0 +1,37 @@
+"""Token-only authentication, for the apps without a user table (patient_app, data_app)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from shared.auth.policy import bearer_token, register_access, unauthorized
+from shared.auth.principal import Principal
+from shared.auth.roles import Role, known_scopes
+from shared.auth.tokens import InvalidTokenError, TokenVerifier, load_public_key
+
+
+def init_token_auth(app: Flask) -> None:
+    """Load the public key (a missing key stops the app here) and check every request."""
+    app.extensions["vigil.token_verifier"] = TokenVerifier(
+        load_public_key(app.config["AUTH_PUBLIC_KEY_FILE"])
+    )
+    register_access(app, authenticate_token)
+
+
+def authenticate_token() -> Principal | None:
+    """The caller named by a valid bearer token; None without one."""
+    token = bearer_token()
+    if token is None:
+        return None
+    verifier: TokenVerifier = current_app.extensions["vigil.token_verifier"]
+    try:
+        claims = verifier.verify(token)
+        role = Role(claims.role)
+    except (InvalidTokenError, ValueError):
+        raise unauthorized("The token is invalid or expired.") from None
+    return Principal(
+        user_id=claims.user_id,
+        role=role,
+        scopes=known_scopes(claims.scopes),
+        token_id=claims.token_id,
+    )
