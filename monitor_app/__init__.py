@@ -11,6 +11,8 @@ from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from monitor_app.audit.recorder import register_audit
+from monitor_app.audit.routes import blp as audit_blp
 from monitor_app.auth.authenticate import init_auth
 from monitor_app.auth.cli import register_cli
 from monitor_app.auth.routes import blp as auth_blp
@@ -70,6 +72,7 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(history_blp, url_prefix=prefix)
     api.register_blueprint(notifications_blp, url_prefix=f"{prefix}/notifications")
     api.register_blueprint(auth_blp, url_prefix=f"{prefix}/auth")
+    api.register_blueprint(audit_blp, url_prefix=f"{prefix}/audit")
     api.register_blueprint(health_blp)
     app.register_blueprint(swagger_ui_bp)
     app.register_blueprint(dashboard_bp)
@@ -85,6 +88,7 @@ def register_api(app: Flask) -> None:
 def register_auth(app: Flask) -> None:
     """Sign-in, and every route's access: the routes declare theirs; these are libraries'."""
     init_auth(app)
+    register_audit(app)
     register_cli(app)
     declare(app, "api-docs.openapi_json", SIGNED_IN)
     declare(app, "api-docs.openapi_swagger_ui", SIGNED_IN_PAGE)

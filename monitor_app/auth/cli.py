@@ -6,6 +6,7 @@ never from an argument, which other users could read in the process list.
 
 from __future__ import annotations
 
+import getpass
 import sys
 import uuid
 from datetime import timedelta
@@ -16,6 +17,7 @@ from flask.cli import AppGroup
 
 from monitor_app.auth import services
 from monitor_app.auth.authenticate import token_signer
+from shared.audit import AuditAction, record
 from shared.auth.roles import Role, Scope
 from shared.db import db, migrate, utcnow
 
@@ -43,6 +45,12 @@ def _read_password(from_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
+def _audit(session, action: AuditAction, resource: str, **detail: str) -> None:
+    """Record a command's change; the operator is the local account that ran it."""
+    detail = {"via": "cli", "os_user": getpass.getuser(), **detail}
+    record(session, action, resource=resource, detail=detail)
+
+
 def _fail(error: Exception) -> None:
     raise click.ClickException(str(error))
 
@@ -61,6 +69,7 @@ def create_user(
     try:
         with _session() as session:
             user = services.create_user(session, email, Role(role), password, wards)
+            _audit(session, AuditAction.USER_CREATED, f"user:{user.id}", role=user.role)
             click.echo(f"created {user.role} {user.email} {user.id}")
     except services.AccountError as exc:
         _fail(exc)
@@ -79,6 +88,8 @@ def _set_active(email: str, active: bool) -> None:
     try:
         with _session() as session:
             user = services.set_active(session, email, active)
+            action = AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED
+            _audit(session, action, f"user:{user.id}")
             click.echo(f"{'enabled' if active else 'disabled'} {user.email}")
     except services.AccountError as exc:
         _fail(exc)
@@ -111,6 +122,7 @@ def set_password(email: str, password_stdin: bool) -> None:
                 raise services.AccountError(f"no account for {email}")
             services.set_password(user, password)
             user.failed_logins, user.locked_until = 0, None
+            _audit(session, AuditAction.PASSWORD_SET, f"user:{user.id}")
             click.echo(f"password set for {user.email}")
     except services.AccountError as exc:
         _fail(exc)
@@ -131,6 +143,7 @@ def create_token(email: str, name: str, scopes: tuple[str, ...], expires_days: i
         row, token = services.create_api_token(
             session, token_signer(), user, name, [Scope(s) for s in scopes], expires_at
         )
+        _audit(session, AuditAction.TOKEN_CREATED, f"api_token:{row.id}", owner_id=str(user.id))
         click.echo(f"token {row.id} for {user.email}:", err=True)
         click.echo(token)
 
@@ -149,6 +162,8 @@ def list_tokens() -> None:
 def revoke_token(token_id: uuid.UUID) -> None:
     """Revoke an API token."""
     with _session() as session:
-        if services.revoke_api_token(session, token_id) is None:
+        row = services.revoke_api_token(session, token_id)
+        if row is None:
             _fail(services.AccountError(f"no API token {token_id}"))
+        _audit(session, AuditAction.TOKEN_REVOKED, f"api_token:{token_id}")
         click.echo(f"revoked {token_id}")

@@ -8,11 +8,15 @@ from typing import Any
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
+from sqlalchemy.orm import Session
 
+from monitor_app.audit.recorder import request_origin
 from monitor_app.auth import services
 from monitor_app.auth.authenticate import auth_settings, token_signer
+from monitor_app.auth.sign_in import sign_in
+from shared.audit import AuditAction, record
 from shared.auth.policy import allow, public, unauthorized
-from shared.auth.principal import require_principal
+from shared.auth.principal import Principal, require_principal
 from shared.auth.roles import Role
 from shared.db import db, utcnow
 from shared.errors import UNPROCESSABLE
@@ -45,7 +49,7 @@ class AccessToken(MethodView):
         """Exchange an email and password for a short-lived access token."""
         settings = auth_settings()
         try:
-            user = services.check_password(db.session, data["username"], data["password"], settings)
+            user = sign_in(db.session, data["username"], data["password"], via="token")
         except services.SignInError as exc:
             # The failure count (and a lockout) is kept even though the sign-in fails.
             db.session.commit()
@@ -118,6 +122,7 @@ class ApiTokens(MethodView):
         row, token = services.create_api_token(
             db.session, token_signer(), user, data["name"], data["scopes"], data["expires_at"]
         )
+        record_token_event(db.session, AuditAction.TOKEN_CREATED, row, require_principal())
         db.session.commit()
         return {**{name: getattr(row, name) for name in ApiTokenSchema().fields}, "token": token}
 
@@ -131,6 +136,20 @@ class ApiTokenById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def delete(self, token_id: uuid.UUID) -> None:
         """Revoke an API token: monitor_app refuses it from the next request on."""
-        if services.revoke_api_token(db.session, token_id) is None:
+        row = services.revoke_api_token(db.session, token_id)
+        if row is None:
             abort(404, message=f"No API token with id {token_id}.")
+        record_token_event(db.session, AuditAction.TOKEN_REVOKED, row, require_principal())
         db.session.commit()
+
+
+def record_token_event(
+    session: Session, action: AuditAction, row: ApiToken, principal: Principal
+) -> None:
+    record(
+        session,
+        action,
+        principal=principal,
+        detail={"token_id": str(row.id), "owner_id": str(row.user_id), "name": row.name},
+        **request_origin(),
+    )

@@ -60,10 +60,14 @@ class SignInFailure(StrEnum):
 class SignInError(Exception):
     """The password sign-in was refused; `user` is the account, when there is one."""
 
-    def __init__(self, failure: SignInFailure, user: User | None = None) -> None:
+    def __init__(
+        self, failure: SignInFailure, user: User | None = None, newly_locked: bool = False
+    ) -> None:
         super().__init__(failure.value)
         self.failure = failure
         self.user = user
+        # This failure is the one that locked the account.
+        self.newly_locked = newly_locked
 
 
 class AccountError(ValueError):
@@ -195,7 +199,7 @@ def check_password(session: Session, email: str, password: str, settings: AuthSe
         if user.failed_logins >= settings.max_failures:
             user.failed_logins = 0
             user.locked_until = now + settings.lockout
-            raise SignInError(SignInFailure.LOCKED, user)
+            raise SignInError(SignInFailure.LOCKED, user, newly_locked=True)
         raise SignInError(SignInFailure.WRONG_PASSWORD, user)
     if not user.active:
         raise SignInError(SignInFailure.DISABLED, user)

@@ -8,9 +8,11 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from monitor_app.audit.recorder import audited
 from monitor_app.history import services
 from monitor_app.history.schemas import HistoryQueryArgsSchema, HistorySchema
 from monitor_app.patients.routes import patient_or_404
+from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.roles import Scope
 from shared.db import db
@@ -25,6 +27,7 @@ blp = Blueprint(
 @blp.route("/patient/<uuid:patient_uuid>/history")
 class PatientHistory(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
+    @audited(AuditAction.HISTORY_READ)
     @blp.arguments(HistoryQueryArgsSchema, location="query")
     @blp.response(200, HistorySchema)
     @blp.alt_response(404, response="NOT_FOUND")

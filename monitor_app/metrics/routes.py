@@ -9,9 +9,11 @@ from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from monitor_app.audit.recorder import audited
 from monitor_app.metrics import services
 from monitor_app.metrics.schemas import MetricQueryArgsSchema, MetricSchema, dump_samples
 from monitor_app.patients.routes import patient_or_404
+from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.roles import Scope
 from shared.db import db
@@ -22,6 +24,7 @@ blp = Blueprint("metrics", __name__, description="Vital-sign samples of one pati
 @blp.route("/patient/<uuid:patient_uuid>/metrics")
 class PatientMetrics(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
+    @audited(AuditAction.SAMPLES_READ)
     @blp.arguments(MetricQueryArgsSchema, location="query")
     @blp.response(200, MetricSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")

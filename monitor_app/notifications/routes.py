@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from flask_smorest.pagination import PaginationParameters
 
+from monitor_app.audit.recorder import audited
 from monitor_app.caching import cached_response, memoize
 from monitor_app.config import NOTIFICATIONS_MAX_PAGE_SIZE, NOTIFICATIONS_PAGE_SIZE
 from monitor_app.notifications import services
@@ -20,6 +21,7 @@ from monitor_app.notifications.schemas import (
     NotificationStatusSchema,
 )
 from monitor_app.pagination import PaginatedBlueprint, past_last_page
+from shared.audit import AuditAction
 from shared.auth.policy import allow, signed_in
 from shared.auth.roles import Role, Scope
 from shared.db import db
@@ -41,6 +43,7 @@ SNAPSHOT_HEADER = "X-Snapshot"
 @blp.route("")
 class Notifications(MethodView):
     @allow(Role.ADMIN, Role.CLINICIAN, scope=Scope.NOTIFICATIONS_WRITE)
+    @audited(AuditAction.NOTIFICATION_CREATED)
     @blp.arguments(NotificationCreateSchema)
     @blp.response(
         201,
@@ -71,6 +74,7 @@ class Notifications(MethodView):
         return notification, 201, {"Location": location}
 
     @signed_in(scope=Scope.NOTIFICATIONS_READ)
+    @audited(AuditAction.NOTIFICATIONS_LISTED)
     @cached_response(NOTIFICATIONS)
     @blp.arguments(NotificationQueryArgsSchema, location="query")
     @blp.response(
@@ -115,6 +119,7 @@ class Notifications(MethodView):
 @blp.route("/<uuid:notification_id>")
 class NotificationById(MethodView):
     @signed_in(scope=Scope.NOTIFICATIONS_READ)
+    @audited(AuditAction.NOTIFICATION_READ)
     @cached_response(NOTIFICATIONS)
     @blp.response(200, NotificationSchema)
     @blp.alt_response(404, response="NOT_FOUND")
@@ -128,6 +133,7 @@ class NotificationById(MethodView):
 @blp.route("/<uuid:notification_id>/read")
 class NotificationRead(MethodView):
     @allow(Role.ADMIN, Role.CLINICIAN)
+    @audited(AuditAction.NOTIFICATION_MARKED_READ)
     @blp.response(200, NotificationSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response=UNPROCESSABLE)
@@ -145,6 +151,7 @@ class NotificationRead(MethodView):
 @blp.route("/<uuid:notification_id>/status")
 class NotificationStatus(MethodView):
     @signed_in(scope=Scope.NOTIFICATIONS_READ)
+    @audited(AuditAction.NOTIFICATION_READ)
     @cached_response(NOTIFICATIONS)
     @blp.response(200, NotificationStatusSchema)
     @blp.alt_response(404, response="NOT_FOUND")

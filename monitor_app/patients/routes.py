@@ -10,11 +10,13 @@ from flask_smorest import abort
 from flask_smorest.pagination import PaginationParameters
 from sqlalchemy.orm import Session
 
+from monitor_app.audit.recorder import audited
 from monitor_app.caching import cached_response
 from monitor_app.config import PATIENTS_MAX_PAGE_SIZE, PATIENTS_PAGE_SIZE
 from monitor_app.pagination import PaginatedBlueprint, past_last_page
 from monitor_app.patients import services
 from monitor_app.patients.schemas import PatientDetailSchema, PatientSchema
+from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.roles import Scope
 from shared.db import db
@@ -30,6 +32,7 @@ blp = PaginatedBlueprint(
 @blp.route("")
 class Patients(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
+    @audited(AuditAction.PATIENTS_LISTED)
     @cached_response(PATIENTS)
     @blp.response(200, PatientSchema(many=True))
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
@@ -49,6 +52,7 @@ class Patients(MethodView):
 @blp.route("/<uuid:patient_uuid>")
 class PatientById(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
+    @audited(AuditAction.PATIENT_READ)
     @blp.response(200, PatientDetailSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response=UNPROCESSABLE)

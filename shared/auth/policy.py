@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, redirect, request, url_for
 from werkzeug.datastructures import WWWAuthenticate
@@ -93,15 +93,21 @@ def declare(app: Flask, endpoint: str, access: Access) -> None:
 
 def access_for(app: Flask, endpoint: str, method: str) -> Access | None:
     """What `endpoint` declares for `method`; None if it declares nothing."""
+    return view_declaration(app, endpoint, method, ATTRIBUTE)
+
+
+def view_declaration(app: Flask, endpoint: str, method: str, attribute: str) -> Any:
+    """An attribute a decorator set on the view of `endpoint` for `method` (on a MethodView's
+    method, else on the class), or None."""
     view = app.view_functions[endpoint]
     view_class = getattr(view, "view_class", None)
     if view_class is not None:
         handler = getattr(view_class, method.lower(), None)
         if handler is None and method == "HEAD":
             handler = getattr(view_class, "get", None)
-        declared = getattr(handler, ATTRIBUTE, None) if handler is not None else None
-        return declared or getattr(view_class, ATTRIBUTE, None)
-    return getattr(view, ATTRIBUTE, None)
+        declared = getattr(handler, attribute, None) if handler is not None else None
+        return declared or getattr(view_class, attribute, None)
+    return getattr(view, attribute, None)
 
 
 Authenticate = Callable[[], Principal | None]

@@ -2,7 +2,8 @@
 
 from alembic import context
 
-import shared.identity  # noqa: F401  (registers the tables on Base.metadata)
+import shared.audit  # noqa: F401  (registers the tables on Base.metadata)
+import shared.identity  # noqa: F401
 import shared.models  # noqa: F401
 from shared.db import Base
 

@@ -1,0 +1,91 @@
+"""Records an audit event for every request to a route that declares an action, and for
+every request the access check refuses, after the response is made.
+
+Views declare what they do with `@audited(AuditAction.…)` beside their access. The event is
+written in a transaction of its own, after the view's; if it cannot be written, the caller
+gets a 500 instead of the data, so no read of patient data goes unrecorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.audit import AuditAction, Outcome, record
+from shared.auth.policy import view_declaration
+from shared.auth.principal import current_principal
+from shared.db import db
+from shared.errors import error_body
+
+log = logging.getLogger(__name__)
+
+ATTRIBUTE = "__vigil_audit__"
+DENIED_STATUSES = frozenset({401, 403})
+F = TypeVar("F", bound=Callable)
+
+
+def audited(action: AuditAction) -> Callable[[F], F]:
+    """Record `action` for each request to this view, allowed or denied."""
+
+    def decorate(view: F) -> F:
+        setattr(view, ATTRIBUTE, action)
+        return view
+
+    return decorate
+
+
+def register_audit(app: Flask) -> None:
+    app.after_request(_record_response)
+
+
+def _record_response(response: Response) -> Response:
+    if request.endpoint is None or request.method == "OPTIONS":
+        return response
+    action = view_declaration(current_app, request.endpoint, request.method, ATTRIBUTE)
+    denied = response.status_code in DENIED_STATUSES
+    if action is None and not denied:
+        return response
+    try:
+        record_request(
+            action or AuditAction.REQUEST,
+            Outcome.DENIED if denied else Outcome.ALLOWED,
+            detail={"method": request.method, "status": response.status_code},
+        )
+    except SQLAlchemyError:
+        log.exception("could not record the audit event; the response is withheld")
+        failed = current_app.json.response(
+            error_body(500, "The audit trail could not be written; nothing was returned.")
+        )
+        failed.status_code = 500
+        return failed
+    return response
+
+
+def record_request(action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **fields: Any) -> None:
+    """Record an event about the current request (who, from where), committed at once."""
+    patient_uuid = (request.view_args or {}).get("patient_uuid")
+    with db.sessionmaker().begin() as session:
+        record(
+            session,
+            action,
+            outcome,
+            principal=current_principal(),
+            resource=request.full_path.rstrip("?"),
+            patient_uuid=patient_uuid,
+            address=request.remote_addr,
+            user_agent=request.user_agent.string,
+            **fields,
+        )
+
+
+def request_origin() -> dict[str, Any]:
+    """Where the current request came from, for events a view records itself."""
+    return {
+        "resource": request.full_path.rstrip("?"),
+        "address": request.remote_addr,
+        "user_agent": request.user_agent.string,
+    }
