@@ -6,7 +6,7 @@ from shared.config import (
     DATABASE_SETTING,
     KAFKA_TOPIC_SETTINGS,
     REDIS_SETTINGS,
-    WARD_USER_SETTING,
+    WARD_SETTING,
     Setting,
     parse_float,
     parse_int,
@@ -27,7 +27,7 @@ DATA_SETTINGS: tuple[Setting, ...] = (
     Setting("CONSUMER_BATCH_SIZE", parse_int(1, 100000), 1000),
     Setting("CONSUMER_POLL_TIMEOUT", parse_float(exclusive_minimum=0, maximum=60), 0.5),
     *REDIS_SETTINGS,
-    WARD_USER_SETTING,
+    WARD_SETTING,
     # Consecutive better samples before a lower band is believed (and a recovery told):
     # a patient flapping at a band edge does not ring the alarm at every crossing.
     Setting("ALERT_RECOVERY_SAMPLES", parse_int(1, 1000), 3),

@@ -251,7 +251,7 @@ class DataService:
                     alerts = raise_alerts(
                         session,
                         stored,
-                        user_id=config["WARD_USER_ID"],
+                        user_id=config["WARD_ID"],
                         recovery_samples=config["ALERT_RECOVERY_SAMPLES"],
                     )
             except BaseException:

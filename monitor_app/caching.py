@@ -19,6 +19,7 @@ from flask import Response, current_app, request
 from redis import RedisError
 
 from monitor_app.extensions import cache
+from shared.auth.principal import Principal, current_principal
 from shared.notifications import events
 
 log = logging.getLogger(__name__)
@@ -73,17 +74,26 @@ def memoize(kind: str, suffix: str, compute: Callable[[], Any], timeout: int) ->
     return value
 
 
-def cached_response(kind: str, timeout: int | None = None) -> Callable:
-    """Cache a GET view's 200 responses per URL (path and query) and generation of `kind`.
+def caller_key(principal: Principal | None) -> str:
+    """What a cached answer that depends on the caller is cached under: their id."""
+    return "anonymous" if principal is None else f"user:{principal.user_id}"
 
-    Goes outermost on the view, so it stores what the client gets: body and headers
-    (X-Pagination included). `X-Cache: hit|miss` tells which it was.
+
+def cached_response(kind: str, timeout: int | None = None, per_caller: bool = False) -> Callable:
+    """Cache a GET view's 200 responses per URL (path and query) and generation of `kind`;
+    `per_caller` also per signed-in user, for answers that differ between users.
+
+    Goes outermost on the view (inside the access check), so it stores what the client
+    gets: body and headers (X-Pagination included). `X-Cache: hit|miss` tells which it was.
     """
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Response:
-            key = _cache_key(kind, request.full_path)
+            suffix = request.full_path
+            if per_caller:
+                suffix = f"{caller_key(current_principal())}:{suffix}"
+            key = _cache_key(kind, suffix)
             if key is not None:
                 hit = _cache_get(key)
                 if hit is not None:

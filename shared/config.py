@@ -183,12 +183,15 @@ DATABASE_SETTING = Setting(
     "SQLAlchemy URL of the Vigil database (SQLite file or PostgreSQL).",
 )
 
-# Who vitals alerts are addressed to: the ward's clinicians, as one user id.
-WARD_USER_SETTING = Setting(
-    "WARD_USER_ID",
+# The ward the migration creates ("ICU"); the simulated patients lie in it.
+DEFAULT_WARD_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+# Who vitals alerts are addressed to: every clinician of the ward.
+WARD_SETTING = Setting(
+    "WARD_ID",
     parse_uuid,
-    uuid.UUID("00000000-0000-4000-8000-000000000001"),
-    "User id of the ward's clinicians, the recipients of vitals alerts.",
+    DEFAULT_WARD_ID,
+    "Id of the ward whose clinicians receive the vitals alerts (`wards list` shows them).",
 )
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -99,26 +98,21 @@ class Notification(Base):
         Index("ix_notifications_patient_id_seq", "patient_id", "seq"),
         Index("ix_notifications_category_seq", "category", "seq"),
         Index("ix_notifications_created_at", "created_at"),
-        # Unread lists and counts touch only the unread rows.
-        Index(
-            "ix_notifications_unread_user_id_seq",
-            "user_id",
-            "seq",
-            sqlite_where=text("read_at IS NULL"),
-            postgresql_where=text("read_at IS NULL"),
-        ),
+        Index("ix_notifications_sender_id_seq", "sender_id", "seq"),
         # The status filter and the sweeper's "stuck since" scan.
         Index("ix_notifications_status_changed", "processing_status", "status_changed_at"),
     )
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    # The recipient: a user, or a ward (every clinician in it).
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # Who sent it; null for Vigil's own vitals alerts.
+    sender_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
     title: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     category: Mapped[str | None] = mapped_column(String(16))
     confidence: Mapped[float | None] = mapped_column(Float)
     keywords: Mapped[list[str] | None] = mapped_column(JSON)
@@ -129,6 +123,25 @@ class Notification(Base):
     analysed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     patient: Mapped[Patient | None] = relationship(lazy="raise")
+    reads: Mapped[list[NotificationRead]] = relationship(
+        lazy="raise",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="NotificationRead.read_at",
+    )
 
     def __repr__(self) -> str:
         return f"<Notification {self.id} {self.processing_status}>"
+
+
+class NotificationRead(Base):
+    """One person's reading of a notification: read state is per person, so a ward alert one
+    nurse has read stays unread for the others."""
+
+    __tablename__ = "notification_reads"
+
+    notification_seq: Mapped[int] = mapped_column(
+        ForeignKey("notifications.seq", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
 from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
 
 from shared.analysis_queue import AnalysisQueue
+from shared.auth.principal import current_principal
 from shared.events import NOTIFICATIONS, Events
 from shared.models import Notification
 from shared.telemetry import NOTIFICATIONS_CREATED
@@ -23,11 +24,35 @@ MAX_TITLE_LENGTH = 200
 MAX_TEXT_LENGTH = 10_000
 
 
+class NotificationReadSchema(Schema):
+    user_id = fields.UUID(dump_only=True)
+    read_at = fields.DateTime(format="iso", dump_only=True)
+
+
+def _caller_read_at(notification: Notification) -> str | None:
+    """When the signed-in caller read it; events, which go to everyone, carry only read_by."""
+    principal = current_principal() if has_request_context() else None
+    if principal is None:
+        return None
+    for reading in notification.reads:
+        if reading.user_id == principal.user_id:
+            return reading.read_at.isoformat()
+    return None
+
+
 class NotificationSchema(Schema):
     """A notification with its analysis (null fields until analysed)."""
 
     id = fields.UUID(dump_only=True)
-    user_id = fields.UUID(dump_only=True)
+    user_id = fields.UUID(
+        dump_only=True,
+        metadata={"description": "The recipient: a user's id, or a ward's (all its clinicians)."},
+    )
+    sender_id = fields.UUID(
+        allow_none=True,
+        dump_only=True,
+        metadata={"description": "Who sent it; null for Vigil's own vitals alerts."},
+    )
     patient_uuid = fields.Function(
         lambda n: n.patient.uuid if n.patient_id is not None else None,
         dump_only=True,
@@ -41,11 +66,21 @@ class NotificationSchema(Schema):
     title = fields.String(dump_only=True)
     text = fields.String(dump_only=True)
     created_at = fields.DateTime(format="iso", dump_only=True)
-    read_at = fields.DateTime(
-        format="iso",
-        allow_none=True,
+    read_at = fields.Function(
+        _caller_read_at,
         dump_only=True,
-        metadata={"description": "When first marked read; null if unread."},
+        metadata={
+            "type": "string",
+            "format": "date-time",
+            "nullable": True,
+            "description": "When the caller marked it read; null if they have not.",
+        },
+    )
+    read_by = fields.List(
+        fields.Nested(NotificationReadSchema),
+        attribute="reads",
+        dump_only=True,
+        metadata={"description": "Who has read it, and when, first reader first."},
     )
     category = fields.String(
         allow_none=True, dump_only=True, metadata={"enum": ["info", "warning", "critical"]}
@@ -66,11 +101,19 @@ notification_schema = NotificationSchema()
 
 
 def add_notification(
-    session: Session, *, user_id: uuid.UUID, title: str, text: str, patient_id: int | None = None
+    session: Session,
+    *,
+    user_id: uuid.UUID,
+    title: str,
+    text: str,
+    patient_id: int | None = None,
+    sender_id: uuid.UUID | None = None,
 ) -> Notification:
     """Add a pending notification to the caller's transaction (which the caller commits)."""
     notification = Notification(
         user_id=user_id,
+        sender_id=sender_id,
+        reads=[],
         title=title[:MAX_TITLE_LENGTH],
         text=text[:MAX_TEXT_LENGTH],
         patient_id=patient_id,

@@ -253,7 +253,7 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
             ws.close()
 
     api = f"http://127.0.0.1:{monitor_port}/api/v1"
-    user = settings.get("WARD_USER_ID", "00000000-0000-4000-8000-000000000001")
+    user = settings.get("WARD_ID", "00000000-0000-4000-8000-000000000001")
 
     def both_analysed():
         status, body = get_json(f"{api}/notifications?patient_uuid={patient}&user_id={user}")

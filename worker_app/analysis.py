@@ -47,7 +47,7 @@ def _load_for_update(session: Session, notification_id: uuid.UUID) -> Notificati
     query = (
         select(Notification)
         .where(Notification.id == notification_id)
-        .options(selectinload(Notification.patient))
+        .options(selectinload(Notification.patient), selectinload(Notification.reads))
     )
     if session.get_bind().dialect.name == "postgresql":
         # Two copies of one task (a re-queue racing a redelivery) then take turns.

@@ -10,11 +10,15 @@ import json
 import logging
 import queue
 import threading
+import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from flask import Flask, current_app
 
+from monitor_app.notifications.services import may_see
+from shared.auth.principal import Principal
 from shared.background import BackgroundThread, backoff
 from shared.events import REDIS_TIMEOUT_SECONDS
 from shared.telemetry import WEBSOCKET_CLIENTS
@@ -33,15 +37,33 @@ class TooManyClientsError(RuntimeError):
 
 @dataclass(eq=False)
 class Subscription:
-    """One client's queue of (event type, JSON text), and the types it asked for."""
+    """One client's queue of JSON texts, the types it asked for, and who it is: a client
+    receives only the notifications its user may see."""
 
     types: frozenset[str] | None
+    viewer: Principal | None = None
     messages: queue.Queue = field(default_factory=lambda: queue.Queue(maxsize=1000))
 
-    def wants(self, event_type: str) -> bool:
+    def wants(self, event_type: str, event: dict[str, Any]) -> bool:
         if event_type == LIVE_STATUS:
             return True
-        return self.types is None or event_type.split(".", 1)[0] in self.types
+        family = event_type.split(".", 1)[0]
+        if self.types is not None and family not in self.types:
+            return False
+        if family == "notification":
+            return self._may_see(event.get("notification"))
+        return True
+
+    def _may_see(self, notification: Any) -> bool:
+        if self.viewer is None or not isinstance(notification, dict):
+            return False
+        try:
+            recipient = uuid.UUID(str(notification["user_id"]))
+            sender = notification.get("sender_id")
+            sender_id = None if sender is None else uuid.UUID(str(sender))
+        except (KeyError, ValueError):
+            return False
+        return may_see(self.viewer, recipient, sender_id)
 
 
 class EventHub(BackgroundThread):
@@ -59,11 +81,13 @@ class EventHub(BackgroundThread):
         self._failures = 0
 
     # -- subscribers ------------------------------------------------------------------------
-    def subscribe(self, types: frozenset[str] | None = None) -> Subscription:
+    def subscribe(
+        self, types: frozenset[str] | None = None, viewer: Principal | None = None
+    ) -> Subscription:
         with self._lock:
             if len(self._subscriptions) >= self.max_clients:
                 raise TooManyClientsError(f"{self.max_clients} clients already connected")
-            subscription = Subscription(types)
+            subscription = Subscription(types, viewer)
             self._subscriptions.add(subscription)
             WEBSOCKET_CLIENTS.inc()
             return subscription
@@ -81,14 +105,15 @@ class EventHub(BackgroundThread):
     def _fan_out(self, raw: bytes) -> None:
         text = raw.decode("utf-8", "replace")
         try:
-            event_type = str(json.loads(text).get("type", ""))
+            event = json.loads(text)
+            event_type = str(event.get("type", ""))
         except (ValueError, AttributeError):
             log.warning("ignored a malformed event", extra={"event": text[:200]})
             return
         with self._lock:
             subscriptions = list(self._subscriptions)
         for subscription in subscriptions:
-            if not subscription.wants(event_type):
+            if not subscription.wants(event_type, event):
                 continue
             try:
                 subscription.messages.put_nowait(text)

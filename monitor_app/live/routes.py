@@ -16,9 +16,12 @@ import queue
 from flask import Blueprint, request
 from simple_websocket import ConnectionClosed, Server
 
+from monitor_app.audit.recorder import record_request
 from monitor_app.extensions import sock
 from monitor_app.live.hub import CLOSE, TooManyClientsError, event_hub
+from shared.audit import AuditAction
 from shared.auth.policy import signed_in
+from shared.auth.principal import require_principal
 from shared.auth.roles import Scope
 
 bp = Blueprint("live", __name__)
@@ -48,10 +51,11 @@ def stream(ws: Server) -> None:
         return
     hub = event_hub()
     try:
-        subscription = hub.subscribe(types)
+        subscription = hub.subscribe(types, require_principal())
     except TooManyClientsError:
         ws.close(TRY_AGAIN_LATER, "too many clients on this worker; retry shortly")
         return
+    record_request(AuditAction.LIVE_SUBSCRIBED, detail={"types": sorted(types or EVENT_FAMILIES)})
     try:
         ws.send(json.dumps({"type": "hello", "live": hub.connected}))
         while ws.connected:

@@ -11,7 +11,7 @@ from flask_smorest import abort
 from flask_smorest.pagination import PaginationParameters
 
 from monitor_app.audit.recorder import audited
-from monitor_app.caching import cached_response, memoize
+from monitor_app.caching import cached_response, caller_key, memoize
 from monitor_app.config import NOTIFICATIONS_MAX_PAGE_SIZE, NOTIFICATIONS_PAGE_SIZE
 from monitor_app.notifications import services
 from monitor_app.notifications.schemas import (
@@ -23,6 +23,7 @@ from monitor_app.notifications.schemas import (
 from monitor_app.pagination import PaginatedBlueprint, past_last_page
 from shared.audit import AuditAction
 from shared.auth.policy import allow, signed_in
+from shared.auth.principal import require_principal
 from shared.auth.roles import Role, Scope
 from shared.db import db
 from shared.errors import UNPROCESSABLE
@@ -61,12 +62,18 @@ class Notifications(MethodView):
     def post(self, data: dict[str, Any]) -> tuple[Notification, int, dict[str, str]]:
         """Create a notification; its analysis is queued at once (status `pending`)."""
         try:
-            notification = services.create_notification(db.session, data)
+            notification = services.create_notification(db.session, data, require_principal())
         except services.UnknownPatientError:
             abort(
                 422,
                 message="Unknown patient.",
                 errors={"json": {"patient_uuid": ["No patient with this UUID."]}},
+            )
+        except services.UnknownRecipientError:
+            abort(
+                422,
+                message="Unknown recipient.",
+                errors={"json": {"user_id": ["No user or ward with this id."]}},
             )
         db.session.commit()
         announce(current_app, "notification.created", [notification])
@@ -75,7 +82,7 @@ class Notifications(MethodView):
 
     @signed_in(scope=Scope.NOTIFICATIONS_READ)
     @audited(AuditAction.NOTIFICATIONS_LISTED)
-    @cached_response(NOTIFICATIONS)
+    @cached_response(NOTIFICATIONS, per_caller=True)
     @blp.arguments(NotificationQueryArgsSchema, location="query")
     @blp.response(
         200,
@@ -93,15 +100,17 @@ class Notifications(MethodView):
         self, args: dict[str, Any], pagination_parameters: PaginationParameters
     ) -> tuple[list[Notification], dict[str, str]]:
         """List notifications, newest first, filtered and paginated."""
+        viewer = require_principal()
         snapshot = args.pop("snapshot", None)
         if snapshot is None:
             snapshot = services.latest_seq(db.session)
         # The count is the same for every page of one query: computed once, then cached.
-        count_key = f"count:{snapshot}:{sorted((k, str(v)) for k, v in args.items())}"
+        filters = sorted((k, str(v)) for k, v in args.items())
+        count_key = f"count:{caller_key(viewer)}:{snapshot}:{filters}"
         pagination_parameters.item_count = memoize(
             NOTIFICATIONS,
             count_key,
-            lambda: services.count_notifications(db.session, args, snapshot),
+            lambda: services.count_notifications(db.session, args, snapshot, viewer),
             timeout=current_app.config["CACHE_DEFAULT_TIMEOUT"],
         )
         if past_last_page(pagination_parameters):
@@ -110,6 +119,7 @@ class Notifications(MethodView):
             db.session,
             args,
             snapshot,
+            viewer,
             offset=pagination_parameters.first_item,
             limit=pagination_parameters.page_size,
         )
@@ -120,14 +130,15 @@ class Notifications(MethodView):
 class NotificationById(MethodView):
     @signed_in(scope=Scope.NOTIFICATIONS_READ)
     @audited(AuditAction.NOTIFICATION_READ)
-    @cached_response(NOTIFICATIONS)
+    @cached_response(NOTIFICATIONS, per_caller=True)
     @blp.response(200, NotificationSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response=UNPROCESSABLE)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, notification_id: uuid.UUID) -> Notification:
         """Show one notification with its analysis."""
-        return _found(services.get_notification(db.session, notification_id), notification_id)
+        notification = services.get_notification(db.session, notification_id, require_principal())
+        return _found(notification, notification_id)
 
 
 @blp.route("/<uuid:notification_id>/read")
@@ -139,8 +150,8 @@ class NotificationRead(MethodView):
     @blp.alt_response(422, response=UNPROCESSABLE)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, notification_id: uuid.UUID) -> Notification:
-        """Mark as read. Idempotent: `read_at` keeps the time it was first read."""
-        notification, changed = services.mark_read(db.session, notification_id)
+        """Mark as read by the caller. Idempotent: `read_at` keeps when they first read it."""
+        notification, changed = services.mark_read(db.session, notification_id, require_principal())
         db.session.commit()
         notification = _found(notification, notification_id)
         if changed:
@@ -152,14 +163,15 @@ class NotificationRead(MethodView):
 class NotificationStatus(MethodView):
     @signed_in(scope=Scope.NOTIFICATIONS_READ)
     @audited(AuditAction.NOTIFICATION_READ)
-    @cached_response(NOTIFICATIONS)
+    @cached_response(NOTIFICATIONS, per_caller=True)
     @blp.response(200, NotificationStatusSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(422, response=UNPROCESSABLE)
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, notification_id: uuid.UUID) -> Notification:
         """The analysis status, and the analysis once completed (or why it failed)."""
-        return _found(services.get_notification(db.session, notification_id), notification_id)
+        notification = services.get_notification(db.session, notification_id, require_principal())
+        return _found(notification, notification_id)
 
 
 def _found(notification: Notification | None, notification_id: uuid.UUID) -> Notification:

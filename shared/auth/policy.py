@@ -129,6 +129,8 @@ def register_access(
 
     @app.before_request
     def check_access():
+        # No caller until one is proven (the tests' clients share one app context).
+        g.principal = None
         # Unknown URLs and methods fall through to their 404 / 405.
         if request.endpoint is None or request.method == "OPTIONS":
             return None

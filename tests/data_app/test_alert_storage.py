@@ -88,7 +88,7 @@ def test_one_alert_per_band_change_and_one_recovery(data_app):
     ]
     first, recovery = alerts
     assert "Critical" in first.text and "hypoxaemia" in first.text and "SpO2 88%" in first.text
-    assert first.user_id == data_app.config["WARD_USER_ID"]
+    assert first.user_id == data_app.config["WARD_ID"]
     assert all(n.processing_status == "pending" and n.patient_id is not None for n in alerts)
     assert "recovered" in recovery.text
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -65,8 +64,10 @@ def test_each_read_of_patient_data_writes_one_record(
             assert str(event.patient_uuid) == patient.uuid
 
 
-def test_notification_reads_and_changes_are_recorded(app: Flask, client: FlaskClient) -> None:
-    body = {"user_id": str(uuid.uuid4()), "title": "Check bed 4", "text": "Pulse rising."}
+def test_notification_reads_and_changes_are_recorded(
+    app: Flask, client: FlaskClient, admin: Account
+) -> None:
+    body = {"user_id": str(admin.id), "title": "Check bed 4", "text": "Pulse rising."}
     created = client.post(f"{API}/notifications", json=body)
     assert created.status_code == 201
     notification_id = created.json["id"]

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import queue
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from monitor_app.live.hub import EventHub, Subscription
+from shared.auth.principal import Principal
+from shared.auth.roles import Role
 from shared.events import Events
+
+ADMIN = Principal(uuid.uuid4(), Role.ADMIN)
 
 
 @pytest.fixture
@@ -41,12 +46,13 @@ def test_a_client_greeted_before_events_flow_is_told_when_they_start(hub):
 
 def test_events_reach_only_the_clients_that_asked_for_their_type(hub, events):
     vitals_only = hub.subscribe(frozenset({"vitals"}))
-    everything = hub.subscribe()
+    everything = hub.subscribe(viewer=ADMIN)
     hub.start()
     assert next_event(vitals_only)["type"] == "live"
     assert next_event(everything)["type"] == "live"
 
-    assert events.publish("notification.created", {"notification": {"id": "n1"}})
+    notification = {"id": "n1", "user_id": str(uuid.uuid4()), "sender_id": None}
+    assert events.publish("notification.created", {"notification": notification})
     assert events.publish("vitals", {"samples": []})
 
     assert next_event(everything)["type"] == "notification.created"
