@@ -4,6 +4,7 @@ from shared.config import (
     AUTH_PUBLIC_KEY_SETTING,
     COMMON_SETTINGS,
     KAFKA_TOPIC_SETTINGS,
+    REDIS_SETTINGS,
     Setting,
     parse_api_prefix,
     parse_float,
@@ -26,6 +27,8 @@ def parse_scenario(raw: str) -> str:
 PATIENT_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
     AUTH_PUBLIC_KEY_SETTING,
+    # Revoked tokens and disabled accounts are looked up there (shared/auth/revocation.py).
+    *REDIS_SETTINGS,
     Setting("API_PREFIX", parse_api_prefix, "/api/v1"),
     Setting("METRICS_INTERVAL", parse_float(exclusive_minimum=0, maximum=3600), 5.0),
     # Without PATIENT_UUID the uuid is derived from the name, so a restart keeps the patient.

@@ -15,11 +15,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, current_app, request, session
 from flask_wtf.csrf import CSRFProtect
 
+from monitor_app.auth.revocation_sync import RevocationSync
 from monitor_app.auth.services import AuthSettings, principal_for_session, principal_for_token
 from shared.auth.policy import bearer_token, register_access, unauthorized
 from shared.auth.principal import Principal
+from shared.auth.revocation import Revocations
 from shared.auth.tokens import InvalidTokenError, TokenSigner, load_private_key
 from shared.db import db
+from shared.lifecycle import register_background
 
 # The key, in Flask's signed session cookie, of the dashboard session's secret.
 SESSION_SECRET = "sid"  # noqa: S105 (a key name, not a secret)
@@ -47,6 +50,10 @@ def init_auth(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,
     )
     csrf.init_app(app)
+    app.extensions["vigil.revocations"] = Revocations(
+        app.config["REDIS_URL"], app.config["REDIS_NAMESPACE"]
+    )
+    register_background(app, "revocations", RevocationSync(app))
     register_access(app, authenticate, login_endpoint=app.config.get("LOGIN_ENDPOINT"))
 
 

@@ -17,6 +17,7 @@ from flask.cli import AppGroup
 
 from monitor_app.auth import services
 from monitor_app.auth.authenticate import token_signer
+from monitor_app.auth.revocation_sync import announce_account_state, announce_revoked_token
 from shared.audit import AuditAction, record
 from shared.auth.roles import Role, Scope
 from shared.db import db, migrate, utcnow
@@ -90,7 +91,9 @@ def _set_active(email: str, active: bool) -> None:
             user = services.set_active(session, email, active)
             action = AuditAction.USER_ENABLED if active else AuditAction.USER_DISABLED
             _audit(session, action, f"user:{user.id}")
-            click.echo(f"{'enabled' if active else 'disabled'} {user.email}")
+            user_id, user_email = user.id, user.email
+        announce_account_state(user_id, active)
+        click.echo(f"{'enabled' if active else 'disabled'} {user_email}")
     except services.AccountError as exc:
         _fail(exc)
 
@@ -166,4 +169,5 @@ def revoke_token(token_id: uuid.UUID) -> None:
         if row is None:
             _fail(services.AccountError(f"no API token {token_id}"))
         _audit(session, AuditAction.TOKEN_REVOKED, f"api_token:{token_id}")
-        click.echo(f"revoked {token_id}")
+    announce_revoked_token(token_id)
+    click.echo(f"revoked {token_id}")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from monitor_app.audit.recorder import request_origin
 from monitor_app.auth import services
 from monitor_app.auth.authenticate import auth_settings, token_signer
+from monitor_app.auth.revocation_sync import announce_revoked_token
 from monitor_app.auth.sign_in import sign_in
 from shared.audit import AuditAction, record
 from shared.auth.policy import allow, public, unauthorized
@@ -141,6 +142,7 @@ class ApiTokenById(MethodView):
             abort(404, message=f"No API token with id {token_id}.")
         record_token_event(db.session, AuditAction.TOKEN_REVOKED, row, require_principal())
         db.session.commit()
+        announce_revoked_token(row.id)
 
 
 def record_token_event(

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from flask import Flask, current_app
+from werkzeug.exceptions import ServiceUnavailable
 
 from shared.auth.policy import bearer_token, register_access, unauthorized
 from shared.auth.principal import Principal
+from shared.auth.revocation import Revocations, RevocationUnavailableError
 from shared.auth.roles import Role, known_scopes
 from shared.auth.tokens import InvalidTokenError, TokenVerifier, load_public_key
 
 
 def init_token_auth(app: Flask) -> None:
     """Load the public key (a missing key stops the app here) and check every request."""
+    config = app.config
     app.extensions["vigil.token_verifier"] = TokenVerifier(
-        load_public_key(app.config["AUTH_PUBLIC_KEY_FILE"])
+        load_public_key(config["AUTH_PUBLIC_KEY_FILE"])
+    )
+    app.extensions["vigil.revocations"] = Revocations(
+        config["REDIS_URL"], config["REDIS_NAMESPACE"]
     )
     register_access(app, authenticate_token)
 
@@ -29,6 +35,13 @@ def authenticate_token() -> Principal | None:
         role = Role(claims.role)
     except (InvalidTokenError, ValueError):
         raise unauthorized("The token is invalid or expired.") from None
+    revocations: Revocations = current_app.extensions["vigil.revocations"]
+    try:
+        holds = revocations.holds(claims.token_id, claims.user_id)
+    except RevocationUnavailableError:
+        raise ServiceUnavailable("Cannot check the token's revocation now; retry.") from None
+    if not holds:
+        raise unauthorized("The token was revoked, or its account is disabled.")
     return Principal(
         user_id=claims.user_id,
         role=role,

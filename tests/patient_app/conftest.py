@@ -8,11 +8,13 @@ from shared.lifecycle import background_service, stop_background
 
 
 @pytest.fixture
-def app() -> Iterator[Flask]:
-    """A patient_app whose background services are not started (no broker needed)."""
+def app(redis_settings: dict[str, str]) -> Iterator[Flask]:
+    """A patient_app whose background services are not started (no broker needed); tokens
+    are checked against the test's Redis namespace."""
     app = create_app(
         {
             "TESTING": True,
+            **redis_settings,
             "PATIENT_NAME": "Ivan Petrov",
             "PATIENT_SEED": 7,
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
