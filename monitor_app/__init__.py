@@ -16,6 +16,8 @@ from monitor_app.audit.routes import blp as audit_blp
 from monitor_app.auth.authenticate import init_auth
 from monitor_app.auth.cli import register_cli
 from monitor_app.auth.routes import blp as auth_blp
+from monitor_app.auth.sso import bp as sso_bp
+from monitor_app.auth.sso import init_sso
 from monitor_app.config import API_DOCS, MONITOR_SETTINGS, extension_config
 from monitor_app.dashboard.routes import bp as dashboard_bp
 from monitor_app.docs import bp as swagger_ui_bp
@@ -88,6 +90,8 @@ def register_api(app: Flask) -> None:
 def register_auth(app: Flask) -> None:
     """Sign-in, and every route's access: the routes declare theirs; these are libraries'."""
     init_auth(app)
+    init_sso(app)
+    app.register_blueprint(sso_bp)
     register_audit(app)
     register_cli(app)
     declare(app, "api-docs.openapi_json", SIGNED_IN)

@@ -14,7 +14,10 @@ from shared.config import (
     parse_api_prefix,
     parse_bool,
     parse_float,
+    parse_http_url,
     parse_int,
+    parse_nonempty,
+    parse_optional,
     parse_path,
 )
 
@@ -29,6 +32,19 @@ def parse_rate_limit(raw: str) -> str:
     except ValueError:
         raise ValueError(f"expected a limit like '600 per minute', got {raw!r}") from None
     return value
+
+
+def parse_role_map(raw: str) -> dict[str, str]:
+    """'group=role,group2=role2' as a mapping; each role one of Vigil's people roles."""
+    from shared.auth.roles import PEOPLE
+
+    mapping: dict[str, str] = {}
+    for pair in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, role = pair.partition("=")
+        if not name.strip() or role.strip() not in {r.value for r in PEOPLE}:
+            raise ValueError(f"expected 'claim-value=admin|clinician|viewer', got {pair!r}")
+        mapping[name.strip()] = role.strip()
+    return mapping
 
 
 MONITOR_SETTINGS: tuple[Setting, ...] = (
@@ -93,6 +109,28 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "Failed sign-ins in a row after which an account refuses passwords for a while.",
     ),
     Setting("LOGIN_LOCKOUT_SECONDS", parse_int(1, 86400), 900, "How long that lockout lasts."),
+    # Single sign-on with the hospital's OpenID Connect provider; off without OIDC_ISSUER.
+    Setting(
+        "OIDC_ISSUER",
+        parse_optional(parse_http_url),
+        None,
+        "The identity provider's issuer URL (its /.well-known/openid-configuration is read).",
+    ),
+    Setting("OIDC_CLIENT_ID", parse_nonempty, "vigil"),
+    Setting("OIDC_CLIENT_SECRET", parse_optional(parse_nonempty), None),
+    Setting(
+        "OIDC_ROLE_CLAIM",
+        parse_nonempty,
+        "vigil_role",
+        "The ID-token claim (a string or a list) that says the user's role.",
+    ),
+    Setting(
+        "OIDC_ROLE_MAP",
+        parse_role_map,
+        {},
+        "Claim values to roles, e.g. 'icu-nurses=clinician,it-admins=admin'; without it the "
+        "claim must name the role.",
+    ),
     Setting(
         "SESSION_COOKIE_SECURE",
         parse_bool,

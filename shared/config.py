@@ -195,6 +195,13 @@ WARD_SETTING = Setting(
 )
 
 
+def parse_http_url(raw: str) -> str:
+    value = raw.strip()
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
+    return value
+
+
 def parse_path(raw: str) -> Path:
     value = raw.strip()
     if not value:

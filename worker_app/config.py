@@ -10,17 +10,10 @@ from shared.config import (
     ConfigError,
     Setting,
     parse_float,
+    parse_http_url,
     parse_int,
     parse_nonempty,
 )
-
-
-def parse_http_url(raw: str) -> str:
-    value = raw.strip()
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
-    return value
-
 
 WORKER_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,

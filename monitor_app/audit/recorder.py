@@ -1,5 +1,5 @@
 """Records an audit event for every request to a route that declares an action, and for
-every request the access check refuses, after the response is made.
+every request the access check refuses (denied), after the response is made.
 
 Views declare what they do with `@audited(AuditAction.…)` beside their access. The event is
 written in a transaction of its own, after the view's; if it cannot be written, the caller
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.audit import AuditAction, Outcome, record
@@ -24,7 +24,6 @@ from shared.errors import error_body
 log = logging.getLogger(__name__)
 
 ATTRIBUTE = "__vigil_audit__"
-DENIED_STATUSES = frozenset({401, 403})
 F = TypeVar("F", bound=Callable)
 
 
@@ -46,7 +45,7 @@ def _record_response(response: Response) -> Response:
     if request.endpoint is None or request.method == "OPTIONS":
         return response
     action = view_declaration(current_app, request.endpoint, request.method, ATTRIBUTE)
-    denied = response.status_code in DENIED_STATUSES
+    denied = bool(g.get("access_denied"))
     if action is None and not denied:
         return response
     try:

@@ -211,6 +211,26 @@ def check_password(session: Session, email: str, password: str, settings: AuthSe
     return user
 
 
+def sso_user(session: Session, subject: str, email: str, role: Role, email_verified: bool) -> User:
+    """The account of an identity the hospital's provider vouched for, made on first sign-in;
+    its role follows the provider's on every sign-in. Raises SignInError if it is disabled,
+    AccountError if the address belongs to another account that the provider has not shown
+    to be this person's (an unverified address must not take over a local account)."""
+    user = session.scalar(select(User).where(User.oidc_subject == subject))
+    if user is None:
+        user = find_user(session, email)
+        if user is not None and (user.oidc_subject is not None or not email_verified):
+            raise AccountError(f"{normalise_email(email)} belongs to another account")
+    if user is None:
+        user = create_user(session, email, role)
+    if not user.active:
+        raise SignInError(SignInFailure.DISABLED, user)
+    user.oidc_subject = subject
+    user.role = role.value
+    user.last_login_at = utcnow()
+    return user
+
+
 def set_password(user: User, password: str) -> None:
     try:
         check_password_strength(password)

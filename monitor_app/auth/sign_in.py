@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from flask import request
+from flask import session as cookie
 from sqlalchemy.orm import Session
 
 from monitor_app.audit.recorder import request_origin
 from monitor_app.auth import services
-from monitor_app.auth.authenticate import auth_settings
+from monitor_app.auth.authenticate import SESSION_SECRET, auth_settings
 from shared.audit import AuditAction, Outcome, record
-from shared.identity import User
+from shared.identity import User, UserSession
 
 
 def sign_in(session: Session, username: str, password: str, via: str) -> User:
@@ -26,3 +28,21 @@ def sign_in(session: Session, username: str, password: str, via: str) -> User:
         raise
     record(session, AuditAction.SIGN_IN, user=user, detail={"via": via}, **origin)
     return user
+
+
+def begin_session(session: Session, user: User) -> UserSession:
+    """A dashboard session for `user` in a cookie emptied first: the session gets a new id at
+    every sign-in, so one an attacker planted beforehand is worthless."""
+    cookie.clear()
+    row, secret = services.start_session(
+        session, user, request.remote_addr, request.user_agent.string
+    )
+    cookie[SESSION_SECRET] = secret
+    return row
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site, never another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target

@@ -111,15 +111,10 @@ def view_declaration(app: Flask, endpoint: str, method: str, attribute: str) -> 
 
 
 Authenticate = Callable[[], Principal | None]
-OnDenied = Callable[[Principal | None, Access], None]
 
 
 def register_access(
-    app: Flask,
-    authenticate: Authenticate,
-    *,
-    login_endpoint: str | None = None,
-    on_denied: OnDenied | None = None,
+    app: Flask, authenticate: Authenticate, *, login_endpoint: str | None = None
 ) -> None:
     """Check every request against its route's declared access, before the view runs.
 
@@ -131,6 +126,7 @@ def register_access(
     def check_access():
         # No caller until one is proven (the tests' clients share one app context).
         g.principal = None
+        g.access_denied = False
         # Unknown URLs and methods fall through to their 404 / 405.
         if request.endpoint is None or request.method == "OPTIONS":
             return None
@@ -141,8 +137,8 @@ def register_access(
         g.principal = principal
         if access.allows(principal):
             return None
-        if on_denied is not None:
-            on_denied(principal, access)
+        # For the audit trail: this request was refused by the access check itself.
+        g.access_denied = True
         if principal is None:
             if access.page and login_endpoint is not None:
                 return redirect(url_for(login_endpoint, next=request.full_path.rstrip("?")))
