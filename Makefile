@@ -79,6 +79,8 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 # `make run KAFKA_ENGINE=apache` runs the broker on Apache Kafka (make passes the variable on).
 run: install $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@mkdir -p var
+	@$(BIN)/python -m shared.auth.keys var/auth
+	@$(BIN)/python -m monitor_app users demo var/demo-credentials.txt
 	@echo ""
 	@echo "  Vigil is starting. In a few seconds:"
 	@echo "    Dashboard (central station): http://127.0.0.1:$(MONITOR_PORT)/"
@@ -87,6 +89,8 @@ run: install $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@echo "    Live updates (WebSocket): ws://127.0.0.1:$(MONITOR_PORT)/api/v1/ws"
 	@echo "    OpenAPI UI:            http://127.0.0.1:$(MONITOR_PORT)/docs"
 	@echo "    OpenAPI document:      http://127.0.0.1:$(MONITOR_PORT)/openapi.json"
+	@echo "  Sign in with an account from var/demo-credentials.txt (ROLE EMAIL PASSWORD);"
+	@echo "  API clients: POST /api/v1/auth/token {\"username\": EMAIL, \"password\": PASSWORD}."
 	@echo "  Stop with Ctrl-C."
 	@echo ""
 	PATH="$(CURDIR)/$(BIN):$$PATH" MONITOR_PORT=$(MONITOR_PORT) $(BIN)/honcho start -f Procfile

@@ -7,9 +7,12 @@ never from an argument, which other users could read in the process list.
 from __future__ import annotations
 
 import getpass
+import os
+import secrets
 import sys
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -129,6 +132,45 @@ def set_password(email: str, password_stdin: bool) -> None:
             click.echo(f"password set for {user.email}")
     except services.AccountError as exc:
         _fail(exc)
+
+
+# `make run`'s first start makes these, so a newcomer can sign in at once.
+DEMO_ACCOUNTS = (
+    (Role.ADMIN, "admin@demo.vigil"),
+    (Role.CLINICIAN, "nina@demo.vigil"),
+    (Role.CLINICIAN, "omar@demo.vigil"),
+)
+DEMO_WARD = "ICU"
+
+
+@users.command("demo")
+@click.argument("credentials", type=click.Path(dir_okay=False, path_type=Path))
+def demo_accounts(credentials: Path) -> None:
+    """Make the demo accounts (an admin, two ICU clinicians) with random passwords, written
+    to CREDENTIALS (mode 0600) as `ROLE EMAIL PASSWORD` lines. Kept as they are while that
+    file exists; disabled demo accounts stay disabled."""
+    if credentials.exists():
+        click.echo(f"demo accounts: {credentials}")
+        return
+    lines = []
+    with _session() as session:
+        for role, email in DEMO_ACCOUNTS:
+            password = secrets.token_urlsafe(12)
+            user = services.find_user(session, email)
+            if user is None:
+                user = services.create_user(session, email, role, password, wards=[DEMO_WARD])
+                _audit(session, AuditAction.USER_CREATED, f"user:{user.id}", role=role.value)
+            elif not user.active:
+                continue
+            else:
+                services.set_password(user, password)
+                _audit(session, AuditAction.PASSWORD_SET, f"user:{user.id}")
+            lines.append(f"{role.value} {email} {password}\n")
+        credentials.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.writelines(lines)
+    click.echo(f"demo accounts created: {credentials}")
 
 
 @tokens.command("create")

@@ -269,3 +269,41 @@ def test_a_read_that_cannot_be_recorded_returns_no_data(
     assert answer.status_code == 500
     assert "Secret Name" not in answer.get_data(as_text=True)
     assert answer.json["code"] == 500
+
+
+def test_demo_accounts_are_made_once_with_private_credentials(app: Flask, tmp_path) -> None:
+    credentials = tmp_path / "demo-credentials.txt"
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["users", "demo", str(credentials)]).exit_code == 0
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    lines = [line.split(" ") for line in credentials.read_text().splitlines()]
+    assert [(role, email) for role, email, _password in lines] == [
+        ("admin", "admin@demo.vigil"),
+        ("clinician", "nina@demo.vigil"),
+        ("clinician", "omar@demo.vigil"),
+    ]
+    client = app.test_client()
+    for _role, email, password in lines:
+        signed_in = client.post(f"{API}/auth/token", json={"username": email, "password": password})
+        assert signed_in.status_code == 200
+    nina = client.post(f"{API}/auth/token", json={"username": lines[1][1], "password": lines[1][2]})
+    me = client.get(
+        f"{API}/auth/me", headers={"Authorization": f"Bearer {nina.json['access_token']}"}
+    )
+    assert [ward["name"] for ward in me.json["wards"]] == ["ICU"]
+    # A later start keeps them as they are.
+    before = credentials.read_text()
+    assert runner.invoke(args=["users", "demo", str(credentials)]).exit_code == 0
+    assert credentials.read_text() == before
+    assert len(events(app, action=AuditAction.USER_CREATED.value)) == 3
+    # Turned off, and the file gone: they stay off and are not written again.
+    assert runner.invoke(args=["users", "disable", "admin@demo.vigil"]).exit_code == 0
+    credentials.unlink()
+    assert runner.invoke(args=["users", "demo", str(credentials)]).exit_code == 0
+    emails = [line.split(" ")[1] for line in credentials.read_text().splitlines()]
+    assert emails == ["nina@demo.vigil", "omar@demo.vigil"]
+    old_password = lines[1][2]
+    refused = client.post(
+        f"{API}/auth/token", json={"username": emails[0], "password": old_password}
+    )
+    assert refused.status_code == 401
