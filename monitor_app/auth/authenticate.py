@@ -35,7 +35,9 @@ def init_auth(app: Flask) -> None:
     app.extensions["vigil.token_signer"] = TokenSigner(key)
     app.extensions["vigil.auth_settings"] = AuthSettings.from_config(app.config)
     # One secret to keep: the cookie-signing key is derived from the token signing key.
-    app.config.setdefault("SECRET_KEY", _derived_secret(key))
+    # (Flask's defaults hold SECRET_KEY = None, so setdefault would keep that.)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _derived_secret(key)
     app.config.update(
         SESSION_COOKIE_NAME="vigil_session",
         SESSION_COOKIE_HTTPONLY=True,
