@@ -13,6 +13,7 @@ from flask_limiter.util import get_remote_address
 
 from monitor_app.auth.authenticate import init_auth
 from monitor_app.auth.cli import register_cli
+from monitor_app.auth.pages import bp as login_bp
 from monitor_app.auth.routes import blp as auth_blp
 from monitor_app.config import API_DOCS, MONITOR_SETTINGS, extension_config
 from monitor_app.dashboard.routes import bp as dashboard_bp
@@ -86,6 +87,7 @@ def register_auth(app: Flask) -> None:
     """Sign-in, and every route's access: the routes declare theirs; these are libraries'."""
     init_auth(app)
     register_cli(app)
+    app.register_blueprint(login_bp)
     declare(app, "api-docs.openapi_json", SIGNED_IN)
     declare(app, "api-docs.openapi_swagger_ui", SIGNED_IN_PAGE)
     # Scripts and styles, the login page's among them: no patient data in them.

@@ -24,6 +24,8 @@ from shared.db import db
 # The key, in Flask's signed session cookie, of the dashboard session's secret.
 SESSION_SECRET = "sid"  # noqa: S105 (a key name, not a secret)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Where an anonymous browser asking for a page is sent (monitor_app.auth.pages).
+LOGIN_ENDPOINT = "login.page"
 
 csrf = CSRFProtect()
 
@@ -49,7 +51,7 @@ def init_auth(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,
     )
     csrf.init_app(app)
-    register_access(app, authenticate, login_endpoint=app.config.get("LOGIN_ENDPOINT"))
+    register_access(app, authenticate, login_endpoint=LOGIN_ENDPOINT)
 
 
 def token_signer() -> TokenSigner:
