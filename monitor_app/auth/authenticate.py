@@ -15,7 +15,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, current_app, request, session
 from flask_wtf.csrf import CSRFProtect
 
-from monitor_app.auth.services import AuthSettings, principal_for_session, principal_for_token
+from monitor_app.auth.services import (
+    AuthSettings,
+    principal_for_session,
+    principal_for_token,
+    session_holds,
+    token_holds,
+)
 from shared.auth.policy import bearer_token, register_access, unauthorized
 from shared.auth.principal import Principal
 from shared.auth.tokens import InvalidTokenError, TokenSigner, load_private_key
@@ -91,6 +97,23 @@ def authenticate() -> Principal | None:
     if request.method not in SAFE_METHODS:
         csrf.protect()
     return principal
+
+
+def still_signed_in(principal: Principal) -> bool:
+    """Whether the credentials this (long-lived) request came with still hold: its session
+    not ended or idle, its token not revoked, the account active. Touches nothing, so a
+    stream alone does not keep a session from going idle."""
+    with db.sessionmaker().begin() as auth_session:
+        if principal.session_id is not None:
+            return session_holds(auth_session, principal.session_id, auth_settings())
+        token = bearer_token()
+        if token is None:
+            return False
+        try:
+            claims = token_signer().verify(token)
+        except InvalidTokenError:
+            return False
+        return claims.token_id == principal.token_id and token_holds(auth_session, claims)
 
 
 def _derived_secret(key: Ed25519PrivateKey) -> bytes:
