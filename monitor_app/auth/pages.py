@@ -14,7 +14,8 @@ from flask.typing import ResponseReturnValue
 from monitor_app.auth import services
 from monitor_app.auth.authenticate import SESSION_SECRET, auth_settings, csrf
 from monitor_app.auth.passwords import MAX_PASSWORD_LENGTH
-from shared.auth.policy import public, signed_in
+from shared.auth.policy import public
+from shared.auth.roles import PEOPLE, Role
 from shared.db import db
 from shared.identity import MAX_EMAIL_LENGTH
 
@@ -85,6 +86,10 @@ def sign_in() -> ResponseReturnValue:
         db.session.commit()
         locked = exc.failure is services.SignInFailure.LOCKED
         return _form(401, LOCKED_OUT if locked else SIGN_IN_REFUSED, email, target)
+    if Role(user.role) not in PEOPLE:
+        # A machine account uses its tokens; the dashboard is for people.
+        db.session.commit()
+        return _form(401, SIGN_IN_REFUSED, email, target)
     previous = session.get(SESSION_SECRET)
     if isinstance(previous, str):
         services.end_session(db.session, previous)
@@ -99,9 +104,12 @@ def sign_in() -> ResponseReturnValue:
 
 
 @bp.post("/logout")
-@signed_in(page=True)
+@public
 def logout() -> ResponseReturnValue:
-    """End the session here and in the browser (the access check verified the CSRF token)."""
+    """End the session here and in the browser, then show the login form."""
+    # Public, so that signing out works whatever became of the session (an idle one would
+    # otherwise be sent to sign in first); the token keeps other sites' forms from doing it.
+    csrf.protect()
     secret = session.get(SESSION_SECRET)
     if isinstance(secret, str):
         services.end_session(db.session, secret)

@@ -15,7 +15,7 @@ from http.cookies import SimpleCookie
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.test import TestResponse
 
 from monitor_app import create_app
@@ -287,6 +287,18 @@ def test_a_disabled_account_cannot_sign_in(
     assert sessions_of(app, clinician.id) == []
 
 
+def test_a_machine_account_cannot_sign_in_to_the_dashboard(
+    app: Flask, browser: FlaskClient, make_account: Callable[..., Account]
+) -> None:
+    integration = make_account(Role.INTEGRATION)
+
+    response = submit(browser, integration.email, integration.password)
+
+    assert response.status_code == 401
+    assert SIGN_IN_REFUSED in response.get_data(as_text=True)
+    assert sessions_of(app, integration.id) == []
+
+
 def test_five_failures_through_the_form_lock_the_account(
     app: Flask, browser: FlaskClient, clinician: Account
 ) -> None:
@@ -453,11 +465,32 @@ def test_a_logout_without_the_csrf_token_is_refused(
     assert row.ended_at is None
 
 
-def test_logout_when_already_signed_out_goes_to_the_login_page(browser: FlaskClient) -> None:
-    response = browser.post("/logout")
+def test_logout_after_the_session_ended_still_signs_out(
+    app: Flask, browser: FlaskClient, clinician: Account
+) -> None:
+    """The form the page showed still works: no detour to sign in (and back to GET /logout)."""
+    sign_in(browser, clinician)
+    token = page_token(browser)
+    with db.sessionmaker(app).begin() as session:
+        session.execute(
+            update(UserSession).where(UserSession.user_id == clinician.id).values(ended_at=utcnow())
+        )
 
-    assert response.status_code == 302
-    assert response.headers["Location"].startswith("/login")
+    response = browser.post("/logout", data={"csrf_token": token})
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/login"
+    assert browser.get_cookie(COOKIE) is None
+
+
+def test_an_anonymous_logout_needs_the_token_too(browser: FlaskClient) -> None:
+    assert browser.post("/logout").status_code == 400
+    token = form_token(browser)
+
+    response = browser.post("/logout", data={"csrf_token": token})
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/login"
 
 
 # -- idle, disabled -------------------------------------------------------------------------
