@@ -15,6 +15,7 @@ from monitor_app.audit.recorder import register_audit
 from monitor_app.audit.routes import blp as audit_blp
 from monitor_app.auth.authenticate import init_auth
 from monitor_app.auth.cli import register_cli
+from monitor_app.auth.pages import bp as login_bp
 from monitor_app.auth.routes import blp as auth_blp
 from monitor_app.auth.sso import bp as sso_bp
 from monitor_app.auth.sso import init_sso
@@ -94,6 +95,7 @@ def register_auth(app: Flask) -> None:
     app.register_blueprint(sso_bp)
     register_audit(app)
     register_cli(app)
+    app.register_blueprint(login_bp)
     declare(app, "api-docs.openapi_json", SIGNED_IN)
     declare(app, "api-docs.openapi_swagger_ui", SIGNED_IN_PAGE)
     # Scripts and styles, the login page's among them: no patient data in them.

@@ -77,6 +77,13 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "WebSocket clients per gunicorn worker; each holds one of its threads.",
     ),
     Setting(
+        "WS_SESSION_CHECK_SECONDS",
+        parse_float(exclusive_minimum=0, maximum=300),
+        5.0,
+        "How often a WebSocket stream re-checks its session or token; one that no longer "
+        "holds (signed out, idle, account disabled, token revoked) is closed.",
+    ),
+    Setting(
         "METRICS_INTERVAL",
         parse_float(exclusive_minimum=0, maximum=3600),
         5.0,

@@ -16,7 +16,13 @@ from flask import Flask, current_app, request, session
 from flask_wtf.csrf import CSRFProtect
 
 from monitor_app.auth.revocation_sync import RevocationSync
-from monitor_app.auth.services import AuthSettings, principal_for_session, principal_for_token
+from monitor_app.auth.services import (
+    AuthSettings,
+    principal_for_session,
+    principal_for_token,
+    session_holds,
+    token_holds,
+)
 from shared.auth.policy import bearer_token, register_access, unauthorized
 from shared.auth.principal import Principal
 from shared.auth.revocation import Revocations
@@ -27,6 +33,8 @@ from shared.lifecycle import register_background
 # The key, in Flask's signed session cookie, of the dashboard session's secret.
 SESSION_SECRET = "sid"  # noqa: S105 (a key name, not a secret)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Where an anonymous browser asking for a page is sent (monitor_app.auth.pages).
+LOGIN_ENDPOINT = "login.page"
 
 csrf = CSRFProtect()
 
@@ -38,6 +46,7 @@ def init_auth(app: Flask) -> None:
     app.extensions["vigil.token_signer"] = TokenSigner(key)
     app.extensions["vigil.auth_settings"] = AuthSettings.from_config(app.config)
     # One secret to keep: the cookie-signing key is derived from the token signing key.
+    # (Flask's defaults hold SECRET_KEY = None, so setdefault would keep that.)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _derived_secret(key)
     app.config.update(
@@ -55,7 +64,7 @@ def init_auth(app: Flask) -> None:
         app.config["REDIS_URL"], app.config["REDIS_NAMESPACE"]
     )
     register_background(app, "revocations", RevocationSync(app))
-    register_access(app, authenticate, login_endpoint=app.config.get("LOGIN_ENDPOINT"))
+    register_access(app, authenticate, login_endpoint=LOGIN_ENDPOINT)
 
 
 def token_signer() -> TokenSigner:
@@ -95,6 +104,23 @@ def authenticate() -> Principal | None:
     if request.method not in SAFE_METHODS:
         csrf.protect()
     return principal
+
+
+def still_signed_in(principal: Principal) -> bool:
+    """Whether the credentials this (long-lived) request came with still hold: its session
+    not ended or idle, its token not revoked, the account active. Touches nothing, so a
+    stream alone does not keep a session from going idle."""
+    with db.sessionmaker().begin() as auth_session:
+        if principal.session_id is not None:
+            return session_holds(auth_session, principal.session_id, auth_settings())
+        token = bearer_token()
+        if token is None:
+            return False
+        try:
+            claims = token_signer().verify(token)
+        except InvalidTokenError:
+            return False
+        return claims.token_id == principal.token_id and token_holds(auth_session, claims)
 
 
 def _derived_secret(key: Ed25519PrivateKey) -> bytes:

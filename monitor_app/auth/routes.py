@@ -14,7 +14,7 @@ from monitor_app.audit.recorder import request_origin
 from monitor_app.auth import services
 from monitor_app.auth.authenticate import auth_settings, token_signer
 from monitor_app.auth.revocation_sync import announce_revoked_token
-from monitor_app.auth.sign_in import sign_in
+from monitor_app.auth.sign_in import password_sign_in
 from shared.audit import AuditAction, record
 from shared.auth.policy import allow, public, unauthorized
 from shared.auth.principal import Principal, require_principal
@@ -50,7 +50,7 @@ class AccessToken(MethodView):
         """Exchange an email and password for a short-lived access token."""
         settings = auth_settings()
         try:
-            user = sign_in(db.session, data["username"], data["password"], via="token")
+            user = password_sign_in(db.session, data["username"], data["password"], via="token")
         except services.SignInError as exc:
             # The failure count (and a lockout) is kept even though the sign-in fails.
             db.session.commit()

@@ -55,6 +55,7 @@ class SignInFailure(StrEnum):
     WRONG_PASSWORD = "wrong_password"  # noqa: S105 (a reason, not a password)
     DISABLED = "disabled"
     LOCKED = "locked"
+    MACHINE_ACCOUNT = "machine_account"
 
 
 class SignInError(Exception):
@@ -358,3 +359,33 @@ def end_session(session: Session, secret: str) -> UserSession | None:
     if row is not None and row.ended_at is None:
         row.ended_at = utcnow()
     return row
+
+
+def session_holds(session: Session, session_id: uuid.UUID, settings: AuthSettings) -> bool:
+    """Whether a dashboard session still signs its user in: not ended, not idle, the account
+    active. One query, and it writes nothing (a live stream re-checks with it)."""
+    row = session.execute(
+        select(UserSession.ended_at, UserSession.last_seen_at, User.active)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.id == session_id)
+    ).one_or_none()
+    if row is None:
+        return False
+    ended_at, last_seen_at, active = row
+    return ended_at is None and active and utcnow() - last_seen_at <= settings.session_idle
+
+
+def token_holds(session: Session, claims: TokenClaims) -> bool:
+    """Whether a verified token's account is active and, for an API token, the token is not
+    revoked or expired. One query, and it writes nothing."""
+    if claims.kind is TokenKind.ACCESS:
+        return bool(session.scalar(select(User.active).where(User.id == claims.user_id)))
+    row = session.execute(
+        select(ApiToken.revoked_at, ApiToken.expires_at, User.active)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.id == claims.token_id, ApiToken.user_id == claims.user_id)
+    ).one_or_none()
+    if row is None:
+        return False
+    revoked_at, expires_at, active = row
+    return revoked_at is None and active and (expires_at is None or expires_at > utcnow())

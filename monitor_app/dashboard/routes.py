@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, url_for
 
 from shared.auth.policy import signed_in
+from shared.auth.principal import require_principal
 from shared.news2 import BANDS, normal_ranges
 
 bp = Blueprint(
@@ -25,8 +26,9 @@ def index() -> str:
     settings = {
         "api": prefix,
         "websocket": f"{prefix}/ws",
+        "login": url_for("login.page"),
         "staleAfterSeconds": config["METRICS_INTERVAL"] * config["STALE_AFTER_INTERVALS"],
         "bands": list(BANDS),
         "normalRanges": normal_ranges(),
     }
-    return render_template("dashboard.html", settings=settings)
+    return render_template("dashboard.html", settings=settings, principal=require_principal())

@@ -6,23 +6,35 @@ Each message has a `type`: `vitals` (with `samples`, the newly stored ones),
 `?types=vitals,notification` limits the stream to those families. The first message is
 `{"type": "hello", "live": <whether events are flowing>}`; `{"type": "live", "live": …}`
 follows whenever that changes (sent whatever `types` asked for).
+
+The handshake is signed in like any request (the dashboard's cookie, or a bearer token) and
+refused from another site's page. The stream re-checks its session or token every
+WS_SESSION_CHECK_SECONDS and closes with 1008 "session ended" once it no longer holds.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import queue
+import time
+from urllib.parse import urlsplit
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from simple_websocket import ConnectionClosed, Server
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import Forbidden
 
 from monitor_app.audit.recorder import record_request
+from monitor_app.auth.authenticate import still_signed_in
 from monitor_app.extensions import sock
 from monitor_app.live.hub import CLOSE, TooManyClientsError, event_hub
 from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.principal import require_principal
 from shared.auth.roles import Scope
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("live", __name__)
 
@@ -32,6 +44,41 @@ IDLE_CHECK_SECONDS = 1.0
 # RFC 6455 close codes.
 TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
+SESSION_ENDED = "session ended"
+DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+def _host_and_port(netloc: str, scheme: str) -> tuple[str, int | None]:
+    parts = urlsplit(f"//{netloc}")
+    try:
+        port = parts.port
+    except ValueError:
+        return "", None
+    return (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """Whether a handshake's Origin is this site (the Host it was sent to).
+
+    The Host's own scheme is not compared: behind a TLS proxy the app sees http while the
+    page is https.
+    """
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+        return False
+    if parts.username is not None or parts.query or parts.fragment:
+        return False
+    origin_host = _host_and_port(parts.netloc, parts.scheme)
+    return origin_host[0] != "" and origin_host == _host_and_port(host, parts.scheme)
+
+
+@bp.before_request
+def refuse_other_sites() -> None:
+    """A browser sends the dashboard's cookie with a WebSocket opened by any site's page;
+    the Origin it sets tells them apart (clients that are not browsers send none)."""
+    origin = request.headers.get("Origin")
+    if origin is not None and not same_origin(origin, request.host):
+        raise Forbidden("This stream may only be opened from Vigil's own pages.")
 
 
 def _requested_types() -> frozenset[str] | None:
@@ -49,19 +96,36 @@ def stream(ws: Server) -> None:
     if types is not None and not types <= EVENT_FAMILIES:
         ws.close(POLICY_VIOLATION, f"unknown types; expected some of {sorted(EVENT_FAMILIES)}")
         return
+    principal = require_principal()
     hub = event_hub()
     try:
-        subscription = hub.subscribe(types, require_principal())
+        subscription = hub.subscribe(types, principal)
     except TooManyClientsError:
         ws.close(TRY_AGAIN_LATER, "too many clients on this worker; retry shortly")
         return
     record_request(AuditAction.LIVE_SUBSCRIBED, detail={"types": sorted(types or EVENT_FAMILIES)})
+    check_every = current_app.config["WS_SESSION_CHECK_SECONDS"]
+    next_check = time.monotonic() + check_every
     try:
         ws.send(json.dumps({"type": "hello", "live": hub.connected}))
         while ws.connected:
             try:
-                message = subscription.messages.get(timeout=IDLE_CHECK_SECONDS)
+                message = subscription.messages.get(timeout=min(IDLE_CHECK_SECONDS, check_every))
             except queue.Empty:
+                message = None
+            if time.monotonic() >= next_check:
+                # Signed out, gone idle, disabled or revoked since the handshake: stop here.
+                try:
+                    holds = still_signed_in(principal)
+                except SQLAlchemyError:
+                    log.warning("could not re-check a stream's session", exc_info=True)
+                    ws.close(TRY_AGAIN_LATER, "cannot check the session now; reconnect")
+                    return
+                if not holds:
+                    ws.close(POLICY_VIOLATION, SESSION_ENDED)
+                    return
+                next_check = time.monotonic() + check_every
+            if message is None:
                 continue
             if message is CLOSE:
                 ws.close(TRY_AGAIN_LATER, "stream ended; reconnect")

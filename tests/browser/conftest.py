@@ -2,10 +2,12 @@
 
 One system serves every test of a module. Its processes log to a temporary folder whose path
 every readiness failure names; screenshots go to var/screenshots/, named after the test.
+`page` is signed in through the login form as the system's admin; `anonymous_page` is not.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,7 +26,9 @@ from playwright.sync_api import (
 
 from devserver.ports import free_port
 from devserver.processes import ROOT, Processes, get_json, wait_until
+from shared.auth.roles import Role
 from shared.db import make_engine, migrate
+from tests.auth import Account, account_in
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (containers lack the namespaces), and none of the calls home a fresh profile makes.
@@ -37,11 +41,15 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = ROOT / "var" / "screenshots"
+# The dashboard's own URL, where a sign-in without `next` leads.
+DASHBOARD_URL = re.compile(r"^http://[^/]+/(#.*)?$")
 
 # The dashboard marks a tile stale after three intervals without a sample.
 METRICS_INTERVAL = "0.5"
 # Long enough to see on the ward, short enough that a test waits seconds, not minutes.
 DETERIORATION_SECONDS = "20"
+# How often a live stream re-checks its session: a test waits for it, so not the 5 s default.
+WS_SESSION_CHECK_SECONDS = "0.5"
 
 NORMAL_PATIENTS = ("Ivan Petrov", "Anna Ivanova")
 DETERIORATING_PATIENT = "Maria Sokolova"
@@ -59,6 +67,8 @@ class System:
     monitor_port: int
     patient_ports: dict[str, int]
     monitor_env: dict[str, str]
+    database_url: str
+    admin: Account
     patient_uuids: dict[str, str] = field(default_factory=dict)
     normal: tuple[str, ...] = NORMAL_PATIENTS
     deteriorating: str = DETERIORATING_PATIENT
@@ -69,8 +79,12 @@ class System:
         return f"http://127.0.0.1:{self.monitor_port}"
 
     def api(self, path: str, method: str = "GET", body: object = None):
-        """(status, JSON body) of a monitor_app API call."""
-        return get_json(f"{self.url}/api/v1{path}", method, body)
+        """(status, JSON body) of a monitor_app API call, as the system's admin."""
+        return get_json(f"{self.url}/api/v1{path}", method, body, token=self.admin.token)
+
+    def account(self, role: Role = Role.CLINICIAN) -> Account:
+        """A new account in the system's database."""
+        return account_in(self.database_url, role)
 
     def patient_process(self, name: str) -> str:
         return f"patient-{PATIENTS.index(name) + 1}"
@@ -82,6 +96,7 @@ class System:
             f"http://127.0.0.1:{self.patient_ports[name]}/api/v1/patients/{patient_uuid}/scenario",
             "PUT",
             {"scenario": scenario},
+            token=self.admin.token,
         )
         assert status == 200, body
 
@@ -147,17 +162,22 @@ def system(
         "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",
     }
     processes = Processes(log_dir, env)
+    # Created up front, so the apps do not race each other to migrate a fresh file.
+    engine = make_engine(database_url)
+    migrate(engine)
+    engine.dispose()
     system = System(
         processes,
         free_port(),
         {name: free_port() for name in PATIENTS},
-        {"METRICS_INTERVAL": METRICS_INTERVAL},
+        {
+            "METRICS_INTERVAL": METRICS_INTERVAL,
+            "WS_SESSION_CHECK_SECONDS": WS_SESSION_CHECK_SECONDS,
+        },
+        database_url,
+        account_in(database_url, Role.ADMIN),
     )
     try:
-        # Created up front, so the apps do not race each other to migrate a fresh file.
-        engine = make_engine(database_url)
-        migrate(engine)
-        engine.dispose()
         processes.start_analyser(
             analyser_port, ANALYSER_MIN_LATENCY="0.05", ANALYSER_MAX_LATENCY="0.1"
         )
@@ -266,9 +286,22 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     browser.close()
 
 
+def sign_in(page: Page, account: Account) -> None:
+    """Sign in through the login form, as a person would, and wait for the dashboard."""
+    response = page.goto("/login")
+    assert response is not None and response.ok, "the login page did not load"
+    page.locator("#email").fill(account.email)
+    page.locator("#password").fill(account.password)
+    page.locator("#login-form button[type=submit]").click()
+    page.wait_for_url(DASHBOARD_URL)
+    expect(page.locator("#signed-in-as")).to_have_text(account.email)
+
+
 @pytest.fixture
-def page(browser: Browser, system: System, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """A fresh browser profile on the system's monitor_app.
+def anonymous_page(
+    browser: Browser, system: System, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A fresh browser profile on the system's monitor_app, not signed in.
 
     A failing test gets a screenshot of the page as it was and the page's errors in its report.
     """
@@ -291,13 +324,26 @@ def page(browser: Browser, system: System, request: pytest.FixtureRequest) -> It
 
 
 @pytest.fixture
-def screenshot(page: Page, request: pytest.FixtureRequest) -> Callable[..., Path]:
+def signing_in() -> Callable[[Page, Account], None]:
+    """`sign_in`, for the tests (a conftest is not imported from)."""
+    return sign_in
+
+
+@pytest.fixture
+def page(anonymous_page: Page, system: System) -> Page:
+    """A fresh browser profile signed in through the login form as the system's admin."""
+    sign_in(anonymous_page, system.admin)
+    return anonymous_page
+
+
+@pytest.fixture
+def screenshot(anonymous_page: Page, request: pytest.FixtureRequest) -> Callable[..., Path]:
     """Save the whole page as var/screenshots/<test name>[-<suffix>].png."""
 
     def take(suffix: str = "") -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{request.node.name}{'-' + suffix if suffix else ''}.png"
-        page.screenshot(path=path, full_page=True)
+        anonymous_page.screenshot(path=path, full_page=True)
         return path
 
     return take

@@ -1,14 +1,23 @@
 """The ward dashboard in chromium, served by a monitor_app that a whole running Vigil feeds.
 
 The tests share one system; a test that stops a process starts it again, so any order works.
+Each signs in through the login page (`page`), or starts anonymous to test signing in.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from sqlalchemy.orm import sessionmaker
+
+from monitor_app.auth import services
+from shared.auth.roles import Role
+from shared.db import make_engine
 
 pytestmark = pytest.mark.integration
 
@@ -232,3 +241,118 @@ def test_a_patient_whose_monitor_stops_sending_goes_stale(system, page, screensh
         system.start_patient(system.normal[1])
     # Samples again: the tile is live again, without a reload.
     expect(tile(page, silent)).to_have_attribute("data-stale", "false")
+
+
+# -- signing in -----------------------------------------------------------------------------
+LOGIN_URL = re.compile(r"/login\?next=")
+# Opens a WebSocket from the page's own origin; resolves with what came through and the close.
+OPEN_STREAM = """(url) => new Promise((resolve) => {
+    const socket = new WebSocket(url);
+    const messages = [];
+    socket.onmessage = (message) => { messages.push(message.data); socket.close(); };
+    socket.onclose = (event) => resolve({ code: event.code, messages });
+})"""
+
+
+def test_an_anonymous_visit_signs_in_and_out_through_the_login_page(
+    system, anonymous_page, screenshot
+):
+    page = anonymous_page
+    account = system.account(Role.ADMIN)
+    page.goto("/")
+    expect(page).to_have_url(LOGIN_URL)
+    expect(page.locator("#login-form")).to_be_visible()
+    # Nothing of the ward was served to get here.
+    expect(page.locator("#ward")).to_have_count(0)
+    screenshot("login")
+
+    page.locator("#email").fill(account.email)
+    page.locator("#password").fill("not the password at all")
+    page.locator("#login-form button[type=submit]").click()
+    expect(page.locator("#login-error")).to_have_text(re.compile("Wrong email or password"))
+    expect(page.locator("#email")).to_have_value(account.email)
+
+    page.locator("#password").fill(account.password)
+    page.locator("#login-form button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"^http://[^/]+/$"))
+    expect(page.locator("#signed-in-as")).to_have_text(account.email)
+    expect(page.locator("#ward")).to_have_attribute("data-loaded", "true")
+    expect(page.locator("#ward a.tile")).to_have_count(len(system.patient_uuids))
+    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
+    wait_for_new_vitals(page, system.patient_uuids[system.normal[0]])
+    screenshot("signed-in")
+
+    page.locator("#logout").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    assert page.request.get("/api/v1/auth/me").status == 401
+    page.goto("/")
+    expect(page).to_have_url(LOGIN_URL)
+
+
+def test_a_session_ended_on_the_server_sends_the_dashboard_to_the_login_page(
+    system, anonymous_page, signing_in, screenshot
+):
+    page = anonymous_page
+    account = system.account(Role.CLINICIAN)
+    signing_in(page, account)
+    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
+
+    engine = make_engine(system.database_url)
+    try:
+        with sessionmaker(engine).begin() as session:
+            services.set_active(session, account.email, False)
+    finally:
+        engine.dispose()
+
+    # The stream re-checks every 0.5 s here, and closes with "session ended".
+    expect(page).to_have_url(LOGIN_URL, timeout=15_000)
+    expect(page.locator("#login-form")).to_be_visible()
+    screenshot()
+
+
+class _PrizePage(BaseHTTPRequestHandler):
+    """Another site's page: anything at all, served from another port of this host."""
+
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>You won a prize</title>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+@pytest.fixture
+def foreign_site() -> Iterator[str]:
+    """The URL of a page of another origin, yet the same site: 127.0.0.1 on another port
+    (cookies do not tell ports apart, so the browser sends the dashboard's)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PrizePage)
+    thread = threading.Thread(target=server.serve_forever, name="foreign-site", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+def test_another_sites_page_cannot_open_the_stream_with_the_users_cookie(
+    system, page, foreign_site
+):
+    """Cross-site WebSocket hijacking: the browser sends the dashboard's cookie with the
+    handshake another page makes; the Origin it sets gives that page away."""
+    stream = f"ws://127.0.0.1:{system.monitor_port}/api/v1/ws"
+    open_ward(page)
+    own = page.evaluate(OPEN_STREAM, stream)
+    assert own["messages"] and '"hello"' in own["messages"][0], own
+
+    page.goto(foreign_site)
+    hijacked = page.evaluate(OPEN_STREAM, stream)
+
+    assert hijacked["messages"] == [], hijacked
+    # The handshake was refused: the socket never opened, so no close frame either.
+    assert hijacked["code"] == 1006, hijacked

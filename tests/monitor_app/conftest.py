@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
+from flask.globals import request_ctx
 from flask.testing import FlaskClient
 
 from monitor_app import create_app
@@ -50,6 +51,22 @@ def app(database_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
     migrate(db.engine(app))
     yield app
     db.engine(app).dispose()
+
+
+@pytest.fixture
+def own_contexts(app: Flask) -> Iterator[None]:
+    """Give each test-client request a context (and `g`) of its own, as a server does.
+
+    pytest-flask pushes one request context for the whole test, and a request made inside
+    it reuses its app context: `g` (the CSRF token cached there, the caller) would carry
+    over from one request to the next. Its context is set aside for the test.
+    """
+    context = request_ctx._get_current_object()
+    context.pop()
+    try:
+        yield
+    finally:
+        context.push()
 
 
 @pytest.fixture

@@ -13,7 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from monitor_app import create_app
+from shared.auth.roles import Role
+from shared.db import db, migrate
 from shared.news2 import normal_ranges
+from tests.auth import create_account
 
 STATIC = Path(__file__).resolve().parents[2] / "monitor_app" / "dashboard" / "static"
 # Anything the browser would fetch from another host: a URL with a scheme or protocol-relative.
@@ -46,7 +49,7 @@ class AssetLinks(HTMLParser):
 
 @pytest.fixture
 def app(sqlite_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
-    yield create_app(
+    app = create_app(
         {
             "DATABASE_URL": sqlite_url,
             "TESTING": True,
@@ -55,6 +58,9 @@ def app(sqlite_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
             "STALE_AFTER_INTERVALS": 3,
         }
     )
+    migrate(db.engine(app))
+    yield app
+    db.engine(app).dispose()
 
 
 def page(client: FlaskClient) -> AssetLinks:
@@ -71,6 +77,7 @@ def test_the_page_carries_its_settings(client: FlaskClient) -> None:
 
     assert settings["api"] == "/api/v1"
     assert settings["websocket"] == "/api/v1/ws"
+    assert settings["login"] == "/login"
     # Three missed samples at the configured interval make a patient stale.
     assert settings["staleAfterSeconds"] == 6.0
     assert settings["bands"] == ["low", "low-medium", "medium", "high"]
@@ -120,6 +127,19 @@ def test_the_vendored_chart_library_is_pinned_and_licensed() -> None:
         assert (STATIC / "vendor" / name).stat().st_size > 0
 
 
+def test_the_page_shows_who_is_signed_in_and_a_logout_form(client: FlaskClient, admin) -> None:
+    html = client.get("/").get_data(as_text=True)
+
+    assert admin.email in html
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert token and token.group(1)
+    form = re.search(
+        r'<form id="logout-form" method="post" action="/logout">(.*?)</form>', html, re.S
+    )
+    assert form, "no logout form"
+    assert f'name="csrf_token" value="{token.group(1)}"' in form.group(1)
+
+
 def test_the_page_is_not_rate_limited(sqlite_url: str, redis_settings: dict[str, str]) -> None:
     app = create_app(
         {
@@ -130,9 +150,15 @@ def test_the_page_is_not_rate_limited(sqlite_url: str, redis_settings: dict[str,
             "RATE_LIMIT": "2 per minute",
         }
     )
-    client = app.test_client()
-    for _ in range(4):
-        assert client.get("/").status_code == 200
-        response = client.get("/static/dashboard/dashboard.css")
-        assert response.status_code == 200
-        response.close()
+    migrate(db.engine(app))
+    try:
+        account = create_account(db.sessionmaker(app), Role.VIEWER)
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {account.token}"
+        for _ in range(4):
+            assert client.get("/").status_code == 200
+            response = client.get("/static/dashboard/dashboard.css")
+            assert response.status_code == 200
+            response.close()
+    finally:
+        db.engine(app).dispose()

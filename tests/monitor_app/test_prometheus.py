@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from monitor_app import create_app
 from monitor_app.live.hub import EventHub, TooManyClientsError
 from shared.db import db, migrate
+from tests.auth import Account
 
 REQUESTS = "vigil_http_requests_total"
 LATENCY_COUNT = "vigil_http_request_duration_seconds_count"
@@ -178,15 +179,17 @@ def served(app: Flask) -> Iterator[str]:
         server.server_close()
 
 
-def connect(base: str) -> websocket.WebSocket:
-    ws = websocket.create_connection(f"{base}/api/v1/ws", timeout=10)
+def connect(base: str, account: Account) -> websocket.WebSocket:
+    ws = websocket.create_connection(
+        f"{base}/api/v1/ws", timeout=10, header=[f"Authorization: Bearer {account.token}"]
+    )
     # The hub subscribes the client before it says hello.
     assert json.loads(ws.recv())["type"] == "hello"
     return ws
 
 
 def test_websocket_clients_gauge_follows_connections(
-    served: str, wait_for: Callable[..., object]
+    served: str, admin: Account, wait_for: Callable[..., object]
 ) -> None:
     base = value(CLIENTS)
     ws_requests_before = sum(
@@ -195,10 +198,10 @@ def test_websocket_clients_gauge_follows_connections(
         if labels["endpoint"] == "/api/v1/ws"
     )
 
-    first = connect(served)
+    first = connect(served, admin)
     try:
         assert value(CLIENTS) == base + 1
-        second = connect(served)
+        second = connect(served, admin)
         try:
             assert value(CLIENTS) == base + 2
         finally:

@@ -1,6 +1,11 @@
-// The monitor API over fetch. The server's clock, read from each answer's Date header,
-// decides when a patient is stale, so a ward PC with a wrong clock still shows it right.
+// The monitor API over fetch, signed in by the session cookie (sent with same-origin
+// requests); changes carry the CSRF token, and a 401 sends the page to the login form.
+// The server's clock, read from each answer's Date header, decides when a patient is
+// stale, so a ward PC with a wrong clock still shows it right.
+import { csrfToken, signInAgain } from "./session.js";
 import { settings } from "./settings.js";
+
+const SAFE_METHODS = new Set(["GET", "HEAD"]);
 
 let clockOffsetMs = 0;
 
@@ -25,11 +30,14 @@ export class ApiError extends Error {
 }
 
 export async function request(path, { params, method = "GET" } = {}) {
+  const headers = { Accept: "application/json" };
+  if (!SAFE_METHODS.has(method)) headers["X-CSRFToken"] = csrfToken;
   const response = await fetch(url(path, params), {
-    method, headers: { Accept: "application/json" }, cache: "no-store",
+    method, headers, cache: "no-store", credentials: "same-origin",
   });
   const date = Date.parse(response.headers.get("Date") || "");
   if (!Number.isNaN(date)) clockOffsetMs = date - Date.now();
+  if (response.status === 401) signInAgain();
   const body = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) throw new ApiError(response.status, body);
   const pagination = JSON.parse(response.headers.get("X-Pagination") || "null");

@@ -1,9 +1,11 @@
 // The dashboard: routes between the ward and a patient, and feeds both from the live stream.
+import { request } from "./api.js";
 import { LiveStream } from "./live.js";
 import { NotificationsPanel } from "./notifications.js";
 import { PatientView } from "./patient.js";
 import { Ward } from "./ward.js";
 import { throttle } from "./dom.js";
+import { signInAgain } from "./session.js";
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -49,6 +51,10 @@ const live = new LiveStream($("#live-indicator"), {
   onConnected: loadAll,
   // Without the stream the API may still answer: show what it has rather than nothing.
   onDisconnected: () => { if (ward.container.dataset.loaded !== "true") loadAll(); },
+  onSignedOut: signInAgain,
+  // A refused handshake looks like a network failure; the API answers 401 if it was the
+  // session, and that answer sends the page to sign in.
+  onRefused: () => { request("/auth/me").catch(report); },
   onEvent: (event) => {
     if (event.type === "vitals") {
       ward.applySamples(event.samples);

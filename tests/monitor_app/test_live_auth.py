@@ -1,0 +1,360 @@
+"""The live stream's sign-in: who may open `/api/v1/ws`, from which pages, and for how long.
+
+The app runs behind a real threaded server (a WebSocket needs a socket) with its event hub
+started; the stream re-checks its session or token every 0.1 s here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+import websocket
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+from werkzeug.serving import make_server
+
+from monitor_app.auth import services
+from monitor_app.live.routes import POLICY_VIOLATION, SESSION_ENDED, same_origin
+from shared.auth.roles import Role, Scope
+from shared.db import db, utcnow
+from shared.identity import User, UserSession
+from shared.lifecycle import background_service
+from shared.notifications import events
+from tests.auth import Account, signer
+
+CHECK_SECONDS = 0.1
+# A stream must notice within a few checks; the rest is margin for a loaded machine.
+CLOSE_DEADLINE = 10.0
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Served:
+    app: Flask
+    port: int
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/api/v1/ws"
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def served(app: Flask, own_contexts: None, wait_for: Callable[..., object]) -> Iterator[Served]:
+    """`app` behind a real server, its event hub relaying this test's Redis channel."""
+    app.config["WS_SESSION_CHECK_SECONDS"] = CHECK_SECONDS
+    hub = background_service(app, "event_hub")
+    hub.start()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="test-server", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: hub.connected, timeout=10, message="the event hub to subscribe")
+        yield Served(app, server.server_port)
+    finally:
+        hub.stop(timeout=5)
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+def signed_in_browser(app: Flask, account: Account) -> FlaskClient:
+    """A test client signed in through the login form."""
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    response = client.post(
+        "/login",
+        data={
+            "email": account.email,
+            "password": account.password,
+            "csrf_token": CSRF_FIELD.search(page).group(1),
+        },
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
+
+
+def cookie_header(client: FlaskClient) -> str:
+    cookie = client.get_cookie("vigil_session")
+    assert cookie is not None
+    return f"vigil_session={cookie.value}"
+
+
+def connect(served: Served, **options) -> websocket.WebSocket:
+    """A stream past its hello (websocket-client sends this site's Origin by default)."""
+    ws = websocket.create_connection(served.ws_url, timeout=CLOSE_DEADLINE, **options)
+    assert json.loads(ws.recv())["type"] == "hello"
+    return ws
+
+
+def refused(served: Served, **options) -> int:
+    """The HTTP status a handshake is refused with (fails if it is accepted)."""
+    with pytest.raises(websocket.WebSocketBadStatusException) as refusal:
+        websocket.create_connection(served.ws_url, timeout=CLOSE_DEADLINE, **options).close()
+    return refusal.value.status_code
+
+
+def closed_with(ws: websocket.WebSocket, timeout: float = CLOSE_DEADLINE) -> tuple[int, str]:
+    """The close code and reason the server ends the stream with; events before it are
+    skipped. Fails if the stream is still open after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"the stream was still open after {timeout}s")
+            ws.settimeout(remaining)
+            try:
+                opcode, frame = ws.recv_data_frame(True)
+            except websocket.WebSocketTimeoutException:
+                raise AssertionError(f"the stream was still open after {timeout}s") from None
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                data = frame.data
+                return int.from_bytes(data[:2], "big"), data[2:].decode()
+    finally:
+        ws.close()
+        # Having answered the server's close, the client no longer closes its socket itself.
+        ws.shutdown()
+
+
+def receive_event(ws: websocket.WebSocket, event_type: str) -> dict:
+    """The next event of `event_type` (the socket's timeout bounds the wait)."""
+    while True:
+        event = json.loads(ws.recv())
+        if event["type"] == event_type:
+            return event
+
+
+def publish_vitals(app: Flask, marker: str) -> None:
+    assert events(app).publish("vitals", {"samples": [], "marker": marker})
+
+
+def api_token(app: Flask, account: Account, scopes=(Scope.PATIENTS_READ,)) -> tuple[str, str]:
+    """(id, token) of a new API token for `account`."""
+    with db.sessionmaker(app).begin() as session:
+        user = session.get(User, account.id)
+        row, token = services.create_api_token(session, signer(), user, "feed", scopes)
+        return str(row.id), token
+
+
+def disable(app: Flask, account: Account) -> None:
+    with db.sessionmaker(app).begin() as session:
+        services.set_active(session, account.email, False)
+
+
+@pytest.fixture
+def clinician(make_account: Callable[..., Account]) -> Account:
+    return make_account(Role.CLINICIAN)
+
+
+# -- streaming ------------------------------------------------------------------------------
+def test_a_signed_in_browser_receives_events(served: Served, clinician: Account) -> None:
+    browser = signed_in_browser(served.app, clinician)
+    ws = connect(served, cookie=cookie_header(browser))
+    try:
+        publish_vitals(served.app, "first")
+        assert receive_event(ws, "vitals")["marker"] == "first"
+        # Many checks later (every 0.1 s), the stream still holds.
+        time_after_checks = time.monotonic() + 10 * CHECK_SECONDS
+        while time.monotonic() < time_after_checks:
+            publish_vitals(served.app, "again")
+            assert receive_event(ws, "vitals")["marker"] == "again"
+    finally:
+        ws.close()
+
+
+def test_an_api_token_with_the_scope_receives_events(
+    served: Served, make_account: Callable[..., Account]
+) -> None:
+    _token_id, token = api_token(served.app, make_account(Role.INTEGRATION))
+    ws = connect(served, header=[f"Authorization: Bearer {token}"], suppress_origin=True)
+    try:
+        publish_vitals(served.app, "feed")
+        assert receive_event(ws, "vitals")["marker"] == "feed"
+    finally:
+        ws.close()
+
+
+def test_the_stream_does_not_keep_a_session_from_going_idle(
+    served: Served, clinician: Account
+) -> None:
+    """Watching is not using: only requests count, so an unattended screen signs out."""
+    ws = connect(served, cookie=cookie_header(signed_in_browser(served.app, clinician)))
+    a_minute_ago = utcnow() - timedelta(seconds=60)
+    try:
+        # Old enough that a request now would record itself (requests do every 30 s).
+        with db.sessionmaker(served.app).begin() as session:
+            session.execute(
+                update(UserSession)
+                .where(UserSession.user_id == clinician.id)
+                .values(last_seen_at=a_minute_ago)
+            )
+        checks_done = time.monotonic() + 10 * CHECK_SECONDS
+        while time.monotonic() < checks_done:
+            publish_vitals(served.app, "watching")
+            assert receive_event(ws, "vitals")["marker"] == "watching"
+    finally:
+        ws.close()
+    with db.sessionmaker(served.app)() as session:
+        (last_seen,) = session.scalars(
+            select(UserSession.last_seen_at).where(UserSession.user_id == clinician.id)
+        )
+    assert abs(last_seen - a_minute_ago) < timedelta(seconds=1)
+
+
+# -- ending ---------------------------------------------------------------------------------
+def test_logout_closes_the_stream(served: Served, clinician: Account) -> None:
+    browser = signed_in_browser(served.app, clinician)
+    ws = connect(served, cookie=cookie_header(browser))
+    token = CSRF_META.search(browser.get("/").get_data(as_text=True)).group(1)
+
+    assert browser.post("/logout", data={"csrf_token": token}).status_code == 303
+
+    assert closed_with(ws) == (POLICY_VIOLATION, SESSION_ENDED)
+
+
+def test_disabling_the_account_closes_its_stream(served: Served, clinician: Account) -> None:
+    ws = connect(served, cookie=cookie_header(signed_in_browser(served.app, clinician)))
+
+    disable(served.app, clinician)
+
+    assert closed_with(ws) == (POLICY_VIOLATION, SESSION_ENDED)
+
+
+def test_an_idle_session_closes_its_stream(served: Served, clinician: Account) -> None:
+    ws = connect(served, cookie=cookie_header(signed_in_browser(served.app, clinician)))
+    idle = timedelta(seconds=served.app.config["SESSION_IDLE_SECONDS"])
+
+    with db.sessionmaker(served.app).begin() as session:
+        session.execute(
+            update(UserSession)
+            .where(UserSession.user_id == clinician.id)
+            .values(last_seen_at=utcnow() - idle - timedelta(seconds=1))
+        )
+
+    assert closed_with(ws) == (POLICY_VIOLATION, SESSION_ENDED)
+
+
+def test_revoking_the_api_token_closes_its_stream(
+    served: Served, make_account: Callable[..., Account]
+) -> None:
+    token_id, token = api_token(served.app, make_account(Role.INTEGRATION))
+    ws = connect(served, header=[f"Authorization: Bearer {token}"])
+
+    with db.sessionmaker(served.app).begin() as session:
+        services.revoke_api_token(session, services.uuid.UUID(token_id))
+
+    assert closed_with(ws) == (POLICY_VIOLATION, SESSION_ENDED)
+
+
+def test_an_access_tokens_stream_closes_when_its_account_is_disabled(
+    served: Served, clinician: Account
+) -> None:
+    ws = connect(served, header=[f"Authorization: Bearer {clinician.token}"])
+
+    disable(served.app, clinician)
+
+    assert closed_with(ws) == (POLICY_VIOLATION, SESSION_ENDED)
+
+
+def test_another_users_streams_go_on(served: Served, make_account) -> None:
+    """Ending one session closes its stream only."""
+    one, other = make_account(Role.CLINICIAN), make_account(Role.VIEWER)
+    ws_one = connect(served, cookie=cookie_header(signed_in_browser(served.app, one)))
+    ws_other = connect(served, cookie=cookie_header(signed_in_browser(served.app, other)))
+    try:
+        disable(served.app, one)
+        assert closed_with(ws_one) == (POLICY_VIOLATION, SESSION_ENDED)
+        publish_vitals(served.app, "still here")
+        assert receive_event(ws_other, "vitals")["marker"] == "still here"
+    finally:
+        ws_other.close()
+
+
+# -- refusing -------------------------------------------------------------------------------
+def test_an_anonymous_handshake_is_refused(served: Served) -> None:
+    assert refused(served) == 401
+
+
+def test_a_revoked_or_forged_token_is_refused(
+    served: Served, make_account: Callable[..., Account]
+) -> None:
+    token_id, token = api_token(served.app, make_account(Role.INTEGRATION))
+    with db.sessionmaker(served.app).begin() as session:
+        services.revoke_api_token(session, services.uuid.UUID(token_id))
+
+    assert refused(served, header=[f"Authorization: Bearer {token}"]) == 401
+    assert refused(served, header=[f"Authorization: Bearer {token[:-4]}AAAA"]) == 401
+
+
+def test_an_integration_without_the_scope_is_refused(
+    served: Served, make_account: Callable[..., Account]
+) -> None:
+    _id, token = api_token(served.app, make_account(Role.INTEGRATION), [Scope.METRICS_READ])
+
+    assert refused(served, header=[f"Authorization: Bearer {token}"]) == 403
+
+
+# More in test_same_origin.
+FOREIGN_ORIGINS = ["https://evil.example", "null", "http://127.0.0.1.evil.example"]
+
+
+@pytest.mark.parametrize("origin", FOREIGN_ORIGINS)
+def test_a_handshake_from_another_sites_page_gets_no_data(
+    served: Served, clinician: Account, origin: str
+) -> None:
+    """Cross-site WebSocket hijacking: another site's page opens the stream, and the
+    browser sends the dashboard's cookie with it."""
+    cookie = cookie_header(signed_in_browser(served.app, clinician))
+
+    assert refused(served, cookie=cookie, origin=origin) == 403
+
+
+def test_a_handshake_from_another_port_of_this_host_is_refused(
+    served: Served, clinician: Account
+) -> None:
+    cookie = cookie_header(signed_in_browser(served.app, clinician))
+    other_port = served.port + 1 if served.port < 65535 else served.port - 1
+
+    assert refused(served, cookie=cookie, origin=f"http://127.0.0.1:{other_port}") == 403
+
+
+def test_a_handshake_from_this_sites_page_is_accepted(served: Served, clinician: Account) -> None:
+    cookie = cookie_header(signed_in_browser(served.app, clinician))
+
+    connect(served, cookie=cookie, origin=served.origin).close()
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "same"),
+    [
+        ("http://127.0.0.1:5000", "127.0.0.1:5000", True),
+        ("https://vigil.example", "vigil.example", True),
+        ("https://vigil.example", "vigil.example:443", True),
+        ("http://VIGIL.example", "vigil.example", True),
+        ("https://vigil.example:8443", "vigil.example:8443", True),
+        ("https://vigil.example", "vigil.example:8443", False),
+        ("https://vigil.example.evil", "vigil.example", False),
+        ("https://evil.example", "vigil.example", False),
+        ("null", "vigil.example", False),
+        ("ftp://vigil.example", "vigil.example", False),
+        ("https://vigil.example/path", "vigil.example", False),
+        ("https://vigil.example:notaport", "vigil.example", False),
+        ("https://user@vigil.example", "vigil.example", False),
+        ("", "vigil.example", False),
+    ],
+)
+def test_same_origin(origin: str, host: str, same: bool) -> None:
+    assert same_origin(origin, host) is same
