@@ -23,7 +23,10 @@ def index() -> str:
     """The dashboard; the browser loads everything else from the API and the live stream."""
     config = current_app.config
     prefix = config["API_PREFIX"]
+    principal = require_principal()
     settings = {
+        # Read state is per person: live events say who has read a notification.
+        "userId": str(principal.user_id),
         "api": prefix,
         "websocket": f"{prefix}/ws",
         "login": url_for("login.page"),
@@ -31,4 +34,4 @@ def index() -> str:
         "bands": list(BANDS),
         "normalRanges": normal_ranges(),
     }
-    return render_template("dashboard.html", settings=settings, principal=require_principal())
+    return render_template("dashboard.html", settings=settings, principal=principal)

@@ -2,11 +2,14 @@
 // panel and the patient view show.
 import { request } from "./api.js";
 import { clockTime, el } from "./dom.js";
+import { settings } from "./settings.js";
 
 const PANEL_SIZE = 50;
 
 export function notificationItem(notification, onRead) {
-  const read = notification.read_at !== null;
+  // read_at is the caller's own (API answers); live events, sent to everyone, carry read_by.
+  const read = notification.read_at != null
+    || (notification.read_by || []).some((reading) => reading.user_id === settings.userId);
   const category = notification.category || "";
   const status = notification.processing_status;
   const analysis = category
