@@ -77,8 +77,11 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 	touch $@
 
 # `make run KAFKA_ENGINE=apache` runs the broker on Apache Kafka (make passes the variable on).
+# The token signing key pair every app reads is made in var/auth once and kept, so tokens
+# issued before a restart stay valid.
 run: install $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@mkdir -p var
+	$(BIN)/python -m shared.auth.keys var/auth
 	@echo ""
 	@echo "  Vigil is starting. In a few seconds:"
 	@echo "    Dashboard (central station): http://127.0.0.1:$(MONITOR_PORT)/"
