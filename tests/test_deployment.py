@@ -561,7 +561,9 @@ def test_the_documented_token_goes_where_prometheus_reads_it(compose, prometheus
     assert ROOT / redirect == host_path(compose["services"]["prometheus"], file)
 
 
-def test_the_documented_token_reads_the_metrics_of_every_app_that_checks_one(tmp_path):
+def test_the_documented_token_reads_the_metrics_of_every_app_that_checks_one(
+    tmp_path, redis_settings
+):
     commands = [command for command, _redirect in documented_token_commands()]
     assert [command[:4] for command in commands] == [
         ["python", "-m", "monitor_app", "users"],
@@ -593,12 +595,13 @@ def test_the_documented_token_reads_the_metrics_of_every_app_that_checks_one(tmp
     from monitor_app import create_app as create_monitor_app
     from patient_app import create_app as create_patient_app
 
+    common = {"TESTING": True, **redis_settings}
     apps = [
         create_monitor_app(
-            {"TESTING": True, "DATABASE_URL": env["DATABASE_URL"], "RATELIMIT_ENABLED": False}
+            {**common, "DATABASE_URL": env["DATABASE_URL"], "RATELIMIT_ENABLED": False}
         ),
-        create_data_app({"TESTING": True, "DATABASE_URL": env["DATABASE_URL"]}),
-        create_patient_app({"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}),
+        create_data_app({**common, "DATABASE_URL": env["DATABASE_URL"]}),
+        create_patient_app({**common, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}),
     ]
     try:
         for app in apps:

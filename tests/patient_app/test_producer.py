@@ -15,10 +15,11 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def running_app(kafka_bootstrap, topic_names):
+def running_app(kafka_bootstrap, topic_names, redis_settings):
     app = create_app(
         {
             "TESTING": True,
+            **redis_settings,
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "KAFKA_TOPIC": topic_names["KAFKA_TOPIC"],
             "PATIENT_COUNT": 3,
