@@ -77,6 +77,8 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 	touch $@
 
 # `make run KAFKA_ENGINE=apache` runs the broker on Apache Kafka (make passes the variable on).
+# The token signing key pair every app reads is made in var/auth once and kept, so tokens
+# issued before a restart stay valid; so are the demo accounts (var/demo-credentials.txt).
 run: install $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@mkdir -p var
 	@$(BIN)/python -m shared.auth.keys var/auth

@@ -79,7 +79,8 @@ def run(quick: bool = False) -> Report:
         stack.start_monitor()
         stack.start_analysis()
         patients_url = stack.start_patients("Ward", switches, interval=1.0)
-        _, patients = get_json(f"{patients_url}/api/v1/patients")
+        token = stack.admin_token()
+        _, patients = get_json(f"{patients_url}/api/v1/patients", token=token)
 
         wait_until(
             lambda: stack.count("patients") >= switches,
@@ -95,6 +96,7 @@ def run(quick: bool = False) -> Report:
                 f"{patients_url}/api/v1/patients/{patient['uuid']}/scenario",
                 "PUT",
                 {"scenario": "deteriorating"},
+                token=token,
             )
             assert status == 200, status
             time.sleep(SWITCH_EVERY_SECONDS)  # the switches' pace, not a wait for a condition

@@ -74,8 +74,10 @@ def watch_database(collector: Collector, stack: Stack, one_in: int) -> None:
     connection.close()
 
 
-def watch_websocket(collector: Collector, url: str, one_in: int) -> None:
-    connection = websocket.create_connection(f"{url}?types=vitals", timeout=5)
+def watch_websocket(collector: Collector, url: str, token: str, one_in: int) -> None:
+    connection = websocket.create_connection(
+        f"{url}?types=vitals", timeout=5, header=[f"Authorization: Bearer {token}"]
+    )
     try:
         while not collector.stop.is_set():
             try:
@@ -151,7 +153,12 @@ def measure(patients: int, seconds: float) -> dict:
         one_in = SAMPLE_ONE_IN.get(patients, 1)
         threads = [
             stored.run(watch_database, stack, one_in),
-            delivered.run(watch_websocket, monitor.replace("http", "ws") + "/api/v1/ws", one_in),
+            delivered.run(
+                watch_websocket,
+                monitor.replace("http", "ws") + "/api/v1/ws",
+                stack.admin_token(),
+                one_in,
+            ),
             probe.run(probe_broker, stack.bootstrap),
         ]
         time.sleep(5)  # the warm-up interval itself, not a wait for a condition

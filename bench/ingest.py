@@ -199,6 +199,7 @@ def drain_with_vigil(
             "LOG_LEVEL": "WARNING",
             # Only shortens the wait for the first assignment, which is not timed.
             "KAFKA_SESSION_TIMEOUT_MS": 2000,
+            **stack.key_settings(),
         }
     )
     service = background_service(app, "consumer")

@@ -3,8 +3,9 @@
 For each database size (bench/query_data.py builds and caches the files) monitor_app is
 served as the Procfile serves it (gunicorn, 2 workers × 16 threads), with a private Redis and
 the rate limit off, and `wrk` in its own process keeps 16 connections busy on one endpoint at a
-time (bench/query.lua). The floor beside each endpoint is the SQL that endpoint runs, captured
-from the app itself, replayed through Python's sqlite3 on the same file in one thread
+time (bench/query.lua), each request sending an admin's bearer token. The floor beside each
+endpoint is the SQL that endpoint runs (the token's account lookup among it), captured from
+the app itself, replayed through Python's sqlite3 on the same file in one thread
 (bench/query_floor.py). The workers' CPU time per request is read from /proc
 (bench/query_profile.py).
 
@@ -101,9 +102,10 @@ def endpoints(db: Database) -> dict[str, list[str]]:
 
 
 def run_wrk(
-    url: str, paths: list[str], seconds: int, connections: int, folder: Path
+    url: str, paths: list[str], seconds: int, connections: int, folder: Path, token: str
 ) -> dict[str, Any]:
-    """wrk's figures for `seconds` of `connections` clients cycling through `paths`."""
+    """wrk's figures for `seconds` of `connections` clients cycling through `paths`, signed
+    in with `token`."""
     paths_file = folder / "paths.txt"
     paths_file.write_text("\n".join(paths) + "\n")
     command = [
@@ -116,6 +118,9 @@ def run_wrk(
         f"{seconds}s",
         "--timeout",
         "10s",
+        # wrk.format() in the script adds the -H headers to every request.
+        "-H",
+        f"Authorization: Bearer {token}",
         "-s",
         str(LUA_SCRIPT),
         url,
@@ -135,19 +140,22 @@ def run_wrk(
     if not lines:
         raise RuntimeError(f"wrk printed no figures:\n{finished.stdout}\n{finished.stderr}")
     figures = json.loads(lines[-1])
+    if figures["non2xx"] and figures["non2xx"] == figures["requests"]:
+        # Every answer an error (a 401 for a token the server refuses, say): nothing measured.
+        raise RuntimeError(f"{url}: every request of {paths[0]}… answered an error")
     figures["rate"] = figures["requests"] / figures["duration_s"]
     return figures
 
 
 def profile_metrics(
-    master_pid: int, url: str, paths: list[str], sizes: Sizes, folder: Path
+    master_pid: int, url: str, paths: list[str], sizes: Sizes, folder: Path, token: str
 ) -> Path:
     """py-spy on the workers while wrk loads the metrics endpoint; the summary's path."""
     collapsed = OUTPUT_DIR / "query-profile.collapsed"
     spy = query_profile.record(master_pid, sizes.seconds, collapsed)
     try:
         time.sleep(1)  # attaching to every worker takes a moment
-        run_wrk(url, paths, sizes.seconds, sizes.connections, folder)
+        run_wrk(url, paths, sizes.seconds, sizes.connections, folder, token)
         _, errors = spy.communicate(timeout=60)
     finally:
         if spy.poll() is None:
@@ -168,10 +176,12 @@ def measure_size(
     workloads = endpoints(db)
     with Stack("query", DATABASE_URL=db.url) as stack:
         redis_url = stack.start_redis()
+        token = stack.admin_token()
         # The cached page is answered by Redis: it has no SQL.
         captured = capture_sql(
             db,
-            redis_url,
+            {"REDIS_URL": redis_url, **stack.key_settings()},
+            token,
             {name: paths for name, paths in workloads.items() if "cached" not in name},
         )
         per_statement = []
@@ -202,12 +212,12 @@ def measure_size(
         master = stack.processes.running["monitor"].pid
         # Warm every worker's imports, pool and page cache before anything is measured.
         mixed = [path for paths in workloads.values() for path in paths[:500]]
-        run_wrk(url, mixed, 1, sizes.connections, stack.folder)
+        run_wrk(url, mixed, 1, sizes.connections, stack.folder, token)
         workers = query_profile.worker_pids(master)
         for name, paths in workloads.items():
             seconds = max(2, sizes.seconds // 4) if "cached" in name else sizes.seconds
             cpu_before = [query_profile.cpu_seconds(pid) for pid in workers]
-            figures = run_wrk(url, paths, seconds, sizes.connections, stack.folder)
+            figures = run_wrk(url, paths, seconds, sizes.connections, stack.folder, token)
             cpu_used = [
                 query_profile.cpu_seconds(pid) - before
                 for pid, before in zip(workers, cpu_before, strict=True)
@@ -230,7 +240,7 @@ def measure_size(
                 }
             )
         if profile:
-            summary = profile_metrics(master, url, workloads[METRICS], sizes, stack.folder)
+            summary = profile_metrics(master, url, workloads[METRICS], sizes, stack.folder, token)
             report.notes.append(
                 f"py-spy profile of {METRICS} at {db.rows:,} rows: {summary.relative_to(ROOT)}."
             )

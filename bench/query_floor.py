@@ -22,16 +22,20 @@ FLOOR_MAX_REPLAYS = 5000
 
 
 def capture_sql(
-    db: Database, redis_url: str, workloads: dict[str, list[str]]
+    db: Database, settings: dict[str, object], token: str, workloads: dict[str, list[str]]
 ) -> dict[str, list[list[tuple]]]:
-    """Per endpoint and request, the statements and parameters monitor_app sends to sqlite3."""
+    """Per endpoint and request, the statements and parameters monitor_app sends to sqlite3,
+    with `settings` (Redis, the token keys) and requests signed in with `token`.
+
+    The statements that check the token are part of each request's, as they are the
+    server's."""
     from monitor_app import create_app
     from shared.db import db as vigil_db
 
     app = create_app(
         {
             "DATABASE_URL": db.url,
-            "REDIS_URL": redis_url,
+            **settings,
             "RATE_LIMIT_ENABLED": False,
             "LOG_LEVEL": "WARNING",
         }
@@ -46,6 +50,7 @@ def capture_sql(
     requests: dict[str, list[list[tuple]]] = {}
     try:
         client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
         for name, paths in workloads.items():
             requests[name] = []
             for number, path in enumerate(paths[:FLOOR_REQUESTS]):

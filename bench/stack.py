@@ -2,7 +2,8 @@
 
 Everything listens on free loopback ports and writes under one folder, so a benchmark never
 meets `make run`'s system or the machine's own services. The processes are started the way
-the Procfile starts them (gunicorn for data_app and monitor_app).
+the Procfile starts them (gunicorn for data_app and monitor_app). The stack has token keys of
+its own; `admin_token()` signs the benchmark in.
 """
 
 from __future__ import annotations
@@ -12,15 +13,31 @@ import signal
 import sqlite3
 import tempfile
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.orm import sessionmaker
 
 from devserver.ports import free_port
 from devserver.processes import Processes, get_json, wait_until
 from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tansu import start_broker
+from shared.auth.roles import Role
+from shared.auth.tokens import (
+    PRIVATE_KEY_NAME,
+    PUBLIC_KEY_NAME,
+    TokenSigner,
+    load_private_key,
+    write_key_pair,
+)
+from shared.db import make_engine, migrate
 from shared.kafka import wait_for_broker
+
+# The benchmarks' account; found again in a cached database rather than added twice.
+BENCH_ADMIN = "bench-admin@vigil.bench"
+# Longer than any benchmark.
+TOKEN_LIFETIME = timedelta(hours=12)
 
 
 def epoch(timestamp: str) -> float:
@@ -41,7 +58,11 @@ class Stack:
         self.bootstrap = ""
         self.redis_url = ""
         self.database = self.folder / "vigil.db"
+        keys = self.folder / "auth"
+        write_key_pair(keys)
         self.settings = {
+            "AUTH_PRIVATE_KEY_FILE": str(keys / PRIVATE_KEY_NAME),
+            "AUTH_PUBLIC_KEY_FILE": str(keys / PUBLIC_KEY_NAME),
             "DATABASE_URL": f"sqlite:///{self.database}",
             "KAFKA_TOPIC": "vitals",
             "KAFKA_DLQ_TOPIC": "vitals.dlq",
@@ -52,6 +73,7 @@ class Stack:
         }
         self.processes = Processes(self.folder, self.settings)
         self._services: list[Any] = []
+        self._token: str | None = None
 
     def __enter__(self) -> Stack:
         return self
@@ -113,6 +135,34 @@ class Stack:
         self.processes.start_analyser(self.ports["analyser"], **env)
         self._healthy("analyser")
         self.processes.start_worker(**env)
+
+    def admin_token(self) -> str:
+        """An admin's access token for monitor_app (and, by signature, the other apps).
+
+        The account is added to the apps' database, migrated first, unless it is there.
+        """
+        if self._token is None:
+            from monitor_app.auth import services
+
+            engine = make_engine(self.settings["DATABASE_URL"])
+            try:
+                migrate(engine)
+                with sessionmaker(engine).begin() as session:
+                    user = services.find_user(session, BENCH_ADMIN) or services.create_user(
+                        session, BENCH_ADMIN, Role.ADMIN
+                    )
+                    user_id, role = user.id, user.role
+            finally:
+                engine.dispose()
+            signer = TokenSigner(load_private_key(Path(self.settings["AUTH_PRIVATE_KEY_FILE"])))
+            self._token, _claims = signer.access_token(user_id, role, TOKEN_LIFETIME)
+        return self._token
+
+    def key_settings(self) -> dict[str, Path]:
+        """The key files, as the config of an app the benchmark creates in its own process."""
+        return {
+            name: Path(value) for name, value in self.settings.items() if name.startswith("AUTH_")
+        }
 
     def read(self) -> sqlite3.Connection:
         """A read-only connection to the apps' database (close it when done)."""

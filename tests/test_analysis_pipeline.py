@@ -17,7 +17,10 @@ import websocket
 from devserver.ports import free_port
 from devserver.processes import GUNICORN, Processes, get_json
 from monitor_app import create_app as create_monitor_app
+from shared.auth.roles import Role
 from shared.db import db, migrate
+from tests.auth import create_account
+from tests.bearer import client_with
 from tests.processes import receive_until
 
 pytestmark = pytest.mark.integration
@@ -26,7 +29,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def stack(tmp_path: Path, redis_settings: dict[str, str], wait_for) -> Iterator[dict]:
     """A database, the test's Redis namespace, the analyser (fast) and helpers to start
-    workers; monitor_app in-process for the API calls."""
+    workers; monitor_app in-process for the API calls, signed in as an admin whose token
+    also serves a monitor_app the test starts on the same database."""
     analyser_port = free_port()
     settings = {
         **redis_settings,
@@ -37,6 +41,7 @@ def stack(tmp_path: Path, redis_settings: dict[str, str], wait_for) -> Iterator[
     processes.start_analyser(analyser_port, ANALYSER_MIN_LATENCY="0.05", ANALYSER_MAX_LATENCY="0.2")
     monitor = create_monitor_app({"TESTING": True, "RATELIMIT_ENABLED": False, **settings})
     migrate(db.engine(monitor))
+    admin = create_account(db.sessionmaker(monitor), Role.ADMIN)
     wait_for(
         lambda: get_json(f"http://127.0.0.1:{analyser_port}/health")[0] == 200,
         timeout=30,
@@ -45,7 +50,8 @@ def stack(tmp_path: Path, redis_settings: dict[str, str], wait_for) -> Iterator[
     try:
         yield {
             "processes": processes,
-            "client": monitor.test_client(),
+            "client": client_with(monitor, admin.token),
+            "token": admin.token,
             "settings": settings,
             "analyser_port": analyser_port,
         }
@@ -177,7 +183,7 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
     stack, wait_for, kafka_bootstrap, topic_names, produce
 ):
     start_worker(stack, wait_for)
-    processes, settings = stack["processes"], stack["settings"]
+    processes, settings, token = stack["processes"], stack["settings"], stack["token"]
     monitor_port, data_port = free_port(), free_port()
     kafka = {
         **topic_names,
@@ -216,9 +222,14 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
         message="data_app's consumer to be assigned",
     )
 
+    live = f"ws://127.0.0.1:{monitor_port}/api/v1/ws"
+    # Without a token the handshake is refused before any event is sent.
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(live, timeout=30)
+    assert refused.value.status_code == 401
     # Several clients, so both gunicorn workers are likely to serve one.
     sockets = [
-        websocket.create_connection(f"ws://127.0.0.1:{monitor_port}/api/v1/ws", timeout=30)
+        websocket.create_connection(live, timeout=30, header=[f"Authorization: Bearer {token}"])
         for _ in range(3)
     ]
     try:
@@ -256,7 +267,9 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
     user = settings.get("WARD_ID", "00000000-0000-4000-8000-000000000001")
 
     def both_analysed():
-        status, body = get_json(f"{api}/notifications?patient_uuid={patient}&user_id={user}")
+        status, body = get_json(
+            f"{api}/notifications?patient_uuid={patient}&user_id={user}", token=token
+        )
         done = (
             status == 200
             and len(body) == 2
@@ -267,5 +280,5 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
     recovery, alert = wait_for(both_analysed, timeout=30, message="two analysed notifications")
     assert alert["title"] == "Maria Sokolova: NEWS2 11, high risk"
     assert recovery["title"].endswith("recovered") and recovery["category"] == "info"
-    status, samples = get_json(f"{api}/patient/{patient}/metrics?limit=20")
+    status, samples = get_json(f"{api}/patient/{patient}/metrics?limit=20", token=token)
     assert [s["news2_band"] for s in samples[::-1]] == ["low"] * 3 + ["high"] * 6 + ["low"] * 5

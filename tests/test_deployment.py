@@ -2,11 +2,13 @@
 and Grafana watching, the files under deploy/ agree with it, and the Procfile runs the system."""
 
 import json
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
@@ -17,7 +19,9 @@ from data_app.config import DATA_SETTINGS
 from devserver.apache_kafka import BROKER_PROPERTIES, kafka_version
 from monitor_app.config import MONITOR_SETTINGS
 from patient_app.config import PATIENT_SETTINGS
+from shared.auth.tokens import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME
 from shared.config import DATABASE_SETTING, load_settings
+from shared.lifecycle import stop_background
 from worker_app.config import WORKER_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +37,21 @@ APP_SETTINGS = {
     "patient-2": PATIENT_SETTINGS,
     "patient-3": PATIENT_SETTINGS,
 }
+
+# The settings naming the token key files: the private one only monitor_app reads.
+PRIVATE_KEY_SETTING = "AUTH_PRIVATE_KEY_FILE"
+PUBLIC_KEY_SETTING = "AUTH_PUBLIC_KEY_FILE"
+
+
+def reads(name: str, setting: str) -> bool:
+    """Whether app service `name` reads the setting `setting`."""
+    return any(each.name == setting for each in APP_SETTINGS[name])
+
+
+def signs_in(name: str) -> bool:
+    """Whether the app checks bearer tokens, so that its /metrics needs one."""
+    return reads(name, PUBLIC_KEY_SETTING) or reads(name, PRIVATE_KEY_SETTING)
+
 
 # What a server binds to so that other containers (Prometheus) reach it.
 ALL_INTERFACES = "0.0.0.0"
@@ -143,8 +162,54 @@ def has_healthcheck(service: dict) -> bool:
 
 
 def app_services(compose: dict) -> set[str]:
-    """The services that run Vigil's own code (built from the Dockerfile)."""
-    return {name for name, service in compose["services"].items() if "build" in service}
+    """The long-running services that run Vigil's own code (built from the Dockerfile)."""
+    return {
+        name
+        for name, service in compose["services"].items()
+        if "build" in service and service.get("restart") != "no"
+    }
+
+
+def keys_volumes(compose: dict) -> dict[str, str]:
+    """Volume -> the folder the one-shot `keys` service mounts it at."""
+    return {
+        mount["source"]: mount["target"]
+        for mount in compose["services"]["keys"]["volumes"]
+        if mount["type"] == "volume"
+    }
+
+
+def key_mounts(service: dict, compose: dict) -> list[dict]:
+    """The service's mounts of the volumes holding token keys."""
+    volumes = keys_volumes(compose)
+    return [
+        mount
+        for mount in service.get("volumes", [])
+        if mount["type"] == "volume" and mount["source"] in volumes
+    ]
+
+
+def signing_volume(compose: dict) -> str:
+    """The volume the `keys` service makes the key pair in (the private key's)."""
+    command = " ".join(compose["services"]["keys"]["command"])
+    match = re.search(r"python -m shared\.auth\.keys (\S+)", command)
+    assert match, command
+    [volume] = [v for v, folder in keys_volumes(compose).items() if folder == match.group(1)]
+    return volume
+
+
+def key_files(compose: dict) -> dict[str, set[str]]:
+    """Volume -> the key files the `keys` service leaves in it: the pair where it makes
+    them, and what it copies elsewhere."""
+    files = {volume: set() for volume in keys_volumes(compose)}
+    files[signing_volume(compose)] = {PRIVATE_KEY_NAME, PUBLIC_KEY_NAME}
+    command = " ".join(compose["services"]["keys"]["command"])
+    for copied in re.findall(r"\bcp \S+ (\S+)", command):
+        target = PurePosixPath(copied)
+        for volume, folder in keys_volumes(compose).items():
+            if str(target.parent) == folder:
+                files[volume].add(target.name)
+    return files
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +390,64 @@ def test_no_app_keeps_state_on_its_own_disk(compose):
     for name in app_services(compose):
         service = compose["services"][name]
         assert not service["environment"].get("DATABASE_URL", "").startswith("sqlite"), name
-        assert not service.get("volumes"), name
+        # Only the token keys, which the apps read and never write.
+        keys = key_mounts(service, compose)
+        assert all(mount["read_only"] for mount in keys), name
+        assert [m for m in service.get("volumes", []) if m not in keys] == [], name
+
+
+# -- token keys ------------------------------------------------------------------------------
+
+
+def test_the_keys_service_makes_the_pair_once_and_publishes_the_public_half(compose):
+    keys = compose["services"]["keys"]
+    assert keys.get("restart") == "no"
+    assert not keys.get("ports")
+    signing = signing_volume(compose)
+    # shared.auth.keys keeps a pair it finds, so a restart does not void every token; the
+    # other volume gets a copy of the public key, and nothing else.
+    assert key_files(compose) == {
+        volume: {PRIVATE_KEY_NAME, PUBLIC_KEY_NAME} if volume == signing else {PUBLIC_KEY_NAME}
+        for volume in keys_volumes(compose)
+    }
+    assert len(keys_volumes(compose)) == 2
+    # Named volumes: the keys outlive the containers.
+    assert set(keys_volumes(compose)) <= set(compose["volumes"])
+
+
+@pytest.mark.parametrize("name", sorted(APP_SETTINGS))
+def test_every_app_gets_the_key_files_it_reads_and_no_other(compose, name):
+    service = compose["services"][name]
+    environment = service["environment"]
+    mounts = {mount["target"]: mount for mount in key_mounts(service, compose)}
+    wanted = {PUBLIC_KEY_SETTING: PUBLIC_KEY_NAME, PRIVATE_KEY_SETTING: PRIVATE_KEY_NAME}
+    for setting, file_name in wanted.items():
+        if not reads(name, setting):
+            assert setting not in environment
+            continue
+        path = PurePosixPath(environment[setting])
+        assert path.name == file_name
+        mount = mounts[str(path.parent)]
+        assert mount["read_only"]
+        assert file_name in key_files(compose)[mount["source"]], mount["source"]
+    # The private key is where tokens are signed, and nowhere else.
+    holds_private = signing_volume(compose) in {m["source"] for m in mounts.values()}
+    assert holds_private == reads(name, PRIVATE_KEY_SETTING)
+    if mounts:
+        assert service["depends_on"]["keys"]["condition"] == "service_completed_successfully"
+    else:
+        assert "keys" not in service.get("depends_on", {})
+
+
+def test_apps_that_check_tokens_have_a_key(compose):
+    # What the parametrised test above relies on: these apps do read a key.
+    assert {name for name in APP_SETTINGS if signs_in(name)} == {
+        "data",
+        "monitor",
+        "patient-1",
+        "patient-2",
+        "patient-3",
+    }
 
 
 def test_monitoring_starts_after_what_it_watches(compose):
@@ -363,6 +485,138 @@ def test_prometheus_scrapes_every_app_every_5s_with_one_job_per_kind(compose, pr
             assert re.sub(r"-\d+$", "", host) == name
             hosts.add(host)
     assert hosts == app_services(compose)
+
+
+def job_services(job: dict) -> set[str]:
+    return {
+        target.rsplit(":", 1)[0] for group in job["static_configs"] for target in group["targets"]
+    }
+
+
+def test_prometheus_sends_a_token_from_a_file_to_the_apps_that_check_one(
+    compose, prometheus_config
+):
+    prometheus = compose["services"]["prometheus"]
+    for job in prometheus_config["scrape_configs"]:
+        services = job_services(job)
+        needs_token = {signs_in(name) for name in services}
+        assert len(needs_token) == 1, f"job {job['job_name']} mixes apps with and without sign-in"
+        if not needs_token.pop():
+            # The token goes only where it is needed.
+            assert "authorization" not in job and "basic_auth" not in job, job["job_name"]
+            continue
+        authorization = job["authorization"]
+        assert authorization.get("type", "Bearer") == "Bearer"
+        # From a file, never written into the config that is in the repository.
+        assert set(authorization) <= {"type", "credentials_file"}, job["job_name"]
+        token = host_path(prometheus, authorization["credentials_file"])
+        assert token is not None, authorization["credentials_file"]
+        assert token.is_relative_to(ROOT / "var"), token
+
+
+def test_the_token_file_stays_out_of_the_repository_and_the_image():
+    assert "var/" in (ROOT / ".gitignore").read_text().split()
+    assert "var" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_prometheus_mounts_its_token_read_only(compose, prometheus_config):
+    prometheus = compose["services"]["prometheus"]
+    [file] = {
+        job["authorization"]["credentials_file"]
+        for job in prometheus_config["scrape_configs"]
+        if "authorization" in job
+    }
+    folder = str(PurePosixPath(file).parent)
+    [mount] = [m for m in prometheus["volumes"] if m["target"] == folder]
+    assert (mount["type"], mount["read_only"]) == ("bind", True)
+
+
+def documented_token_commands() -> list[tuple[list[str], str | None]]:
+    """The README's commands that make Prometheus's account and token, as monitor_app's
+    container runs them, each with the file its output is sent to (if any)."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"Make it once:\n\n```sh\n(.*?)```", readme, re.S)
+    assert block, "README.md shows how to make Prometheus's token"
+    lines = block.group(1).replace("\\\n", " ").splitlines()
+    commands = []
+    for line in lines:
+        words = shlex.split(line, comments=True)
+        if words[:3] == ["docker", "compose", "exec"]:
+            words = [word for word in words[3:] if word != "-T"]
+            assert words[0] == "monitor", line
+            command, redirect = words[1:], None
+            if ">" in command:
+                command, [redirect] = command[: command.index(">")], command[-1:]
+            commands.append((command, redirect))
+    return commands
+
+
+def test_the_documented_token_goes_where_prometheus_reads_it(compose, prometheus_config):
+    *_, (_command, redirect) = documented_token_commands()
+    [file] = {
+        job["authorization"]["credentials_file"]
+        for job in prometheus_config["scrape_configs"]
+        if "authorization" in job
+    }
+    assert ROOT / redirect == host_path(compose["services"]["prometheus"], file)
+
+
+def test_the_documented_token_reads_the_metrics_of_every_app_that_checks_one(
+    tmp_path, redis_settings
+):
+    commands = [command for command, _redirect in documented_token_commands()]
+    assert [command[:4] for command in commands] == [
+        ["python", "-m", "monitor_app", "users"],
+        ["python", "-m", "monitor_app", "tokens"],
+    ]
+    *_, token_command = commands
+    assert token_command[token_command.index("--scope") + 1] == "metrics:read"
+    # The same commands, on a database of this test's own and the session's keys.
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}"}
+    outputs = []
+    for command in commands:
+        result = subprocess.run(
+            [sys.executable, *command[1:]],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=ROOT,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    # Only the token on standard output: that is what goes into the file.
+    token = outputs[-1]
+    assert len(token.splitlines()) == 1
+    headers = {"Authorization": f"Bearer {token.strip()}"}
+
+    from data_app import create_app as create_data_app
+    from monitor_app import create_app as create_monitor_app
+    from patient_app import create_app as create_patient_app
+
+    common = {"TESTING": True, **redis_settings}
+    apps = [
+        create_monitor_app(
+            {**common, "DATABASE_URL": env["DATABASE_URL"], "RATELIMIT_ENABLED": False}
+        ),
+        create_data_app({**common, "DATABASE_URL": env["DATABASE_URL"]}),
+        create_patient_app({**common, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}),
+    ]
+    try:
+        for app in apps:
+            client = app.test_client()
+            assert client.get("/metrics").status_code == 401, app.name
+            response = client.get("/metrics", headers=headers)
+            assert response.status_code == 200, app.name
+            assert "vigil_http_requests_total" in response.text
+            if app.name != "data_app":  # it serves no patient data
+                # metrics:read is all the token may do.
+                patients = client.get("/api/v1/patients", headers=headers)
+                assert patients.status_code == 403, app.name
+    finally:
+        for app in apps:
+            stop_background(app)
 
 
 def test_every_scrape_target_is_a_port_its_service_serves(compose, prometheus_config):

@@ -22,6 +22,8 @@ import pytest
 from devserver.apache_kafka import KafkaCluster
 from devserver.ports import free_port
 from devserver.processes import Processes, get_json, wait_until
+from shared.auth.roles import Role
+from tests.auth import token_for
 from tests.helpers import StoredSamples, murmur2_partition
 from tests.processes import data_app_processes
 
@@ -192,7 +194,9 @@ def test_a_cluster_loses_nothing_when_leaders_die_and_holds_writes_without_a_quo
         pipeline.wait_stored_after(None, 50, 90, "samples stored")
 
         # The leader of a partition the simulator writes to.
-        _, patients = get_json(pipeline.patient_url.replace("/health", "/api/v1/patients"))
+        _, patients = get_json(
+            pipeline.patient_url.replace("/health", "/api/v1/patients"), token=token_for(Role.ADMIN)
+        )
         patient = uuid.UUID(patients[0]["uuid"])
         busy = murmur2_partition(str(patient).encode(), PARTITIONS)
         first = cluster.leader_of(pipeline.topic, busy)

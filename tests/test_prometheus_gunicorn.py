@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devserver.ports import free_port
 from devserver.processes import GUNICORN, Processes
+from shared.auth.roles import Role
+from tests.auth import account_in, bearer
+from tests.bearer import foreign_key_token
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +37,13 @@ N = 40
 
 @dataclass
 class Monitor:
-    """monitor_app under a gunicorn master, and where the master keeps its workers' metrics."""
+    """monitor_app under a gunicorn master, where the master keeps its workers' metrics, and
+    an admin's token for the scrapes."""
 
     processes: Processes
     url: str
     tmp: Path
+    token: str
 
     @property
     def master(self) -> subprocess.Popen:
@@ -55,7 +61,8 @@ class Monitor:
 
     def scrape(self) -> dict[str, list]:
         """The samples of every family `/metrics` reports, on a fresh connection."""
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as response:  # noqa: S310
+        scrape = urllib.request.Request(f"{self.url}/metrics", headers=bearer(self.token))
+        with urllib.request.urlopen(scrape, timeout=10) as response:  # noqa: S310
             assert response.status == 200
             text = response.read().decode()
         return {f.name: f.samples for f in text_string_to_metric_families(text)}
@@ -73,13 +80,10 @@ def monitor(
     temp = tmp_path / "tmp"
     temp.mkdir()
     port = free_port()
+    database_url = f"sqlite:///{tmp_path / 'vigil.db'}"
+    admin = account_in(database_url, Role.ADMIN)
     processes = Processes(
-        tmp_path,
-        {
-            **redis_settings,
-            "TMPDIR": str(temp),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}",
-        },
+        tmp_path, {**redis_settings, "TMPDIR": str(temp), "DATABASE_URL": database_url}
     )
     if request.param == "gunicorn":
         processes.start_gunicorn("monitor", "monitor_app", port, workers=2)
@@ -98,7 +102,7 @@ def monitor(
                 "4",
             ],
         )
-    monitor = Monitor(processes, f"http://127.0.0.1:{port}", temp)
+    monitor = Monitor(processes, f"http://127.0.0.1:{port}", temp, admin.token)
 
     def ready() -> bool:
         processes.check_running("monitor")
@@ -115,11 +119,16 @@ def monitor(
         processes.stop_all()
 
 
-def http_get(url: str) -> int:
+def http_get(url: str, headers: dict[str, str] | None = None) -> int:
     # urllib opens a new connection for each request, so any worker may take it.
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
-        response.read()
-        return response.status
+    try:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        error.read()
+        return error.code
 
 
 def summed(samples: list, name: str | None = None, **labels: str) -> float:
@@ -181,10 +190,13 @@ def test_every_scrape_reports_the_sum_over_both_workers(monitor: Monitor) -> Non
         )
 
     # Each worker answers some scrapes: each sees the other's requests as well as its own.
+    # And each refuses a scrape without the token, or with a token not signed by Vigil's key.
     for pid in (first, second):
         with only(monitor, pid):
             for _ in range(2):
                 check_scrape()
+            assert http_get(f"{monitor.url}/metrics") == 401
+            assert http_get(f"{monitor.url}/metrics", bearer(foreign_key_token())) == 401
     for _ in range(4):
         check_scrape()
 
@@ -198,7 +210,11 @@ def test_a_dead_workers_websocket_clients_leave_the_gauge(
 ) -> None:
     for _ in range(3):
         http_get(f"{monitor.url}/health")
-    ws = websocket.create_connection(monitor.url.replace("http", "ws") + "/api/v1/ws", timeout=10)
+    ws = websocket.create_connection(
+        monitor.url.replace("http", "ws") + "/api/v1/ws",
+        timeout=10,
+        header=[f"Authorization: Bearer {monitor.token}"],
+    )
     try:
         assert json.loads(ws.recv())["type"] == "hello"
         assert summed(monitor.scrape()["vigil_websocket_clients"]) == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ from sqlalchemy.orm import Session
 
 from devserver.ports import free_port
 from devserver.processes import Processes, RestartableRedis, get_json, request_json, wait_for_log
+from shared.auth.roles import Role
 from shared.db import make_engine, migrate
 from shared.models import Patient
+from tests.auth import account_in
 from tests.processes import receive_until
 
 pytestmark = pytest.mark.integration
@@ -54,14 +57,31 @@ def redis_server(tmp_path: Path) -> Iterator[RestartableRedis]:
         yield server
 
 
+@dataclass(frozen=True)
+class Api:
+    """monitor_app's API, called by an admin."""
+
+    url: str
+    token: str
+
+    def call(
+        self, path: str, method: str = "GET", body: object = None, expect: int = 200
+    ) -> tuple[dict[str, str], Any]:
+        """(headers, JSON body) of a request that must answer `expect`, never a 5xx or
+        silence."""
+        return call(self.url + path, method, body, expect, self.token)
+
+
 @pytest.fixture
 def system(
     tmp_path: Path, redis_server: RestartableRedis, wait_for
-) -> Iterator[tuple[Processes, str, uuid.UUID]]:
+) -> Iterator[tuple[Processes, str, uuid.UUID, Api]]:
     """monitor_app (2 gunicorn workers), a Celery worker and the analyser, on the private
-    Redis and a SQLite file holding one patient; (processes, monitor URL, patient UUID)."""
+    Redis and a SQLite file holding one patient and an admin; (processes, monitor URL,
+    patient UUID, the admin's API)."""
     database_url = f"sqlite:///{tmp_path / 'vigil.db'}"
     patient_uuid = _add_patient(database_url, "Olga Smirnova")
+    admin = account_in(database_url, Role.ADMIN)
     analyser_port, monitor_port = free_port(), free_port()
     processes = Processes(
         tmp_path,
@@ -99,7 +119,7 @@ def system(
             message="both monitor_app workers subscribed to live events",
         )
         wait_for_log(processes, "worker", "ready.", timeout=60)
-        yield processes, monitor, patient_uuid
+        yield processes, monitor, patient_uuid, Api(f"{monitor}/api/v1", admin.token)
     finally:
         processes.stop_all()
 
@@ -124,30 +144,30 @@ def _health(processes: Processes, monitor: str) -> dict[str, Any]:
 
 
 def call(
-    url: str, method: str = "GET", body: object = None, expect: int = 200
+    url: str, method: str = "GET", body: object = None, expect: int = 200, token: str | None = None
 ) -> tuple[dict[str, str], Any]:
     """(headers, JSON body) of a request that must answer `expect`, never a 5xx or silence."""
-    status, headers, data = request_json(url, method, body)
+    status, headers, data = request_json(url, method, body, token)
     assert status == expect, f"{method} {url} answered {status}: {data}"
     return headers, data
 
 
-def create(api: str, user_id: uuid.UUID, text: str, patient_uuid: uuid.UUID | None = None) -> str:
+def create(api: Api, user_id: uuid.UUID, text: str, patient_uuid: uuid.UUID | None = None) -> str:
     body = {"user_id": str(user_id), "title": "Check", "text": text}
     if patient_uuid is not None:
         body["patient_uuid"] = str(patient_uuid)
-    _, notification = call(f"{api}/notifications", "POST", body, expect=201)
+    _, notification = api.call("/notifications", "POST", body, expect=201)
     assert notification["processing_status"] == "pending"
     return notification["id"]
 
 
-def statuses(api: str, user_id: uuid.UUID) -> dict[str, str]:
+def statuses(api: Api, user_id: uuid.UUID) -> dict[str, str]:
     """id -> processing status of every notification of `user_id`."""
-    _, notifications = call(f"{api}/notifications?user_id={user_id}&page_size=200")
+    _, notifications = api.call(f"/notifications?user_id={user_id}&page_size=200")
     return {n["id"]: n["processing_status"] for n in notifications}
 
 
-def all_completed(api: str, user_id: uuid.UUID, ids: set[str]) -> dict[str, str] | None:
+def all_completed(api: Api, user_id: uuid.UUID, ids: set[str]) -> dict[str, str] | None:
     current = statuses(api, user_id)
     assert set(current) == ids
     done = all(status == "completed" for status in current.values())
@@ -157,8 +177,7 @@ def all_completed(api: str, user_id: uuid.UUID, ids: set[str]) -> dict[str, str]
 def test_every_notification_is_analysed_after_redis_restarts_empty(
     system, redis_server: RestartableRedis, wait_for
 ):
-    processes, monitor, patient_uuid = system
-    api = f"{monitor}/api/v1"
+    processes, monitor, patient_uuid, api = system
     user = uuid.uuid4()
 
     before = {
@@ -176,7 +195,7 @@ def test_every_notification_is_analysed_after_redis_restarts_empty(
 
     def cached_unread() -> bool:
         # Retried: storing the last analysis bumps the cache generation just after its commit.
-        headers, notification = call(f"{api}/notifications/{first}")
+        headers, notification = api.call(f"/notifications/{first}")
         return headers["X-Cache"] == "hit" and notification["read_at"] is None
 
     # A cached copy, unread: marking it read while Redis is down must not leave it served.
@@ -187,7 +206,9 @@ def test_every_notification_is_analysed_after_redis_restarts_empty(
         for _ in range(2):
             sockets.append(
                 websocket.create_connection(
-                    f"{monitor.replace('http', 'ws', 1)}/api/v1/ws", timeout=30
+                    f"{monitor.replace('http', 'ws', 1)}/api/v1/ws",
+                    timeout=30,
+                    header=[f"Authorization: Bearer {api.token}"],
                 )
             )
         for ws in sockets:
@@ -226,7 +247,7 @@ def test_every_notification_is_analysed_after_redis_restarts_empty(
             message="both monitor_app workers subscribed again",
         )
         newest = sorted(during)[0]
-        call(f"{api}/notifications/{newest}/read", "POST")
+        api.call(f"/notifications/{newest}/read", "POST")
         for ws in sockets:
             receive_until(
                 ws, lambda e: e["type"] == "notification.read" and e["notification"]["id"] == newest
@@ -236,7 +257,7 @@ def test_every_notification_is_analysed_after_redis_restarts_empty(
             ws.close()
 
     def cached_read() -> bool:
-        headers, notification = call(f"{api}/notifications/{first}")
+        headers, notification = api.call(f"/notifications/{first}")
         assert notification["read_at"] is not None  # never the copy cached before the crash
         return headers["X-Cache"] == "hit"
 
@@ -251,29 +272,32 @@ def test_every_notification_is_analysed_after_redis_restarts_empty(
 
 
 def check_serving_without_redis(
-    api: str, monitor: str, user: uuid.UUID, patient_uuid: uuid.UUID, before: set[str], first: str
+    api: Api, monitor: str, user: uuid.UUID, patient_uuid: uuid.UUID, before: set[str], first: str
 ) -> set[str]:
     """Reads fall through to the database, writes are committed, health says degraded;
     marks `first` read and returns the ids of the notifications created meanwhile."""
-    _, patients = call(f"{api}/patients")
+    _, patients = api.call("/patients")
+    # Sign-in does not depend on Redis: without it, no token still means no data.
+    call(f"{api.url}/patients", expect=401)
+    call(f"{api.url}/notifications/{first}", expect=401)
     assert [p["uuid"] for p in patients] == [str(patient_uuid)]
-    headers, completed = call(f"{api}/notifications?user_id={user}&status=completed")
+    headers, completed = api.call(f"/notifications?user_id={user}&status=completed")
     assert headers["X-Cache"] == "miss"
     assert {n["id"] for n in completed} == before
-    _, of_patient = call(f"{api}/notifications?patient_uuid={patient_uuid}&read=false")
+    _, of_patient = api.call(f"/notifications?patient_uuid={patient_uuid}&read=false")
     assert [n["text"] for n in of_patient] == ["Attention: bed 4 alarm"]
 
     during = {
         create(api, user, "Careful: patient in bed 2 is agitated"),
         create(api, user, "Warning: bed 4 pulse rising", patient_uuid),
     }
-    _, marked = call(f"{api}/notifications/{first}/read", "POST")
+    _, marked = api.call(f"/notifications/{first}/read", "POST")
     assert marked["read_at"] is not None
-    headers, shown = call(f"{api}/notifications/{first}")
+    headers, shown = api.call(f"/notifications/{first}")
     assert (shown["read_at"], headers["X-Cache"]) == (marked["read_at"], "miss")
-    _, read = call(f"{api}/notifications?user_id={user}&read=true")
+    _, read = api.call(f"/notifications?user_id={user}&read=true")
     assert [n["id"] for n in read] == [first]
-    _, pending = call(f"{api}/notifications?user_id={user}&status=pending")
+    _, pending = api.call(f"/notifications?user_id={user}&status=pending")
     assert {n["id"] for n in pending} == during
 
     _, health = call(f"{monitor}/health")

@@ -11,6 +11,8 @@ import pytest
 
 from devserver.ports import free_port
 from devserver.processes import GUNICORN, ROOT, get_json
+from shared.auth.roles import Role
+from tests.auth import account_in
 from tests.helpers import both_brokers
 
 pytestmark = pytest.mark.integration
@@ -18,13 +20,18 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def system(kafka_bootstrap, topic_names, redis_settings, tmp_path):
-    """Start data_app, monitor_app and one named patient; stop them all afterwards."""
+    """Start data_app, monitor_app and one named patient; stop them all afterwards.
+
+    Yields the URLs, the processes, the log directory and an admin's token.
+    """
+    database_url = f"sqlite:///{tmp_path / 'vigil.db'}"
+    admin = account_in(database_url, Role.ADMIN)
     env = {
         **os.environ,
         **topic_names,
         **redis_settings,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}",
+        "DATABASE_URL": database_url,
         "KAFKA_SESSION_TIMEOUT_MS": "2000",
         "KAFKA_GROUP_ID": "system-test",
         "METRICS_INTERVAL": "0.5",
@@ -67,7 +74,7 @@ def system(kafka_bootstrap, topic_names, redis_settings, tmp_path):
         )
         log.close()
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    yield urls, processes, tmp_path
+    yield urls, processes, tmp_path, admin.token
     for process in processes.values():
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -80,21 +87,26 @@ def system(kafka_bootstrap, topic_names, redis_settings, tmp_path):
 
 @both_brokers
 def test_samples_flow_from_simulator_to_api_and_services_stop_cleanly(system, wait_for):
-    urls, processes, logs = system
+    urls, processes, logs, token = system
     api = urls["monitor"] + "/api/v1"
 
     def listed():
-        status, body = get_json(api + "/patients")
+        status, body = get_json(api + "/patients", token=token)
         return status == 200 and [p for p in body if p["name"] == "Ivan Petrov" and p["latest"]]
 
     patient = wait_for(listed, timeout=60, interval=0.3, message="the patient in the API")[0]
 
     def metric_count():
-        status, body = get_json(f"{api}/patient/{patient['uuid']}/metrics?limit=1000")
+        status, body = get_json(f"{api}/patient/{patient['uuid']}/metrics?limit=1000", token=token)
         return len(body) if status == 200 else 0
 
     first = wait_for(metric_count, timeout=30, message="metrics of the patient")
     wait_for(lambda: metric_count() >= first + 3, timeout=30, message="metrics to keep growing")
+    # What the API just showed is nobody's without a token, on every app.
+    assert get_json(api + "/patients")[0] == 401
+    assert get_json(f"{api}/patient/{patient['uuid']}/metrics")[0] == 401
+    assert get_json(urls["patient"] + "/api/v1/patients")[0] == 401
+    assert get_json(urls["data"] + "/metrics")[0] == 401
 
     status, health = get_json(urls["data"] + "/health")
     assert status == 200, health

@@ -26,7 +26,7 @@ from monitor_app.auth.services import (
 from shared.auth.policy import bearer_token, register_access, unauthorized
 from shared.auth.principal import Principal
 from shared.auth.revocation import Revocations
-from shared.auth.tokens import InvalidTokenError, TokenSigner, load_private_key
+from shared.auth.tokens import InvalidTokenError, TokenSigner, load_key_setting, load_private_key
 from shared.db import db
 from shared.lifecycle import register_background
 
@@ -42,7 +42,7 @@ csrf = CSRFProtect()
 def init_auth(app: Flask) -> None:
     """Load the signing key (a missing key stops the app here), set up cookies and CSRF, and
     check every request's access."""
-    key = load_private_key(app.config["AUTH_PRIVATE_KEY_FILE"])
+    key = load_key_setting(app.config, "AUTH_PRIVATE_KEY_FILE", load_private_key)
     app.extensions["vigil.token_signer"] = TokenSigner(key)
     app.extensions["vigil.auth_settings"] = AuthSettings.from_config(app.config)
     # One secret to keep: the cookie-signing key is derived from the token signing key.

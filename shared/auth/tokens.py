@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from shared.config import ConfigError
 
 ISSUER = "vigil"
 AUDIENCE = "vigil"
@@ -112,6 +116,15 @@ class TokenSigner(TokenVerifier):
             expires_at=datetime.now(UTC) + lifetime,
         )
         return self.sign(claims), claims
+
+
+def load_key_setting(config: dict, name: str, load: Callable[[Path], Any]) -> Any:
+    """The key the setting `name` points at; a ConfigError naming the setting if it is missing
+    or not a key, so the app stops with one line at start-up."""
+    try:
+        return load(config[name])
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:

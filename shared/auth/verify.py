@@ -9,14 +9,19 @@ from shared.auth.policy import bearer_token, register_access, unauthorized
 from shared.auth.principal import Principal
 from shared.auth.revocation import Revocations, RevocationUnavailableError
 from shared.auth.roles import Role, known_scopes
-from shared.auth.tokens import InvalidTokenError, TokenVerifier, load_public_key
+from shared.auth.tokens import (
+    InvalidTokenError,
+    TokenVerifier,
+    load_key_setting,
+    load_public_key,
+)
 
 
 def init_token_auth(app: Flask) -> None:
     """Load the public key (a missing key stops the app here) and check every request."""
     config = app.config
     app.extensions["vigil.token_verifier"] = TokenVerifier(
-        load_public_key(config["AUTH_PUBLIC_KEY_FILE"])
+        load_key_setting(config, "AUTH_PUBLIC_KEY_FILE", load_public_key)
     )
     app.extensions["vigil.revocations"] = Revocations(
         config["REDIS_URL"], config["REDIS_NAMESPACE"]

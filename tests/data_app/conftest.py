@@ -2,10 +2,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from data_app import create_app
+from shared.auth.roles import Role
 from shared.db import db, migrate
 from shared.lifecycle import background_service
+from tests.auth import token_for
+from tests.bearer import client_with
 
 FAST_GROUP = {"KAFKA_SESSION_TIMEOUT_MS": 2000, "CONSUMER_POLL_TIMEOUT": 0.2}
 
@@ -49,3 +53,14 @@ def data_app(make_data_app) -> Flask:
 def app(data_app) -> Flask:
     """The app pytest-flask's `client` talks to."""
     return data_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """The test client, signed in as an admin (who may read `/metrics`)."""
+    return client_with(app, token_for(Role.ADMIN))
+
+
+@pytest.fixture
+def anonymous(app: Flask) -> FlaskClient:
+    return client_with(app, None)

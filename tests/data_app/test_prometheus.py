@@ -15,7 +15,16 @@ from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 
 from data_app.services import DataService
+from shared.auth.roles import Role, Scope
 from shared.news2 import BANDS
+from tests.auth import token_for
+from tests.bearer import (
+    client_with,
+    expired_token,
+    foreign_key_token,
+    tampered_token,
+    unsigned_token,
+)
 from tests.helpers import consumer_of, stored_rows, vitals_message
 
 pytestmark = pytest.mark.integration
@@ -171,3 +180,54 @@ def test_data_app_serves_its_metrics(client: FlaskClient) -> None:
     before = value("vigil_http_requests_total", **labels)
     client.get("/metrics")
     assert value("vigil_http_requests_total", **labels) == before + 1
+
+
+def test_a_prometheus_token_reads_the_metrics(data_app: Flask) -> None:
+    scraper = client_with(data_app, token_for(Role.INTEGRATION, [Scope.METRICS_READ]))
+    response = scraper.get("/metrics")
+    assert response.status_code == 200
+    assert "vigil_samples_consumed_total" in response.text
+
+
+def test_anonymous_metrics_are_401(anonymous: FlaskClient) -> None:
+    response = anonymous.get("/metrics")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].lower().startswith("bearer")
+    assert response.json["code"] == 401
+    assert "vigil_samples_consumed_total" not in response.text
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(lambda: tampered_token(token_for(Role.VIEWER), role="admin"), id="tampered"),
+        pytest.param(expired_token, id="expired"),
+        pytest.param(foreign_key_token, id="foreign-key"),
+        pytest.param(unsigned_token, id="unsigned"),
+    ],
+)
+def test_metrics_with_a_token_that_does_not_verify_are_401(data_app: Flask, make_token) -> None:
+    response = client_with(data_app, make_token()).get("/metrics")
+    assert response.status_code == 401
+    assert "vigil_samples_consumed_total" not in response.text
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(lambda: token_for(Role.CLINICIAN), id="clinician"),
+        pytest.param(lambda: token_for(Role.VIEWER), id="viewer"),
+        pytest.param(lambda: token_for(Role.INTEGRATION, [Scope.PATIENTS_READ]), id="reader"),
+    ],
+)
+def test_metrics_are_403_for_other_roles_and_scopes(data_app: Flask, token) -> None:
+    response = client_with(data_app, token()).get("/metrics")
+    assert response.status_code == 403
+    assert "vigil_samples_consumed_total" not in response.text
+
+
+def test_health_is_public(anonymous: FlaskClient) -> None:
+    # The consumer is not started here: unhealthy, but answered without sign-in.
+    response = anonymous.get("/health")
+    assert response.status_code == 503
+    assert "consumer" in response.json

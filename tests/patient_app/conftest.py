@@ -2,9 +2,13 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 
 from patient_app import create_app
+from shared.auth.roles import Role
 from shared.lifecycle import background_service, stop_background
+from tests.auth import token_for
+from tests.bearer import client_with
 
 
 @pytest.fixture
@@ -22,6 +26,17 @@ def app(redis_settings: dict[str, str]) -> Iterator[Flask]:
     )
     yield app
     stop_background(app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """The test client, signed in as an admin (who may also switch scenarios)."""
+    return client_with(app, token_for(Role.ADMIN))
+
+
+@pytest.fixture
+def anonymous(app: Flask) -> FlaskClient:
+    return client_with(app, None)
 
 
 @pytest.fixture

@@ -6,16 +6,20 @@ import uuid
 import pytest
 
 from patient_app import create_app
+from shared.auth.roles import Role
 from shared.lifecycle import background_service, start_background, stop_background
+from tests.auth import token_for
+from tests.bearer import client_with
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def running_app(kafka_bootstrap, topic_names):
+def running_app(kafka_bootstrap, topic_names, redis_settings):
     app = create_app(
         {
             "TESTING": True,
+            **redis_settings,
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "KAFKA_TOPIC": topic_names["KAFKA_TOPIC"],
             "PATIENT_COUNT": 3,
@@ -42,7 +46,7 @@ def test_scheduler_sends_samples_keyed_by_patient(running_app, read_topic, topic
 
 
 def test_health_and_latest_sample_once_running(running_app, wait_for):
-    client = running_app.test_client()
+    client = client_with(running_app, token_for(Role.CLINICIAN))
     service = background_service(running_app, "monitoring")
     wait_for(lambda: service.kafka.stats["delivered"] >= 3, message="3 delivered samples")
     response = client.get("/health")
