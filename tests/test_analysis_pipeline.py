@@ -18,6 +18,7 @@ from devserver.ports import free_port
 from devserver.processes import GUNICORN, Processes, get_json
 from monitor_app import create_app as create_monitor_app
 from shared.auth.roles import Role
+from shared.config import DEFAULT_WARD_ID
 from shared.db import db, migrate
 from tests.auth import create_account
 from tests.bearer import client_with
@@ -72,8 +73,10 @@ def start_worker(stack: dict, wait_for, name: str = "worker", **env: str) -> Non
 
 
 def create(client, text: str, title: str = "Check") -> str:
+    """A notification to the ward (a recipient must exist), pending analysis."""
     response = client.post(
-        "/api/v1/notifications", json={"user_id": str(uuid.uuid4()), "title": title, "text": text}
+        "/api/v1/notifications",
+        json={"user_id": str(DEFAULT_WARD_ID), "title": title, "text": text},
     )
     assert response.status_code == 201, response.json
     assert response.json["processing_status"] == "pending"
