@@ -13,7 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from monitor_app import create_app
+from shared.db import db, migrate
 from shared.news2 import normal_ranges
+from tests.auth import Account, client_for
 
 STATIC = Path(__file__).resolve().parents[2] / "monitor_app" / "dashboard" / "static"
 # Anything the browser would fetch from another host: a URL with a scheme or protocol-relative.
@@ -46,7 +48,7 @@ class AssetLinks(HTMLParser):
 
 @pytest.fixture
 def app(sqlite_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
-    yield create_app(
+    app = create_app(
         {
             "DATABASE_URL": sqlite_url,
             "TESTING": True,
@@ -55,6 +57,10 @@ def app(sqlite_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
             "STALE_AFTER_INTERVALS": 3,
         }
     )
+    # The signed-in fixtures add their accounts to its database.
+    migrate(db.engine(app))
+    yield app
+    db.engine(app).dispose()
 
 
 def page(client: FlaskClient) -> AssetLinks:
@@ -120,7 +126,9 @@ def test_the_vendored_chart_library_is_pinned_and_licensed() -> None:
         assert (STATIC / "vendor" / name).stat().st_size > 0
 
 
-def test_the_page_is_not_rate_limited(sqlite_url: str, redis_settings: dict[str, str]) -> None:
+def test_the_page_is_not_rate_limited(
+    sqlite_url: str, redis_settings: dict[str, str], admin: Account
+) -> None:
     app = create_app(
         {
             "DATABASE_URL": sqlite_url,
@@ -130,9 +138,15 @@ def test_the_page_is_not_rate_limited(sqlite_url: str, redis_settings: dict[str,
             "RATE_LIMIT": "2 per minute",
         }
     )
-    client = app.test_client()
-    for _ in range(4):
-        assert client.get("/").status_code == 200
-        response = client.get("/static/dashboard/dashboard.css")
-        assert response.status_code == 200
-        response.close()
+    client = client_for(app, admin.token)
+    try:
+        for _ in range(4):
+            assert client.get("/").status_code == 200
+            response = client.get("/static/dashboard/dashboard.css")
+            assert response.status_code == 200
+            response.close()
+        # The limit is really on: the API's budget runs out.
+        answers = [client.get("/api/v1/patients").status_code for _ in range(3)]
+    finally:
+        db.engine(app).dispose()
+    assert answers == [200, 200, 429]

@@ -19,6 +19,7 @@ from devserver.ports import free_port
 from monitor_app import create_app
 from shared.db import db, migrate
 from shared.models import Notification
+from tests.auth import Account, client_for
 from tests.helpers import view_statements
 
 URL = "/api/v1/notifications"
@@ -745,8 +746,9 @@ def test_later_pages_reuse_the_cached_total(app: Flask, client: FlaskClient) -> 
 # -- rate limit and Redis down -----------------------------------------------------------------
 
 
-def test_rate_limit(make_app: Callable[..., Flask]) -> None:
-    client = make_app(RATELIMIT_ENABLED=True, RATE_LIMIT="3 per minute").test_client()
+def test_rate_limit(make_app: Callable[..., Flask], admin: Account) -> None:
+    app = make_app(RATELIMIT_ENABLED=True, RATE_LIMIT="3 per minute")
+    client = client_for(app, admin.token)
 
     answers = [client.get(URL) for _ in range(4)]
 
@@ -761,13 +763,14 @@ def test_rate_limit(make_app: Callable[..., Flask]) -> None:
     assert [client.get("/health").status_code for _ in range(5)] == [200] * 5
 
 
-def test_rate_limit_settings_are_per_app(make_app: Callable[..., Flask]) -> None:
+def test_rate_limit_settings_are_per_app(make_app: Callable[..., Flask], admin: Account) -> None:
     make_app(RATELIMIT_ENABLED=True, RATE_LIMIT="1000 per minute")
-    client = make_app(
+    app = make_app(
         RATELIMIT_ENABLED=True,
         RATE_LIMIT="2 per minute",
         REDIS_NAMESPACE=f"test-{uuid.uuid4().hex[:10]}",
-    ).test_client()
+    )
+    client = client_for(app, admin.token)
 
     answers = [client.get(URL).status_code for _ in range(3)]
 
@@ -775,10 +778,11 @@ def test_rate_limit_settings_are_per_app(make_app: Callable[..., Flask]) -> None
 
 
 @pytest.mark.parametrize("rate_limited", [True, False], ids=["limited", "unlimited"])
-def test_serves_without_redis(make_app: Callable[..., Flask], rate_limited: bool) -> None:
-    client = make_app(
-        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", RATELIMIT_ENABLED=rate_limited
-    ).test_client()
+def test_serves_without_redis(
+    make_app: Callable[..., Flask], admin: Account, rate_limited: bool
+) -> None:
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", RATELIMIT_ENABLED=rate_limited)
+    client = client_for(app, admin.token)
 
     created = client.post(URL, json=VALID)
     assert created.status_code == 201

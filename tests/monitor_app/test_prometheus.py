@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from monitor_app import create_app
 from monitor_app.live.hub import EventHub, TooManyClientsError
 from shared.db import db, migrate
+from tests.auth import Account, client_for
 
 REQUESTS = "vigil_http_requests_total"
 LATENCY_COUNT = "vigil_http_request_duration_seconds_count"
@@ -134,7 +135,9 @@ def test_a_created_notification_is_counted_as_from_the_api(client: FlaskClient) 
     assert requests("/api/v1/notifications", "201", method="POST") == posted_before + 1
 
 
-def test_metrics_are_not_rate_limited(database_url: str, redis_settings: dict[str, str]) -> None:
+def test_metrics_are_not_rate_limited(
+    database_url: str, redis_settings: dict[str, str], admin: Account
+) -> None:
     # The limiter keeps its counts in the test's Redis namespace, as in production.
     app = create_app(
         {
@@ -146,7 +149,7 @@ def test_metrics_are_not_rate_limited(database_url: str, redis_settings: dict[st
         }
     )
     migrate(db.engine(app))
-    client = app.test_client()
+    client = client_for(app, admin.token)
     limited_before = requests(PATIENTS, "429")
     try:
         scrapes = [client.get("/metrics").status_code for _ in range(5)]
@@ -178,15 +181,17 @@ def served(app: Flask) -> Iterator[str]:
         server.server_close()
 
 
-def connect(base: str) -> websocket.WebSocket:
-    ws = websocket.create_connection(f"{base}/api/v1/ws", timeout=10)
+def connect(base: str, account: Account) -> websocket.WebSocket:
+    ws = websocket.create_connection(
+        f"{base}/api/v1/ws", timeout=10, header=[f"Authorization: Bearer {account.token}"]
+    )
     # The hub subscribes the client before it says hello.
     assert json.loads(ws.recv())["type"] == "hello"
     return ws
 
 
 def test_websocket_clients_gauge_follows_connections(
-    served: str, wait_for: Callable[..., object]
+    served: str, admin: Account, wait_for: Callable[..., object]
 ) -> None:
     base = value(CLIENTS)
     ws_requests_before = sum(
@@ -195,10 +200,10 @@ def test_websocket_clients_gauge_follows_connections(
         if labels["endpoint"] == "/api/v1/ws"
     )
 
-    first = connect(served)
+    first = connect(served, admin)
     try:
         assert value(CLIENTS) == base + 1
-        second = connect(served)
+        second = connect(served, admin)
         try:
             assert value(CLIENTS) == base + 2
         finally:
