@@ -6,11 +6,13 @@ tokens name users no database knows. A route the table does not name fails the t
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from flask import Flask
 
 from shared.auth.policy import undeclared_routes
-from shared.auth.roles import Scope
+from shared.auth.roles import Role, Scope
 from tests.access import (
     ADMIN,
     EVERYONE,
@@ -22,6 +24,8 @@ from tests.access import (
     routes,
     signed_tokens,
 )
+from tests.auth import TEST_TOKEN_LIFETIME, Account, bearer, signer
+from tests.forgeries import FORGERIES, signed_claims
 
 PATIENTS_READ = allowed(PEOPLE, integration(Scope.PATIENTS_READ))
 
@@ -57,3 +61,26 @@ def test_the_table_names_every_route(app: Flask) -> None:
 def test_route_answers_only_whom_the_policy_allows(app: Flask, route: tuple[str, str]) -> None:
     endpoint, method = route
     assert mismatches(app, signed_tokens(), endpoint, method, POLICY[route]) == []
+
+
+# patient_app trusts a genuine token's role: one it does not know grants nothing.
+PATIENT_APP_FORGERIES = {
+    **FORGERIES,
+    "unknown-role": lambda account: signed_claims(account, role="superuser"),
+}
+
+
+@pytest.mark.parametrize("forge", PATIENT_APP_FORGERIES.values(), ids=PATIENT_APP_FORGERIES.keys())
+def test_forged_tokens_are_refused(app: Flask, forge) -> None:
+    user_id = uuid.uuid4()
+    token, _claims = signer().access_token(user_id, Role.ADMIN.value, TEST_TOKEN_LIFETIME)
+    account = Account(user_id, "admin@vigil.test", Role.ADMIN, "", token)
+    client = app.test_client()
+    # The genuine token works, so the forgery alone is what is refused.
+    assert client.get("/api/v1/patients", headers=bearer(token)).status_code == 200
+
+    response = client.get("/api/v1/patients", headers=bearer(forge(account)))
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].lower().startswith("bearer")
+    assert set(response.json) == {"code", "status", "message", "errors"}
