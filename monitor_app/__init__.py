@@ -31,6 +31,7 @@ from monitor_app.metrics.routes import blp as metrics_blp
 from monitor_app.notifications.routes import blp as notifications_blp
 from monitor_app.patients.routes import blp as patients_blp
 from shared.app import create_base_app
+from shared.auth.openapi import AccessDocs
 from shared.auth.policy import PUBLIC, SIGNED_IN, SIGNED_IN_PAGE, declare
 from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
@@ -68,7 +69,8 @@ def register_redis(app: Flask) -> None:
 
 def register_api(app: Flask) -> None:
     """The documented endpoints, OpenAPI with Swagger UI, the dashboard and the live stream."""
-    api.init_app(app)
+    # Each operation documents the access its view declares (401, 403, or no security).
+    api.init_app(app, spec_kwargs={"extra_plugins": [AccessDocs(app)]})
     prefix = app.config["API_PREFIX"]
     api.register_blueprint(patients_blp, url_prefix=f"{prefix}/patients")
     api.register_blueprint(metrics_blp, url_prefix=prefix)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.app import OPENAPI_DEFAULTS
+from shared.auth.openapi import BEARER_SCHEME
 from shared.config import (
     AUTH_KEY_DIR,
     COMMON_SETTINGS,
@@ -173,9 +174,24 @@ API_DOCS: dict[str, Any] = {
                 "`/api/v1/ws`. Timestamps are "
                 "ISO-8601 in UTC. Every error answers with the JSON body "
                 "`{code, status, message, errors}`; too many requests answer 429 with "
-                "`Retry-After`."
+                "`Retry-After`. Every route but `/health` and `POST /api/v1/auth/token` needs "
+                "a bearer token (or the dashboard's session cookie): without one it answers "
+                "401, and 403 to a caller whose role may not."
             ),
         },
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": BEARER_SCHEME,
+                "cookieAuth": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "vigil_session",
+                    "description": "The dashboard's signed session cookie.",
+                },
+            },
+        },
+        # Either credential; the operations that need none say `security: []`.
+        "security": [{"bearerAuth": []}, {"cookieAuth": []}],
     },
 }
 

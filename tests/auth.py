@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor_app.auth import services
@@ -55,6 +57,14 @@ def token_for(role: Role = Role.ADMIN, scopes: Iterable[Scope] = ()) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def client_for(app: Flask, token: str | None) -> FlaskClient:
+    """A test client of `app` that sends `token` with every request (None: anonymous)."""
+    client = app.test_client()
+    if token is not None:
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
 
 
 @dataclass(frozen=True)

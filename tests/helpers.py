@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from flask import Flask
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from shared.db import db
+from shared.identity import ApiToken, User, UserSession, Ward, WardMember
 from shared.lifecycle import background_service
 from shared.models import Patient, PatientMetric
 
@@ -58,6 +63,36 @@ def simulator_sample(patient_uuid: uuid.UUID) -> dict:
         "spo2": 97,
         "temperature": 36.8,
     }
+
+
+# The table a statement reads or writes first: the FROM of a SELECT, an UPDATE's or INSERT's.
+_TARGET = re.compile(
+    r"^\s*(?:SELECT\b.*?\bFROM|UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+\"?(\w+)",
+    re.IGNORECASE | re.DOTALL,
+)
+IDENTITY_TABLES = frozenset(
+    model.__tablename__ for model in (User, WardMember, Ward, ApiToken, UserSession)
+)
+
+
+@contextmanager
+def view_statements(app: Flask) -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements, with their parameters, the app's engine runs inside the block,
+    except the sign-in's own (its transaction reads the account and the token's row on
+    every request): what the views themselves cost."""
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement: str, parameters: Any, *_args) -> None:
+        target = _TARGET.match(statement)
+        if target is None or target.group(1).lower() not in IDENTITY_TABLES:
+            statements.append((statement, parameters))
+
+    engine = db.engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def stored_rows(app: Flask) -> int:

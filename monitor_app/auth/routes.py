@@ -44,6 +44,7 @@ class AccessToken(MethodView):
     @blp.doc(security=[])
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, AccessTokenSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, data: dict[str, str]) -> dict[str, Any]:
@@ -83,6 +84,7 @@ class WhoAmI(MethodView):
     @allow(*EVERYONE)
     @blp.response(200, MeSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self) -> Me:
         """Who the caller is: id, email, role, wards."""
         principal = require_principal()
@@ -103,6 +105,7 @@ class ApiTokens(MethodView):
     @blp.response(200, ApiTokenSchema(many=True))
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self) -> list[ApiToken]:
         """Every API token (never the token itself), oldest first."""
         return services.list_api_tokens(db.session)
@@ -110,9 +113,11 @@ class ApiTokens(MethodView):
     @allow(Role.ADMIN)
     @blp.arguments(ApiTokenCreateSchema)
     @blp.response(201, ApiTokenCreatedSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(422, response=UNPROCESSABLE)
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Create an API token for an account; the answer holds the token, shown only once."""
         user = services.find_user(db.session, data["email"])
@@ -135,6 +140,8 @@ class ApiTokenById(MethodView):
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response=UNPROCESSABLE)
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def delete(self, token_id: uuid.UUID) -> None:
         """Revoke an API token: monitor_app refuses it from the next request on."""
         row = services.revoke_api_token(db.session, token_id)

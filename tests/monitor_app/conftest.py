@@ -17,7 +17,7 @@ from shared.auth.roles import Role
 from shared.db import db, migrate
 from shared.models import Patient, PatientMetric
 from shared.news2 import score_news2
-from tests.auth import Account, create_account
+from tests.auth import Account, client_for, create_account
 
 T0 = datetime(2025, 1, 31, 8, 0, tzinfo=UTC)
 STEP = timedelta(minutes=1)
@@ -89,10 +89,7 @@ def client_as(app: Flask) -> Callable[[Account | None], FlaskClient]:
     """A test client that sends `account`'s token with every request (None: anonymous)."""
 
     def make(account: Account | None) -> FlaskClient:
-        client = app.test_client()
-        if account is not None:
-            client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {account.token}"
-        return client
+        return client_for(app, None if account is None else account.token)
 
     return make
 

@@ -13,10 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from monitor_app import create_app
-from shared.auth.roles import Role
 from shared.db import db, migrate
 from shared.news2 import normal_ranges
-from tests.auth import create_account
+from tests.auth import Account, client_for
 
 STATIC = Path(__file__).resolve().parents[2] / "monitor_app" / "dashboard" / "static"
 # Anything the browser would fetch from another host: a URL with a scheme or protocol-relative.
@@ -58,6 +57,7 @@ def app(sqlite_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
             "STALE_AFTER_INTERVALS": 3,
         }
     )
+    # The signed-in fixtures add their accounts to its database.
     migrate(db.engine(app))
     yield app
     db.engine(app).dispose()
@@ -140,7 +140,9 @@ def test_the_page_shows_who_is_signed_in_and_a_logout_form(client: FlaskClient, 
     assert f'name="csrf_token" value="{token.group(1)}"' in form.group(1)
 
 
-def test_the_page_is_not_rate_limited(sqlite_url: str, redis_settings: dict[str, str]) -> None:
+def test_the_page_is_not_rate_limited(
+    sqlite_url: str, redis_settings: dict[str, str], admin: Account
+) -> None:
     app = create_app(
         {
             "DATABASE_URL": sqlite_url,
@@ -150,15 +152,15 @@ def test_the_page_is_not_rate_limited(sqlite_url: str, redis_settings: dict[str,
             "RATE_LIMIT": "2 per minute",
         }
     )
-    migrate(db.engine(app))
+    client = client_for(app, admin.token)
     try:
-        account = create_account(db.sessionmaker(app), Role.VIEWER)
-        client = app.test_client()
-        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {account.token}"
         for _ in range(4):
             assert client.get("/").status_code == 200
             response = client.get("/static/dashboard/dashboard.css")
             assert response.status_code == 200
             response.close()
+        # The limit is really on: the API's budget runs out.
+        answers = [client.get("/api/v1/patients").status_code for _ in range(3)]
     finally:
         db.engine(app).dispose()
+    assert answers == [200, 200, 429]

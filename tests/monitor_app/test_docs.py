@@ -21,6 +21,10 @@ def test_openapi_lists_the_endpoints(client: FlaskClient) -> None:
         "/api/v1/notifications/{notification_id}",
         "/api/v1/notifications/{notification_id}/read",
         "/api/v1/notifications/{notification_id}/status",
+        "/api/v1/auth/token",
+        "/api/v1/auth/me",
+        "/api/v1/auth/tokens",
+        "/api/v1/auth/tokens/{token_id}",
     }
     listing = spec["paths"]["/api/v1/patients"]["get"]
     assert "X-Pagination" in listing["responses"]["200"]["headers"]
@@ -30,6 +34,54 @@ def test_openapi_lists_the_endpoints(client: FlaskClient) -> None:
     query = {p["name"] for p in metrics["get"]["parameters"] if p["in"] == "query"}
     assert query == {"from", "to", "limit"}
     assert {"200", "404", "422"} <= set(metrics["get"]["responses"])
+
+
+def test_openapi_documents_sign_in(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").json
+
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": schemes["bearerAuth"]["description"],
+    }
+    assert {key: schemes["cookieAuth"][key] for key in ("type", "in", "name")} == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "vigil_session",
+    }
+    # Every operation needs one of them, unless it says it needs none.
+    assert spec["security"] == [{"bearerAuth": []}, {"cookieAuth": []}]
+    operations = {
+        (method.upper(), path): operation
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method != "parameters"
+    }
+    public = {key for key, operation in operations.items() if operation.get("security") == []}
+    assert public == {("GET", "/health"), ("POST", "/api/v1/auth/token")}
+    for key, operation in operations.items():
+        if key not in public:
+            assert "security" not in operation, key
+            assert operation["responses"]["401"] == {"$ref": "#/components/responses/UNAUTHORIZED"}
+    # 403 where a signed-in caller may still be refused: not on who-am-I, which anyone may ask.
+    assert "403" in operations[("GET", "/api/v1/patients")]["responses"]
+    assert "403" in operations[("DELETE", "/api/v1/auth/tokens/{token_id}")]["responses"]
+    assert "403" not in operations[("GET", "/api/v1/auth/me")]["responses"]
+    assert "401" not in operations[("GET", "/health")]["responses"]
+
+
+def test_the_document_and_swagger_ui_need_sign_in(anonymous: FlaskClient) -> None:
+    document = anonymous.get("/openapi.json")
+    assert document.status_code == 401
+    assert document.headers["WWW-Authenticate"].lower().startswith("bearer")
+    assert set(document.json) == {"code", "status", "message", "errors"}
+    # A page: refused, or sent to the login page.
+    assert anonymous.get("/docs").status_code in {401, 302}
+    # Its scripts and styles hold no data: the login page may use them.
+    with anonymous.get("/docs/assets/swagger-ui.css") as stylesheet:
+        assert stylesheet.status_code == 200
 
 
 def test_swagger_ui_uses_only_local_assets(client: FlaskClient) -> None:

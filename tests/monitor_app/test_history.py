@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from shared.db import db
 from shared.models import Patient, PatientMetric
+from tests.helpers import view_statements
 
 # 2025-01-31 09:00Z: a whole number of 240-second buckets since the epoch, so of every width.
 TO = datetime(2025, 1, 31, 9, 0, tzinfo=UTC)
@@ -69,22 +69,6 @@ def add_samples(app: Flask) -> Callable[..., None]:
             )
 
     return add
-
-
-@contextmanager
-def recorded_statements(app: Flask) -> Iterator[list[tuple[str, Any]]]:
-    """The SQL statements, with their parameters, the app's engine runs inside the block."""
-    statements: list[tuple[str, Any]] = []
-
-    def record(_conn, _cursor, statement, parameters, *_args) -> None:
-        statements.append((statement, parameters))
-
-    engine = db.engine(app)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_min_avg_max_per_bucket(
@@ -347,7 +331,7 @@ def test_buckets_come_from_one_statement(
     ada = make_patient("Ada")
     add_samples(ada.uuid, [{"timestamp": at(seconds)} for seconds in range(1, 600, 7)])
 
-    with recorded_statements(app) as statements:
+    with view_statements(app) as statements:
         history = get_history(client, ada.uuid)
 
     assert len(history["buckets"]) > 50
@@ -361,7 +345,7 @@ def test_buckets_query_uses_the_patient_time_index(
 ) -> None:
     ada = make_patient("Ada")
     add_samples(ada.uuid, [{"timestamp": at(1)}])
-    with recorded_statements(app) as statements:
+    with view_statements(app) as statements:
         get_history(client, ada.uuid)
     sql, parameters = statements[-1]
 

@@ -6,7 +6,6 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,12 +13,14 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from devserver.ports import free_port
 from monitor_app import create_app
 from shared.db import db, migrate
 from shared.models import Notification
+from tests.auth import Account, client_for
+from tests.helpers import view_statements
 
 URL = "/api/v1/notifications"
 ALICE = "0b6f4a8e-3c1d-4f0e-9a57-7d2c61b0a001"
@@ -61,22 +62,6 @@ def ids(response: Any) -> list[str]:
 
 def pagination(response: Any) -> dict[str, Any]:
     return json.loads(response.headers["X-Pagination"])
-
-
-@contextmanager
-def recorded_statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements the app's engine runs inside the block."""
-    statements: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    engine = db.engine(app)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture
@@ -732,7 +717,7 @@ def test_list_queries_do_not_grow_with_the_page(
     for page_size in (5, 30):
         # A new generation: neither the response nor the memoized total is cached.
         redis_client.incr(generation)
-        with recorded_statements(app) as statements:
+        with view_statements(app) as statements:
             response = client.get(URL, query_string={"page_size": page_size})
         assert response.headers["X-Cache"] == "miss"
         assert len(response.json) == page_size
@@ -748,7 +733,7 @@ def test_later_pages_reuse_the_cached_total(app: Flask, client: FlaskClient) -> 
         post(client, title=f"n{i}")
     first = client.get(URL, query_string={"page_size": 2})
 
-    with recorded_statements(app) as statements:
+    with view_statements(app) as statements:
         second = client.get(
             URL, query_string={"page_size": 2, "page": 2, "snapshot": first.headers["X-Snapshot"]}
         )
@@ -761,8 +746,9 @@ def test_later_pages_reuse_the_cached_total(app: Flask, client: FlaskClient) -> 
 # -- rate limit and Redis down -----------------------------------------------------------------
 
 
-def test_rate_limit(make_app: Callable[..., Flask]) -> None:
-    client = make_app(RATELIMIT_ENABLED=True, RATE_LIMIT="3 per minute").test_client()
+def test_rate_limit(make_app: Callable[..., Flask], admin: Account) -> None:
+    app = make_app(RATELIMIT_ENABLED=True, RATE_LIMIT="3 per minute")
+    client = client_for(app, admin.token)
 
     answers = [client.get(URL) for _ in range(4)]
 
@@ -777,13 +763,14 @@ def test_rate_limit(make_app: Callable[..., Flask]) -> None:
     assert [client.get("/health").status_code for _ in range(5)] == [200] * 5
 
 
-def test_rate_limit_settings_are_per_app(make_app: Callable[..., Flask]) -> None:
+def test_rate_limit_settings_are_per_app(make_app: Callable[..., Flask], admin: Account) -> None:
     make_app(RATELIMIT_ENABLED=True, RATE_LIMIT="1000 per minute")
-    client = make_app(
+    app = make_app(
         RATELIMIT_ENABLED=True,
         RATE_LIMIT="2 per minute",
         REDIS_NAMESPACE=f"test-{uuid.uuid4().hex[:10]}",
-    ).test_client()
+    )
+    client = client_for(app, admin.token)
 
     answers = [client.get(URL).status_code for _ in range(3)]
 
@@ -791,10 +778,11 @@ def test_rate_limit_settings_are_per_app(make_app: Callable[..., Flask]) -> None
 
 
 @pytest.mark.parametrize("rate_limited", [True, False], ids=["limited", "unlimited"])
-def test_serves_without_redis(make_app: Callable[..., Flask], rate_limited: bool) -> None:
-    client = make_app(
-        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", RATELIMIT_ENABLED=rate_limited
-    ).test_client()
+def test_serves_without_redis(
+    make_app: Callable[..., Flask], admin: Account, rate_limited: bool
+) -> None:
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", RATELIMIT_ENABLED=rate_limited)
+    client = client_for(app, admin.token)
 
     created = client.post(URL, json=VALID)
     assert created.status_code == 201

@@ -1,14 +1,18 @@
 """The monitor API against its own OpenAPI document, with requests schemathesis generates.
 
-Every documented operation is called in-process (WSGI) with valid and invalid input; no
-answer may be a server error, and each must have a status code the operation lists, with the
-documented content type, headers and body. The WebSocket `/api/v1/ws` is left out: it is not
-in the document, because OpenAPI describes request/response exchanges, not a message stream
-(test_live_hub.py covers it).
+Every documented operation is called in-process (WSGI) with valid and invalid input, signed in
+as an admin (who may call every route, so the requests reach the views); no answer may be a
+server error, and each must have a status code the operation lists, with the documented
+content type, headers and body. An operation that answers an admin must refuse the same
+request without credentials, or with invalid ones (schemathesis's ignored_auth check).
+
+The WebSocket `/api/v1/ws` is left out: it is not in the document, because OpenAPI describes
+request/response exchanges, not a message stream (test_live_hub.py covers it).
 """
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,15 +26,19 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
 from monitor_app import create_app
+from shared.auth.roles import Role
 from shared.db import db, migrate
+from shared.identity import ApiToken, User
 from shared.models import Notification, Patient, PatientMetric
 from shared.news2 import score_news2
+from tests.auth import TEST_TOKEN_LIFETIME, bearer, signer
 
 # Fixed ids, so the derandomized requests are the same on every run.
 PATIENTS = {
@@ -40,6 +48,11 @@ PATIENTS = {
 }
 NOTIFICATIONS = [uuid.UUID(f"00000000-0000-4000-8000-00000000020{i}") for i in range(4)]
 USER = uuid.UUID("00000000-0000-4000-8000-000000000301")
+# The admin every seeded app holds, and a token for it: one for the whole module.
+ADMIN = uuid.UUID("00000000-0000-4000-8000-000000000401")
+ADMIN_TOKEN, _ = signer().access_token(ADMIN, Role.ADMIN.value, TEST_TOKEN_LIFETIME)
+# An API token of the admin's on record, for the token routes' found paths.
+API_TOKEN = uuid.UUID("00000000-0000-4000-8000-000000000501")
 NEW_NOTIFICATION = {"user_id": str(USER), "title": "Rounds", "text": "At ten."}
 
 # Values the generator seldom produces on its own: ids of seeded rows, so requests reach the
@@ -51,6 +64,7 @@ INTERESTING: dict[str, list[Any]] = {
     "patient_uuid": [str(u) for u in PATIENTS],
     "notification_id": [str(u) for u in NOTIFICATIONS],
     "user_id": [str(USER)],
+    "token_id": [str(API_TOKEN)],
     **dict.fromkeys(("from", "to", "created_from", "created_to"), EDGE_INSTANTS),
     **dict.fromkeys(("page", "snapshot"), EDGE_INTEGERS),
 }
@@ -61,6 +75,7 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    ignored_auth,
 ]
 
 
@@ -71,9 +86,17 @@ def _document() -> dict[str, Any]:
     status code a documented one; without it, each code an operation answers with must be
     listed.
     """
-    # Only the document is read, and the factory connects to nothing: no database needed.
-    app = create_app({"DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
-    document = app.test_client().get("/openapi.json").json
+    # The document is for signed-in callers: the admin is looked up in a database.
+    with tempfile.TemporaryDirectory(prefix="vigil-openapi-") as directory:
+        app = create_app({"DATABASE_URL": f"sqlite:///{directory}/vigil.db", "TESTING": True})
+        try:
+            migrate(db.engine(app))
+            _seed_admin(app)
+            response = app.test_client().get("/openapi.json", headers=bearer(ADMIN_TOKEN))
+        finally:
+            db.engine(app).dispose()
+    assert response.status_code == 200, response.status_code
+    document = response.json
     for path_item in document["paths"].values():
         for operation in path_item.values():
             if isinstance(operation, dict):
@@ -81,7 +104,29 @@ def _document() -> dict[str, Any]:
     return document
 
 
+def _seed_admin(app: Flask) -> None:
+    with db.sessionmaker(app).begin() as session:
+        session.add(
+            User(id=ADMIN, email="admin@vigil.test", role=Role.ADMIN.value, failed_logins=0)
+        )
+        session.flush()
+        session.add(
+            ApiToken(id=API_TOKEN, user_id=ADMIN, name="gateway", token_hash="0" * 64, scopes=[])
+        )
+
+
 schema = schemathesis.openapi.from_dict(_document())
+
+
+@schema.auth()
+class AdminToken:
+    """Every generated request carries the admin's token (ADMIN is in every seeded app)."""
+
+    def get(self, _case: schemathesis.Case, _context: schemathesis.AuthContext) -> str:
+        return ADMIN_TOKEN
+
+    def set(self, case: schemathesis.Case, data: str, _context: schemathesis.AuthContext) -> None:
+        case.headers = {**(case.headers or {}), **bearer(data)}
 
 
 def _with_interesting_values(values: Any) -> Any:
@@ -145,6 +190,7 @@ def seeded_app(make_app: Callable[..., Flask]) -> Flask:
 
 
 def _seed(app: Flask) -> None:
+    _seed_admin(app)
     # Samples up to now, so that the default windows of metrics and history find some.
     now = datetime.now(UTC).replace(microsecond=0)
     with db.sessionmaker(app).begin() as session:
@@ -213,6 +259,9 @@ def _seed(app: Flask) -> None:
     ],
 )
 def test_operation_answers_as_documented(case: schemathesis.Case, seeded_app: Flask) -> None:
+    # The schema's app, not only the call's: ignored_auth sends its probes (without
+    # credentials, with invalid ones) to the schema's app.
+    case.operation.schema.app = seeded_app
     case.call_and_validate(app=seeded_app, checks=CHECKS)
 
 
@@ -235,8 +284,8 @@ def test_rate_limited_answers_are_documented(make_app: Callable[..., Flask]) -> 
         )
         # One request a minute per route: whichever method of the route came first, the
         # second call is over the limit.
-        case.call(app=app)
-        response = case.call(app=app)
+        case.call(app=app, headers=bearer(ADMIN_TOKEN))
+        response = case.call(app=app, headers=bearer(ADMIN_TOKEN))
 
         assert response.status_code == 429, (operation.label, response.status_code)
         case.validate_response(

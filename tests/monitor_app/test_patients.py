@@ -9,9 +9,8 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
-from shared.db import db
+from tests.helpers import view_statements
 
 
 def test_list_shows_each_patient_with_their_newest_sample(
@@ -76,14 +75,8 @@ def test_list_queries_do_not_grow_with_the_page(
 ) -> None:
     for i in range(8):
         make_patient(f"Patient {i}", samples=2)
-    statements: list[str] = []
-    event.listen(
-        db.engine(app),
-        "before_cursor_execute",
-        lambda _conn, _cursor, sql, *_args: statements.append(sql),
-    )
-
-    response = client.get("/api/v1/patients")
+    with view_statements(app) as statements:
+        response = client.get("/api/v1/patients")
 
     assert len(response.json) == 8
     assert all(patient["latest"]["pulse"] == 61 for patient in response.json)

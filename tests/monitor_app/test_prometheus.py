@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from monitor_app import create_app
 from monitor_app.live.hub import EventHub, TooManyClientsError
 from shared.db import db, migrate
-from tests.auth import Account
+from tests.auth import Account, client_for
 
 REQUESTS = "vigil_http_requests_total"
 LATENCY_COUNT = "vigil_http_request_duration_seconds_count"
@@ -135,7 +135,9 @@ def test_a_created_notification_is_counted_as_from_the_api(client: FlaskClient) 
     assert requests("/api/v1/notifications", "201", method="POST") == posted_before + 1
 
 
-def test_metrics_are_not_rate_limited(database_url: str, redis_settings: dict[str, str]) -> None:
+def test_metrics_are_not_rate_limited(
+    database_url: str, redis_settings: dict[str, str], admin: Account
+) -> None:
     # The limiter keeps its counts in the test's Redis namespace, as in production.
     app = create_app(
         {
@@ -147,7 +149,7 @@ def test_metrics_are_not_rate_limited(database_url: str, redis_settings: dict[st
         }
     )
     migrate(db.engine(app))
-    client = app.test_client()
+    client = client_for(app, admin.token)
     limited_before = requests(PATIENTS, "429")
     try:
         scrapes = [client.get("/metrics").status_code for _ in range(5)]

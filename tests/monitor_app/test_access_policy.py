@@ -1,0 +1,175 @@
+"""Who may call each route of the monitor API: one table, checked with real requests.
+
+A route the table does not name fails the test, so a new route comes with its policy. Every
+route is called as each kind of caller: anonymous callers get 401 (pages may send them to log
+in), signed-in callers the table leaves out get 403, the others anything but 401 and 403.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import websocket
+from flask import Flask
+from werkzeug.serving import make_server
+
+from monitor_app import create_app
+from monitor_app.auth import services
+from shared.auth.policy import undeclared_routes
+from shared.auth.roles import Role, Scope
+from shared.db import db, migrate
+from shared.identity import User
+from tests.access import (
+    ADMIN,
+    ANONYMOUS,
+    EVERYONE,
+    PEOPLE,
+    Allowed,
+    allowed,
+    integration,
+    mismatches,
+    routes,
+)
+from tests.auth import create_account
+
+PATIENTS_READ = allowed(PEOPLE, integration(Scope.PATIENTS_READ))
+NOTIFICATIONS_READ = allowed(PEOPLE, integration(Scope.NOTIFICATIONS_READ))
+ADMINS = allowed(ADMIN)
+
+# The policy. Integrations get only what their token's scopes name; a viewer only reads.
+POLICY: dict[tuple[str, str], Allowed] = {
+    ("health.Health", "GET"): allowed(EVERYONE),
+    ("auth.AccessToken", "POST"): allowed(EVERYONE),
+    ("swagger_ui.static", "GET"): allowed(EVERYONE),
+    ("dashboard.static", "GET"): allowed(EVERYONE),
+    ("dashboard.index", "GET"): allowed(PEOPLE, page=True),
+    ("api-docs.openapi_swagger_ui", "GET"): allowed(PEOPLE, page=True),
+    ("api-docs.openapi_json", "GET"): allowed(PEOPLE),
+    ("prometheus_metrics", "GET"): allowed(ADMIN, integration(Scope.METRICS_READ)),
+    ("patients.Patients", "GET"): PATIENTS_READ,
+    ("patients.PatientById", "GET"): PATIENTS_READ,
+    ("metrics.PatientMetrics", "GET"): PATIENTS_READ,
+    ("history.PatientHistory", "GET"): PATIENTS_READ,
+    ("live.stream", "GET"): PATIENTS_READ,
+    ("notifications.Notifications", "GET"): NOTIFICATIONS_READ,
+    ("notifications.NotificationById", "GET"): NOTIFICATIONS_READ,
+    ("notifications.NotificationStatus", "GET"): NOTIFICATIONS_READ,
+    ("notifications.Notifications", "POST"): allowed(
+        ADMIN, "clinician", integration(Scope.NOTIFICATIONS_WRITE)
+    ),
+    ("notifications.NotificationRead", "POST"): allowed(ADMIN, "clinician"),
+    ("auth.WhoAmI", "GET"): allowed(EVERYONE - {ANONYMOUS}),
+    ("auth.ApiTokens", "GET"): ADMINS,
+    ("auth.ApiTokens", "POST"): ADMINS,
+    ("auth.ApiTokenById", "DELETE"): ADMINS,
+}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Flask]:
+    """One monitor API for the module: the requests change nothing the policy depends on."""
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('policy') / 'vigil.db'}",
+            "TESTING": True,
+            "REDIS_URL": redis_url,
+            "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}",
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    migrate(db.engine(app))
+    yield app
+    db.engine(app).dispose()
+
+
+@pytest.fixture(scope="module")
+def tokens(app: Flask) -> dict[str, str | None]:
+    """A token per caller: people's access tokens, and an integration's API tokens."""
+    sessions = db.sessionmaker(app)
+    found: dict[str, str | None] = {ANONYMOUS: None}
+    for role in (Role.ADMIN, Role.CLINICIAN, Role.VIEWER):
+        found[role.value] = create_account(sessions, role).token
+    machine = create_account(sessions, Role.INTEGRATION)
+    signer = app.extensions["vigil.token_signer"]
+    with sessions.begin() as session:
+        user = session.get(User, machine.id)
+        for scope in (None, *Scope):
+            scopes = () if scope is None else (scope,)
+            _row, token = services.create_api_token(
+                session, signer, user, integration(scope), scopes
+            )
+            found[integration(scope)] = token
+    assert set(found) == EVERYONE
+    return found
+
+
+def test_every_route_declares_its_access(app: Flask) -> None:
+    assert list(undeclared_routes(app)) == []
+
+
+def test_the_table_names_every_route(app: Flask) -> None:
+    in_app = routes(app)
+    assert in_app - set(POLICY) == set(), "routes without a policy in POLICY"
+    assert set(POLICY) - in_app == set(), "POLICY names routes the app does not have"
+
+
+@pytest.fixture(scope="module")
+def served(app: Flask) -> Iterator[str]:
+    """The app behind a real threaded server, for the WebSocket's handshake."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="policy-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+@pytest.mark.parametrize("route", sorted(POLICY), ids=lambda route: " ".join(route))
+def test_route_answers_only_whom_the_policy_allows(
+    app: Flask, tokens: dict[str, str | None], served: str, route: tuple[str, str]
+) -> None:
+    endpoint, method = route
+    assert mismatches(app, tokens, endpoint, method, POLICY[route], served) == []
+
+
+# -- the WebSocket, beyond its handshake ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("caller", [ADMIN, "viewer", integration(Scope.PATIENTS_READ)])
+def test_the_live_stream_says_hello_to_whom_may_read_patients(
+    served: str, tokens: dict[str, str | None], caller: str
+) -> None:
+    ws = websocket.create_connection(
+        f"{served.replace('http', 'ws', 1)}/api/v1/ws",
+        timeout=10,
+        header=[f"Authorization: Bearer {tokens[caller]}"],
+    )
+    try:
+        assert json.loads(ws.recv())["type"] == "hello"
+    finally:
+        ws.close()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # alg "none", no signature
+        "Authorization: Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+        "Authorization: Basic YWRtaW46YWRtaW4=",
+        "Cookie: vigil_session=forged",
+    ],
+    ids=["unsigned-token", "basic-auth", "forged-cookie"],
+)
+def test_the_live_stream_refuses_forged_credentials(served: str, header: str) -> None:
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(
+            f"{served.replace('http', 'ws', 1)}/api/v1/ws", timeout=10, header=[header]
+        )
+    assert refused.value.status_code == 401
