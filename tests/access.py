@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import websocket
 from flask import Flask
 
+from shared.auth.policy import undeclared_routes
 from shared.auth.roles import Role, Scope
 from tests.auth import client_for, token_for
 
@@ -80,6 +81,20 @@ def routes(app: Flask) -> set[tuple[str, str]]:
         for rule in app.url_map.iter_rules()
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
     }
+
+
+def coverage_problems(app: Flask, policy: Mapping[tuple[str, str], Allowed]) -> dict[str, set]:
+    """What keeps `policy` from being the whole story of `app`: routes declaring no access,
+    routes the table leaves out, and table rows for routes the app does not have."""
+    in_app = routes(app)
+    return {
+        "undeclared": set(undeclared_routes(app)),
+        "not in the table": in_app - set(policy),
+        "not in the app": set(policy) - in_app,
+    }
+
+
+NO_COVERAGE_PROBLEMS = {"undeclared": set(), "not in the table": set(), "not in the app": set()}
 
 
 def route_url(app: Flask, endpoint: str) -> str:

@@ -35,6 +35,7 @@ class AuditEvents(MethodView):
     @blp.response(200, AuditEventSchema(many=True))
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     @blp.paginate(page_size=AUDIT_PAGE_SIZE, max_page_size=AUDIT_MAX_PAGE_SIZE)
     def get(
         self, args: dict[str, Any], pagination_parameters: PaginationParameters
@@ -59,6 +60,7 @@ class AuditExport(MethodView):
     @blp.response(200, description="The matching events as CSV, oldest first.")
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, args: dict[str, Any]) -> Response:
         """Export the matching audit events as CSV (at most 100,000 rows, oldest first)."""
         rows = services.export_csv(db.session, args, CSV_COLUMNS)

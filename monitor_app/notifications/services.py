@@ -171,6 +171,10 @@ def mark_read(
     statement = make_insert(NotificationRead).values(
         notification_seq=notification.seq, user_id=reader.user_id, read_at=utcnow()
     )
-    changed = session.execute(statement.on_conflict_do_nothing()).rowcount == 1
+    # Kept explicitly: psycopg reports no rowcount for an INSERT once its cursor is closed.
+    result = session.execute(
+        statement.on_conflict_do_nothing(), execution_options={"preserve_rowcount": True}
+    )
+    changed = result.rowcount == 1
     session.expire_all()
     return get_notification(session, notification_id, reader), changed

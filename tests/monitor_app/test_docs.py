@@ -25,6 +25,8 @@ def test_openapi_lists_the_endpoints(client: FlaskClient) -> None:
         "/api/v1/auth/me",
         "/api/v1/auth/tokens",
         "/api/v1/auth/tokens/{token_id}",
+        "/api/v1/audit",
+        "/api/v1/audit/export",
     }
     listing = spec["paths"]["/api/v1/patients"]["get"]
     assert "X-Pagination" in listing["responses"]["200"]["headers"]

@@ -13,12 +13,14 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from devserver.ports import free_port
 from monitor_app import create_app
+from shared.auth.roles import Role
 from shared.db import db, migrate
-from shared.models import Notification
+from shared.identity import User
+from shared.models import Notification, NotificationRead
 from tests.auth import Account, client_for
 from tests.helpers import view_statements
 
@@ -56,12 +58,32 @@ def change(app: Flask, notification_id: str, **values: Any) -> None:
         )
 
 
+def read_by(app: Flask, notification_id: str, user_id: uuid.UUID, read_at: datetime) -> None:
+    """Record behind the API's back that `user_id` read the notification at `read_at`."""
+    with db.sessionmaker(app).begin() as session:
+        seq = session.scalar(
+            select(Notification.seq).where(Notification.id == uuid.UUID(notification_id))
+        )
+        session.add(NotificationRead(notification_seq=seq, user_id=user_id, read_at=read_at))
+
+
 def ids(response: Any) -> list[str]:
     return [notification["id"] for notification in response.json]
 
 
 def pagination(response: Any) -> dict[str, Any]:
     return json.loads(response.headers["X-Pagination"])
+
+
+@pytest.fixture(autouse=True)
+def recipients(app: Flask) -> None:
+    """Alice and Bob, the clinicians the tests write to: a notification needs a recipient
+    that exists."""
+    with db.sessionmaker(app).begin() as session:
+        for user_id, name in ((ALICE, "alice"), (BOB, "bob")):
+            session.add(
+                User(id=uuid.UUID(user_id), email=f"{name}@vigil.test", role=Role.CLINICIAN.value)
+            )
 
 
 @pytest.fixture
@@ -130,7 +152,7 @@ def make_app(database_url: str, redis_settings: dict[str, str]) -> Iterator[Call
 # -- create ------------------------------------------------------------------------------------
 
 
-def test_create(client: FlaskClient) -> None:
+def test_create(client: FlaskClient, admin: Account) -> None:
     response = client.post(
         URL, json={"user_id": ALICE, "title": "  SpO2 low ", "text": "SpO2 88% on room air."}
     )
@@ -142,11 +164,13 @@ def test_create(client: FlaskClient) -> None:
     assert body == {
         "id": body["id"],
         "user_id": ALICE,
+        "sender_id": str(admin.id),
         "patient_uuid": None,
         "title": "SpO2 low",
         "text": "SpO2 88% on room air.",
         "created_at": body["created_at"],
         "read_at": None,
+        "read_by": [],
         "category": None,
         "confidence": None,
         "keywords": None,
@@ -314,8 +338,11 @@ def test_create_publishes_an_event(
 
 
 @pytest.fixture
-def dataset(app: Flask, client: FlaskClient, make_patient: Callable) -> dict[str, Any]:
-    """Five notifications, some analysed, some read; names map to ids."""
+def dataset(
+    app: Flask, client: FlaskClient, admin: Account, make_patient: Callable
+) -> dict[str, Any]:
+    """Five notifications, some analysed, some read by the caller (the admin of `client`);
+    names map to ids."""
     patients = {"P": make_patient("Ada").uuid, "Q": make_patient("Bea").uuid}
     rows = [  # (name, user, patient, category, status, created day, read)
         ("a1", ALICE, None, "info", "completed", 1, False),
@@ -334,8 +361,9 @@ def dataset(app: Flask, client: FlaskClient, make_patient: Callable) -> dict[str
             category=category,
             processing_status=status,
             created_at=datetime(2025, 1, day, 10, 0, tzinfo=UTC),
-            read_at=datetime(2025, 1, day, 11, 0, tzinfo=UTC) if read else None,
         )
+        if read:
+            read_by(app, created["id"], admin.id, datetime(2025, 1, day, 11, 0, tzinfo=UTC))
     return {"ids": names, "patients": patients}
 
 
@@ -527,14 +555,18 @@ def test_malformed_id_is_422(client: FlaskClient, bad_id: str, suffix: str) -> N
 # -- mark read ---------------------------------------------------------------------------------
 
 
-def test_mark_read_is_idempotent(client: FlaskClient) -> None:
+def test_mark_read_is_idempotent(client: FlaskClient, admin: Account) -> None:
     created = post(client)
     other = post(client)
 
     first = client.post(f"{URL}/{created['id']}/read")
 
     assert first.status_code == 200
-    assert first.json == {**created, "read_at": first.json["read_at"]}
+    assert first.json == {
+        **created,
+        "read_at": first.json["read_at"],
+        "read_by": [{"user_id": str(admin.id), "read_at": first.json["read_at"]}],
+    }
     read_at = datetime.fromisoformat(first.json["read_at"])
     assert read_at >= datetime.fromisoformat(created["created_at"])
 
@@ -724,8 +756,8 @@ def test_list_queries_do_not_grow_with_the_page(
         assert all(n["patient_uuid"] for n in response.json)
         counts[page_size] = len(statements)
 
-    # The snapshot, the total, the page, its patients.
-    assert counts == {5: 4, 30: 4}
+    # The snapshot, the total, the page, its patients, its readers (one selectinload each).
+    assert counts == {5: 5, 30: 5}
 
 
 def test_later_pages_reuse_the_cached_total(app: Flask, client: FlaskClient) -> None:
@@ -739,8 +771,9 @@ def test_later_pages_reuse_the_cached_total(app: Flask, client: FlaskClient) -> 
         )
 
     assert pagination(second)["total"] == 4
-    # Only the page: the total was memoized by the first page and none has a patient.
-    assert len(statements) == 1, statements
+    # Only the page and its readers (a selectinload, even of none): the total was memoized
+    # by the first page and none has a patient.
+    assert len(statements) == 2, statements
 
 
 # -- rate limit and Redis down -----------------------------------------------------------------

@@ -36,7 +36,7 @@ from monitor_app import create_app
 from shared.auth.roles import Role
 from shared.db import db, migrate
 from shared.identity import ApiToken, User
-from shared.models import Notification, Patient, PatientMetric
+from shared.models import Notification, NotificationRead, Patient, PatientMetric
 from shared.news2 import score_news2
 from tests.auth import TEST_TOKEN_LIFETIME, bearer, signer
 
@@ -47,6 +47,7 @@ PATIENTS = {
     uuid.UUID("00000000-0000-4000-8000-000000000102"): ("Grace Hopper", 0),
 }
 NOTIFICATIONS = [uuid.UUID(f"00000000-0000-4000-8000-00000000020{i}") for i in range(4)]
+# The clinician the seeded notifications are addressed to (a recipient must exist).
 USER = uuid.UUID("00000000-0000-4000-8000-000000000301")
 # The admin every seeded app holds, and a token for it: one for the whole module.
 ADMIN = uuid.UUID("00000000-0000-4000-8000-000000000401")
@@ -194,6 +195,9 @@ def _seed(app: Flask) -> None:
     # Samples up to now, so that the default windows of metrics and history find some.
     now = datetime.now(UTC).replace(microsecond=0)
     with db.sessionmaker(app).begin() as session:
+        session.add(
+            User(id=USER, email="user@vigil.test", role=Role.CLINICIAN.value, failed_logins=0)
+        )
         patients = []
         for patient_uuid, (name, samples) in PATIENTS.items():
             patient = Patient(uuid=patient_uuid, name=name)
@@ -219,28 +223,32 @@ def _seed(app: Flask) -> None:
                         **vitals,
                     )
                 )
-        # One notification per analysis status, one of them read and one about no patient.
+        # One notification per analysis status, one of them read (by the admin, the caller)
+        # and one about no patient.
         for i, (notification_id, status) in enumerate(
             zip(NOTIFICATIONS, ("completed", "failed", "pending", "processing"), strict=True)
         ):
             completed, failed = status == "completed", status == "failed"
-            session.add(
-                Notification(
-                    id=notification_id,
-                    user_id=USER,
-                    patient_id=patients[i].id if i < len(patients) else None,
-                    title=f"Alert {i}",
-                    text="SpO2 92% on room air.",
-                    processing_status=status,
-                    attempts=1,
-                    read_at=now if completed else None,
-                    category="warning" if completed else None,
-                    confidence=0.9 if completed else None,
-                    keywords=["spo2"] if completed else None,
-                    analysed_at=now if completed else None,
-                    failure_reason="The AI API timed out." if failed else None,
-                )
+            notification = Notification(
+                id=notification_id,
+                user_id=USER,
+                patient_id=patients[i].id if i < len(patients) else None,
+                title=f"Alert {i}",
+                text="SpO2 92% on room air.",
+                processing_status=status,
+                attempts=1,
+                category="warning" if completed else None,
+                confidence=0.9 if completed else None,
+                keywords=["spo2"] if completed else None,
+                analysed_at=now if completed else None,
+                failure_reason="The AI API timed out." if failed else None,
             )
+            session.add(notification)
+            if completed:
+                session.flush()
+                session.add(
+                    NotificationRead(notification_seq=notification.seq, user_id=ADMIN, read_at=now)
+                )
 
 
 # Under a minute for the whole module on two busy cores. No deadline: a loaded machine

@@ -117,7 +117,9 @@ def test_unknown_paths_share_one_series(client: FlaskClient) -> None:
     assert not [labels for labels in series_labels(REQUESTS) if "/no/such" in labels["endpoint"]]
 
 
-def test_a_created_notification_is_counted_as_from_the_api(client: FlaskClient) -> None:
+def test_a_created_notification_is_counted_as_from_the_api(
+    client: FlaskClient, admin: Account
+) -> None:
     before = {
         source: value("vigil_notifications_created_total", source=source)
         for source in ("api", "alert")
@@ -126,7 +128,8 @@ def test_a_created_notification_is_counted_as_from_the_api(client: FlaskClient) 
 
     response = client.post(
         "/api/v1/notifications",
-        json={"user_id": str(uuid.uuid4()), "title": "Check", "text": "Bed 3 pump alarm"},
+        # To the caller: a recipient must exist.
+        json={"user_id": str(admin.id), "title": "Check", "text": "Bed 3 pump alarm"},
     )
 
     assert response.status_code == 201, response.json

@@ -16,8 +16,10 @@ from sqlalchemy import select
 from devserver.oidc_provider import OidcProvider
 from monitor_app import create_app
 from shared.audit import AuditEvent
+from shared.auth.roles import Role
 from shared.db import db, migrate
 from shared.identity import User
+from tests.auth import create_account
 
 NURSE = {
     "sub": "nurse-7",
@@ -120,12 +122,8 @@ def test_a_callback_without_a_started_sign_in_is_refused(sso_app: Flask) -> None
     assert answer.status_code == 401
 
 
-def test_an_unverified_address_does_not_take_over_a_local_account(
-    sso_app: Flask, make_account
-) -> None:
-    from shared.auth.roles import Role
-
-    local = make_account(Role.ADMIN, email=CHIEF["email"])
+def test_an_unverified_address_does_not_take_over_a_local_account(sso_app: Flask) -> None:
+    local = create_account(db.sessionmaker(sso_app), Role.ADMIN, email=CHIEF["email"])
     client = sso_app.test_client()
     assert sign_in(client, CHIEF["sub"]).status_code == 401
     assert client.get("/api/v1/auth/me").status_code == 401
