@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor_app.auth import services
+from monitor_app.auth.passwords import hash_password
 from shared.auth.roles import Role, Scope
 from shared.auth.tokens import (
     PRIVATE_KEY_NAME,
@@ -29,6 +31,13 @@ from shared.db import make_engine, migrate
 # Long enough for any test; the expiry tests make their own.
 TEST_TOKEN_LIFETIME = timedelta(hours=2)
 TEST_PASSWORD = "correct horse battery staple"  # noqa: S105 (the tests' accounts only)
+
+
+@functools.cache
+def password_hash(password: str) -> str:
+    """argon2 takes a tenth of a second by design: once per password for the whole session,
+    not once per account (most tests make several)."""
+    return hash_password(password)
 
 
 def use_test_keys(directory: Path) -> None:
@@ -92,7 +101,8 @@ def create_account(
     """Add an account (committed) and sign an access token for it."""
     email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@vigil.test"
     with sessions.begin() as session:
-        user = services.create_user(session, email, role, password, wards)
+        user = services.create_user(session, email, role, None, wards)
+        user.password_hash = password_hash(password)
         user_id = user.id
     token, _claims = signer().access_token(user_id, role.value, TEST_TOKEN_LIFETIME)
     return Account(user_id, email, role, password, token)

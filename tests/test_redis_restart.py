@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from devserver.ports import free_port
 from devserver.processes import Processes, RestartableRedis, get_json, request_json, wait_for_log
 from shared.auth.roles import Role
+from shared.config import DEFAULT_WARD_ID
 from shared.db import make_engine, migrate
 from shared.models import Patient
 from tests.auth import account_in
@@ -178,7 +179,8 @@ def test_every_notification_is_analysed_after_redis_restarts_empty(
     system, redis_server: RestartableRedis, wait_for
 ):
     processes, monitor, patient_uuid, api = system
-    user = uuid.uuid4()
+    # A recipient that exists: the ward, whose notifications are only this test's.
+    user = DEFAULT_WARD_ID
 
     before = {
         create(api, user, "Infusion pump failed: occlusion error on line 2"),
