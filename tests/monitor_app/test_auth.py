@@ -28,6 +28,13 @@ TOKENS_URL = "/api/v1/auth/tokens"
 ERROR_KEYS = {"code", "status", "message", "errors"}
 
 
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """SQLite only: what this module checks does not depend on the database (test_audit and
+    test_scoping, which write what the backends store differently, run on both)."""
+    return sqlite_url
+
+
 def sign_in(client: FlaskClient, username: str, password: Any) -> Any:
     return client.post(TOKEN_URL, json={"username": username, "password": password})
 

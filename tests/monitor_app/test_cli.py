@@ -31,6 +31,13 @@ PASSWORD = "a long enough passphrase"  # noqa: S105 (a test account's)
 
 
 @pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """SQLite only: what this module checks does not depend on the database (test_audit and
+    test_scoping, which write what the backends store differently, run on both)."""
+    return sqlite_url
+
+
+@pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 

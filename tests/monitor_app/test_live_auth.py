@@ -52,6 +52,13 @@ class Served:
 
 
 @pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """SQLite only: what this module checks does not depend on the database (test_audit and
+    test_scoping, which write what the backends store differently, run on both)."""
+    return sqlite_url
+
+
+@pytest.fixture
 def served(app: Flask, own_contexts: None, wait_for: Callable[..., object]) -> Iterator[Served]:
     """`app` behind a real server, its event hub relaying this test's Redis channel."""
     app.config["WS_SESSION_CHECK_SECONDS"] = CHECK_SECONDS

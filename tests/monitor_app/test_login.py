@@ -35,6 +35,13 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 pytestmark = pytest.mark.usefixtures("own_contexts")
 
 
+@pytest.fixture
+def database_url(sqlite_url: str) -> str:
+    """SQLite only: what this module checks does not depend on the database (test_audit and
+    test_scoping, which write what the backends store differently, run on both)."""
+    return sqlite_url
+
+
 # -- helpers --------------------------------------------------------------------------------
 def form_token(client: FlaskClient, path: str = "/login") -> str:
     """The CSRF token of the login form, as the browser would read it."""
