@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
@@ -224,3 +225,23 @@ def murmur2(key: bytes) -> int:
 def murmur2_partition(key: bytes, partitions: int) -> int:
     """The partition the Java clients' default partitioner picks for `key`."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+class _Serving(Protocol):
+    def serve_forever(self) -> None: ...
+    def shutdown(self) -> None: ...
+    def server_close(self) -> None: ...
+
+
+@contextmanager
+def serving(server: _Serving, name: str) -> Iterator[None]:
+    """Run `server` (werkzeug's make_server, http.server's) on a thread of its own inside
+    the block; shut down and closed after it."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()

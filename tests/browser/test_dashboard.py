@@ -7,7 +7,6 @@ Each signs in through the login page (`page`), or starts anonymous to test signi
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from monitor_app.auth import services
 from shared.auth.roles import Role
 from shared.db import make_engine
+from tests.helpers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -330,14 +330,8 @@ def foreign_site() -> Iterator[str]:
     """The URL of a page of another origin, yet the same site: 127.0.0.1 on another port
     (cookies do not tell ports apart, so the browser sends the dashboard's)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _PrizePage)
-    thread = threading.Thread(target=server.serve_forever, name="foreign-site", daemon=True)
-    thread.start()
-    try:
+    with serving(server, "foreign-site"):
         yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
 
 
 def test_another_sites_page_cannot_open_the_stream_with_the_users_cookie(

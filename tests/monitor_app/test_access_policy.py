@@ -8,7 +8,6 @@ in), signed-in callers the table leaves out get 403, the others anything but 401
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -35,6 +34,7 @@ from tests.access import (
     mismatches,
 )
 from tests.auth import create_account
+from tests.helpers import serving
 
 PATIENTS_READ = allowed(PEOPLE, integration(Scope.PATIENTS_READ))
 NOTIFICATIONS_READ = allowed(PEOPLE, integration(Scope.NOTIFICATIONS_READ))
@@ -123,14 +123,8 @@ def test_every_route_declares_its_access_and_is_in_the_table(app: Flask) -> None
 def served(app: Flask) -> Iterator[str]:
     """The app behind a real threaded server, for the WebSocket's handshake."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="policy-server", daemon=True)
-    thread.start()
-    try:
+    with serving(server, "policy-server"):
         yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
 
 
 @pytest.mark.parametrize("route", sorted(POLICY), ids=lambda route: " ".join(route))

@@ -7,7 +7,6 @@ The registry is one per process and shared by every test, so each test measures 
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -23,6 +22,7 @@ from monitor_app import create_app
 from monitor_app.live.hub import EventHub, TooManyClientsError
 from shared.db import db, migrate
 from tests.auth import Account, client_for
+from tests.helpers import serving
 
 REQUESTS = "vigil_http_requests_total"
 LATENCY_COUNT = "vigil_http_request_duration_seconds_count"
@@ -174,14 +174,8 @@ def test_metrics_are_not_rate_limited(
 def served(app: Flask) -> Iterator[str]:
     """`app` behind a real threaded HTTP server (a WebSocket needs a socket); its ws:// base."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="test-server", daemon=True)
-    thread.start()
-    try:
+    with serving(server, "test-server"):
         yield f"ws://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
 
 
 def connect(base: str, account: Account) -> websocket.WebSocket:
