@@ -73,10 +73,8 @@ def record_request(action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **fi
             action,
             outcome,
             principal=current_principal(),
-            resource=request.full_path.rstrip("?"),
             patient_uuid=patient_uuid,
-            address=request.remote_addr,
-            user_agent=request.user_agent.string,
+            **request_origin(),
             **fields,
         )
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate, validates_schema
 
-from monitor_app.fields import Instant
+from monitor_app.fields import Instant, check_window
 from shared.audit import AuditAction, Outcome
 
 
@@ -22,9 +22,7 @@ class AuditQueryArgsSchema(Schema):
 
     @validates_schema
     def _window_is_ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        since, until = data.get("since"), data.get("until")
-        if since is not None and until is not None and since > until:
-            raise ValidationError("Must not be after `until`.", field_name="since")
+        check_window(data, "since", "until")
 
 
 class AuditEventSchema(Schema):

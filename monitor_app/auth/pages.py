@@ -13,7 +13,14 @@ from monitor_app.audit.recorder import request_origin
 from monitor_app.auth import services
 from monitor_app.auth.authenticate import SESSION_SECRET, auth_settings, csrf
 from monitor_app.auth.passwords import MAX_PASSWORD_LENGTH
-from monitor_app.auth.sign_in import HOME, begin_session, password_sign_in, safe_next
+from monitor_app.auth.sign_in import (
+    HOME,
+    LOCKED_OUT,
+    SIGN_IN_REFUSED,
+    begin_session,
+    password_sign_in,
+    safe_next,
+)
 from shared.audit import AuditAction, record
 from shared.auth.policy import public
 from shared.db import db
@@ -21,8 +28,6 @@ from shared.identity import MAX_EMAIL_LENGTH, User
 
 bp = Blueprint("login", __name__, template_folder="templates")
 
-SIGN_IN_REFUSED = "Wrong email or password."
-LOCKED_OUT = "Too many failed sign-ins: try again later."
 # The page holds a fresh CSRF token and takes a password: never cached, never framed.
 PAGE_HEADERS = {
     "Cache-Control": "no-store",

@@ -14,7 +14,7 @@ from monitor_app.audit.recorder import request_origin
 from monitor_app.auth import services
 from monitor_app.auth.authenticate import auth_settings, token_signer
 from monitor_app.auth.revocation_sync import announce_revoked_token
-from monitor_app.auth.sign_in import password_sign_in
+from monitor_app.auth.sign_in import LOCKED_OUT, SIGN_IN_REFUSED, password_sign_in
 from shared.audit import AuditAction, record
 from shared.auth.policy import allow, public, unauthorized
 from shared.auth.principal import Principal, require_principal
@@ -35,7 +35,6 @@ from .schemas import (
 blp = Blueprint("auth", __name__, description="Signing in, and the tokens API clients use.")
 
 EVERYONE = tuple(Role)
-SIGN_IN_REFUSED = "Wrong email or password."
 
 
 @blp.route("/token")
@@ -56,7 +55,7 @@ class AccessToken(MethodView):
             # The failure count (and a lockout) is kept even though the sign-in fails.
             db.session.commit()
             if exc.failure is services.SignInFailure.LOCKED:
-                raise unauthorized("Too many failed sign-ins: try again later.") from None
+                raise unauthorized(LOCKED_OUT) from None
             raise unauthorized(SIGN_IN_REFUSED) from None
         token, _claims = token_signer().access_token(
             user.id, user.role, settings.access_token_lifetime

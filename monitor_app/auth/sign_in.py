@@ -16,6 +16,9 @@ from shared.auth.roles import PEOPLE, Role
 from shared.identity import User, UserSession
 
 HOME = "/"
+# The same words for the form and the token endpoint: nothing tells which part was wrong.
+SIGN_IN_REFUSED = "Wrong email or password."
+LOCKED_OUT = "Too many failed sign-ins: try again later."
 
 
 def password_sign_in(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate, validates_schema
 
 from monitor_app.config import METRICS_LIMIT, METRICS_MAX_LIMIT
-from monitor_app.fields import Instant
+from monitor_app.fields import Instant, check_window
 
 INSTANT_FORMAT = (
     "ISO-8601 with a UTC offset, e.g. 2025-01-31T08:00:00Z (write '+' as %2B in "
@@ -92,6 +92,4 @@ class MetricQueryArgsSchema(Schema):
 
     @validates_schema
     def _window_is_ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        since, until = data.get("since"), data.get("until")
-        if since is not None and until is not None and since > until:
-            raise ValidationError("Must not be after `to`.", field_name="from")
+        check_window(data, "since", "until", start_key="from", end_key="to")

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from monitor_app.fields import Instant
+from monitor_app.fields import Instant, check_window
 from shared.models import CATEGORIES, PROCESSING_STATUSES
 from shared.notifications import MAX_TEXT_LENGTH, MAX_TITLE_LENGTH, NotificationSchema
 
@@ -64,9 +64,7 @@ class NotificationQueryArgsSchema(Schema):
 
     @validates_schema
     def _window_is_ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        since, until = data.get("created_from"), data.get("created_to")
-        if since is not None and until is not None and since > until:
-            raise ValidationError("Must not be after `created_to`.", field_name="created_from")
+        check_window(data, "created_from", "created_to")
 
 
 class NotificationStatusSchema(Schema):
