@@ -6,16 +6,22 @@ Shared by every test that asks for them: a test that kills or restarts a node ma
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import pytest
 
-from devserver.apache_kafka import KafkaCluster
+from devserver.apache_kafka import BrokerSecurity, KafkaCluster
+
+# The identities of a secured broker: the simulators' and data_app's (shared.kafka_acls).
+SECURED_USERS = ("patient_app", "data_app")
 
 
-def _cluster(factory: pytest.TempPathFactory, size: int, name: str) -> Iterator[KafkaCluster]:
+def _cluster(
+    factory: pytest.TempPathFactory, size: int, name: str, security: BrokerSecurity | None = None
+) -> Iterator[KafkaCluster]:
     home = factory.mktemp(name)
-    with KafkaCluster(size, home / "data", home / "logs") as cluster:
+    with KafkaCluster(size, home / "data", home / "logs", security) as cluster:
         yield cluster
 
 
@@ -29,3 +35,13 @@ def apache_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaClus
 def apache_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     """Three Apache Kafka nodes (brokers and controllers) for the whole session."""
     yield from _cluster(tmp_path_factory, 3, "apache-kafka-cluster")
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """One Apache Kafka node that only SASL/SCRAM clients may use, each as far as its ACLs
+    allow; `.connection` is the admin's, `.security.connection(bootstrap, user)` a user's."""
+    security = BrokerSecurity(
+        secrets.token_urlsafe(16), {user: secrets.token_urlsafe(16) for user in SECURED_USERS}
+    )
+    yield from _cluster(tmp_path_factory, 1, "secured-kafka", security)
