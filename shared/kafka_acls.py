@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
@@ -95,29 +97,30 @@ ACL_SETTINGS: tuple[Setting, ...] = (
 )
 
 
+def provision(settings: Mapping[str, Any]) -> None:
+    """Create Vigil's topics and ACLs, signed in as the admin that `settings` describe."""
+    admin = KafkaConnection.from_config(settings)
+    topics = TopicSettings.from_config(settings)
+    ensure_topic(admin, settings["KAFKA_TOPIC"], topics)
+    ensure_topic(admin, settings["KAFKA_DLQ_TOPIC"], topics.with_partitions(1))
+    grants = vigil_grants(
+        settings["KAFKA_TOPIC"],
+        settings["KAFKA_DLQ_TOPIC"],
+        settings["KAFKA_GROUP_ID"],
+        settings["KAFKA_PRODUCER_USER"],
+        settings["KAFKA_CONSUMER_USER"],
+    )
+    grant(admin, grants)
+
+
 def main() -> None:
-    """Create Vigil's topics and ACLs, signed in with the admin's KAFKA_SASL_* settings."""
+    """`python -m shared.kafka_acls`: provision from the environment; one line on failure."""
     logging.basicConfig(level=logging.INFO)
     try:
-        settings = load_settings(ACL_SETTINGS)
-        admin = KafkaConnection.from_config(settings)
+        provision(load_settings(ACL_SETTINGS))
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    topics = TopicSettings.from_config(settings)
-    try:
-        ensure_topic(admin, settings["KAFKA_TOPIC"], topics)
-        ensure_topic(admin, settings["KAFKA_DLQ_TOPIC"], topics.with_partitions(1))
-        grant(
-            admin,
-            vigil_grants(
-                settings["KAFKA_TOPIC"],
-                settings["KAFKA_DLQ_TOPIC"],
-                settings["KAFKA_GROUP_ID"],
-                settings["KAFKA_PRODUCER_USER"],
-                settings["KAFKA_CONSUMER_USER"],
-            ),
-        )
     except KafkaException as exc:
         print(f"Kafka refused: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

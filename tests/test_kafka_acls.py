@@ -23,10 +23,11 @@ from flask import Flask
 import data_app
 from devserver.apache_kafka import KafkaCluster
 from patient_app.producer import VitalsProducer
+from shared.config import load_settings
 from shared.db import db, migrate
-from shared.kafka import KafkaConnection, TopicSettings, admin_client, client_config
+from shared.kafka import KafkaConnection, admin_client, client_config
 from shared.kafka import producer_config as vigil_producer_config
-from shared.kafka_acls import grant, vigil_grants
+from shared.kafka_acls import ACL_SETTINGS, provision
 from tests.helpers import consumer_of, simulator_sample, stored_rows, vitals_message
 
 pytestmark = [pytest.mark.apache_kafka, pytest.mark.integration]
@@ -63,21 +64,26 @@ class Ward:
 
 @pytest.fixture
 def ward(secured_kafka: KafkaCluster, topic_names: dict[str, str]) -> Ward:
-    """Topics made by the admin, as `python -m shared.kafka_acls` makes them in a deployment."""
+    """Topics and ACLs made as a deployment makes them: `python -m shared.kafka_acls`, run
+    with the admin's credentials."""
     ward = Ward(
         secured_kafka,
         topic_names["KAFKA_TOPIC"],
         topic_names["KAFKA_DLQ_TOPIC"],
         f"data-{uuid.uuid4().hex[:10]}",
     )
-    admin = admin_client(secured_kafka.connection)
-    settings = TopicSettings(partitions=2)
-    futures = admin.create_topics(
-        [settings.new_topic(ward.vitals), settings.with_partitions(1).new_topic(ward.dead_letters)]
-    )
-    for future in futures.values():
-        future.result(30)
-    grant(secured_kafka.connection, vigil_grants(ward.vitals, ward.dead_letters, ward.group))
+    admin = secured_kafka.connection
+    environ = {
+        "KAFKA_BOOTSTRAP_SERVERS": admin.bootstrap_servers,
+        "KAFKA_SECURITY_PROTOCOL": str(admin.protocol),
+        "KAFKA_SASL_USERNAME": admin.username,
+        "KAFKA_SASL_PASSWORD": admin.password,
+        "KAFKA_TOPIC": ward.vitals,
+        "KAFKA_DLQ_TOPIC": ward.dead_letters,
+        "KAFKA_GROUP_ID": ward.group,
+        "KAFKA_TOPIC_PARTITIONS": "2",
+    }
+    provision(load_settings(ACL_SETTINGS, environ, dotenv=False))
     return ward
 
 
