@@ -131,9 +131,15 @@ class KafkaCluster(Server):
         self.data_dir = data_dir
         self.log_dir = log_dir
         self.security = security
+        tls = security is not None and security.keystore is not None
         self.nodes = {
             node_id: KafkaNode(
-                node_id, free_port(), free_port(), data_dir / f"node-{node_id}", security
+                node_id,
+                free_port(),
+                free_port(),
+                data_dir / f"node-{node_id}",
+                security,
+                free_port() if tls else None,
             )
             for node_id in range(1, size + 1)
         }
@@ -147,6 +153,11 @@ class KafkaCluster(Server):
     @property
     def bootstrap(self) -> str:
         return ",".join(node.address for node in self.nodes.values())
+
+    @property
+    def tls_bootstrap(self) -> str:
+        """The nodes' SASL_SSL listeners (with a keystore in `security`)."""
+        return ",".join(node.tls_address for node in self.nodes.values() if node.tls_address)
 
     @property
     def connection(self) -> KafkaConnection:

@@ -122,7 +122,8 @@ class BrokerSecurity:
     client connects. The controller listener, which SCRAM cannot serve (its credentials live
     in the metadata the controllers themselves serve), takes PLAIN from `admin` only.
     `StandardAuthorizer` with `allow.everyone.if.no.acl.found=false` refuses whatever no ACL
-    allows; `admin`, the brokers' own identity, is the only super user.
+    allows; `admin`, the brokers' own identity, is the only super user. With a `keystore`,
+    clients may also sign in over TLS (SASL_SSL) on a port of their own.
     """
 
     admin_password: str = field(repr=False)
@@ -130,6 +131,8 @@ class BrokerSecurity:
     users: Mapping[str, str] = field(default_factory=dict, repr=False)
     admin: str = "admin"
     mechanism: str = "SCRAM-SHA-512"
+    # PEM: the node's private key (unencrypted PKCS#8), then its certificate chain.
+    keystore: Path | None = None
 
     def __post_init__(self) -> None:
         for name, secret in {self.admin: self.admin_password, **self.users}.items():
@@ -139,7 +142,17 @@ class BrokerSecurity:
     def properties(self) -> dict[str, str]:
         """The node's settings beyond its listeners and their protocols."""
         mechanism = self.mechanism.lower()
+        tls = {}
+        if self.keystore is not None:
+            tls = {
+                "listener.name.sasl_ssl.sasl.enabled.mechanisms": self.mechanism,
+                # Only the server side: brokers talk to each other on the SASL_PLAINTEXT one.
+                f"listener.name.sasl_ssl.{mechanism}.sasl.jaas.config": f"{SCRAM_LOGIN} required;",
+                "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+                "listener.name.sasl_ssl.ssl.keystore.location": str(self.keystore),
+            }
         return {
+            **tls,
             "sasl.enabled.mechanisms": self.mechanism,
             "listener.name.sasl_plaintext.sasl.enabled.mechanisms": self.mechanism,
             "sasl.mechanism.inter.broker.protocol": self.mechanism,
@@ -183,10 +196,16 @@ class KafkaNode:
     controller_port: int
     home: Path
     security: BrokerSecurity | None = None
+    # The SASL_SSL listener's port, when `security` has a keystore.
+    tls_port: int | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def tls_address(self) -> str | None:
+        return None if self.tls_port is None else f"127.0.0.1:{self.tls_port}"
 
     @property
     def voter(self) -> str:
@@ -204,10 +223,15 @@ class KafkaNode:
     def write_config(self, voters: str, size: int) -> Path:
         """broker.properties with this node's own settings after it."""
         client = "PLAINTEXT" if self.security is None else "SASL_PLAINTEXT"
+        advertised = [f"{client}://{self.address}"]
+        protocols = [f"CONTROLLER:{client}", f"{client}:{client}"]
+        if self.tls_address is not None:
+            advertised.append(f"SASL_SSL://{self.tls_address}")
+            protocols.append("SASL_SSL:SASL_SSL")
         own = {
             "node.id": str(self.node_id),
-            "listeners": f"{client}://{self.address},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"{client}://{self.address}",
+            "listeners": ",".join([*advertised, f"CONTROLLER://127.0.0.1:{self.controller_port}"]),
+            "advertised.listeners": ",".join(advertised),
             "controller.quorum.voters": voters,
             "log.dirs": str(self.data_dir),
             **size_properties(size),
@@ -215,7 +239,7 @@ class KafkaNode:
         if self.security is not None:
             own |= {
                 "inter.broker.listener.name": client,
-                "listener.security.protocol.map": f"CONTROLLER:{client},{client}:{client}",
+                "listener.security.protocol.map": ",".join(protocols),
                 **self.security.properties(),
             }
         lines = [f"{key}={value}" for key, value in own.items()]

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from devserver.apache_kafka import BrokerSecurity, KafkaCluster
+from tests.certificates import Authority
 
 # The identities of a secured broker: the simulators' and data_app's (shared.kafka_acls).
 SECURED_USERS = ("patient_app", "data_app")
@@ -38,10 +39,21 @@ def apache_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[K
 
 
 @pytest.fixture(scope="session")
-def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+def kafka_authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
+    """The CA that signed the secured node's certificate; `.file` is what clients trust."""
+    return Authority.create(tmp_path_factory.mktemp("kafka-ca"), "vigil-test-ca")
+
+
+@pytest.fixture(scope="session")
+def secured_kafka(
+    tmp_path_factory: pytest.TempPathFactory, kafka_authority: Authority
+) -> Iterator[KafkaCluster]:
     """One Apache Kafka node that only SASL/SCRAM clients may use, each as far as its ACLs
-    allow; `.connection` is the admin's, `.security.connection(bootstrap, user)` a user's."""
+    allow, on SASL_PLAINTEXT (`.bootstrap`) and SASL_SSL (`.tls_bootstrap`). `.connection` is
+    the admin's; `.security.connection(bootstrap, user)` a user's."""
     security = BrokerSecurity(
-        secrets.token_urlsafe(16), {user: secrets.token_urlsafe(16) for user in SECURED_USERS}
+        secrets.token_urlsafe(16),
+        {user: secrets.token_urlsafe(16) for user in SECURED_USERS},
+        keystore=kafka_authority.issue_keystore(tmp_path_factory.mktemp("kafka-keystore")),
     )
     yield from _cluster(tmp_path_factory, 1, "secured-kafka", security)

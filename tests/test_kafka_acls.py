@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from confluent_kafka import (
@@ -25,10 +26,17 @@ from devserver.apache_kafka import KafkaCluster
 from patient_app.producer import VitalsProducer
 from shared.config import load_settings
 from shared.db import db, migrate
-from shared.kafka import KafkaConnection, admin_client, client_config
+from shared.kafka import KafkaConnection, SecurityProtocol, admin_client, client_config
 from shared.kafka import producer_config as vigil_producer_config
 from shared.kafka_acls import ACL_SETTINGS, provision
-from tests.helpers import consumer_of, simulator_sample, stored_rows, vitals_message
+from tests.certificates import Authority
+from tests.helpers import (
+    consumer_of,
+    simulator_sample,
+    stored_rows,
+    topic_size,
+    vitals_message,
+)
 
 pytestmark = [pytest.mark.apache_kafka, pytest.mark.integration]
 
@@ -44,9 +52,19 @@ class Ward:
     vitals: str
     dead_letters: str
     group: str
+    ca_file: Path
 
-    def identity(self, user: str) -> KafkaConnection:
-        return self.kafka.security.connection(self.kafka.bootstrap, user)
+    def identity(self, user: str, tls: bool = False) -> KafkaConnection:
+        """`user`'s connection: SASL_PLAINTEXT, or SASL_SSL trusting the node's CA."""
+        connection = self.kafka.security.connection(self.kafka.bootstrap, user)
+        if not tls:
+            return connection
+        return replace(
+            connection,
+            bootstrap_servers=self.kafka.tls_bootstrap,
+            protocol=SecurityProtocol.SASL_SSL,
+            ssl_ca_file=self.ca_file,
+        )
 
     def stored_messages(self, topic: str) -> int:
         """How many messages `topic` holds, as the admin sees it."""
@@ -63,7 +81,9 @@ class Ward:
 
 
 @pytest.fixture
-def ward(secured_kafka: KafkaCluster, topic_names: dict[str, str]) -> Ward:
+def ward(
+    secured_kafka: KafkaCluster, topic_names: dict[str, str], kafka_authority: Authority
+) -> Ward:
     """Topics and ACLs made as a deployment makes them: `python -m shared.kafka_acls`, run
     with the admin's credentials."""
     ward = Ward(
@@ -71,6 +91,7 @@ def ward(secured_kafka: KafkaCluster, topic_names: dict[str, str]) -> Ward:
         topic_names["KAFKA_TOPIC"],
         topic_names["KAFKA_DLQ_TOPIC"],
         f"data-{uuid.uuid4().hex[:10]}",
+        kafka_authority.file,
     )
     admin = secured_kafka.connection
     environ = {
@@ -216,18 +237,22 @@ def test_the_data_app_identity_reads_vitals_and_writes_dead_letters_only(ward: W
 
 
 @pytest.fixture
-def secured_data_app(ward: Ward, sqlite_url: str, redis_settings) -> Iterator[Flask]:
-    """data_app signed in as its own identity, through the settings a deployment sets."""
-    security = ward.kafka.security
+def secured_data_app(
+    ward: Ward, sqlite_url: str, redis_settings, request: pytest.FixtureRequest
+) -> Iterator[Flask]:
+    """data_app signed in as its own identity, through the settings a deployment sets; over
+    TLS when the test is parametrised with `tls`."""
+    identity = ward.identity("data_app", tls=request.param)
     app = data_app.create_app(
         {
             "TESTING": True,
             "DATABASE_URL": sqlite_url,
-            "KAFKA_BOOTSTRAP_SERVERS": ward.kafka.bootstrap,
-            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-            "KAFKA_SASL_MECHANISM": security.mechanism,
+            "KAFKA_BOOTSTRAP_SERVERS": identity.bootstrap_servers,
+            "KAFKA_SECURITY_PROTOCOL": str(identity.protocol),
+            "KAFKA_SASL_MECHANISM": str(identity.sasl_mechanism),
             "KAFKA_SASL_USERNAME": "data_app",
-            "KAFKA_SASL_PASSWORD": security.users["data_app"],
+            "KAFKA_SASL_PASSWORD": identity.password,
+            "KAFKA_SSL_CA_FILE": identity.ssl_ca_file,
             "KAFKA_TOPIC": ward.vitals,
             "KAFKA_DLQ_TOPIC": ward.dead_letters,
             "KAFKA_GROUP_ID": ward.group,
@@ -242,10 +267,14 @@ def secured_data_app(ward: Ward, sqlite_url: str, redis_settings) -> Iterator[Fl
     db.engine(app).dispose()
 
 
+@pytest.mark.parametrize(
+    "secured_data_app", [False, True], ids=["SASL_PLAINTEXT", "SASL_SSL"], indirect=True
+)
 def test_a_simulated_sample_reaches_the_database_through_the_secured_broker(
     ward: Ward, secured_data_app: Flask, wait_for
 ):
-    producer = VitalsProducer(ward.identity("patient_app"), ward.vitals)
+    tls = secured_data_app.config["KAFKA_SSL_CA_FILE"] is not None
+    producer = VitalsProducer(ward.identity("patient_app", tls), ward.vitals)
     producer.start()
     consumer_of(secured_data_app).start()
     try:
@@ -255,3 +284,26 @@ def test_a_simulated_sample_reaches_the_database_through_the_secured_broker(
     finally:
         producer.stop()
     assert producer.stats["delivered"] == 1
+
+
+@pytest.mark.parametrize("impostor", ["without TLS", "with a certificate of another CA"])
+def test_a_tls_client_sends_nothing_to_a_broker_that_cannot_prove_who_it_is(
+    ward: Ward, tansu_bootstrap: str, tmp_path: Path, impostor: str
+):
+    """Someone answering on the broker's address must not receive vitals (or the password)."""
+    connection = ward.identity("patient_app", tls=True)
+    if impostor == "without TLS":
+        # The embedded broker stands in for one that speaks plain Kafka and takes anything.
+        connection = replace(connection, bootstrap_servers=tansu_bootstrap)
+    else:
+        other = Authority.create(tmp_path, "someone-else")
+        connection = replace(connection, ssl_ca_file=other.file)
+
+    delivery = produce_one(connection, ward.vitals, forged_sample())
+
+    assert delivery.error is not None, "the sample went to a broker nobody vouched for"
+    assert ward.stored_messages(ward.vitals) == 0
+    if impostor == "without TLS":
+        assert topic_size(tansu_bootstrap, ward.vitals) == 0
+    else:
+        assert KafkaError._SSL in delivery.codes  # the certificate did not verify
