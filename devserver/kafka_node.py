@@ -264,12 +264,5 @@ class KafkaNode:
             lib_dir=lib_dir,
         )
 
-    @property
-    def connection(self) -> KafkaConnection:
-        """How the admin (or, on an open node, anyone) connects to this node."""
-        if self.security is None:
-            return KafkaConnection(self.address)
-        return self.security.connection(self.address)
-
     def formatted(self) -> bool:
         return (self.data_dir / "meta.properties").exists()

@@ -26,6 +26,7 @@ from tests.kafka_fixtures import (  # noqa: F401
     apache_kafka_cluster,
     kafka_authority,
     secured_kafka,
+    ward,
 )
 
 

@@ -1,18 +1,22 @@
 """Session fixtures for the real Apache Kafka broker (a JVM per node), imported by conftest.py.
 
 Shared by every test that asks for them: a test that kills or restarts a node makes a private
-`KafkaCluster` instead.
+`KafkaCluster` instead. On the secured node, each test's `ward` has topics and ACLs of its own.
 """
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from devserver.apache_kafka import BrokerSecurity, KafkaCluster
+from shared.config import load_settings
+from shared.kafka_acls import ACL_SETTINGS, provision
 from tests.certificates import Authority
+from tests.secured_kafka import Ward
 
 # The identities of a secured broker: the simulators' and data_app's (shared.kafka_acls).
 SECURED_USERS = ("patient_app", "data_app")
@@ -57,3 +61,31 @@ def secured_kafka(
         keystore=kafka_authority.issue_keystore(tmp_path_factory.mktemp("kafka-keystore")),
     )
     yield from _cluster(tmp_path_factory, 1, "secured-kafka", security)
+
+
+@pytest.fixture
+def ward(
+    secured_kafka: KafkaCluster, topic_names: dict[str, str], kafka_authority: Authority
+) -> Ward:
+    """Topics and ACLs made as a deployment makes them: `python -m shared.kafka_acls`, run
+    with the admin's credentials."""
+    ward = Ward(
+        secured_kafka,
+        topic_names["KAFKA_TOPIC"],
+        topic_names["KAFKA_DLQ_TOPIC"],
+        f"data-{uuid.uuid4().hex[:10]}",
+        kafka_authority.file,
+    )
+    admin = secured_kafka.connection
+    environ = {
+        "KAFKA_BOOTSTRAP_SERVERS": admin.bootstrap_servers,
+        "KAFKA_SECURITY_PROTOCOL": str(admin.protocol),
+        "KAFKA_SASL_USERNAME": admin.username,
+        "KAFKA_SASL_PASSWORD": admin.password,
+        "KAFKA_TOPIC": ward.vitals,
+        "KAFKA_DLQ_TOPIC": ward.dead_letters,
+        "KAFKA_GROUP_ID": ward.group,
+        "KAFKA_TOPIC_PARTITIONS": "2",
+    }
+    provision(load_settings(ACL_SETTINGS, environ, dotenv=False))
+    return ward

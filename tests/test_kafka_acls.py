@@ -3,11 +3,8 @@ in, and each may do only its app's part (shared.kafka_acls)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pytest
 from confluent_kafka import (
@@ -16,124 +13,18 @@ from confluent_kafka import (
     ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
-    Producer,
     TopicPartition,
 )
 from flask import Flask
 
 import data_app
-from devserver.apache_kafka import KafkaCluster
 from patient_app.producer import VitalsProducer
-from shared.config import load_settings
 from shared.db import db, migrate
-from shared.kafka import KafkaConnection, SecurityProtocol, admin_client, client_config
-from shared.kafka import producer_config as vigil_producer_config
-from shared.kafka_acls import ACL_SETTINGS, provision
-from tests.certificates import Authority
-from tests.helpers import (
-    consumer_of,
-    simulator_sample,
-    stored_rows,
-    topic_size,
-    vitals_message,
-)
+from shared.kafka import KafkaConnection, admin_client, client_config
+from tests.helpers import consumer_of, simulator_sample, stored_rows
+from tests.secured_kafka import Ward, forged_sample, produce_one
 
 pytestmark = [pytest.mark.apache_kafka, pytest.mark.integration]
-
-# A refused delivery gives up after this long instead of the default 30 s.
-REFUSED_TIMEOUT_MS = 1500
-
-
-@dataclass(frozen=True, slots=True)
-class Ward:
-    """This test's topics and data_app group on the secured node, with Vigil's ACLs on them."""
-
-    kafka: KafkaCluster
-    vitals: str
-    dead_letters: str
-    group: str
-    ca_file: Path
-
-    def identity(self, user: str, tls: bool = False) -> KafkaConnection:
-        """`user`'s connection: SASL_PLAINTEXT, or SASL_SSL trusting the node's CA."""
-        connection = self.kafka.security.connection(self.kafka.bootstrap, user)
-        if not tls:
-            return connection
-        return replace(
-            connection,
-            bootstrap_servers=self.kafka.tls_bootstrap,
-            protocol=SecurityProtocol.SASL_SSL,
-            ssl_ca_file=self.ca_file,
-        )
-
-    def stored_messages(self, topic: str) -> int:
-        """How many messages `topic` holds, as the admin sees it."""
-        consumer = Consumer(client_config(self.kafka.connection, **{"group.id": "admin"}))
-        try:
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            ends = [
-                consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                for partition in partitions
-            ]
-        finally:
-            consumer.close()
-        return sum(high - low for low, high in ends)
-
-
-@pytest.fixture
-def ward(
-    secured_kafka: KafkaCluster, topic_names: dict[str, str], kafka_authority: Authority
-) -> Ward:
-    """Topics and ACLs made as a deployment makes them: `python -m shared.kafka_acls`, run
-    with the admin's credentials."""
-    ward = Ward(
-        secured_kafka,
-        topic_names["KAFKA_TOPIC"],
-        topic_names["KAFKA_DLQ_TOPIC"],
-        f"data-{uuid.uuid4().hex[:10]}",
-        kafka_authority.file,
-    )
-    admin = secured_kafka.connection
-    environ = {
-        "KAFKA_BOOTSTRAP_SERVERS": admin.bootstrap_servers,
-        "KAFKA_SECURITY_PROTOCOL": str(admin.protocol),
-        "KAFKA_SASL_USERNAME": admin.username,
-        "KAFKA_SASL_PASSWORD": admin.password,
-        "KAFKA_TOPIC": ward.vitals,
-        "KAFKA_DLQ_TOPIC": ward.dead_letters,
-        "KAFKA_GROUP_ID": ward.group,
-        "KAFKA_TOPIC_PARTITIONS": "2",
-    }
-    provision(load_settings(ACL_SETTINGS, environ, dotenv=False))
-    return ward
-
-
-@dataclass
-class Delivery:
-    """What became of one produce: its delivery report and the client's own errors."""
-
-    error: KafkaError | None
-    client_errors: list[KafkaError]
-
-    @property
-    def codes(self) -> set[int]:
-        return {error.code() for error in self.client_errors}
-
-
-def produce_one(connection: KafkaConnection, topic: str, value: bytes) -> Delivery:
-    """Send `value` as Vigil's producers do (idempotent, acks=all); wait for its report."""
-    client_errors: list[KafkaError] = []
-    reports: list[KafkaError | None] = []
-    producer = Producer(
-        vigil_producer_config(
-            connection,
-            **{"message.timeout.ms": REFUSED_TIMEOUT_MS, "error_cb": client_errors.append},
-        )
-    )
-    producer.produce(topic, value, on_delivery=lambda err, _msg: reports.append(err))
-    assert producer.flush(REFUSED_TIMEOUT_MS / 1000 + 10) == 0
-    [error] = reports
-    return Delivery(error, client_errors)
 
 
 def read_errors(
@@ -158,11 +49,6 @@ def read_errors(
     finally:
         consumer.close()
     return values, codes
-
-
-def forged_sample() -> bytes:
-    """A well-formed sample of a patient nobody admitted."""
-    return json.dumps(vitals_message(uuid.uuid4(), 0, name="Invented Patient")).encode()
 
 
 @pytest.mark.parametrize(
@@ -273,6 +159,8 @@ def secured_data_app(
 def test_a_simulated_sample_reaches_the_database_through_the_secured_broker(
     ward: Ward, secured_data_app: Flask, wait_for
 ):
+    """The project's own producer and consumer, each signed in as its identity; a malformed
+    message goes to the dead-letter topic through data_app's identity too."""
     tls = secured_data_app.config["KAFKA_SSL_CA_FILE"] is not None
     producer = VitalsProducer(ward.identity("patient_app", tls), ward.vitals)
     producer.start()
@@ -280,30 +168,9 @@ def test_a_simulated_sample_reaches_the_database_through_the_secured_broker(
     try:
         patient = uuid.uuid4()
         producer.send_metrics(patient, simulator_sample(patient))
+        assert produce_one(ward.identity("patient_app"), ward.vitals, b"not json").error is None
         wait_for(lambda: stored_rows(secured_data_app) == 1, message="the sample stored")
+        wait_for(lambda: ward.stored_messages(ward.dead_letters) == 1, message="one dead letter")
     finally:
         producer.stop()
     assert producer.stats["delivered"] == 1
-
-
-@pytest.mark.parametrize("impostor", ["without TLS", "with a certificate of another CA"])
-def test_a_tls_client_sends_nothing_to_a_broker_that_cannot_prove_who_it_is(
-    ward: Ward, tansu_bootstrap: str, tmp_path: Path, impostor: str
-):
-    """Someone answering on the broker's address must not receive vitals (or the password)."""
-    connection = ward.identity("patient_app", tls=True)
-    if impostor == "without TLS":
-        # The embedded broker stands in for one that speaks plain Kafka and takes anything.
-        connection = replace(connection, bootstrap_servers=tansu_bootstrap)
-    else:
-        other = Authority.create(tmp_path, "someone-else")
-        connection = replace(connection, ssl_ca_file=other.file)
-
-    delivery = produce_one(connection, ward.vitals, forged_sample())
-
-    assert delivery.error is not None, "the sample went to a broker nobody vouched for"
-    assert ward.stored_messages(ward.vitals) == 0
-    if impostor == "without TLS":
-        assert topic_size(tansu_bootstrap, ward.vitals) == 0
-    else:
-        assert KafkaError._SSL in delivery.codes  # the certificate did not verify
