@@ -4,6 +4,7 @@ identity's connection, and one produce's fate."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +17,9 @@ from shared.kafka import producer_config as vigil_producer_config
 from tests.helpers import vitals_message
 
 # A refused delivery gives up after this long instead of the default 30 s.
-REFUSED_TIMEOUT_MS = 1500
+REFUSED_TIMEOUT_MS = 3000
+# Client errors after which no retry can succeed.
+_DECISIVE = {KafkaError._AUTHENTICATION, KafkaError._SSL}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,12 @@ class Delivery:
 
 
 def produce_one(connection: KafkaConnection, topic: str, value: bytes) -> Delivery:
-    """Send `value` as Vigil's producers do (idempotent, acks=all); wait for its report."""
+    """Send `value` as Vigil's producers do (idempotent, acks=all); wait for its report.
+
+    A client told that its sign-in or the broker's certificate failed gives up at once; one
+    that is only disconnected (PLAINTEXT against SASL, TLS against plain Kafka) gives up
+    after REFUSED_TIMEOUT_MS, long enough for any broker that would take it to do so.
+    """
     client_errors: list[KafkaError] = []
     reports: list[KafkaError | None] = []
     producer = Producer(
@@ -78,7 +86,12 @@ def produce_one(connection: KafkaConnection, topic: str, value: bytes) -> Delive
         )
     )
     producer.produce(topic, value, on_delivery=lambda err, _msg: reports.append(err))
-    assert producer.flush(REFUSED_TIMEOUT_MS / 1000 + 10) == 0
+    deadline = time.monotonic() + REFUSED_TIMEOUT_MS / 1000 + 10
+    while not reports and time.monotonic() < deadline:
+        producer.poll(0.1)
+        if any(error.code() in _DECISIVE for error in client_errors):
+            producer.purge()  # its report follows, as _PURGE_QUEUE
+    assert producer.flush(10) == 0
     [error] = reports
     return Delivery(error, client_errors)
 
