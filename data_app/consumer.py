@@ -21,7 +21,7 @@ from data_app.decoding import InvalidSample, decode_sample
 from data_app.offsets import commit_offsets, consumer_lag, rewind
 from data_app.services import DataService
 from shared.background import BackgroundThread, StopRequested, backoff
-from shared.kafka import TopicSettings, ensure_topic
+from shared.kafka import KafkaConnection, TopicSettings, ensure_topic
 from shared.telemetry import (
     BATCH_COMMIT_SECONDS,
     CONSUMER_LAG,
@@ -47,13 +47,13 @@ class VitalsConsumer(BackgroundThread):
         self.data_service = DataService(app)
         config = app.config
         self.topic: str = config["KAFKA_TOPIC"]
-        self.bootstrap: str = config["KAFKA_BOOTSTRAP_SERVERS"]
+        self.bootstrap = KafkaConnection.from_config(config)
         self.batch_size: int = config["CONSUMER_BATCH_SIZE"]
         self.poll_timeout: float = config["CONSUMER_POLL_TIMEOUT"]
         self.topic_settings = TopicSettings.from_config(config)
         session_timeout = config["KAFKA_SESSION_TIMEOUT_MS"]
         self.consumer_config = {
-            "bootstrap.servers": self.bootstrap,
+            **self.bootstrap.client_config(),
             "group.id": config["KAFKA_GROUP_ID"],
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",

@@ -10,7 +10,7 @@ from shared.app import OPENAPI_DEFAULTS, create_base_app, make_api
 from shared.auth.policy import SIGNED_IN, declare
 from shared.auth.verify import init_token_auth
 from shared.errors import register_error_handlers
-from shared.kafka import TopicSettings
+from shared.kafka import KafkaConnection, TopicSettings
 from shared.lifecycle import register_background
 
 from .config import PATIENT_SETTINGS
@@ -53,7 +53,7 @@ def register_monitoring(app: Flask) -> None:
         deterioration_s=config["PATIENT_DETERIORATION_SECONDS"],
     )
     kafka = VitalsProducer(
-        config["KAFKA_BOOTSTRAP_SERVERS"],
+        KafkaConnection.from_config(config),
         config["KAFKA_TOPIC"],
         TopicSettings.from_config(config),
         config["KAFKA_COMPRESSION"],

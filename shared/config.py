@@ -139,11 +139,55 @@ def default_database_url() -> str:
     return f"sqlite:///{VAR_DIR / 'vigil.db'}"
 
 
+def parse_path(raw: str) -> Path:
+    value = raw.strip()
+    if not value:
+        raise ValueError("expected a file path")
+    return Path(value)
+
+
+def parse_upper_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+# How Vigil's Kafka clients prove who they are, beside the address they all read.
+# shared.kafka.KafkaConnection checks that they make sense together (SASL needs a username...).
+# PLAINTEXT suits the embedded broker on loopback only (README: "Securing Kafka").
+KAFKA_CLIENT_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "KAFKA_SECURITY_PROTOCOL",
+        parse_upper_choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        "PLAINTEXT",
+    ),
+    Setting(
+        "KAFKA_SASL_MECHANISM",
+        parse_upper_choice("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"),
+        "SCRAM-SHA-512",
+    ),
+    Setting("KAFKA_SASL_USERNAME", parse_optional(str.strip), None),
+    Setting("KAFKA_SASL_PASSWORD", parse_optional(str), None),
+    # A mounted secret, so the password stays out of the environment (and `ps e`).
+    Setting("KAFKA_SASL_PASSWORD_FILE", parse_optional(parse_path), None),
+    # PEM files; without a CA file the system's trusted CAs check the broker.
+    Setting("KAFKA_SSL_CA_FILE", parse_optional(parse_path), None),
+    # A client certificate and its key, for brokers that ask for one (ssl.client.auth).
+    Setting("KAFKA_SSL_CERT_FILE", parse_optional(parse_path), None),
+    Setting("KAFKA_SSL_KEY_FILE", parse_optional(parse_path), None),
+)
+
+
 # Variables every app reads.
 COMMON_SETTINGS: tuple[Setting, ...] = (
     Setting("DEBUG", parse_bool, False),
     Setting("LOG_LEVEL", parse_log_level, "INFO"),
     Setting("KAFKA_BOOTSTRAP_SERVERS", parse_nonempty, "127.0.0.1:19092"),
+    *KAFKA_CLIENT_SETTINGS,
     Setting("KAFKA_TOPIC", parse_nonempty, "vitals"),
 )
 
@@ -200,13 +244,6 @@ def parse_http_url(raw: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
     return value
-
-
-def parse_path(raw: str) -> Path:
-    value = raw.strip()
-    if not value:
-        raise ValueError("expected a file path")
-    return Path(value)
 
 
 # Where `make run` keeps the token signing key pair (python -m shared.auth.keys var/auth).

@@ -21,7 +21,13 @@ from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tansu import start_broker
 from shared.kafka import wait_for_broker
 from tests.auth import use_test_keys
-from tests.kafka_fixtures import apache_kafka, apache_kafka_cluster  # noqa: F401
+from tests.kafka_fixtures import (  # noqa: F401
+    apache_kafka,
+    apache_kafka_cluster,
+    kafka_authority,
+    secured_kafka,
+    ward,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
