@@ -123,6 +123,32 @@ def parse_api_prefix(raw: str) -> str:
     return value
 
 
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() in LOOPBACK_NAMES
+
+
+def parse_https_url(raw: str) -> str:
+    """An https:// URL; http:// only to a loopback host, where nothing can read it on the way."""
+    value = parse_http_url(raw)
+    parts = urlsplit(value)
+    if not parts.hostname:
+        raise ValueError(f"expected a URL with a host, got {raw!r}")
+    if parts.scheme != "https" and not is_loopback(parts.hostname):
+        # The host only: a URL may carry a password.
+        raise ValueError(
+            "must be https:// unless its host is loopback (127.0.0.0/8, ::1, localhost); "
+            f"got http:// to {parts.hostname!r}"
+        )
+    return value
+
+
 def parse_log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -201,32 +227,6 @@ def parse_http_url(raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
-    return value
-
-
-LOOPBACK_NAMES = frozenset({"localhost"})
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host.lower() in LOOPBACK_NAMES
-
-
-def parse_https_url(raw: str) -> str:
-    """An https:// URL; http:// only to a loopback host, where nothing can read it on the way."""
-    value = parse_http_url(raw)
-    parts = urlsplit(value)
-    if not parts.hostname:
-        raise ValueError(f"expected a URL with a host, got {raw!r}")
-    if parts.scheme != "https" and not is_loopback(parts.hostname):
-        # The host only: a URL may carry a password.
-        raise ValueError(
-            "must be https:// unless its host is loopback (127.0.0.0/8, ::1, localhost); "
-            f"got http:// to {parts.hostname!r}"
-        )
     return value
 
 
