@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import make_url
 
 from analyser_app.config import ANALYSER_SETTINGS
@@ -151,27 +152,10 @@ def served_ports(name: str, service: dict) -> set[int]:
     return ports
 
 
-def network_host(compose: dict, name: str) -> str:
-    """The name other containers reach service `name` at: its own, or that of the service
-    whose network it shares."""
-    mode = compose["services"][name].get("network_mode", "")
-    return mode.removeprefix("service:") if mode.startswith("service:") else name
-
-
-def served_by_host(compose: dict, host: str) -> set[int]:
-    """Ports served at `host`: by its service and by those sharing its network."""
-    return {
-        port
-        for name, service in compose["services"].items()
-        if name in APP_SETTINGS and network_host(compose, name) == host
-        for port in served_ports(name, service)
-    }
-
-
 def healthcheck_port(service: dict) -> int | None:
     """The local port an HTTP healthcheck probes, if it probes one."""
     match = re.search(
-        r"http://(?:127\.0\.0\.1|localhost):(\d+)/", " ".join(service["healthcheck"]["test"])
+        r"https?://(?:127\.0\.0\.1|localhost):(\d+)/", " ".join(service["healthcheck"]["test"])
     )
     return int(match.group(1)) if match else None
 
@@ -212,6 +196,17 @@ def app_services(compose: dict) -> set[str]:
         name
         for name, service in compose["services"].items()
         if "build" in service and service.get("restart") != "no"
+    }
+
+
+def made_volumes(compose: dict) -> set[str]:
+    """The volumes the one-shot services (`keys`, `tls`) write."""
+    return {
+        mount["source"]
+        for service in compose["services"].values()
+        if service.get("restart") == "no"
+        for mount in service.get("volumes", [])
+        if mount["type"] == "volume"
     }
 
 
@@ -363,15 +358,76 @@ def test_apps_share_redis_with_its_password(compose, name):
     assert compose["services"]["redis"]["environment"]["REDIS_PASSWORD"] == password
 
 
-def test_the_worker_reaches_the_analyser_on_loopback(compose):
-    """AI_API_URL must be https unless it is loopback: the worker shares the analyser's
-    network, so the reference analyser is on its 127.0.0.1."""
-    worker = compose["services"]["worker"]
-    url = urlsplit(worker["environment"]["AI_API_URL"])
-    assert url.hostname in LOOPBACK_HOSTS
-    assert network_host(compose, "worker") == "analyser"
-    assert url.port in served_ports("analyser", compose["services"]["analyser"])
-    load_settings(WORKER_SETTINGS, worker["environment"], dotenv=False)
+def mounted_volume(service: dict, path: str) -> dict:
+    """The read-only volume mount that shows `path` in the service's container."""
+    [mount] = [
+        m
+        for m in service.get("volumes", [])
+        if m["type"] == "volume" and PurePosixPath(path).is_relative_to(m["target"])
+    ]
+    assert mount["read_only"], path
+    return mount
+
+
+def tls_files(compose: dict) -> dict[str, str]:
+    """What the one-shot `tls` service makes: volume -> folder, and the hosts named."""
+    tls = compose["services"]["tls"]
+    words = tls["command"]
+    assert words[:3] == ["python", "-m", "devserver.tls"]
+    folder, ca_folder = words[3:5]
+    hosts = [words[i + 1] for i, word in enumerate(words) if word == "--host"]
+    volumes = {m["target"]: m["source"] for m in tls["volumes"]}
+    return {"server": volumes[folder], "ca": volumes[ca_folder], "hosts": hosts}
+
+
+def test_the_worker_reaches_the_analyser_over_verified_tls(compose):
+    """AI_API_URL must be https unless it is loopback: the analyser serves TLS with the
+    certificate the `tls` service makes, and the worker trusts that CA alone."""
+    services = compose["services"]
+    worker, analyser = services["worker"], services["analyser"]
+    environment = worker["environment"]
+    url = urlsplit(environment["AI_API_URL"])
+    assert (url.scheme, url.hostname) == ("https", "analyser")
+    assert url.port in served_ports("analyser", analyser)
+    load_settings(WORKER_SETTINGS, environment, dotenv=False)
+    made = tls_files(compose)
+    assert "analyser" in made["hosts"]
+    # httpx reads SSL_CERT_FILE: the CA's certificate, from the volume `tls` writes it to.
+    assert PurePosixPath(environment["SSL_CERT_FILE"]).name == "ca.pem"
+    assert mounted_volume(worker, environment["SSL_CERT_FILE"])["source"] == made["ca"]
+    options = dict(zip(analyser["command"], analyser["command"][1:], strict=False))
+    for option, name in (("--certfile", "server.pem"), ("--keyfile", "server-key.pem")):
+        assert PurePosixPath(options[option]).name == name
+        assert mounted_volume(analyser, options[option])["source"] == made["server"]
+    # The worker never gets the analyser's key.
+    assert made["server"] not in {m.get("source") for m in worker.get("volumes", [])}
+    assert analyser["depends_on"]["tls"]["condition"] == "service_completed_successfully"
+    assert worker["depends_on"]["analyser"]["condition"] == "service_healthy"
+
+
+def test_the_tls_service_makes_what_the_worker_verifies(compose, tmp_path):
+    """`python -m devserver.tls` as the service runs it: the certificate names the analyser and
+    is signed by the CA the worker trusts; a second run keeps it."""
+    from cryptography import x509
+    from cryptography.x509.verification import PolicyBuilder, Store
+
+    from devserver.tls import main as make_tls
+
+    words = compose["services"]["tls"]["command"]
+    server, ca = tmp_path / "server", tmp_path / "ca"
+    assert make_tls([str(server), str(ca), *words[5:]]) == 0
+    certificate = x509.load_pem_x509_certificate((server / "server.pem").read_bytes())
+    authority = x509.load_pem_x509_certificate((ca / "ca.pem").read_bytes())
+    verifier = (
+        PolicyBuilder().store(Store([authority])).build_server_verifier(x509.DNSName("analyser"))
+    )
+    verifier.verify(certificate, [])
+    assert oct((server / "server-key.pem").stat().st_mode & 0o777) == "0o600"
+    assert not (ca / "server-key.pem").exists()
+    assert make_tls([str(server), str(ca), *words[5:]]) == 0
+    assert (server / "server.pem").read_bytes() == certificate.public_bytes(
+        serialization.Encoding.PEM
+    )
 
 
 # -- docker-compose.yml: services, health and start order -------------------------------------
@@ -447,10 +503,12 @@ def test_no_app_keeps_state_on_its_own_disk(compose):
     for name in app_services(compose):
         service = compose["services"][name]
         assert not service.get("environment", {}).get("DATABASE_URL", "").startswith("sqlite"), name
-        # Only the token keys, which the apps read and never write.
-        keys = key_mounts(service, compose)
-        assert all(mount["read_only"] for mount in keys), name
-        assert [m for m in service.get("volumes", []) if m not in keys] == [], name
+        # Only what the one-shot services make (token keys, certificates), read and never
+        # written.
+        made = made_volumes(compose)
+        mounts = service.get("volumes", [])
+        assert [m for m in mounts if m["type"] != "volume" or m["source"] not in made] == []
+        assert all(mount["read_only"] for mount in mounts), name
 
 
 # -- secrets, published ports, users and images ---------------------------------------------
@@ -618,17 +676,21 @@ def test_prometheus_scrapes_every_app_every_5s_with_one_job_per_kind(compose, pr
         assert job.get("scrape_interval", "5s") == "5s"
         for target in (t for group in job["static_configs"] for t in group["targets"]):
             host = target.rsplit(":", 1)[0]
-            # patient-1, patient-2 and patient-3 are all of the job "patient"; the worker is
-            # reached in the network it shares.
-            [service] = [
-                each
-                for each in app_services(compose)
-                if re.sub(r"-\d+$", "", each) == name
-                and network_host(compose, each) == host
-                and int(target.rsplit(":", 1)[1]) in served_ports(each, compose["services"][each])
-            ]
-            hosts.add(service)
+            # patient-1, patient-2 and patient-3 are all of the job "patient".
+            assert re.sub(r"-\d+$", "", host) == name
+            hosts.add(host)
     assert hosts == app_services(compose)
+
+
+def test_prometheus_scrapes_the_analyser_over_verified_tls(compose, prometheus_config):
+    jobs = {job["job_name"]: job for job in prometheus_config["scrape_configs"]}
+    analyser = jobs["analyser"]
+    assert analyser["scheme"] == "https"
+    assert "insecure_skip_verify" not in analyser["tls_config"]
+    mount = mounted_volume(compose["services"]["prometheus"], analyser["tls_config"]["ca_file"])
+    assert mount["source"] == tls_files(compose)["ca"]
+    # The others serve plain HTTP inside the compose network.
+    assert [name for name, job in jobs.items() if job.get("scheme") == "https"] == ["analyser"]
 
 
 def job_services(job: dict) -> set[str]:
@@ -774,7 +836,7 @@ def test_every_scrape_target_is_a_port_its_service_serves(compose, prometheus_co
     for target in targets:
         host, port = target.rsplit(":", 1)
         assert host in compose["services"], target
-        assert int(port) in served_by_host(compose, host), target
+        assert int(port) in served_ports(host, compose["services"][host]), target
 
 
 # -- Grafana -------------------------------------------------------------------------------
