@@ -645,12 +645,37 @@ def test_apps_that_check_tokens_have_a_key(compose):
     }
 
 
+def test_whoever_mounts_a_made_volume_waits_for_its_maker(compose):
+    """A named volume takes the owner of the folder it is first mounted at: mounted by another
+    image before the one-shot service filled it, it would belong to root, and stay empty."""
+    services = compose["services"]
+    makers = {
+        mount["source"]: name
+        for name, service in services.items()
+        if service.get("restart") == "no"
+        for mount in service.get("volumes", [])
+        if mount["type"] == "volume"
+    }
+    waits = {}
+    for name, service in services.items():
+        for mount in service.get("volumes", []):
+            maker = makers.get(mount.get("source"))
+            if maker and maker != name:
+                waits[(name, maker)] = service["depends_on"].get(maker, {}).get("condition")
+    assert {("worker", "tls"), ("prometheus", "tls"), ("monitor", "keys")} <= set(waits)
+    assert {pair: c for pair, c in waits.items() if c != "service_completed_successfully"} == {}
+
+
 def test_monitoring_starts_after_what_it_watches(compose):
     services = compose["services"]
     assert {
         name: condition["condition"]
         for name, condition in services["prometheus"]["depends_on"].items()
-    } == {"monitor": "service_healthy", "data": "service_healthy"}
+    } == {
+        "monitor": "service_healthy",
+        "data": "service_healthy",
+        "tls": "service_completed_successfully",
+    }
     assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
 
 
