@@ -1,5 +1,7 @@
 """The run files: docker-compose.yml validates and runs every app on PostgreSQL with Prometheus
-and Grafana watching, the files under deploy/ agree with it, and the Procfile runs the system."""
+and Grafana watching, the files under deploy/ agree with it, and the Procfile runs the system.
+Compose refuses to start without its passwords, publishes only the front door (and Grafana)
+on loopback, runs nothing as root, pins every image, and reaches the analyser over TLS."""
 
 import importlib.util
 import json
