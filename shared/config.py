@@ -7,12 +7,14 @@ typo stops the app with one clear line instead of a traceback deep inside a libr
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -118,6 +120,32 @@ def parse_api_prefix(raw: str) -> str:
     value = raw.strip().rstrip("/")
     if value and not value.startswith("/"):
         raise ValueError(f"must start with '/', got {raw!r}")
+    return value
+
+
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() in LOOPBACK_NAMES
+
+
+def parse_https_url(raw: str) -> str:
+    """An https:// URL; http:// only to a loopback host, where nothing can read it on the way."""
+    value = parse_http_url(raw)
+    parts = urlsplit(value)
+    if not parts.hostname:
+        raise ValueError(f"expected a URL with a host, got {raw!r}")
+    if parts.scheme != "https" and not is_loopback(parts.hostname):
+        # The host only: a URL may carry a password.
+        raise ValueError(
+            "must be https:// unless its host is loopback (127.0.0.0/8, ::1, localhost); "
+            f"got http:// to {parts.hostname!r}"
+        )
     return value
 
 
