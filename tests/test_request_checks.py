@@ -123,6 +123,13 @@ def test_json_as_deep_as_allowed_gets_past_the_check(apps: dict[str, Flask], nam
     assert_error(send_json(apps[name], name, body), 422)
 
 
+def test_brackets_in_strings_do_not_count(apps: dict[str, Flask]) -> None:
+    # Strings are skipped, escaped quotes and all: this text is one level deep.
+    text = '[{\\"' * 1000 + "x"
+    response = send_json(apps["analyser_app"], "analyser_app", f'{{"text": "{text}"}}'.encode())
+    assert response.status_code == 200, response.json
+
+
 @pytest.mark.parametrize("escape", [r"\u0000", r"\ud800", r"\udfff"])
 @pytest.mark.parametrize("name", JSON_ROUTES)
 def test_unstorable_text_is_422(apps: dict[str, Flask], name: str, escape: str) -> None:
