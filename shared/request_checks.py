@@ -36,8 +36,10 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 UNSTORABLE_MESSAGE = "Must not contain NUL characters or unpaired surrogates."
 
 # A JSON string, escapes included; the bytes `"` and `\` never occur inside a multi-byte UTF-8
-# sequence, so this finds strings in the raw body without decoding it.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# sequence, so this finds strings in the raw body without decoding it. An unterminated one runs
+# to the end: a match that could fail would be retried from every later quote, and a body of
+# escaped quotes would then take quadratic time (40 kB, half a minute).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 # Opening brackets step one level in, closing ones out (0xff is -1 as a signed byte); every
 # other byte stays where it is.
 _DEPTH_STEPS = bytes(1 if byte in b"[{" else 0xFF if byte in b"]}" else 0 for byte in range(256))

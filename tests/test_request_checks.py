@@ -58,6 +58,8 @@ HOSTILE_JSON: dict[str, bytes] = {
     "1e999": b'{"text": 1e999}',
     "an integer of 5,000 digits": b'{"text": ' + b"9" * 5000 + b"}",
     "Latin-1": '{"text": "Müller"}'.encode("latin-1"),
+    # Linear to scan, not quadratic: each quote starts a string that runs to the end.
+    "30,000 escaped quotes, unterminated": b'{"text": "' + b'\\"' * 30_000,
 }
 
 
