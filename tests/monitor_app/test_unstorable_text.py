@@ -9,19 +9,25 @@ escapes, which is how the test client sends them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from shared.db import db
+from devserver.postgres import fresh_database
+from monitor_app import create_app
+from shared.auth.roles import Role
+from shared.db import db, migrate
 from shared.identity import ApiToken
 from shared.models import Notification
 from shared.request_checks import UNSTORABLE_MESSAGE
-from tests.auth import Account
+from tests.auth import Account, client_for, create_account
 
 ERROR_KEYS = {"code", "status", "message", "errors"}
 UNSTORABLE = {"nul": "\x00", "surrogate": "\ud800"}
@@ -86,18 +92,50 @@ CASES: dict[str, tuple[Send, tuple[str, str]]] = {
 }
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend_app(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Iterator[Flask]:
+    """One monitor API per backend for the whole module: every case is refused before it
+    writes, so they can share a database (and skip a migration each)."""
+    if request.param == "sqlite":
+        database: Any = nullcontext(f"sqlite:///{tmp_path_factory.mktemp('unstorable') / 'v.db'}")
+    else:
+        database = fresh_database(request.getfixturevalue("postgres_server"))
+    with database as url:
+        app = create_app(
+            {
+                "DATABASE_URL": url,
+                "TESTING": True,
+                "REDIS_URL": redis_url,
+                "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}",
+                "RATELIMIT_ENABLED": False,
+            }
+        )
+        migrate(db.engine(app))
+        yield app
+        db.engine(app).dispose()
+
+
+@pytest.fixture(scope="module")
+def backend_admin(backend_app: Flask) -> Account:
+    return create_account(db.sessionmaker(backend_app), Role.ADMIN)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_unstorable_text_is_422_on_every_backend(
-    case: str, client: FlaskClient, admin: Account, app: Any
+    case: str, backend_app: Flask, backend_admin: Account
 ) -> None:
     send, (location, field) = CASES[case]
     for name, bad in UNSTORABLE.items():
         if location != "json" and name == "surrogate":
             continue
-        response = send(client, admin, bad)
+        # A client of its own each time: the login form's cookie is not carried over.
+        client = client_for(backend_app, backend_admin.token)
+        response = send(client, backend_admin, bad)
         assert response.status_code == 422, (name, response.status_code, response.json)
         assert set(response.json) == ERROR_KEYS
         assert response.json["errors"][location][field] == [UNSTORABLE_MESSAGE]
-    with db.sessionmaker(app)() as session:
+    with db.sessionmaker(backend_app)() as session:
         assert session.scalar(select(func.count()).select_from(Notification)) == 0
         assert session.scalar(select(func.count()).select_from(ApiToken)) == 0
