@@ -29,9 +29,10 @@ MAX_JSON_DEPTH = 32
 # and no Vigil form needs more (Flask's defaults are 1,000 parts and 500 kB).
 FORM_LIMITS: dict[str, int] = {"MAX_FORM_PARTS": 16, "MAX_FORM_MEMORY_SIZE": 16 * 1024}
 
-# NUL: PostgreSQL's text cannot hold it ("A string literal cannot contain NUL"), SQLite can,
-# so the two backends would answer differently. A lone surrogate (JSON's "\ud800") is not a
-# character: it cannot be encoded as UTF-8 for either database, a hash or a log line.
+# NUL: PostgreSQL's text cannot hold it (psycopg: "PostgreSQL text fields cannot contain NUL
+# (0x00) bytes"), SQLite can, so the two backends would answer differently. A lone surrogate
+# (JSON's "\ud800") is not a character: it cannot be encoded as UTF-8 for either database, a
+# hash or a log line.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 UNSTORABLE_MESSAGE = "Must not contain NUL characters or unpaired surrogates."
 
@@ -114,10 +115,11 @@ def load_json(body: bytes) -> Any:
             object_pairs_hook=_unique_keys,
             parse_constant=_no_constant,
             parse_float=_finite_float,
+            parse_int=_integer,
         )
     except UnicodeDecodeError:
         _invalid_json("Not UTF-8.")
-    except ValueError as exc:  # JSONDecodeError included; int() past 4300 digits is not one
+    except ValueError as exc:  # JSONDecodeError, and what the hooks below raise
         _invalid_json(f"Invalid JSON body: {exc}")
 
 
@@ -136,6 +138,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        # Past sys.get_int_max_str_digits() (4300): converting it would take quadratic time.
+        raise ValueError(f"an integer of {len(text)} digits is too long") from None
 
 
 def _finite_float(text: str) -> float:
