@@ -82,9 +82,13 @@ def check_request() -> None:
         limit = min(limit or math.inf, request.max_form_memory_size or math.inf)
     if limit is not None and (request.content_length or 0) > limit:
         # Werkzeug would refuse it only once something reads the body; refuse it always.
-        abort(413, message=f"The request body is larger than {limit} bytes.")
+        _too_large(limit)
+    if limit is not None and request.content_length is None:
+        # A chunked body: Werkzeug stops reading it at MAX_CONTENT_LENGTH without a word, and
+        # the truncated body would be parsed. One that fills the limit may have been cut.
+        if len(request.get_data(cache=True)) >= limit:
+            _too_large(limit)
     if request.is_json:
-        # Reading past the limit (a chunked body has no Content-Length) raises 413 here.
         document = load_json(request.get_data(cache=True))
         _refuse_unstorable("json", _json_strings(document))
     # Headers too: the audit trail and the sessions store the User-Agent.
@@ -92,6 +96,10 @@ def check_request() -> None:
     _refuse_unstorable("query", _multidict_strings(request.args))
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         _refuse_unstorable("form", _multidict_strings(request.form))
+
+
+def _too_large(limit: float) -> None:
+    abort(413, message=f"The request body is larger than {limit:.0f} bytes.")
 
 
 def json_depth(body: bytes) -> int:

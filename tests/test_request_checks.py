@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
-from werkzeug.test import TestResponse
+from werkzeug.test import EnvironBuilder, TestResponse
+from werkzeug.wrappers import Request
 
 import analyser_app
 import data_app
@@ -162,15 +163,34 @@ def test_chunked_body_over_the_limit_is_413(apps: dict[str, Flask], name: str) -
     method, path = JSON_ROUTES[name]
     # No Content-Length: the server says the stream ends by itself (gunicorn, for chunked
     # bodies), and Werkzeug stops reading at the limit.
-    response = app.test_client().open(
-        path,
+    environ = EnvironBuilder(
+        path=path,
         method=method,
         input_stream=io.BytesIO(body),
         content_type="application/json",
         headers=bearer(token_for(Role.ADMIN)),
-        environ_overrides={"wsgi.input_terminated": True},
-    )
+    ).get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    response = app.test_client().open(Request(environ))
     assert_error(response, 413)
+
+
+@pytest.mark.parametrize("name", JSON_ROUTES)
+def test_chunked_body_under_the_limit_is_read_whole(apps: dict[str, Flask], name: str) -> None:
+    field, value = TEXT_FIELDS[name]
+    body = f'{{"{field}": "{value}", "{field}": "twice"}}'.encode()
+    environ = EnvironBuilder(
+        path=JSON_ROUTES[name][1],
+        method=JSON_ROUTES[name][0],
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers=bearer(token_for(Role.ADMIN)),
+    ).get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    # The duplicated key is found: the whole body was read and checked.
+    assert_error(apps[name].test_client().open(Request(environ)), 400)
 
 
 MULTIPART, URLENCODED = "multipart/form-data", "application/x-www-form-urlencoded"
