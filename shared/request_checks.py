@@ -116,7 +116,7 @@ def load_json(body: bytes) -> Any:
     if not body.strip():
         return None
     if json_depth(body) > MAX_JSON_DEPTH:
-        _invalid_json(f"Nested deeper than {MAX_JSON_DEPTH} levels.")
+        _invalid_json(f"nested deeper than {MAX_JSON_DEPTH} levels.")
     try:
         return json.loads(
             body.decode("utf-8"),
@@ -126,14 +126,15 @@ def load_json(body: bytes) -> Any:
             parse_int=_integer,
         )
     except UnicodeDecodeError:
-        _invalid_json("Not UTF-8.")
+        _invalid_json("not UTF-8.")
     except ValueError as exc:  # JSONDecodeError, and what the hooks below raise
-        _invalid_json(f"Invalid JSON body: {exc}")
+        _invalid_json(f"{exc}.")
 
 
 def _invalid_json(reason: str) -> None:
-    # The shape of webargs' own answer to JSON it cannot parse, with the reason.
-    abort(400, message="Invalid JSON body.", errors={"json": [reason]})
+    # webargs' own errors for JSON it cannot parse, which clients already read; the reason
+    # goes in the message.
+    abort(400, message=f"Invalid JSON body: {reason}", errors={"json": ["Invalid JSON body."]})
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
