@@ -37,11 +37,14 @@ from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
 from shared.notifications import init_notifications
+from shared.request_checks import max_content_length
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the monitor API. It connects to nothing, so a pre-forking server can call it."""
-    app = create_base_app(__name__, "monitor_app", MONITOR_SETTINGS, test_config, defaults=API_DOCS)
+    # 1 MiB: a notification, the largest body, is at most 10,200 characters (120 kB escaped).
+    settings = (*MONITOR_SETTINGS, max_content_length(1024 * 1024))
+    app = create_base_app(__name__, "monitor_app", settings, test_config, defaults=API_DOCS)
     register_database(app)
     register_redis(app)
     register_api(app)

@@ -12,6 +12,7 @@ from shared.auth.verify import init_token_auth
 from shared.errors import register_error_handlers
 from shared.kafka import KafkaConnection, TopicSettings
 from shared.lifecycle import register_background
+from shared.request_checks import max_content_length
 
 from .config import PATIENT_SETTINGS
 from .monitoring import MetricsService
@@ -27,7 +28,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = create_base_app(
         __name__,
         "patient_app",
-        PATIENT_SETTINGS,
+        # The one body it takes is a scenario's name.
+        (*PATIENT_SETTINGS, max_content_length(16 * 1024)),
         test_config,
         defaults={**OPENAPI_DEFAULTS, "API_TITLE": "Vigil patient simulator"},
     )

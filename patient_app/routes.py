@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from shared.auth.policy import allow, public, signed_in
 from shared.auth.roles import Role, Scope
+from shared.errors import UNPROCESSABLE
 from shared.lifecycle import background_service
 
 from .monitoring import MetricsService
@@ -45,6 +46,8 @@ class SimulatedPatients(MethodView):
 class SimulatedPatientById(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
     @blp.response(200, SimulatedPatientSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(422, response=UNPROCESSABLE, description="A malformed uuid.")
     def get(self, patient_uuid: uuid.UUID):
         """One simulated patient."""
         return metrics_service().patient(patient_uuid)
@@ -55,6 +58,8 @@ class PatientScenario(MethodView):
     @allow(Role.ADMIN, scope=Scope.SCENARIO_WRITE)
     @blp.arguments(ScenarioSchema)
     @blp.response(200, SimulatedPatientSchema)
+    @blp.alt_response(400, response="BAD_REQUEST", description="A body that is not JSON.")
+    @blp.alt_response(404, response="NOT_FOUND")
     def put(self, body: dict, patient_uuid: uuid.UUID):
         """Switch a patient's scenario (normal, sepsis, hypoxia, deteriorating, …)."""
         return metrics_service().set_scenario(patient_uuid, body["scenario"])
