@@ -78,11 +78,13 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 
 # `make run KAFKA_ENGINE=apache` runs the broker on Apache Kafka (make passes the variable on).
 # The token signing key pair every app reads is made in var/auth once and kept, so tokens
-# issued before a restart stay valid; so are the demo accounts (var/demo-credentials.txt).
+# issued before a restart stay valid; so are the demo accounts (var/demo-credentials.txt) and
+# the worker's API token for the analyser (var/auth/ai-api-token, AI_API_TOKEN_FILE's default).
 run: install $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@mkdir -p var
 	@$(BIN)/python -m shared.auth.keys var/auth
 	@$(BIN)/python -m monitor_app users demo var/demo-credentials.txt
+	@$(BIN)/python -m monitor_app tokens worker var/auth/ai-api-token
 	@echo ""
 	@echo "  Vigil is starting. In a few seconds:"
 	@echo "    Dashboard (central station): http://127.0.0.1:$(MONITOR_PORT)/"
