@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -50,6 +50,9 @@ class VitalsConsumer(BackgroundThread):
         self.bootstrap: str = config["KAFKA_BOOTSTRAP_SERVERS"]
         self.batch_size: int = config["CONSUMER_BATCH_SIZE"]
         self.poll_timeout: float = config["CONSUMER_POLL_TIMEOUT"]
+        self.max_clock_skew = timedelta(seconds=config["MAX_CLOCK_SKEW_SECONDS"])
+        self.degraded_after: int = config["CONSUMER_DEGRADED_AFTER_FAILURES"]
+        max_message_bytes = config["KAFKA_MAX_MESSAGE_BYTES"]
         self.topic_settings = TopicSettings.from_config(config)
         session_timeout = config["KAFKA_SESSION_TIMEOUT_MS"]
         self.consumer_config = {
@@ -63,6 +66,10 @@ class VitalsConsumer(BackgroundThread):
             # data arrives anyway; the embedded broker holds the fetch for the full wait, which
             # at the default (500 ms) added that much to every sample's way to the screen.
             "fetch.wait.max.ms": FETCH_WAIT_MS,
+            # librdkafka's defaults ask for 1 MiB a partition and 50 MiB a fetch; a fetch now
+            # holds at most one broker-sized message, and one larger still comes alone.
+            "fetch.max.bytes": max_message_bytes,
+            "max.partition.fetch.bytes": max_message_bytes,
         }
         self._consumer: Consumer | None = None
         self.dead_letters = DeadLetterWriter(
@@ -82,6 +89,8 @@ class VitalsConsumer(BackgroundThread):
             "dead_lettered": 0,
             "last_batch_at": None,
             "last_error": None,
+            # Failed attempts at a batch since the last one that was committed.
+            "failures_in_a_row": 0,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -113,7 +122,15 @@ class VitalsConsumer(BackgroundThread):
     def _failed(self, exc: Exception) -> float:
         # Never let one bad batch kill ingest: note the error, back off, carry on.
         self.status["last_error"] = repr(exc)
+        self.status["failures_in_a_row"] += 1
         return super()._failed(exc)
+
+    def degraded_reason(self) -> str | None:
+        """Why /health should say degraded although the loop runs, or None."""
+        failures = self.status["failures_in_a_row"]
+        if failures < self.degraded_after:
+            return None
+        return f"{failures} batch attempts in a row failed: {self.status['last_error']}"
 
     def _teardown(self) -> None:
         self._close_clients()
@@ -232,9 +249,14 @@ class VitalsConsumer(BackgroundThread):
             first_offsets.setdefault(partition, message.offset())
             next_offsets[partition] = message.offset() + 1
             try:
-                samples.append(decode_sample(message.value()))
+                samples.append(decode_sample(message.value(), self.max_clock_skew))
             except InvalidSample as exc:
                 rejected.append((message, str(exc)))
+            except Exception as exc:
+                # A decoding bug must cost one message, not stop ingest: raised, it would fail
+                # this batch and every reading of it after.
+                log.exception("could not decode message", extra={"offset": message.offset()})
+                rejected.append((message, f"undecodable: {exc!r}"))
         if not next_offsets:
             return
         started = time.perf_counter()
@@ -258,6 +280,7 @@ class VitalsConsumer(BackgroundThread):
             duplicates=self.status["duplicates"] + len(samples) - inserted,
             dead_lettered=self.status["dead_lettered"] + len(rejected),
             last_batch_at=datetime.now(UTC).isoformat(),
+            failures_in_a_row=0,
         )
         log.info(
             "batch stored",
@@ -273,9 +296,16 @@ class VitalsConsumer(BackgroundThread):
         """One transaction for the batch; retried until it succeeds or the service stops."""
         if not samples:
             return 0
-        return self._retry_until_stopped(
-            lambda: self.data_service.store(samples), "storing batch", logging.ERROR
-        )
+
+        def store() -> int:
+            try:
+                return self.data_service.store(samples)
+            except Exception:
+                # Retried here, not in the loop: counted as a failed attempt all the same.
+                self.status["failures_in_a_row"] += 1
+                raise
+
+        return self._retry_until_stopped(store, "storing batch", logging.ERROR)
 
     def _refresh_lag(self) -> None:
         """Messages behind the end of each assigned partition, refreshed every few seconds."""
