@@ -85,6 +85,10 @@ def test_message_too_large_to_copy_is_dead_lettered_truncated_and_ingest_goes_on
         message="the group's offset past the whole stream",
     )
     assert consumer_of(app).status["failures_in_a_row"] == 0
+    # And the batches after it.
+    producer.produce(topic, value=json.dumps(vitals_message(patient, 6)).encode())
+    assert producer.flush(30) == 0
+    wait_for(lambda: stored_rows(app) == 7, message="a sample sent after the pill")
 
 
 @sqlite_only
