@@ -19,6 +19,7 @@ from flask import Flask
 from data_app.dead_letter import DeadLetterWriter
 from data_app.decoding import InvalidSample, decode_sample
 from data_app.offsets import commit_offsets, consumer_lag, rewind
+from data_app.refusals import refusal_reason
 from data_app.services import DataService
 from shared.background import BackgroundThread, StopRequested, backoff
 from shared.kafka import TopicSettings, ensure_topic
@@ -204,13 +205,19 @@ class VitalsConsumer(BackgroundThread):
         what: str,
         level: int,
         errors: type[Exception] | tuple[type[Exception], ...] = Exception,
+        give_up: Callable[[Exception], object] = lambda _exc: None,
     ) -> T:
-        """Run `action` until it succeeds, backing off; StopRequested if the service stops."""
+        """Run `action` until it succeeds, backing off; StopRequested if the service stops.
+
+        An error for which `give_up` is true is raised at once.
+        """
         attempt = 0
         while True:
             try:
                 return action()
             except errors as exc:
+                if give_up(exc):
+                    raise
                 attempt += 1
                 log.log(
                     level,
@@ -236,7 +243,7 @@ class VitalsConsumer(BackgroundThread):
 
     def process_messages(self, messages: list[Message]) -> None:
         """Store the good samples, dead-letter the bad ones, then commit the offsets."""
-        samples: list[dict[str, Any]] = []
+        decoded: list[tuple[Message, dict[str, Any]]] = []
         rejected: list[tuple[Message, str]] = []
         first_offsets: dict[tuple[str, int], int] = {}
         next_offsets: dict[tuple[str, int], int] = {}
@@ -249,7 +256,7 @@ class VitalsConsumer(BackgroundThread):
             first_offsets.setdefault(partition, message.offset())
             next_offsets[partition] = message.offset() + 1
             try:
-                samples.append(decode_sample(message.value(), self.max_clock_skew))
+                decoded.append((message, decode_sample(message.value(), self.max_clock_skew)))
             except InvalidSample as exc:
                 rejected.append((message, str(exc)))
             except Exception as exc:
@@ -260,8 +267,11 @@ class VitalsConsumer(BackgroundThread):
         if not next_offsets:
             return
         started = time.perf_counter()
+        # Messages read, good or bad; the broker's error events in the batch are not messages.
+        received = len(decoded) + len(rejected)
         try:
-            inserted = self._store(samples)
+            inserted, refused = self._store(decoded)
+            rejected += refused
             self.dead_letters.write(rejected)
         except BaseException:
             # Without this, the next batch's commit would cover these offsets too.
@@ -269,15 +279,14 @@ class VitalsConsumer(BackgroundThread):
             raise
         commit_offsets(self._consumer, next_offsets)
         BATCH_COMMIT_SECONDS.observe(time.perf_counter() - started)
-        # Messages read, good or bad; the broker's error events in the batch are not messages.
-        received = len(samples) + len(rejected)
+        duplicates = received - len(rejected) - inserted
         SAMPLES_CONSUMED.inc(received)
         SAMPLES_STORED.inc(inserted)
         SAMPLES_DEAD_LETTERED.inc(len(rejected))
         self.status.update(
             consumed=self.status["consumed"] + received,
             stored=self.status["stored"] + inserted,
-            duplicates=self.status["duplicates"] + len(samples) - inserted,
+            duplicates=self.status["duplicates"] + duplicates,
             dead_lettered=self.status["dead_lettered"] + len(rejected),
             last_batch_at=datetime.now(UTC).isoformat(),
             failures_in_a_row=0,
@@ -287,15 +296,22 @@ class VitalsConsumer(BackgroundThread):
             extra={
                 "messages": received,
                 "stored": inserted,
-                "duplicates": len(samples) - inserted,
+                "duplicates": duplicates,
                 "dead_lettered": len(rejected),
             },
         )
 
-    def _store(self, samples: list[dict[str, Any]]) -> int:
-        """One transaction for the batch; retried until it succeeds or the service stops."""
-        if not samples:
-            return 0
+    def _store(
+        self, decoded: list[tuple[Message, dict[str, Any]]]
+    ) -> tuple[int, list[tuple[Message, str]]]:
+        """One transaction for the batch; retried until it succeeds or the service stops.
+
+        Returns the rows inserted and the messages the database refuses outright, with the
+        reason: a batch it refuses is halved until they are found, so each costs itself alone.
+        """
+        if not decoded:
+            return 0, []
+        samples = [sample for _message, sample in decoded]
 
         def store() -> int:
             try:
@@ -305,7 +321,30 @@ class VitalsConsumer(BackgroundThread):
                 self.status["failures_in_a_row"] += 1
                 raise
 
-        return self._retry_until_stopped(store, "storing batch", logging.ERROR)
+        try:
+            inserted = self._retry_until_stopped(
+                store, "storing batch", logging.ERROR, give_up=refusal_reason
+            )
+            return inserted, []
+        except Exception as exc:
+            reason = refusal_reason(exc)
+            if reason is None:
+                raise
+        if len(decoded) == 1:
+            message = decoded[0][0]
+            log.warning(
+                "database refused a sample",
+                extra={
+                    "reason": reason,
+                    "partition": message.partition(),
+                    "offset": message.offset(),
+                },
+            )
+            return 0, [(message, reason)]
+        middle = len(decoded) // 2
+        first, first_refused = self._store(decoded[:middle])
+        second, second_refused = self._store(decoded[middle:])
+        return first + second, first_refused + second_refused
 
     def _refresh_lag(self) -> None:
         """Messages behind the end of each assigned partition, refreshed every few seconds."""

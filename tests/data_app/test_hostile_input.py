@@ -278,3 +278,39 @@ def test_clock_skew_allowed_is_a_setting(make_data_app, produce, read_topic, top
     (dead,) = read_topic(topic_names["KAFKA_DLQ_TOPIC"], 1)
     assert json.loads(dead.value())["timestamp"] == two_minutes["timestamp"]
     assert "more than the 60 s allowed" in dict(dead.headers())["dlq.reason"].decode()
+
+
+def test_a_sample_the_database_refuses_is_dead_lettered_alone(
+    make_data_app, produce, read_topic, topic_names, wait_for, monkeypatch
+):
+    import data_app.decoding as decoding
+
+    # As if the decoder let through a name no database can store (it no longer does).
+    monkeypatch.setattr(decoding, "_check_name", lambda _name: None)
+    app = make_data_app()
+    patients = [uuid.uuid4() for _ in range(3)]
+    surrogate = {**vitals_message(patients[1], 0), "patient_name": "\ud800"}
+    nul = {**vitals_message(patients[2], 0), "patient_name": "Ivan\x00Petrov"}
+    good = [vitals_message(patients[0], i) for i in range(6)]
+    stream = [*good[:3], surrogate, nul, *good[3:]]
+    produce(topic_names["KAFKA_TOPIC"], stream)
+    consumer_of(app).start()
+
+    # SQLite stores NUL in text; PostgreSQL refuses it. Neither encodes a lone surrogate.
+    refused = 2 if db.engine(app).dialect.name == "postgresql" else 1
+    storable = len(stream) - refused
+    wait_for(lambda: stored_rows(app) == storable, message="every storable sample stored")
+    dead = read_topic(topic_names["KAFKA_DLQ_TOPIC"], refused)
+    reasons = {json.loads(m.value())["patient_uuid"]: dict(m.headers()) for m in dead}
+    assert str(patients[1]) in reasons
+    assert all(h["dlq.reason"].startswith(b"not storable") for h in reasons.values()), reasons
+    health = wait_for(
+        lambda: (
+            (r := app.test_client().get("/health")).json["consumer"]["consumed"] == len(stream)
+            and r
+        ),
+        message="every message consumed",
+    )
+    assert health.status_code == 200
+    assert health.json["consumer"]["dead_lettered"] == refused
+    assert health.json["consumer"]["stored"] == storable
