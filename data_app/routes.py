@@ -11,8 +11,14 @@ bp = Blueprint("health", __name__)
 @bp.get("/health")
 @public
 def health():
-    """Consumer state, counters and lag; 503 when the consumer is not running."""
+    """Consumer state, counters and lag; 503 when the consumer is not running or its batches
+    keep failing."""
     consumer = background_service(current_app, "consumer")
     status = dict(consumer.status)
-    healthy = consumer.running and status["state"] == "running"
-    return {"status": "ok" if healthy else "degraded", "consumer": status}, 200 if healthy else 503
+    if not consumer.running or status["state"] != "running":
+        reason = f"consumer {status['state']}"
+    else:
+        reason = consumer.degraded_reason()
+    if reason is None:
+        return {"status": "ok", "consumer": status}
+    return {"status": "degraded", "reason": reason, "consumer": status}, 503

@@ -8,6 +8,7 @@ from shared.app import OPENAPI_DEFAULTS
 from shared.auth.openapi import BEARER_SCHEME
 from shared.config import (
     AUTH_KEY_DIR,
+    CLOCK_SKEW_SETTING,
     COMMON_SETTINGS,
     DATABASE_SETTING,
     REDIS_SETTINGS,
@@ -51,6 +52,7 @@ def parse_role_map(raw: str) -> dict[str, str]:
 MONITOR_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
     DATABASE_SETTING,
+    CLOCK_SKEW_SETTING,
     Setting(
         "API_PREFIX",
         parse_api_prefix,

@@ -267,6 +267,16 @@ WARD_SETTING = Setting(
 )
 
 
+# How far ahead of a server's clock a sample may be stamped: data_app dead-letters a sample
+# further ahead, and monitor_app never shows one as a patient's newest.
+CLOCK_SKEW_SETTING = Setting(
+    "MAX_CLOCK_SKEW_SECONDS",
+    parse_float(minimum=0, maximum=300),
+    5.0,
+    "Seconds a sample's timestamp may be ahead of the server's clock.",
+)
+
+
 def parse_http_url(raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("http://", "https://")):
