@@ -28,12 +28,9 @@ from shared.identity import MAX_EMAIL_LENGTH, User
 
 bp = Blueprint("login", __name__, template_folder="templates")
 
-# The page holds a fresh CSRF token and takes a password: never cached, never framed.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-}
+# The page holds a fresh CSRF token and takes a password: never cached. (Never framed
+# either, like every answer: shared.web_security.)
+PAGE_HEADERS = {"Cache-Control": "no-store"}
 
 
 def _form(
