@@ -117,6 +117,14 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "Failed sign-ins in a row after which an account refuses passwords for a while.",
     ),
     Setting("LOGIN_LOCKOUT_SECONDS", parse_int(1, 86400), 900, "How long that lockout lasts."),
+    Setting(
+        "PUBLIC_URL",
+        parse_optional(parse_http_url),
+        None,
+        "Where browsers reach Vigil, e.g. https://vigil.hospital.example: single sign-on's "
+        "callback is built from it (never from a request's Host), and pages served there may "
+        "make changes even if a proxy passes on another Host.",
+    ),
     # Single sign-on with the hospital's OpenID Connect provider; off without OIDC_ISSUER.
     Setting(
         "OIDC_ISSUER",

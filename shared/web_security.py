@@ -97,7 +97,12 @@ def refuse_cross_site() -> None:
     if fetch_site is not None and fetch_site not in OWN_SITE_FETCHES:
         raise Forbidden("Changes may only be made from Vigil's own pages.")
     origin = request.headers.get("Origin")
-    if origin is not None and not same_origin(origin, request.host):
+    if origin is None:
+        return
+    # The host the browser asked (a proxy may pass on another: PUBLIC_URL names the public).
+    public_url = current_app.config.get("PUBLIC_URL")
+    hosts = [request.host, *([urlsplit(public_url).netloc] if public_url else [])]
+    if not any(same_origin(origin, host) for host in hosts):
         raise Forbidden("Changes may only be made from Vigil's own pages.")
 
 
@@ -123,7 +128,3 @@ def _host_port(netloc: str, scheme: str) -> tuple[str, int | None]:
         return "", None
     default = 443 if scheme == "https" else 80
     return (parts.hostname or "").lower(), port or default
-
-
-def security_headers() -> SecurityHeaders:
-    return current_app.extensions["vigil.security_headers"]
