@@ -14,7 +14,7 @@ import data_app
 import monitor_app
 import patient_app
 from devserver.ports import free_port
-from shared.db import db
+from shared.db import db, migrate
 from shared.lifecycle import stop_background
 
 HSTS = "Strict-Transport-Security"
@@ -32,7 +32,8 @@ TEMPLATES = sorted(
 
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    """Any app, by name, built as its server would (nothing started: no broker needed)."""
+    """Any app, by name, built as its server would, its database migrated (nothing started:
+    no broker needed)."""
     with_database: list[Flask] = []
     settings = {
         "TESTING": True,
@@ -52,6 +53,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     def make(name: str, **overrides) -> Flask:
         app = factories[name]({**settings, **overrides})
         if name in ("monitor_app", "data_app"):
+            migrate(db.engine(app))
             with_database.append(app)
         return app
 
@@ -94,24 +96,28 @@ def test_every_answer_carries_the_security_headers(
 
 
 @pytest.mark.parametrize("name", ["monitor_app", "patient_app", "data_app", "analyser_app"])
+def test_hsts_over_https_when_set(make_app: Callable[..., Flask], name: str) -> None:
+    app = make_app(name, HSTS_SECONDS=31536000)
+
+    response = app.test_client().get("/no/such/page", base_url="https://vigil.example")
+
+    assert response.headers[HSTS] == "max-age=31536000; includeSubDomains"
+
+
 @pytest.mark.parametrize(
-    ("seconds", "base_url", "expected"),
-    [
-        (31536000, "https://vigil.example", "max-age=31536000; includeSubDomains"),
-        # Over plain HTTP a browser ignores it, and TLS may not be in front yet.
-        (31536000, "http://vigil.example", None),
-        (0, "https://vigil.example", None),
-    ],
-    ids=["https", "http", "off"],
+    ("seconds", "base_url"),
+    # Over plain HTTP a browser ignores it, and TLS may not be in front yet.
+    [(31536000, "http://vigil.example"), (0, "https://vigil.example")],
+    ids=["http", "off"],
 )
-def test_hsts_only_over_https_and_when_set(
-    make_app: Callable[..., Flask], name: str, seconds: int, base_url: str, expected: str | None
+def test_no_hsts_over_http_or_unless_set(
+    make_app: Callable[..., Flask], seconds: int, base_url: str
 ) -> None:
-    app = make_app(name, HSTS_SECONDS=seconds)
+    app = make_app("analyser_app", HSTS_SECONDS=seconds)
 
     response = app.test_client().get("/no/such/page", base_url=base_url)
 
-    assert response.headers.get(HSTS) == expected
+    assert HSTS not in response.headers
 
 
 def test_a_tls_proxy_is_believed_only_when_configured(make_app: Callable[..., Flask]) -> None:
@@ -156,3 +162,16 @@ def test_the_swagger_ui_page_is_the_apps_own(make_app: Callable[..., Flask]) -> 
         page = app.jinja_env.get_template("swagger_ui.html")
 
     assert page.filename == str(Path(monitor_app.__file__).parent / "templates/swagger_ui.html")
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [("/", "/login?next=/"), ("/docs", "/login?next=/docs"), ("/login?next=/docs", None)],
+)
+def test_redirects_are_relative_whatever_the_host(
+    make_app: Callable[..., Flask], path: str, location: str | None
+) -> None:
+    response = make_app("monitor_app").test_client().get(path, headers={"Host": "evil.example"})
+
+    assert response.headers.get("Location") == location
+    assert "evil.example" not in response.get_data(as_text=True)
