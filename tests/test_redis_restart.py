@@ -302,7 +302,7 @@ def check_serving_without_redis(
     _, pending = api.call(f"/notifications?user_id={user}&status=pending")
     assert {n["id"] for n in pending} == during
 
-    _, health = call(f"{monitor}/health")
+    _, health = call(f"{monitor}/health", token=api.token)
     assert (health["status"], health["database"]) == ("degraded", "ok")
     assert health["redis"] != "ok"
     return during
