@@ -65,7 +65,9 @@ class SecurityHeaders:
         headers.setdefault("Content-Security-Policy", self.content_security_policy)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        # Not no-referrer: over HTTPS, Flask-WTF wants the Referer of the page a form or a
+        # change came from, and a page's own requests must still send it.
+        headers.setdefault("Referrer-Policy", "same-origin")
         # Over plain HTTP the header means nothing to a browser, and a wrong one, sent before
         # TLS is really in front, would lock users out: only on HTTPS, and only if asked.
         if self.hsts_seconds and request.is_secure:

@@ -21,7 +21,8 @@ HSTS = "Strict-Transport-Security"
 EVERY_ANSWER = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Other sites never see Vigil's URLs; its own pages send them, as CSRF over HTTPS needs.
+    "Referrer-Policy": "same-origin",
 }
 TEMPLATES = sorted(
     path
