@@ -31,14 +31,16 @@ TEMPLATES = sorted(
 )
 
 
-@pytest.fixture
-def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+@pytest.fixture(scope="module")
+def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Flask]]:
     """Any app, by name, built as its server would, its database migrated (nothing started:
-    no broker needed)."""
-    with_database: list[Flask] = []
+    no broker needed). Built once per settings for the module: what these tests ask of an
+    app changes nothing in it."""
+    built: dict[tuple, Flask] = {}
+    folder = tmp_path_factory.mktemp("web-security")
     settings = {
         "TESTING": True,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}",
+        "DATABASE_URL": f"sqlite:///{folder / 'vigil.db'}",
         # Nothing listens: the answers looked at here never need Redis or Kafka.
         "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
@@ -52,16 +54,18 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     }
 
     def make(name: str, **overrides) -> Flask:
-        app = factories[name]({**settings, **overrides})
-        if name in ("monitor_app", "data_app"):
-            migrate(db.engine(app))
-            with_database.append(app)
-        return app
+        key = (name, *sorted(overrides.items()))
+        if key not in built:
+            app = built[key] = factories[name]({**settings, **overrides})
+            if name in ("monitor_app", "data_app"):
+                migrate(db.engine(app))
+        return built[key]
 
     yield make
-    for app in with_database:
+    for (name, *_overrides), app in built.items():
         stop_background(app)
-        db.engine(app).dispose()
+        if name in ("monitor_app", "data_app"):
+            db.engine(app).dispose()
 
 
 # A page, an error of the app's and one of Werkzeug's, from each app.
