@@ -102,6 +102,8 @@ def register_auth(app: Flask) -> None:
 
 def register_rate_limits(app: Flask) -> None:
     """Per user, else per address: after the access check, which proves who the caller is."""
-    # Probes, scrapes, docs, the dashboard and the live stream are not what the limit protects.
+    # Probes, scrapes, docs, the dashboard and the live stream are not what the limit protects;
+    # nor is signing out, which must work on a ward PC even while Redis is down.
     exempt = (health_blp, swagger_ui_bp, dashboard_bp, live_bp)
-    init_rate_limits(app, (*exempt, app.view_functions["prometheus_metrics"]))
+    views = (app.view_functions[name] for name in ("prometheus_metrics", "login.logout"))
+    init_rate_limits(app, (*exempt, *views))

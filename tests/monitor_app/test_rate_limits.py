@@ -15,6 +15,7 @@ from monitor_app import create_app
 from shared.auth.roles import Role
 from shared.db import db, migrate
 from tests.auth import Account, client_for
+from tests.monitor_app.test_login import COOKIE, page_token, sign_in
 
 ME = "/api/v1/auth/me"
 TOKEN = "/api/v1/auth/token"  # noqa: S105 (a path)
@@ -129,3 +130,19 @@ def test_without_redis_changes_are_refused_and_reads_served(
     assert int(refused.headers["Retry-After"]) > 0
     assert listed.status_code == 200
     assert listed.json == []
+
+
+@pytest.mark.usefixtures("own_contexts")
+def test_without_redis_a_browser_can_still_sign_out(
+    make_app: Callable[..., Flask], make_account: Callable[..., Account]
+) -> None:
+    # Signed in while Redis was up; the same database and signing key, Redis gone.
+    browser = make_app().test_client()
+    sign_in(browser, make_account(Role.CLINICIAN))
+    token = page_token(browser)
+    ward_pc = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client()
+    ward_pc.set_cookie(COOKIE, browser.get_cookie(COOKIE).value)
+
+    assert ward_pc.get(ME).status_code == 200
+    assert ward_pc.post("/logout", data={"csrf_token": token}).status_code == 303
+    assert ward_pc.get(ME).status_code == 401
