@@ -64,7 +64,7 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "RATE_LIMIT",
         parse_rate_limit,
         "1200 per minute",
-        "Requests one client address may make to the API.",
+        "Requests one signed-in user (or, signed out, one client address) may make to the API.",
     ),
     Setting("RATE_LIMIT_ENABLED", parse_bool, True),
     Setting(
@@ -119,6 +119,14 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "Failed sign-ins in a row after which an account refuses passwords for a while.",
     ),
     Setting("LOGIN_LOCKOUT_SECONDS", parse_int(1, 86400), 900, "How long that lockout lasts."),
+    Setting(
+        "PUBLIC_URL",
+        parse_optional(parse_http_url),
+        None,
+        "Where browsers reach Vigil, e.g. https://vigil.hospital.example: single sign-on's "
+        "callback is built from it (never from a request's Host), and pages served there may "
+        "make changes even if a proxy passes on another Host.",
+    ),
     # Single sign-on with the hospital's OpenID Connect provider; off without OIDC_ISSUER.
     Setting(
         "OIDC_ISSUER",
@@ -210,11 +218,18 @@ def extension_config(config: dict[str, Any]) -> dict[str, Any]:
         "RATELIMIT_ENABLED": config["RATE_LIMIT_ENABLED"],
         "RATELIMIT_DEFAULT": config["RATE_LIMIT"],
         "RATELIMIT_STORAGE_URI": config["REDIS_URL"],
-        "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+        # Redis's errors as limits' StorageError: monitor_app.rate_limits tells them apart
+        # from the app's own, serving reads and refusing changes while Redis is down.
+        "RATELIMIT_STORAGE_OPTIONS": {
+            "socket_timeout": 1,
+            "socket_connect_timeout": 1,
+            "wrap_exceptions": True,
+        },
         "RATELIMIT_KEY_PREFIX": f"{namespace}:ratelimit",
-        "RATELIMIT_HEADERS_ENABLED": True,
-        # Redis down: serve unlimited rather than fail every request. (The in-memory
-        # fallback would start a timer thread in the factory, before gunicorn forks.)
-        "RATELIMIT_SWALLOW_ERRORS": True,
+        # monitor_app.rate_limits sends them: Flask-Limiter's put Retry-After on every answer.
+        "RATELIMIT_HEADERS_ENABLED": False,
+        # (The in-memory fallback would start a timer thread in the factory, before gunicorn
+        # forks, and count each worker apart.)
+        "RATELIMIT_SWALLOW_ERRORS": False,
         "SOCK_SERVER_OPTIONS": {"ping_interval": 25},
     }

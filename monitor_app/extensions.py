@@ -7,6 +7,7 @@ from shared.app import make_api
 
 api = make_api()
 # Settings (backend, storage) come from app.config; see monitor_app/config.py. The rate
-# limiter is made per app instead: Flask-Limiter keeps the first app's settings.
+# limiter is made per app instead (monitor_app/rate_limits.py): Flask-Limiter keeps the first
+# app's settings.
 cache = Cache()
 sock = Sock()

@@ -15,9 +15,10 @@ import pytest
 import data_app.consumer as consumer_module
 from data_app.dead_letter import COPY_LIMIT_BYTES
 from devserver.ports import free_port
-from devserver.processes import Processes, RestartableBroker, get_json
+from devserver.processes import Processes, RestartableBroker
 from shared.kafka import TopicSettings, ensure_topic
 from shared.schemas import MAX_MESSAGE_BYTES
+from tests.auth import get_json_as_admin
 from tests.helpers import (
     HOUR_AGO,
     StoredSamples,
@@ -103,7 +104,7 @@ def test_sigkill_while_draining_loses_and_duplicates_nothing(
     wait_for(drained, timeout=60, interval=0.2, message=f"{TOTAL} stored samples")
 
     def caught_up() -> dict | None:
-        status, body = get_json(f"http://127.0.0.1:{port}/health")
+        status, body = get_json_as_admin(f"http://127.0.0.1:{port}/health")
         return body if status == 200 and body["consumer"]["lag"] == 0 else None
 
     consumer = wait_for(caught_up, timeout=30, interval=0.2, message="zero lag")["consumer"]
