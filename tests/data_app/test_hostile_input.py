@@ -17,9 +17,11 @@ from sqlalchemy import func, select
 import shared.background as background_module
 from data_app.dead_letter import COPY_LIMIT_BYTES
 from data_app.services import DataService
+from shared.auth.roles import Role
 from shared.db import db
 from shared.kafka import admin_client
 from shared.models import Patient, PatientMetric
+from tests.auth import client_for, token_for
 from tests.helpers import both_brokers, consumer_of, stored_rows, vitals_message
 
 pytestmark = pytest.mark.integration
@@ -115,7 +117,8 @@ def test_repeated_batch_failures_make_health_degraded_until_a_batch_succeeds(
 
     monkeypatch.setattr(owner, method, fails_while_broken)
     app = make_data_app(CONSUMER_DEGRADED_AFTER_FAILURES=3)
-    client = app.test_client()
+    # The reason is a detail: only admins are told it.
+    client = client_for(app, token_for(Role.ADMIN))
     consumer = consumer_of(app)
     consumer.retry_delay = 0.05
     produce(topic_names["KAFKA_TOPIC"], [message])
@@ -248,7 +251,9 @@ def test_hostile_corpus_is_dead_lettered_and_good_samples_stored(
 
     health = wait_for(
         lambda: (
-            (r := app.test_client().get("/health")).json["consumer"]["consumed"]
+            (r := client_for(app, token_for(Role.ADMIN)).get("/health")).json["consumer"][
+                "consumed"
+            ]
             == len(good) + len(corpus)
             and r
         ),
@@ -306,7 +311,10 @@ def test_a_sample_the_database_refuses_is_dead_lettered_alone(
     assert all(h["dlq.reason"].startswith(b"not storable") for h in reasons.values()), reasons
     health = wait_for(
         lambda: (
-            (r := app.test_client().get("/health")).json["consumer"]["consumed"] == len(stream)
+            (r := client_for(app, token_for(Role.ADMIN)).get("/health")).json["consumer"][
+                "consumed"
+            ]
+            == len(stream)
             and r
         ),
         message="every message consumed",
