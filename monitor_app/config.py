@@ -11,6 +11,7 @@ from shared.config import (
     COMMON_SETTINGS,
     DATABASE_SETTING,
     REDIS_SETTINGS,
+    RedisRole,
     Setting,
     parse_api_prefix,
     parse_bool,
@@ -20,6 +21,7 @@ from shared.config import (
     parse_nonempty,
     parse_optional,
     parse_path,
+    redis_url,
 )
 
 
@@ -197,19 +199,21 @@ API_DOCS: dict[str, Any] = {
 
 
 def extension_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Flask-Caching's and Flask-Limiter's settings, derived from Vigil's."""
+    """Flask-Limiter's and Flask-Sock's settings, derived from Vigil's."""
     namespace = config["REDIS_NAMESPACE"]
     return {
-        "CACHE_TYPE": "RedisCache",
-        "CACHE_REDIS_URL": config["REDIS_URL"],
-        "CACHE_KEY_PREFIX": f"{namespace}:cache:",
-        "CACHE_DEFAULT_TIMEOUT": config["CACHE_SECONDS"],
-        "CACHE_OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
         "RATELIMIT_ENABLED": config["RATE_LIMIT_ENABLED"],
         "RATELIMIT_DEFAULT": config["RATE_LIMIT"],
-        "RATELIMIT_STORAGE_URI": config["REDIS_URL"],
-        "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
-        "RATELIMIT_KEY_PREFIX": f"{namespace}:ratelimit",
+        # The cache's user: monitor_app alone counts, the windows expire as cached reads do
+        # (so volatile-lru may evict them too: the limit then fails open, like Redis down),
+        # and the events user, which every app holds, cannot be made to rewrite them.
+        "RATELIMIT_STORAGE_URI": redis_url(config, RedisRole.CACHE),
+        "RATELIMIT_STORAGE_OPTIONS": {
+            "socket_timeout": 1,
+            "socket_connect_timeout": 1,
+            # Every window's key, under the prefix the cache user's ACL allows.
+            "key_prefix": f"{namespace}:ratelimit",
+        },
         "RATELIMIT_HEADERS_ENABLED": True,
         # Redis down: serve unlimited rather than fail every request. (The in-memory
         # fallback would start a timer thread in the factory, before gunicorn forks.)
