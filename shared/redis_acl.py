@@ -41,10 +41,12 @@ _RULES: Mapping[RedisRole, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ..
     # of messages; the binding set and its deadlines; the hash, index and lock of unacknowledged
     # ones. kombu's scripts (EVALSHA) refresh and sweep bindings with TIME, SADD, ZADD,
     # ZRANGEBYSCORE, EXISTS, DEL and ZREM; redis-py's lock releases with GET and DEL.
-    # No channels: the workers run without remote control, so there is no pidbox to reach.
+    # One kind of channel: the workers' own events (online, heartbeat), which nothing in
+    # Vigil reads. Not the pidbox: the workers run without remote control, and nobody may
+    # send them commands.
     RedisRole.QUEUE: (
         ("{ns}:celery:*",),
-        (),
+        ("{ns}:celery:/*.celeryev/*",),
         (
             *("+lpush", "+rpush", "+brpop", "+rpop", "+llen"),
             *("+sadd", "+smembers", "+srem"),
@@ -53,6 +55,7 @@ _RULES: Mapping[RedisRole, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ..
             *("+set", "+get", "+del", "+exists", "+pexpire"),
             *("+watch", "+unwatch", "+multi", "+exec", "+discard"),
             *("+evalsha", "+script|load", "+time"),
+            "+publish",
         ),
     ),
     # The live-events channel, the cache generations every change bumps, and the sets of

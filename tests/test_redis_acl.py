@@ -112,9 +112,14 @@ def test_the_events_user_cannot_read_the_cache_or_the_queue(connect, keys: dict[
         pubsub.close()
 
 
-def test_the_queue_user_has_no_channel_and_no_cache(connect, keys: dict[str, str]) -> None:
+def test_the_queue_user_cannot_command_workers_or_read_the_cache(
+    connect, keys: dict[str, str], redis_settings: dict[str, str]
+) -> None:
     queue = connect(RedisRole.QUEUE)
     assert queue.llen(keys["queue"]) == 0
+    # A worker's heartbeat, which nothing reads, is the one thing it may publish.
+    ns = redis_settings["REDIS_NAMESPACE"]
+    assert queue.publish(f"{ns}:celery:/0.celeryev/worker.heartbeat", "{}") == 0
     refused = {
         "command the workers": lambda: queue.publish(keys["pidbox"], "shutdown"),
         "publish a live event": lambda: queue.publish(keys["events"], "{}"),
