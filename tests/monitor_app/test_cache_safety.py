@@ -95,6 +95,17 @@ def test_junk_query_strings_make_no_cache_entries(
     assert len(cache_keys()) == 2
 
 
+def test_one_query_written_differently_is_one_entry(client: FlaskClient) -> None:
+    first = client.get("/api/v1/notifications?read=true&category=info&junk=1")
+    assert (first.status_code, first.headers["X-Cache"]) == (200, "miss")
+    # The same arguments in another order and spelling, without the junk.
+    again = client.get("/api/v1/notifications?category=info&read=1")
+    assert again.headers["X-Cache"] == "hit"
+    assert client.get("/api/v1/notifications?category=info&read=false").headers["X-Cache"] == (
+        "miss"
+    )
+
+
 def test_every_cache_entry_expires(
     client: FlaskClient,
     make_patient: Callable,
