@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 
 _WARN_EVERY_SECONDS = 30.0
 _last_warning = 0.0
-# Headers not replayed from the cache: recomputed for each response.
-_PER_RESPONSE_HEADERS = frozenset({"content-length", "x-request-id"})
+# Headers not replayed from the cache: recomputed for each response (and a cookie is one
+# caller's, never to be handed to the next).
+_PER_RESPONSE_HEADERS = frozenset({"content-length", "x-request-id", "set-cookie"})
 
 
 def _warn_cache_down(exc: Exception) -> None:
