@@ -85,13 +85,15 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 
 # `make run KAFKA_ENGINE=apache` runs the broker on Apache Kafka (make passes the variable on).
 # The token signing key pair every app reads is made in var/auth once and kept, so tokens
-# issued before a restart stay valid; so are the demo accounts (var/demo-credentials.txt).
+# issued before a restart stay valid; so are the demo accounts (var/demo-credentials.txt)
+# and the secret the simulated patients' uuids are derived from (var/patient-id.secret).
 # Redis's users are made in var/redis before honcho starts Redis and the apps together (so
 # none waits for another); honcho hands every process their URLs from clients.env.
 run: install redis $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@mkdir -p var
 	@$(BIN)/python -m shared.auth.keys var/auth
 	@$(BIN)/python -m devserver.redis_credentials var/redis
+	@$(BIN)/python -m patient_app.id_secret var/patient-id.secret
 	@$(BIN)/python -m monitor_app users demo var/demo-credentials.txt
 	@echo ""
 	@echo "  Vigil is starting. In a few seconds:"

@@ -11,6 +11,7 @@ from flask import Flask
 
 from shared.app import OPENAPI_DEFAULTS, create_base_app, make_api
 from shared.errors import register_error_handlers
+from shared.request_checks import max_content_length
 
 from .config import ANALYSER_SETTINGS, check_latency
 from .routes import blp, health_blp
@@ -23,7 +24,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = create_base_app(
         __name__,
         "analyser_app",
-        ANALYSER_SETTINGS,
+        # 10,000 characters at 12 bytes each, were every one an escaped surrogate pair.
+        (*ANALYSER_SETTINGS, max_content_length(256 * 1024)),
         test_config,
         defaults={**OPENAPI_DEFAULTS, "API_TITLE": "Vigil text analyser"},
     )

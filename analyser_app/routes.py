@@ -26,6 +26,7 @@ _rng = random.SystemRandom()
 class Analyse(MethodView):
     @blp.arguments(TextSchema)
     @blp.response(200, AnalysisSchema)
+    @blp.alt_response(400, response="BAD_REQUEST", description="A body that is not JSON.")
     @blp.alt_response(
         503,
         response="SERVICE_UNAVAILABLE",

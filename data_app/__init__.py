@@ -15,11 +15,14 @@ from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
 from shared.notifications import init_notifications
+from shared.request_checks import max_content_length
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build data_app; the consumer starts when the server starts serving."""
-    app = create_base_app(__name__, "data_app", DATA_SETTINGS, test_config)
+    # Its only routes are GETs (health, metrics): a body is never needed.
+    settings = (*DATA_SETTINGS, max_content_length(16 * 1024))
+    app = create_base_app(__name__, "data_app", settings, test_config)
     db.init_app(app)
     init_notifications(app)
     # Order matters: the schema exists before the first batch is stored.

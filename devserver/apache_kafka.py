@@ -24,7 +24,7 @@ from devserver.kafka_node import (
     LIB_DIR,
     POM,
     SERVER_MAIN,
-    STORAGE_TOOL,
+    BrokerSecurity,
     KafkaNode,
     KafkaUnavailableError,
     class_archive,
@@ -36,10 +36,11 @@ from devserver.ports import free_port
 from devserver.processes import wait_until
 from devserver.server import Server
 from shared.config import VAR_DIR
-from shared.kafka import admin_client, producer_config
+from shared.kafka import Connectable, KafkaConnection, admin_client, producer_config
 
 __all__ = [
     "BROKER_PROPERTIES",
+    "BrokerSecurity",
     "KafkaCluster",
     "KafkaUnavailableError",
     "broker_ready",
@@ -89,9 +90,11 @@ def resolve_kafka(lib_dir: Path = LIB_DIR, pom: Path = POM) -> Path:
     return lib_dir
 
 
-def broker_ready(bootstrap: str, node_ids: set[int], replicas: int, timeout: float = 5.0) -> bool:
+def broker_ready(
+    bootstrap: Connectable, node_ids: set[int], replicas: int, timeout: float = 5.0
+) -> bool:
     """True when every node in `node_ids` is an unfenced broker and an acks=all produce is
-    acknowledged."""
+    acknowledged (on a secured cluster, `bootstrap` is the admin's connection)."""
     admin = admin_client(bootstrap)
     try:
         cluster = admin.describe_cluster(request_timeout=timeout).result()
@@ -117,15 +120,27 @@ class KafkaCluster(Server):
     """`size` Apache Kafka nodes in KRaft combined mode on loopback, for tests.
 
     Each node keeps its ports for the cluster's life, so one killed and started again comes
-    back where clients and the other nodes expect it, on its own data.
+    back where clients and the other nodes expect it, on its own data. With `security`, clients
+    must sign in and ACLs decide what each may do (`connection` is the admin's way in).
     """
 
-    def __init__(self, size: int, data_dir: Path, log_dir: Path) -> None:
+    def __init__(
+        self, size: int, data_dir: Path, log_dir: Path, security: BrokerSecurity | None = None
+    ) -> None:
         self.size = size
         self.data_dir = data_dir
         self.log_dir = log_dir
+        self.security = security
+        tls = security is not None and security.keystore is not None
         self.nodes = {
-            node_id: KafkaNode(node_id, free_port(), free_port(), data_dir / f"node-{node_id}")
+            node_id: KafkaNode(
+                node_id,
+                free_port(),
+                free_port(),
+                data_dir / f"node-{node_id}",
+                security,
+                free_port() if tls else None,
+            )
             for node_id in range(1, size + 1)
         }
         self.processes: dict[int, subprocess.Popen] = {}
@@ -138,6 +153,18 @@ class KafkaCluster(Server):
     @property
     def bootstrap(self) -> str:
         return ",".join(node.address for node in self.nodes.values())
+
+    @property
+    def tls_bootstrap(self) -> str:
+        """The nodes' SASL_SSL listeners (with a keystore in `security`)."""
+        return ",".join(node.tls_address for node in self.nodes.values() if node.tls_address)
+
+    @property
+    def connection(self) -> KafkaConnection:
+        """The admin's connection (a super user); on an open cluster, anyone's."""
+        if self.security is None:
+            return KafkaConnection(self.bootstrap)
+        return self.security.connection(self.bootstrap)
 
     def log_file(self, node_id: int) -> Path:
         return self.log_dir / f"kafka-{node_id}.log"
@@ -162,9 +189,8 @@ class KafkaCluster(Server):
         formats = {}
         for node_id, node in self.nodes.items():
             config = node.write_config(voters, self.size)
-            command = ["format", "-t", cluster_id, "-c", str(config)]
             formats[node_id] = self._spawn(
-                node_id, java_command(STORAGE_TOOL, *command, lib_dir=self.lib_dir)
+                node_id, node.format_command(cluster_id, config, self.lib_dir)
             )
         for node_id, process in formats.items():
             if process.wait(60) != 0:
@@ -200,7 +226,7 @@ class KafkaCluster(Server):
                         f"Kafka node {node_id} exited with {process.returncode}:\n"
                         + self.log(node_id)[-3000:]
                     )
-            return broker_ready(self.bootstrap, set(self.nodes) - self.killed, min(3, self.size))
+            return broker_ready(self.connection, set(self.nodes) - self.killed, min(3, self.size))
 
         wait_until(ready, timeout, interval=0.2, message=f"{self.size} Kafka node(s) to serve")
 
@@ -239,7 +265,7 @@ class KafkaCluster(Server):
             self.dumping = None
 
     def _partition(self, topic: str, partition: int):
-        metadata = admin_client(self.bootstrap).list_topics(topic, timeout=10)
+        metadata = admin_client(self.connection).list_topics(topic, timeout=10)
         return metadata.topics[topic].partitions[partition]
 
     def leader_of(self, topic: str, partition: int) -> int:
@@ -261,8 +287,5 @@ def single_node_command(port: int, home: Path = VAR_DIR / "kafka") -> list[str]:
     node = KafkaNode(1, port, free_port(), home)
     config = node.write_config(node.voter, 1)
     if not node.formatted():
-        command = java_command(
-            STORAGE_TOOL, "format", "-t", new_cluster_id(), "-c", str(config), lib_dir=lib_dir
-        )
-        subprocess.run(command, check=True)  # noqa: S603
+        subprocess.run(node.format_command(new_cluster_id(), config, lib_dir), check=True)  # noqa: S603
     return java_command(SERVER_MAIN, str(config), lib_dir=lib_dir)

@@ -7,10 +7,12 @@ import base64
 import re
 import shutil
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.config import VAR_DIR
+from shared.kafka import KafkaConnection
 
 KAFKA_DIR = Path(__file__).resolve().parent / "kafka"
 POM = KAFKA_DIR / "pom.xml"
@@ -103,6 +105,88 @@ def size_properties(size: int) -> dict[str, str]:
     }
 
 
+# Loaded by every node: without it, a client's credentials would not be checked by anyone.
+STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+# Passwords go into JAAS lines and the storage tool's --add-scram between quotes or brackets.
+_SAFE_SECRET = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSecurity:
+    """A node that serves only authenticated clients, each restricted by ACLs.
+
+    Clients and brokers (to each other) sign in with SASL/SCRAM; the credentials are written
+    into the metadata log when the storage is formatted, so they exist before the first
+    client connects. The controller listener, which SCRAM cannot serve (its credentials live
+    in the metadata the controllers themselves serve), takes PLAIN from `admin` only.
+    `StandardAuthorizer` with `allow.everyone.if.no.acl.found=false` refuses whatever no ACL
+    allows; `admin`, the brokers' own identity, is the only super user. With a `keystore`,
+    clients may also sign in over TLS (SASL_SSL) on a port of their own.
+    """
+
+    admin_password: str = field(repr=False)
+    # Client identities: name -> password. What each may do is the ACLs' business.
+    users: Mapping[str, str] = field(default_factory=dict, repr=False)
+    admin: str = "admin"
+    mechanism: str = "SCRAM-SHA-512"
+    # PEM: the node's private key (unencrypted PKCS#8), then its certificate chain.
+    keystore: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name, secret in {self.admin: self.admin_password, **self.users}.items():
+            assert _SAFE_SECRET.fullmatch(name), f"user name {name!r}: letters, digits, _.- only"
+            assert _SAFE_SECRET.fullmatch(secret), f"{name}'s password: letters, digits, _.- only"
+
+    def properties(self) -> dict[str, str]:
+        """The node's settings beyond its listeners and their protocols."""
+        mechanism = self.mechanism.lower()
+        tls = {}
+        if self.keystore is not None:
+            tls = {
+                "listener.name.sasl_ssl.sasl.enabled.mechanisms": self.mechanism,
+                # Only the server side: brokers talk to each other on the SASL_PLAINTEXT one.
+                f"listener.name.sasl_ssl.{mechanism}.sasl.jaas.config": f"{SCRAM_LOGIN} required;",
+                "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+                "listener.name.sasl_ssl.ssl.keystore.location": str(self.keystore),
+            }
+        return {
+            **tls,
+            "sasl.enabled.mechanisms": self.mechanism,
+            "listener.name.sasl_plaintext.sasl.enabled.mechanisms": self.mechanism,
+            "sasl.mechanism.inter.broker.protocol": self.mechanism,
+            f"listener.name.sasl_plaintext.{mechanism}.sasl.jaas.config": (
+                f'{SCRAM_LOGIN} required username="{self.admin}" password="{self.admin_password}";'
+            ),
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            # The user_ entry is the controller's list of who may connect: admin alone.
+            "listener.name.controller.plain.sasl.jaas.config": (
+                f'{PLAIN_LOGIN} required username="{self.admin}" '
+                f'password="{self.admin_password}" user_{self.admin}="{self.admin_password}";'
+            ),
+            "authorizer.class.name": STANDARD_AUTHORIZER,
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{self.admin}",
+            # No topic appears because a client wrote to a name nobody created.
+            "auto.create.topics.enable": "false",
+        }
+
+    def format_arguments(self) -> list[str]:
+        """StorageTool options that store every identity's SCRAM credentials."""
+        arguments = []
+        for name, secret in {self.admin: self.admin_password, **self.users}.items():
+            arguments += ["--add-scram", f"{self.mechanism}=[name={name},password={secret}]"]
+        return arguments
+
+    def connection(self, bootstrap: str, user: str | None = None) -> KafkaConnection:
+        """How `user` (the admin by default) connects to a node at `bootstrap`."""
+        user = user or self.admin
+        password = self.admin_password if user == self.admin else self.users[user]
+        return KafkaConnection(bootstrap, "SASL_PLAINTEXT", self.mechanism, user, password)
+
+
 @dataclass(frozen=True, slots=True)
 class KafkaNode:
     """One KRaft node (broker and controller) on loopback, with its folder."""
@@ -111,10 +195,17 @@ class KafkaNode:
     port: int
     controller_port: int
     home: Path
+    security: BrokerSecurity | None = None
+    # The SASL_SSL listener's port, when `security` has a keystore.
+    tls_port: int | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def tls_address(self) -> str | None:
+        return None if self.tls_port is None else f"127.0.0.1:{self.tls_port}"
 
     @property
     def voter(self) -> str:
@@ -131,20 +222,47 @@ class KafkaNode:
 
     def write_config(self, voters: str, size: int) -> Path:
         """broker.properties with this node's own settings after it."""
+        client = "PLAINTEXT" if self.security is None else "SASL_PLAINTEXT"
+        advertised = [f"{client}://{self.address}"]
+        protocols = [f"CONTROLLER:{client}", f"{client}:{client}"]
+        if self.tls_address is not None:
+            advertised.append(f"SASL_SSL://{self.tls_address}")
+            protocols.append("SASL_SSL:SASL_SSL")
         own = {
             "node.id": str(self.node_id),
-            "listeners": f"PLAINTEXT://{self.address},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.address}",
+            "listeners": ",".join([*advertised, f"CONTROLLER://127.0.0.1:{self.controller_port}"]),
+            "advertised.listeners": ",".join(advertised),
             "controller.quorum.voters": voters,
             "log.dirs": str(self.data_dir),
             **size_properties(size),
         }
+        if self.security is not None:
+            own |= {
+                "inter.broker.listener.name": client,
+                "listener.security.protocol.map": ",".join(protocols),
+                **self.security.properties(),
+            }
         lines = [f"{key}={value}" for key, value in own.items()]
         self.home.mkdir(parents=True, exist_ok=True)
+        self.config_file.touch(mode=0o600)  # it may hold passwords: the owner's alone
         self.config_file.write_text(
             BROKER_PROPERTIES.read_text() + "\n# This node\n" + "\n".join(lines) + "\n"
         )
         return self.config_file
+
+    def format_command(self, cluster_id: str, config: Path, lib_dir: Path) -> list[str]:
+        """The storage tool's command that formats this node's storage (once, before start)."""
+        credentials = [] if self.security is None else self.security.format_arguments()
+        return java_command(
+            STORAGE_TOOL,
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(config),
+            *credentials,
+            lib_dir=lib_dir,
+        )
 
     def formatted(self) -> bool:
         return (self.data_dir / "meta.properties").exists()

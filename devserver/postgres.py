@@ -1,7 +1,9 @@
 """A private PostgreSQL cluster from Debian's binaries, for the tests: initdb, start, stop.
 
 Each cluster lives in a folder of its own on a free port, tuned for speed (fsync off: a test
-database need not survive a power cut), and trusts local connections. PostgreSQL refuses to run
+database need not survive a power cut), and trusts local connections. It also speaks TLS, with
+a certificate for 127.0.0.1 and localhost from a CA of its own (`ca_file`), so that a test can
+connect with sslmode=verify-full as a production client would. PostgreSQL refuses to run
 as root, so when the tests run as root (CI does) the server runs as the `postgres` user that
 Debian's package creates.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from devserver.ports import free_port
 from devserver.server import Server
+from devserver.tls import ServerCertificate, make_server_certificate
 
 POSTGRES_ROOTS = (Path("/usr/lib/postgresql"),)
 SERVER_USER = "postgres"
@@ -64,8 +67,15 @@ class PostgresCluster(Server):
         self.folder = Path(tempfile.mkdtemp(prefix="vigil-postgres-"))
         self.data_dir = self.folder / "data"
         self.log_file = self.folder / "server.log"
+        self.tls: ServerCertificate | None = None
         # Only root must hand the server to another user; anyone else runs it as themselves.
         self.run_as = SERVER_USER if os.geteuid() == 0 else None
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the server's certificate (once started)."""
+        assert self.tls is not None, "the cluster has not been started"
+        return self.tls.ca_file
 
     @property
     def url(self) -> str:
@@ -91,6 +101,11 @@ class PostgresCluster(Server):
             except KeyError:
                 raise PostgresStartError(f"no '{self.run_as}' user; {HOW_TO_FIX}") from None
             os.chown(self.folder, user.pw_uid, user.pw_gid)
+        self.tls = make_server_certificate(self.folder / "tls")
+        if self.run_as is not None:
+            # The server refuses a key file that is not its own.
+            for path in (self.tls.key_file.parent, self.tls.cert_file, self.tls.key_file):
+                os.chown(path, user.pw_uid, user.pw_gid)
         self._run(
             "initdb",
             "-D",
@@ -101,7 +116,13 @@ class PostgresCluster(Server):
             "--encoding=UTF8",
             "--no-sync",
         )
-        options = " ".join(f"-c {name}={value}" for name, value in SPEED_SETTINGS.items())
+        settings = {
+            **SPEED_SETTINGS,
+            "ssl": "on",
+            "ssl_cert_file": self.tls.cert_file,
+            "ssl_key_file": self.tls.key_file,
+        }
+        options = " ".join(f"-c {name}={value}" for name, value in settings.items())
         # The socket goes in the cluster's folder: /var/run/postgresql may not be writable.
         self._run(
             "pg_ctl",

@@ -10,8 +10,9 @@ from shared.app import OPENAPI_DEFAULTS, create_base_app, make_api
 from shared.auth.policy import SIGNED_IN, declare
 from shared.auth.verify import init_token_auth
 from shared.errors import register_error_handlers
-from shared.kafka import TopicSettings
+from shared.kafka import KafkaConnection, TopicSettings
 from shared.lifecycle import register_background
+from shared.request_checks import max_content_length
 
 from .config import PATIENT_SETTINGS
 from .monitoring import MetricsService
@@ -27,7 +28,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = create_base_app(
         __name__,
         "patient_app",
-        PATIENT_SETTINGS,
+        # The one body it takes is a scenario's name.
+        (*PATIENT_SETTINGS, max_content_length(16 * 1024)),
         test_config,
         defaults={**OPENAPI_DEFAULTS, "API_TITLE": "Vigil patient simulator"},
     )
@@ -51,9 +53,10 @@ def register_monitoring(app: Flask) -> None:
         config["PATIENT_SEED"],
         config["PATIENT_UUID"],
         deterioration_s=config["PATIENT_DETERIORATION_SECONDS"],
+        id_secret=config["PATIENT_ID_SECRET"],
     )
     kafka = VitalsProducer(
-        config["KAFKA_BOOTSTRAP_SERVERS"],
+        KafkaConnection.from_config(config),
         config["KAFKA_TOPIC"],
         TopicSettings.from_config(config),
         config["KAFKA_COMPRESSION"],

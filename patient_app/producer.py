@@ -12,7 +12,13 @@ from typing import Any
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
 
-from shared.kafka import TopicSettings, broker_reachable, ensure_topic, producer_config
+from shared.kafka import (
+    Connectable,
+    TopicSettings,
+    broker_reachable,
+    ensure_topic,
+    producer_config,
+)
 from shared.schemas import vitals_errors
 from shared.telemetry import SAMPLES_DELIVERY_FAILED, SAMPLES_PRODUCED
 
@@ -46,7 +52,7 @@ class VitalsProducer:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        bootstrap_servers: Connectable,
         topic: str,
         topic_settings: TopicSettings = TopicSettings(),  # noqa: B008  (frozen)
         compression: str = "lz4",

@@ -7,6 +7,7 @@ typo stops the app with one clear line instead of a traceback deep inside a libr
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -122,6 +124,32 @@ def parse_api_prefix(raw: str) -> str:
     return value
 
 
+LOOPBACK_NAMES = frozenset({"localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() in LOOPBACK_NAMES
+
+
+def parse_https_url(raw: str) -> str:
+    """An https:// URL; http:// only to a loopback host, where nothing can read it on the way."""
+    value = parse_http_url(raw)
+    parts = urlsplit(value)
+    if not parts.hostname:
+        raise ValueError(f"expected a URL with a host, got {raw!r}")
+    if parts.scheme != "https" and not is_loopback(parts.hostname):
+        # The host only: a URL may carry a password.
+        raise ValueError(
+            "must be https:// unless its host is loopback (127.0.0.0/8, ::1, localhost); "
+            f"got http:// to {parts.hostname!r}"
+        )
+    return value
+
+
 def parse_log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
@@ -140,11 +168,55 @@ def default_database_url() -> str:
     return f"sqlite:///{VAR_DIR / 'vigil.db'}"
 
 
+def parse_path(raw: str) -> Path:
+    value = raw.strip()
+    if not value:
+        raise ValueError("expected a file path")
+    return Path(value)
+
+
+def parse_upper_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper()
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+# How Vigil's Kafka clients prove who they are, beside the address they all read.
+# shared.kafka.KafkaConnection checks that they make sense together (SASL needs a username...).
+# PLAINTEXT suits the embedded broker on loopback only (README: "Securing Kafka").
+KAFKA_CLIENT_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "KAFKA_SECURITY_PROTOCOL",
+        parse_upper_choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        "PLAINTEXT",
+    ),
+    Setting(
+        "KAFKA_SASL_MECHANISM",
+        parse_upper_choice("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"),
+        "SCRAM-SHA-512",
+    ),
+    Setting("KAFKA_SASL_USERNAME", parse_optional(str.strip), None),
+    Setting("KAFKA_SASL_PASSWORD", parse_optional(str), None),
+    # A mounted secret, so the password stays out of the environment (and `ps e`).
+    Setting("KAFKA_SASL_PASSWORD_FILE", parse_optional(parse_path), None),
+    # PEM files; without a CA file the system's trusted CAs check the broker.
+    Setting("KAFKA_SSL_CA_FILE", parse_optional(parse_path), None),
+    # A client certificate and its key, for brokers that ask for one (ssl.client.auth).
+    Setting("KAFKA_SSL_CERT_FILE", parse_optional(parse_path), None),
+    Setting("KAFKA_SSL_KEY_FILE", parse_optional(parse_path), None),
+)
+
+
 # Variables every app reads.
 COMMON_SETTINGS: tuple[Setting, ...] = (
     Setting("DEBUG", parse_bool, False),
     Setting("LOG_LEVEL", parse_log_level, "INFO"),
     Setting("KAFKA_BOOTSTRAP_SERVERS", parse_nonempty, "127.0.0.1:19092"),
+    *KAFKA_CLIENT_SETTINGS,
     Setting("KAFKA_TOPIC", parse_nonempty, "vitals"),
 )
 
@@ -225,18 +297,21 @@ WARD_SETTING = Setting(
 )
 
 
+# How far ahead of a server's clock a sample may be stamped: data_app dead-letters a sample
+# further ahead, and monitor_app never shows one as a patient's newest.
+CLOCK_SKEW_SETTING = Setting(
+    "MAX_CLOCK_SKEW_SECONDS",
+    parse_float(minimum=0, maximum=300),
+    5.0,
+    "Seconds a sample's timestamp may be ahead of the server's clock.",
+)
+
+
 def parse_http_url(raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
     return value
-
-
-def parse_path(raw: str) -> Path:
-    value = raw.strip()
-    if not value:
-        raise ValueError("expected a file path")
-    return Path(value)
 
 
 # Where `make run` keeps the token signing key pair (python -m shared.auth.keys var/auth).

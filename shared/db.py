@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +67,7 @@ def make_engine(url: str) -> Engine:
         # Each thread would get its own empty in-memory database.
         raise ValueError("DATABASE_URL: SQLite needs a file path, not an in-memory database")
     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    _create_private(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -80,12 +82,32 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+# Patient data: only the owner reads the database file.
+PRIVATE_FILE_MODE = 0o600
+
+
+def _create_private(path: Path) -> None:
+    """Create `path` readable by its owner only, whatever the umask, unless it exists.
+
+    SQLite gives the -wal and -shm files the database file's permissions, so they follow. An
+    existing file is left as it is (its owner chose), with a warning if others may read it.
+    """
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            log.warning(
+                "database file is readable by others: chmod 600 it",
+                extra={"database": str(path)},
+            )
+
+
 @contextmanager
 def _migration_lock(engine: Engine):
     """Serialise migrations when several processes start at once."""
     if engine.dialect.name == "sqlite":
         lock_path = Path(engine.url.database + ".migrate.lock")
-        with lock_path.open("w") as lock_file:
+        with open(lock_path, "w", opener=_private_opener) as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
                 with engine.begin() as connection:
@@ -96,6 +118,10 @@ def _migration_lock(engine: Engine):
         with engine.begin() as connection:
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
             yield connection
+
+
+def _private_opener(path: str, flags: int) -> int:
+    return os.open(path, flags, PRIVATE_FILE_MODE)
 
 
 def migrate(engine: Engine) -> None:

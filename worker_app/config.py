@@ -10,7 +10,7 @@ from shared.config import (
     ConfigError,
     Setting,
     parse_float,
-    parse_http_url,
+    parse_https_url,
     parse_int,
     parse_nonempty,
 )
@@ -20,7 +20,8 @@ WORKER_SETTINGS: tuple[Setting, ...] = (
     DATABASE_SETTING,
     *REDIS_SETTINGS,
     # The reference analyser that `make run` starts; point it at another provider here.
-    Setting("AI_API_URL", parse_http_url, "http://127.0.0.1:8090/api/v1/analyse"),
+    # Notification texts describe patients: https, unless the analyser is on this machine.
+    Setting("AI_API_URL", parse_https_url, "http://127.0.0.1:8090/api/v1/analyse"),
     Setting("AI_API_TIMEOUT", parse_float(exclusive_minimum=0, maximum=300), 10.0),
     # Retries after a timeout, a connection failure or a 5xx, with doubling back-off.
     Setting("AI_API_MAX_RETRIES", parse_int(0, 20), 3),

@@ -20,6 +20,7 @@ from shared.auth.policy import view_declaration
 from shared.auth.principal import current_principal
 from shared.db import db
 from shared.errors import error_body
+from shared.request_checks import storable
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,9 @@ def record_request(action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **fi
 
 def request_origin() -> dict[str, Any]:
     """Where the current request came from, for events a view records itself."""
+    # Storable even when the request is refused for holding NUL: its refusal is recorded too.
     return {
-        "resource": request.full_path.rstrip("?"),
+        "resource": storable(request.full_path.rstrip("?")),
         "address": request.remote_addr,
-        "user_agent": request.user_agent.string,
+        "user_agent": storable(request.user_agent.string),
     }

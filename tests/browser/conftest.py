@@ -29,7 +29,7 @@ from devserver.processes import ROOT, Processes, get_json, wait_until
 from devserver.redis_credentials import RedisAccess
 from shared.auth.roles import Role
 from shared.db import make_engine, migrate
-from tests.auth import Account, account_in
+from tests.auth import Account, account_in, get_json_as_admin
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (containers lack the namespaces), and none of the calls home a fresh profile makes.
@@ -219,7 +219,7 @@ def _wait_until_ready(system: System, analyser_port: int, data_port: int) -> Non
 
     def consuming() -> object:
         processes.check_running("data")
-        body = get_json(f"http://127.0.0.1:{data_port}/health")[1] or {}
+        body = get_json_as_admin(f"http://127.0.0.1:{data_port}/health")[1] or {}
         return body.get("consumer", {}).get("assigned_partitions")
 
     wait_until(

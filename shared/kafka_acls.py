@@ -1,0 +1,130 @@
+"""Who may do what on Vigil's topics: the ACLs of a broker that authenticates its clients.
+
+Each identity gets the least its app needs, so credentials that leak let their holder do only
+that app's part: the simulator's cannot read patients' vitals, write dead letters or move the
+consumer group past readings; data_app's cannot invent samples. Topics and ACLs are made by
+an admin (a super user), never by the apps: `python -m shared.kafka_acls` with the admin's
+KAFKA_SASL_* settings does both (README: "Securing Kafka").
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    ResourcePatternType,
+    ResourceType,
+)
+
+from shared.config import (
+    COMMON_SETTINGS,
+    KAFKA_TOPIC_SETTINGS,
+    ConfigError,
+    Setting,
+    load_settings,
+    parse_nonempty,
+)
+from shared.kafka import Connectable, KafkaConnection, TopicSettings, admin_client, ensure_topic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """One thing an identity may do: `operation` on the resource of that type and name."""
+
+    user: str
+    operation: AclOperation
+    resource: ResourceType
+    name: str
+
+    def binding(self) -> AclBinding:
+        return AclBinding(
+            self.resource,
+            self.name,
+            ResourcePatternType.LITERAL,
+            f"User:{self.user}",
+            "*",
+            self.operation,
+            AclPermissionType.ALLOW,
+        )
+
+
+def vigil_grants(
+    vitals_topic: str,
+    dlq_topic: str,
+    group_id: str,
+    producer: str = "patient_app",
+    consumer: str = "data_app",
+) -> list[Grant]:
+    """Everything Vigil's identities may do; the broker refuses the rest.
+
+    WRITE includes DESCRIBE, and since Kafka 2.8 also the idempotent producer's id (KIP-679);
+    READ includes DESCRIBE, which the consumer's offset lookups need.
+    """
+    return [
+        Grant(producer, AclOperation.WRITE, ResourceType.TOPIC, vitals_topic),
+        Grant(consumer, AclOperation.READ, ResourceType.TOPIC, vitals_topic),
+        Grant(consumer, AclOperation.READ, ResourceType.GROUP, group_id),
+        Grant(consumer, AclOperation.WRITE, ResourceType.TOPIC, dlq_topic),
+    ]
+
+
+def grant(admin_connection: Connectable, grants: list[Grant], timeout: float = 10.0) -> None:
+    """Create the ACLs of `grants` as the admin; ACLs that exist already are left as they are."""
+    admin = admin_client(admin_connection)
+    futures = admin.create_acls([each.binding() for each in grants], request_timeout=timeout)
+    for future in futures.values():
+        future.result()
+    log.info("ACLs created", extra={"acls": len(grants)})
+
+
+ACL_SETTINGS: tuple[Setting, ...] = (
+    *COMMON_SETTINGS,
+    *KAFKA_TOPIC_SETTINGS,
+    Setting("KAFKA_DLQ_TOPIC", parse_nonempty, "vitals.dlq"),
+    Setting("KAFKA_GROUP_ID", parse_nonempty, "vigil-data"),
+    Setting("KAFKA_PRODUCER_USER", parse_nonempty, "patient_app"),
+    Setting("KAFKA_CONSUMER_USER", parse_nonempty, "data_app"),
+)
+
+
+def provision(settings: Mapping[str, Any]) -> None:
+    """Create Vigil's topics and ACLs, signed in as the admin that `settings` describe."""
+    admin = KafkaConnection.from_config(settings)
+    topics = TopicSettings.from_config(settings)
+    ensure_topic(admin, settings["KAFKA_TOPIC"], topics)
+    ensure_topic(admin, settings["KAFKA_DLQ_TOPIC"], topics.with_partitions(1))
+    grants = vigil_grants(
+        settings["KAFKA_TOPIC"],
+        settings["KAFKA_DLQ_TOPIC"],
+        settings["KAFKA_GROUP_ID"],
+        settings["KAFKA_PRODUCER_USER"],
+        settings["KAFKA_CONSUMER_USER"],
+    )
+    grant(admin, grants)
+
+
+def main() -> None:
+    """`python -m shared.kafka_acls`: provision from the environment; one line on failure."""
+    logging.basicConfig(level=logging.INFO)
+    try:
+        provision(load_settings(ACL_SETTINGS))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KafkaException as exc:
+        print(f"Kafka refused: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
