@@ -195,7 +195,7 @@ def drain_with_vigil(
             "KAFKA_DLQ_TOPIC": f"{TOPIC}.dlq",
             "KAFKA_GROUP_ID": group,
             "CONSUMER_BATCH_SIZE": sizes.batch_size,
-            "REDIS_URL": stack.redis_url,
+            **stack.redis_settings,
             "REDIS_NAMESPACE": "bench-ingest",
             "LOG_LEVEL": "WARNING",
             # Only shortens the wait for the first assignment, which is not timed.

@@ -20,9 +20,10 @@ from monitor_app.auth.sso import init_sso
 from monitor_app.config import API_DOCS, MONITOR_SETTINGS, extension_config
 from monitor_app.dashboard.routes import bp as dashboard_bp
 from monitor_app.docs import bp as swagger_ui_bp
-from monitor_app.extensions import api, cache, sock
+from monitor_app.extensions import api, sock
 from monitor_app.health.routes import blp as health_blp
 from monitor_app.history.routes import blp as history_blp
+from monitor_app.json_cache import JsonCache
 from monitor_app.live.hub import init_event_hub
 from monitor_app.live.routes import bp as live_bp
 from monitor_app.metrics.routes import blp as metrics_blp
@@ -32,6 +33,7 @@ from monitor_app.rate_limits import init_rate_limits
 from shared.app import create_base_app
 from shared.auth.openapi import AccessDocs
 from shared.auth.policy import PUBLIC, SIGNED_IN, SIGNED_IN_PAGE, declare
+from shared.config import RedisRole, redis_url
 from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
@@ -65,7 +67,12 @@ def register_redis(app: Flask) -> None:
     lazily to Redis."""
     for key, value in extension_config(app.config).items():
         app.config.setdefault(key, value)
-    cache.init_app(app)
+    config = app.config
+    app.extensions["vigil.cache"] = JsonCache(
+        redis_url(config, RedisRole.CACHE),
+        f"{config['REDIS_NAMESPACE']}:cache:",
+        config["CACHE_SECONDS"],
+    )
     init_notifications(app)
     register_background(app, "event_hub", init_event_hub(app))
 

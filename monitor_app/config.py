@@ -12,6 +12,7 @@ from shared.config import (
     COMMON_SETTINGS,
     DATABASE_SETTING,
     REDIS_SETTINGS,
+    RedisRole,
     Setting,
     parse_api_prefix,
     parse_bool,
@@ -21,6 +22,7 @@ from shared.config import (
     parse_nonempty,
     parse_optional,
     parse_path,
+    redis_url,
 )
 
 
@@ -207,25 +209,24 @@ API_DOCS: dict[str, Any] = {
 
 
 def extension_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Flask-Caching's and Flask-Limiter's settings, derived from Vigil's."""
+    """Flask-Limiter's and Flask-Sock's settings, derived from Vigil's."""
     namespace = config["REDIS_NAMESPACE"]
     return {
-        "CACHE_TYPE": "RedisCache",
-        "CACHE_REDIS_URL": config["REDIS_URL"],
-        "CACHE_KEY_PREFIX": f"{namespace}:cache:",
-        "CACHE_DEFAULT_TIMEOUT": config["CACHE_SECONDS"],
-        "CACHE_OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
         "RATELIMIT_ENABLED": config["RATE_LIMIT_ENABLED"],
         "RATELIMIT_DEFAULT": config["RATE_LIMIT"],
-        "RATELIMIT_STORAGE_URI": config["REDIS_URL"],
+        # The cache's user: monitor_app alone counts, the windows expire as cached reads do
+        # (so volatile-lru may evict one: its count starts again), and the events user, which
+        # every app holds, cannot be made to rewrite them.
+        "RATELIMIT_STORAGE_URI": redis_url(config, RedisRole.CACHE),
         # Redis's errors as limits' StorageError: monitor_app.rate_limits tells them apart
         # from the app's own, serving reads and refusing changes while Redis is down.
         "RATELIMIT_STORAGE_OPTIONS": {
             "socket_timeout": 1,
             "socket_connect_timeout": 1,
             "wrap_exceptions": True,
+            # Every window's key, under the prefix the cache user's ACL allows.
+            "key_prefix": f"{namespace}:ratelimit",
         },
-        "RATELIMIT_KEY_PREFIX": f"{namespace}:ratelimit",
         # monitor_app.rate_limits sends them: Flask-Limiter's put Retry-After on every answer.
         "RATELIMIT_HEADERS_ENABLED": False,
         # (The in-memory fallback would start a timer thread in the factory, before gunicorn

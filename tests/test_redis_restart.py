@@ -87,7 +87,7 @@ def system(
     processes = Processes(
         tmp_path,
         {
-            "REDIS_URL": redis_server.url,
+            **redis_server.settings(),
             "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}",
             "DATABASE_URL": database_url,
             "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",

@@ -27,6 +27,7 @@ from shared.auth.policy import bearer_token, register_access, unauthorized
 from shared.auth.principal import Principal
 from shared.auth.revocation import Revocations
 from shared.auth.tokens import InvalidTokenError, TokenSigner, load_key_setting, load_private_key
+from shared.config import RedisRole, redis_url
 from shared.db import db
 from shared.lifecycle import register_background
 from shared.web_security import refuse_cross_site
@@ -62,7 +63,7 @@ def init_auth(app: Flask) -> None:
     )
     csrf.init_app(app)
     app.extensions["vigil.revocations"] = Revocations(
-        app.config["REDIS_URL"], app.config["REDIS_NAMESPACE"]
+        redis_url(app.config, RedisRole.EVENTS), app.config["REDIS_NAMESPACE"]
     )
     register_background(app, "revocations", RevocationSync(app))
     register_access(app, authenticate, login_endpoint=LOGIN_ENDPOINT)

@@ -10,7 +10,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from devserver.ports import free_port
 from monitor_app import create_app
 from shared.auth.roles import Role
 from shared.db import db, migrate
@@ -117,9 +116,9 @@ def test_behind_a_configured_proxy_each_forwarded_address_has_its_limit(
     "path", [NOTIFICATIONS, f"{NOTIFICATIONS}/{uuid.uuid4()}/read"], ids=["create", "mark-read"]
 )
 def test_without_redis_changes_are_refused_and_reads_served(
-    make_app: Callable[..., Flask], admin: Account, path: str
+    make_app: Callable[..., Flask], admin: Account, path: str, unreachable_redis: dict[str, str]
 ) -> None:
-    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    app = make_app(**unreachable_redis)
     client = client_for(app, admin.token)
 
     refused = client.post(path, json=notification_for(admin))
@@ -134,13 +133,15 @@ def test_without_redis_changes_are_refused_and_reads_served(
 
 @pytest.mark.usefixtures("own_contexts")
 def test_without_redis_a_browser_can_still_sign_out(
-    make_app: Callable[..., Flask], make_account: Callable[..., Account]
+    make_app: Callable[..., Flask],
+    make_account: Callable[..., Account],
+    unreachable_redis: dict[str, str],
 ) -> None:
     # Signed in while Redis was up; the same database and signing key, Redis gone.
     browser = make_app().test_client()
     sign_in(browser, make_account(Role.CLINICIAN))
     token = page_token(browser)
-    ward_pc = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client()
+    ward_pc = make_app(**unreachable_redis).test_client()
     ward_pc.set_cookie(COOKIE, browser.get_cookie(COOKIE).value)
 
     assert ward_pc.get(ME).status_code == 200
