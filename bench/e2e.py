@@ -125,8 +125,9 @@ def probe_broker(collector: Collector, bootstrap: str) -> None:
         producer.flush(5)
 
 
-def consumer_lag(data_url: str) -> int | None:
-    status, body = get_json(f"{data_url}/health")
+def consumer_lag(data_url: str, token: str) -> int | None:
+    # /health tells the consumer's figures to admins only.
+    status, body = get_json(f"{data_url}/health", token=token)
     return (body or {}).get("consumer", {}).get("lag") if status else None
 
 
@@ -168,13 +169,13 @@ def measure(patients: int, seconds: float) -> dict:
         for collector in (stored, delivered, probe):
             collector.recording.set()
         while (elapsed := time.monotonic() - started) < seconds:
-            lags.append((elapsed, consumer_lag(data)))
+            lags.append((elapsed, consumer_lag(data, stack.admin_token())))
             time.sleep(min(LAG_EVERY_SECONDS, max(0.0, seconds - elapsed)))  # lag readings pace
         for collector in (stored, delivered, probe):
             collector.recording.clear()
         elapsed = time.monotonic() - started
         rows = stack.count("patient_metrics") - rows_before
-        lags.append((elapsed, consumer_lag(data)))
+        lags.append((elapsed, consumer_lag(data, stack.admin_token())))
         for collector in (stored, delivered, probe):
             collector.stop.set()
         for thread in threads:

@@ -28,6 +28,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy import func, select
 
+from bench import BENCH_ID_SECRET
 from bench.ingest_baselines import (
     RAW_TRANSACTION_ROWS,
     Stopwatch,
@@ -93,7 +94,7 @@ def make_workload(samples: int, patients: int) -> Workload:
     for index in range(1, patients + 1):
         name = f"Ingest Bench {index:05d}"
         scenario = ABNORMAL[index // 10 % len(ABNORMAL)] if index % 10 == 0 else "normal"
-        patient_uuid = patient_uuid_for(name)
+        patient_uuid = patient_uuid_for(name, BENCH_ID_SECRET)
         ward.append((index, str(patient_uuid), name, PatientPhysiology(scenario, seed=index)))
         workload.patients.append((index, patient_uuid.hex, name, received_at))
     for second in range(per_patient):
@@ -194,7 +195,7 @@ def drain_with_vigil(
             "KAFKA_DLQ_TOPIC": f"{TOPIC}.dlq",
             "KAFKA_GROUP_ID": group,
             "CONSUMER_BATCH_SIZE": sizes.batch_size,
-            "REDIS_URL": stack.redis_url,
+            **stack.redis_settings,
             "REDIS_NAMESPACE": "bench-ingest",
             "LOG_LEVEL": "WARNING",
             # Only shortens the wait for the first assignment, which is not timed.

@@ -175,12 +175,12 @@ def measure_size(
     served: dict[str, dict[str, Any]] = {}
     workloads = endpoints(db)
     with Stack("query", DATABASE_URL=db.url) as stack:
-        redis_url = stack.start_redis()
+        stack.start_redis()
         token = stack.admin_token()
         # The cached page is answered by Redis: it has no SQL.
         captured = capture_sql(
             db,
-            {"REDIS_URL": redis_url, **stack.key_settings()},
+            {**stack.redis_settings, **stack.key_settings()},
             token,
             {name: paths for name, paths in workloads.items() if "cached" not in name},
         )

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
+from bench import BENCH_ID_SECRET
 from bench.report import OUTPUT_DIR
 from patient_app.patients import patient_uuid_for
 from patient_app.physiology import PatientPhysiology
@@ -124,7 +125,7 @@ def _build(path: Path, patients: int, samples_per_patient: int) -> str:
             "INSERT INTO patients (id, uuid, name, created_at, alert_band, alert_calm_samples)"
             " VALUES (?, ?, ?, ?, 'low', 0)",
             (
-                (n, patient_uuid_for(_name(n)).hex, _name(n), created)
+                (n, patient_uuid_for(_name(n), BENCH_ID_SECRET).hex, _name(n), created)
                 for n in range(1, patients + 1)
             ),
         )

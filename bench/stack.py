@@ -24,6 +24,7 @@ from sqlalchemy.orm import sessionmaker
 
 from devserver.ports import free_port
 from devserver.processes import Processes, get_json, wait_until
+from devserver.redis_credentials import RedisAccess
 from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tansu import start_broker
 from shared.auth.roles import Role, Scope
@@ -62,6 +63,7 @@ class Stack:
         self.ports: dict[str, int] = {}
         self.bootstrap = ""
         self.redis_url = ""
+        self.redis_settings: dict[str, str] = {}
         self.database = self.folder / "vigil.db"
         keys = self.folder / "auth"
         write_key_pair(keys)
@@ -97,11 +99,15 @@ class Stack:
         return self.bootstrap
 
     def start_redis(self) -> str:
+        """A private Redis with Vigil's users; the apps get a URL per role, as in `make run`.
+        Returns the admin's URL, for the benchmark's own look at it."""
         port = free_port()
-        self._services.append(start_redis(port, self.folder / "redis.log"))
-        self.redis_url = f"redis://127.0.0.1:{port}/0"
+        access = RedisAccess.create(self.folder / "redis-users", port)
+        self._services.append(start_redis(port, access.acl_file, self.folder / "redis.log"))
+        self.redis_url = access.admin_url
         wait_for_redis(self.redis_url)
-        self._set(REDIS_URL=self.redis_url)
+        self.redis_settings = access.settings()
+        self._set(**self.redis_settings)
         return self.redis_url
 
     # -- Vigil's apps ----------------------------------------------------------------------

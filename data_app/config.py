@@ -2,6 +2,7 @@
 
 from shared.config import (
     AUTH_PUBLIC_KEY_SETTING,
+    CLOCK_SKEW_SETTING,
     COMMON_SETTINGS,
     DATABASE_SETTING,
     KAFKA_TOPIC_SETTINGS,
@@ -24,8 +25,17 @@ DATA_SETTINGS: tuple[Setting, ...] = (
     # first assignment, which `make run` would otherwise show as 20 s without data.
     Setting("KAFKA_SESSION_TIMEOUT_MS", parse_int(1000, 300000), 10000),
     *KAFKA_TOPIC_SETTINGS,
+    # The broker's largest message (its message.max.bytes; Kafka's default is 1 MiB + 12):
+    # the most a fetch asks for, so a topic of large messages cannot make the consumer hold
+    # tens of megabytes a partition. A larger message still arrives, alone in its fetch.
+    # (At least librdkafka's own request limit, 1 MB, which it requires of every fetch.)
+    Setting("KAFKA_MAX_MESSAGE_BYTES", parse_int(1_000_000, 64 * 1024 * 1024), 1048588),
     Setting("CONSUMER_BATCH_SIZE", parse_int(1, 100000), 1000),
     Setting("CONSUMER_POLL_TIMEOUT", parse_float(exclusive_minimum=0, maximum=60), 0.5),
+    # Batches failing this many times in a row make /health say degraded, with the error:
+    # offsets that stop advancing are otherwise invisible until the ward notices no data.
+    Setting("CONSUMER_DEGRADED_AFTER_FAILURES", parse_int(1, 1000), 3),
+    CLOCK_SKEW_SETTING,
     *REDIS_SETTINGS,
     WARD_SETTING,
     # Consecutive better samples before a lower band is believed (and a recovery told):

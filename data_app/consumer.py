@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -19,6 +19,7 @@ from flask import Flask
 from data_app.dead_letter import DeadLetterWriter
 from data_app.decoding import InvalidSample, decode_sample
 from data_app.offsets import commit_offsets, consumer_lag, rewind
+from data_app.refusals import refusal_reason
 from data_app.services import DataService
 from shared.background import BackgroundThread, StopRequested, backoff
 from shared.kafka import KafkaConnection, TopicSettings, ensure_topic
@@ -50,6 +51,9 @@ class VitalsConsumer(BackgroundThread):
         self.bootstrap = KafkaConnection.from_config(config)
         self.batch_size: int = config["CONSUMER_BATCH_SIZE"]
         self.poll_timeout: float = config["CONSUMER_POLL_TIMEOUT"]
+        self.max_clock_skew = timedelta(seconds=config["MAX_CLOCK_SKEW_SECONDS"])
+        self.degraded_after: int = config["CONSUMER_DEGRADED_AFTER_FAILURES"]
+        max_message_bytes = config["KAFKA_MAX_MESSAGE_BYTES"]
         self.topic_settings = TopicSettings.from_config(config)
         session_timeout = config["KAFKA_SESSION_TIMEOUT_MS"]
         self.consumer_config = {
@@ -63,6 +67,10 @@ class VitalsConsumer(BackgroundThread):
             # data arrives anyway; the embedded broker holds the fetch for the full wait, which
             # at the default (500 ms) added that much to every sample's way to the screen.
             "fetch.wait.max.ms": FETCH_WAIT_MS,
+            # librdkafka's defaults ask for 1 MiB a partition and 50 MiB a fetch; a fetch now
+            # holds at most one broker-sized message, and one larger still comes alone.
+            "fetch.max.bytes": max_message_bytes,
+            "max.partition.fetch.bytes": max_message_bytes,
         }
         self._consumer: Consumer | None = None
         self.dead_letters = DeadLetterWriter(
@@ -82,6 +90,8 @@ class VitalsConsumer(BackgroundThread):
             "dead_lettered": 0,
             "last_batch_at": None,
             "last_error": None,
+            # Failed attempts at a batch since the last one that was committed.
+            "failures_in_a_row": 0,
         }
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -113,7 +123,15 @@ class VitalsConsumer(BackgroundThread):
     def _failed(self, exc: Exception) -> float:
         # Never let one bad batch kill ingest: note the error, back off, carry on.
         self.status["last_error"] = repr(exc)
+        self.status["failures_in_a_row"] += 1
         return super()._failed(exc)
+
+    def degraded_reason(self) -> str | None:
+        """Why /health should say degraded although the loop runs, or None."""
+        failures = self.status["failures_in_a_row"]
+        if failures < self.degraded_after:
+            return None
+        return f"{failures} batch attempts in a row failed: {self.status['last_error']}"
 
     def _teardown(self) -> None:
         self._close_clients()
@@ -187,13 +205,19 @@ class VitalsConsumer(BackgroundThread):
         what: str,
         level: int,
         errors: type[Exception] | tuple[type[Exception], ...] = Exception,
+        give_up: Callable[[Exception], object] = lambda _exc: None,
     ) -> T:
-        """Run `action` until it succeeds, backing off; StopRequested if the service stops."""
+        """Run `action` until it succeeds, backing off; StopRequested if the service stops.
+
+        An error for which `give_up` is true is raised at once.
+        """
         attempt = 0
         while True:
             try:
                 return action()
             except errors as exc:
+                if give_up(exc):
+                    raise
                 attempt += 1
                 log.log(
                     level,
@@ -219,7 +243,7 @@ class VitalsConsumer(BackgroundThread):
 
     def process_messages(self, messages: list[Message]) -> None:
         """Store the good samples, dead-letter the bad ones, then commit the offsets."""
-        samples: list[dict[str, Any]] = []
+        decoded: list[tuple[Message, dict[str, Any]]] = []
         rejected: list[tuple[Message, str]] = []
         first_offsets: dict[tuple[str, int], int] = {}
         next_offsets: dict[tuple[str, int], int] = {}
@@ -232,14 +256,22 @@ class VitalsConsumer(BackgroundThread):
             first_offsets.setdefault(partition, message.offset())
             next_offsets[partition] = message.offset() + 1
             try:
-                samples.append(decode_sample(message.value()))
+                decoded.append((message, decode_sample(message.value(), self.max_clock_skew)))
             except InvalidSample as exc:
                 rejected.append((message, str(exc)))
+            except Exception as exc:
+                # A decoding bug must cost one message, not stop ingest: raised, it would fail
+                # this batch and every reading of it after.
+                log.exception("could not decode message", extra={"offset": message.offset()})
+                rejected.append((message, f"undecodable: {exc!r}"))
         if not next_offsets:
             return
         started = time.perf_counter()
+        # Messages read, good or bad; the broker's error events in the batch are not messages.
+        received = len(decoded) + len(rejected)
         try:
-            inserted = self._store(samples)
+            inserted, refused = self._store(decoded)
+            rejected += refused
             self.dead_letters.write(rejected)
         except BaseException:
             # Without this, the next batch's commit would cover these offsets too.
@@ -247,35 +279,72 @@ class VitalsConsumer(BackgroundThread):
             raise
         commit_offsets(self._consumer, next_offsets)
         BATCH_COMMIT_SECONDS.observe(time.perf_counter() - started)
-        # Messages read, good or bad; the broker's error events in the batch are not messages.
-        received = len(samples) + len(rejected)
+        duplicates = received - len(rejected) - inserted
         SAMPLES_CONSUMED.inc(received)
         SAMPLES_STORED.inc(inserted)
         SAMPLES_DEAD_LETTERED.inc(len(rejected))
         self.status.update(
             consumed=self.status["consumed"] + received,
             stored=self.status["stored"] + inserted,
-            duplicates=self.status["duplicates"] + len(samples) - inserted,
+            duplicates=self.status["duplicates"] + duplicates,
             dead_lettered=self.status["dead_lettered"] + len(rejected),
             last_batch_at=datetime.now(UTC).isoformat(),
+            failures_in_a_row=0,
         )
         log.info(
             "batch stored",
             extra={
                 "messages": received,
                 "stored": inserted,
-                "duplicates": len(samples) - inserted,
+                "duplicates": duplicates,
                 "dead_lettered": len(rejected),
             },
         )
 
-    def _store(self, samples: list[dict[str, Any]]) -> int:
-        """One transaction for the batch; retried until it succeeds or the service stops."""
-        if not samples:
-            return 0
-        return self._retry_until_stopped(
-            lambda: self.data_service.store(samples), "storing batch", logging.ERROR
-        )
+    def _store(
+        self, decoded: list[tuple[Message, dict[str, Any]]]
+    ) -> tuple[int, list[tuple[Message, str]]]:
+        """One transaction for the batch; retried until it succeeds or the service stops.
+
+        Returns the rows inserted and the messages the database refuses outright, with the
+        reason: a batch it refuses is halved until they are found, so each costs itself alone.
+        """
+        if not decoded:
+            return 0, []
+        samples = [sample for _message, sample in decoded]
+
+        def store() -> int:
+            try:
+                return self.data_service.store(samples)
+            except Exception:
+                # Retried here, not in the loop: counted as a failed attempt all the same.
+                self.status["failures_in_a_row"] += 1
+                raise
+
+        try:
+            inserted = self._retry_until_stopped(
+                store, "storing batch", logging.ERROR, give_up=refusal_reason
+            )
+            return inserted, []
+        except Exception as exc:
+            reason = refusal_reason(exc)
+            if reason is None:
+                raise
+        if len(decoded) == 1:
+            message = decoded[0][0]
+            log.warning(
+                "database refused a sample",
+                extra={
+                    "reason": reason,
+                    "partition": message.partition(),
+                    "offset": message.offset(),
+                },
+            )
+            return 0, [(message, reason)]
+        middle = len(decoded) // 2
+        first, first_refused = self._store(decoded[:middle])
+        second, second_refused = self._store(decoded[middle:])
+        return first + second, first_refused + second_refused
 
     def _refresh_lag(self) -> None:
         """Messages behind the end of each assigned partition, refreshed every few seconds."""

@@ -1,4 +1,10 @@
-"""DeadLetterWriter: publishes the messages the consumer rejects to the dead-letter topic."""
+"""DeadLetterWriter: publishes the messages the consumer rejects to the dead-letter topic.
+
+A dead letter keeps at most the first `COPY_LIMIT_BYTES` of the value (and `KEY_LIMIT_BYTES`
+of the key), with the original size in a header: enough to see what was sent, and small
+enough for any producer and topic. A full copy of an 11 MB message was larger than the
+producer takes: its batch failed and was read again, every second, and ingest stopped.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,14 @@ from datetime import UTC, datetime
 from confluent_kafka import KafkaError, Message, Producer
 
 from shared.kafka import producer_config
+from shared.schemas import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
+
+# No valid sample is larger, so a sample dead-lettered for its content is copied whole.
+COPY_LIMIT_BYTES = MAX_MESSAGE_BYTES
+# Vigil's keys are patient uuids (36 bytes).
+KEY_LIMIT_BYTES = 1024
 
 
 class DeadLetterWriter:
@@ -30,12 +42,7 @@ class DeadLetterWriter:
             self._producer = None
 
     def _new_producer(self) -> Producer:
-        # Large enough for any message the broker accepted, so a rejected one always fits.
-        return Producer(
-            producer_config(
-                self.bootstrap, self.compression, logger=log, **{"message.max.bytes": 10485760}
-            )
-        )
+        return Producer(producer_config(self.bootstrap, self.compression, logger=log))
 
     def write(self, rejected: list[tuple[Message, str]]) -> None:
         """Publish each rejected message, with its original bytes and the reason."""
@@ -56,18 +63,22 @@ class DeadLetterWriter:
                     "offset": message.offset(),
                 },
             )
+            key, value = message.key(), message.value()
+            headers = [
+                ("dlq.reason", reason.encode()),
+                ("dlq.topic", message.topic().encode()),
+                ("dlq.partition", str(message.partition()).encode()),
+                ("dlq.offset", str(message.offset()).encode()),
+                ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
+            ]
+            if value is not None and len(value) > COPY_LIMIT_BYTES:
+                headers.append(("dlq.original_size", str(len(value)).encode()))
+                value = value[:COPY_LIMIT_BYTES]
+            if key is not None and len(key) > KEY_LIMIT_BYTES:
+                headers.append(("dlq.original_key_size", str(len(key)).encode()))
+                key = key[:KEY_LIMIT_BYTES]
             self._producer.produce(
-                self.topic,
-                key=message.key(),
-                value=message.value(),
-                headers=[
-                    ("dlq.reason", reason.encode()),
-                    ("dlq.topic", message.topic().encode()),
-                    ("dlq.partition", str(message.partition()).encode()),
-                    ("dlq.offset", str(message.offset()).encode()),
-                    ("dlq.failed_at", datetime.now(UTC).isoformat().encode()),
-                ],
-                on_delivery=on_delivery,
+                self.topic, key=key, value=value, headers=headers, on_delivery=on_delivery
             )
         remaining = self._producer.flush(10)
         if remaining or failures:

@@ -1,39 +1,89 @@
-"""Turn raw Kafka message bytes into a validated sample, or say exactly why not."""
+"""Turn raw Kafka message bytes into a validated sample, or say exactly why not.
+
+Whatever the bytes, the answer is a sample or an InvalidSample: a message that raised anything
+else would fail its whole batch, which is then read again, and fail again, forever.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marshmallow import ValidationError
 
 from shared.schemas import MAX_MESSAGE_BYTES, load_vitals
 
+# How far ahead of this server's clock a sample may be stamped (MAX_CLOCK_SKEW_SECONDS).
+DEFAULT_CLOCK_SKEW = timedelta(seconds=5)
+
+# Text the databases cannot store (NUL in PostgreSQL, lone surrogates in either: neither
+# encodes to UTF-8) or that no name holds: control characters. Stored as given, such a name
+# failed the insert of its batch, which was then retried for ever.
+_UNSTORABLE_TEXT = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
 
 class InvalidSample(ValueError):  # noqa: N818  (a reason, not a crash)
     """The message can never be stored; the message is the dead-letter reason."""
 
 
-def decode_sample(value: bytes | None) -> dict[str, Any]:
+def decode_sample(
+    value: bytes | None, max_clock_skew: timedelta = DEFAULT_CLOCK_SKEW
+) -> dict[str, Any]:
     """Parse and validate one message value against the shared vitals schema."""
     if not value:
         raise InvalidSample("empty message")
     if len(value) > MAX_MESSAGE_BYTES:
-        raise InvalidSample(f"message of {len(value)} bytes exceeds {MAX_MESSAGE_BYTES}")
+        raise InvalidSample(f"too large: message of {len(value)} bytes exceeds {MAX_MESSAGE_BYTES}")
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidSample(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
-    try:
-        document = _DECODER.decode(text)
-    except (json.JSONDecodeError, InvalidSample) as exc:
-        raise InvalidSample(f"not JSON: {exc}") from None
+    document = _parse_json(text)
     if not isinstance(document, dict):
         raise InvalidSample(f"expected a JSON object, got {type(document).__name__}")
     try:
-        return load_vitals(document)
+        sample = load_vitals(document)
     except ValidationError as exc:
         raise InvalidSample(f"invalid sample: {json.dumps(exc.messages, sort_keys=True)}") from None
+    except (ArithmeticError, ValueError, TypeError) as exc:
+        # A timestamp such as 0001-01-01T00:00:00+01:00 is valid ISO 8601, but in UTC it
+        # falls outside the years datetime can hold.
+        raise InvalidSample(f"invalid sample: {type(exc).__name__}: {exc}") from None
+    _check_name(sample.get("patient_name"))
+    _check_not_ahead(sample["timestamp"], max_clock_skew)
+    return sample
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise InvalidSample("not JSON: nested too deeply") from None
+    except ValueError as exc:
+        # JSONDecodeError, InvalidSample from `_reject_constant`, and the ValueError of an
+        # integer longer than Python converts (4300 digits).
+        raise InvalidSample(f"not JSON: {exc}") from None
+
+
+def _check_name(name: str | None) -> None:
+    if name is not None and (bad := _UNSTORABLE_TEXT.search(name)):
+        raise InvalidSample(
+            f"invalid sample: patient_name holds character U+{ord(bad.group()):04X} "
+            f"at position {bad.start()}"
+        )
+
+
+def _check_not_ahead(timestamp: datetime, max_clock_skew: timedelta) -> None:
+    # A sample from the future would stay the patient's newest, hiding the real ones, until
+    # the clock caught up with it; its alert state would ignore every sample until then too.
+    ahead = timestamp - datetime.now(UTC)
+    if ahead > max_clock_skew:
+        raise InvalidSample(
+            f"timestamp in the future: {ahead.total_seconds():.1f} s ahead of the clock, "
+            f"more than the {max_clock_skew.total_seconds():g} s allowed"
+        )
 
 
 def _reject_constant(name: str) -> None:

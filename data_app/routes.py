@@ -2,17 +2,25 @@
 
 from flask import Blueprint, current_app
 
-from shared.auth.policy import public
+from shared.auth.policy import public_identified
+from shared.health import report_for_caller
 from shared.lifecycle import background_service
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/health")
-@public
+@public_identified
 def health():
-    """Consumer state, counters and lag; 503 when the consumer is not running."""
+    """Consumer state, counters and lag (to admins; the status to anyone); 503 when the
+    consumer is not running or its batches keep failing."""
     consumer = background_service(current_app, "consumer")
     status = dict(consumer.status)
-    healthy = consumer.running and status["state"] == "running"
-    return {"status": "ok" if healthy else "degraded", "consumer": status}, 200 if healthy else 503
+    if not consumer.running or status["state"] != "running":
+        reason = f"consumer {status['state']}"
+    else:
+        reason = consumer.degraded_reason()
+    if reason is None:
+        return report_for_caller({"status": "ok", "consumer": status}), 200
+    report = {"status": "degraded", "reason": reason, "consumer": status}
+    return report_for_caller(report), 503

@@ -6,8 +6,8 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from flask import Flask
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
+from data_app.decoding import DEFAULT_CLOCK_SKEW
 from shared.db import db, utcnow
 from shared.events import PATIENTS
 from shared.models import Notification, Patient, PatientMetric
@@ -158,7 +159,12 @@ class RaisedAlert(NamedTuple):
 
 
 def raise_alerts(
-    session: Session, stored: Sequence[StoredSample], *, user_id: uuid.UUID, recovery_samples: int
+    session: Session,
+    stored: Sequence[StoredSample],
+    *,
+    user_id: uuid.UUID,
+    recovery_samples: int,
+    max_clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
 ) -> list[RaisedAlert]:
     """Advance each patient's alert state over their new samples, oldest first, and add a
     notification for every band change clinicians must hear about (data_app/alerts.py).
@@ -190,8 +196,13 @@ def raise_alerts(
         .with_for_update(key_share=True)
     )
     alerts = []
+    # A state advanced by a sample from the future (stored before such samples were refused)
+    # would ignore every real sample as older until the clock caught up: forget its time.
+    newest_credible = datetime.now(UTC) + max_clock_skew
     for patient_id, *state_columns in states:
         before = AlertState(*state_columns)
+        if before.checked_at is not None and before.checked_at > newest_credible:
+            before = replace(before, checked_at=None)
         state = before
         decisions = []
         for item in sorted(by_patient[patient_id], key=lambda i: i.sample["timestamp"]):
@@ -253,6 +264,7 @@ class DataService:
                         stored,
                         user_id=config["WARD_ID"],
                         recovery_samples=config["ALERT_RECOVERY_SAMPLES"],
+                        max_clock_skew=timedelta(seconds=config["MAX_CLOCK_SKEW_SECONDS"]),
                     )
             except BaseException:
                 # Ids learnt in a transaction that rolled back may not exist.

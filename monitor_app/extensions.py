@@ -1,12 +1,10 @@
 """Extension objects, created once and bound to each app by `create_app`."""
 
-from flask_caching import Cache
 from flask_sock import Sock
 
 from shared.app import make_api
 
 api = make_api()
-# Settings (backend, storage) come from app.config; see monitor_app/config.py. The rate
-# limiter is made per app instead: Flask-Limiter keeps the first app's settings.
-cache = Cache()
+# The rate limiter (monitor_app/rate_limits.py) and the cache (monitor_app/json_cache.py)
+# are made per app instead: Flask-Limiter keeps the first app's settings.
 sock = Sock()

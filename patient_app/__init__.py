@@ -53,6 +53,7 @@ def register_monitoring(app: Flask) -> None:
         config["PATIENT_SEED"],
         config["PATIENT_UUID"],
         deterioration_s=config["PATIENT_DETERIORATION_SECONDS"],
+        id_secret=config["PATIENT_ID_SECRET"],
     )
     kafka = VitalsProducer(
         KafkaConnection.from_config(config),

@@ -12,6 +12,7 @@ from shared.serve import run_cli
 def main() -> None:
     parser = argparse.ArgumentParser(description="Vigil patient simulator")
     parser.add_argument("--name", help="patient name (PATIENT_NAME)")
+    parser.add_argument("--patient-id", help="the patient's uuid, e.g. a random one (PATIENT_UUID)")
     parser.add_argument("--patients", type=int, help="simulate N patients (PATIENT_COUNT)")
     parser.add_argument("--scenario", help="initial scenario (PATIENT_SCENARIO)")
     parser.add_argument("--seed", help="random seed for a reproducible run (PATIENT_SEED)")
@@ -22,6 +23,7 @@ def main() -> None:
     # Command-line flags become the environment the app's settings are read from.
     for flag, variable in (
         ("name", "PATIENT_NAME"),
+        ("patient_id", "PATIENT_UUID"),
         ("patients", "PATIENT_COUNT"),
         ("scenario", "PATIENT_SCENARIO"),
         ("seed", "PATIENT_SEED"),

@@ -14,6 +14,7 @@ from shared.config import (
     parse_uuid,
 )
 
+from .id_secret import parse_secret, read_secret
 from .physiology import DEFAULT_DETERIORATION_S, SCENARIOS
 
 
@@ -31,8 +32,15 @@ PATIENT_SETTINGS: tuple[Setting, ...] = (
     *REDIS_SETTINGS,
     Setting("API_PREFIX", parse_api_prefix, "/api/v1"),
     Setting("METRICS_INTERVAL", parse_float(exclusive_minimum=0, maximum=3600), 5.0),
-    # Without PATIENT_UUID the uuid is derived from the name, so a restart keeps the patient.
+    # Without PATIENT_UUID the uuid is derived from the name under PATIENT_ID_SECRET, so a
+    # restart keeps the patient and the name alone does not tell the id.
     Setting("PATIENT_UUID", parse_optional(parse_uuid), None),
+    Setting(
+        "PATIENT_ID_SECRET",
+        parse_optional(parse_secret),
+        read_secret,
+        "Secret the patients' uuids are derived from (default: var/patient-id.secret).",
+    ),
     Setting("PATIENT_NAME", parse_nonempty, "Demo Patient"),
     Setting("PATIENT_COUNT", parse_int(1, 100000), 1),
     Setting("PATIENT_SCENARIO", parse_scenario, "normal"),

@@ -8,9 +8,10 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from shared.auth.policy import allow, public, signed_in
+from shared.auth.policy import allow, public_identified, signed_in
 from shared.auth.roles import Role, Scope
 from shared.errors import UNPROCESSABLE
+from shared.health import report_for_caller
 from shared.lifecycle import background_service
 
 from .monitoring import MetricsService
@@ -67,11 +68,11 @@ class PatientScenario(MethodView):
 
 @health_blp.route("/health")
 class Health(MethodView):
-    @public
+    @public_identified
     @health_blp.response(200, HealthSchema)
     @health_blp.alt_response(503, schema=HealthSchema, description="Kafka unreachable")
     def get(self):
-        """Whether the scheduler runs and Kafka is reachable."""
+        """Whether the scheduler runs and Kafka is reachable (the details to admins only)."""
         service = metrics_service()
         kafka = service.kafka.health()
         healthy = service.running and kafka["kafka"] == "ok" and not kafka["stalled"]
@@ -81,4 +82,4 @@ class Health(MethodView):
             "patients": len(service.patients),
             "kafka": kafka,
         }
-        return body, 200 if healthy else 503
+        return report_for_caller(body), 200 if healthy else 503

@@ -28,8 +28,14 @@ def celery_config(redis_url: str, namespace: str) -> dict[str, Any]:
     return {
         "broker_url": redis_url,
         "task_default_queue": queue_name(namespace),
+        # JSON only, both ways: a pickled message planted in the queue is refused, never run.
         "task_serializer": "json",
         "accept_content": ["json"],
+        "result_serializer": "json",
+        "result_accept_content": ["json"],
+        # No remote control (its pidbox is a broadcast channel any broker user could send
+        # commands on): Vigil never inspects or controls its workers over the broker.
+        "worker_enable_remote_control": False,
         # Acknowledged only once done: a worker killed mid-task leaves the message to be
         # delivered again (after the visibility timeout) instead of losing it.
         "task_acks_late": True,

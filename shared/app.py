@@ -14,6 +14,7 @@ from shared.logging import configure_logging
 from shared.request_checks import FORM_LIMITS, register_request_checks
 from shared.request_id import register_request_id
 from shared.telemetry import init_telemetry
+from shared.web_security import WEB_SETTINGS, init_web_security
 
 OPENAPI_DEFAULTS: dict[str, Any] = {
     "API_VERSION": "v1",
@@ -30,8 +31,9 @@ def create_base_app(
     test_config: Mapping[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
 ) -> Flask:
-    """A Flask app with settings, JSON logging, request ids, `/metrics`, the uuid converter and
-    the checks of every request's body (shared/request_checks.py).
+    """A Flask app with settings, JSON logging, request ids, `/metrics`, the uuid converter,
+    the checks of every request's body (shared/request_checks.py), and the security headers
+    and proxy settings of shared.web_security.
 
     Settings come from `defaults`, then the environment (a ConfigError stops here), then
     `test_config`. Nothing here connects anywhere, so a pre-forking server can call it.
@@ -40,7 +42,7 @@ def create_base_app(
     app = Flask(import_name, static_folder=None)
     app.config.from_mapping(FORM_LIMITS)
     app.config.from_mapping(defaults or {})
-    app.config.from_mapping(load_settings(settings))
+    app.config.from_mapping(load_settings((*settings, *WEB_SETTINGS)))
     if test_config:
         app.config.from_mapping(test_config)
     configure_logging(service, app.config["LOG_LEVEL"])
@@ -49,6 +51,7 @@ def create_base_app(
     # Before the access check, which every factory adds later: oversized or malformed input
     # is refused before any token is verified or any view runs.
     register_request_checks(app)
+    init_web_security(app)
     # Before any rule is added: a malformed uuid is a bad parameter (422), not a missing URL.
     app.url_map.converters["uuid"] = UUIDConverter
     return app

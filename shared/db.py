@@ -66,9 +66,15 @@ def make_engine(url: str) -> Engine:
     if parsed.database in (None, "", ":memory:"):
         # Each thread would get its own empty in-memory database.
         raise ValueError("DATABASE_URL: SQLite needs a file path, not an in-memory database")
-    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    _create_private(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "do_connect")
+    def _private_file(_dialect, _record, _cargs, _cparams) -> None:
+        # At the first connection, not here: an app factory creates engines and must touch
+        # nothing (a pre-forking server calls it).
+        path = Path(parsed.database)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -107,6 +113,7 @@ def _migration_lock(engine: Engine):
     """Serialise migrations when several processes start at once."""
     if engine.dialect.name == "sqlite":
         lock_path = Path(engine.url.database + ".migrate.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "w", opener=_private_opener) as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from shared.analysis_queue import AnalysisQueue
 from shared.auth.principal import current_principal
+from shared.config import RedisRole, redis_url
 from shared.events import NOTIFICATIONS, Events
 from shared.models import Notification
 from shared.telemetry import NOTIFICATIONS_CREATED
@@ -128,9 +129,10 @@ def add_notification(
 def init_notifications(app: Flask) -> None:
     """Bind the app's Redis-backed event publisher and analysis queue (connects lazily)."""
     config = app.config
-    app.extensions["vigil.events"] = Events(config["REDIS_URL"], config["REDIS_NAMESPACE"])
+    namespace = config["REDIS_NAMESPACE"]
+    app.extensions["vigil.events"] = Events(redis_url(config, RedisRole.EVENTS), namespace)
     app.extensions["vigil.analysis_queue"] = AnalysisQueue(
-        config["REDIS_URL"], config["REDIS_NAMESPACE"]
+        redis_url(config, RedisRole.QUEUE), namespace
     )
 
 

@@ -9,11 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from devserver.processes import get_json
 from monitor_app.auth import services
 from monitor_app.auth.passwords import hash_password
 from shared.auth.roles import Role, Scope
@@ -72,6 +74,12 @@ def write_worker_token(path: Path) -> str:
     with os.fdopen(fd, "w") as file:
         file.write(f"{token}\n")
     return token
+
+
+def get_json_as_admin(url: str) -> tuple[int | None, Any]:
+    """(status, JSON body) of a GET with an admin's token that patient_app and data_app
+    accept by its signature: their /health tells the details to admins only."""
+    return get_json(url, token=token_for(Role.ADMIN))
 
 
 def bearer(token: str) -> dict[str, str]:

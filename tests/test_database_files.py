@@ -46,7 +46,9 @@ def test_an_existing_readable_database_is_reported(tmp_path, caplog):
     database.touch(0o644)
     database.chmod(0o644)
     with caplog.at_level(logging.WARNING, logger="shared.db"):
-        make_engine(f"sqlite:///{database}").dispose()
+        engine = make_engine(f"sqlite:///{database}")
+        engine.connect().close()
+        engine.dispose()
     assert "readable by others" in caplog.text
     # Its owner's choice is left alone.
     assert mode(database) == 0o644

@@ -23,7 +23,7 @@ from devserver.apache_kafka import KafkaCluster
 from devserver.ports import free_port
 from devserver.processes import Processes, get_json, wait_until
 from shared.auth.roles import Role
-from tests.auth import token_for
+from tests.auth import get_json_as_admin, token_for
 from tests.helpers import StoredSamples, murmur2_partition
 from tests.processes import data_app_processes
 
@@ -51,7 +51,7 @@ class Pipeline:
 
     def simulator(self) -> dict:
         """The simulator's producer figures: sent, delivered, undelivered, failed, resent."""
-        status, body = get_json(self.patient_url)
+        status, body = get_json_as_admin(self.patient_url)
         return body["kafka"] if status in (200, 503) else {}
 
     def wait_stored_after(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError
 
-from tests.certificates import Authority
+from devserver.tls import make_server_certificate
 from tests.helpers import topic_size
 from tests.secured_kafka import Ward, forged_sample, produce_one
 
@@ -26,8 +26,8 @@ def test_a_tls_client_sends_nothing_to_a_broker_that_cannot_prove_who_it_is(
         # The embedded broker stands in for one that speaks plain Kafka and takes anything.
         connection = replace(connection, bootstrap_servers=tansu_bootstrap)
     else:
-        other = Authority.create(tmp_path, "someone-else")
-        connection = replace(connection, ssl_ca_file=other.file)
+        other = make_server_certificate(tmp_path, ca_name="someone else")
+        connection = replace(connection, ssl_ca_file=other.ca_file)
 
     delivery = produce_one(connection, ward.vitals, forged_sample())
 

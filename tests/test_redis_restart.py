@@ -87,7 +87,7 @@ def system(
     processes = Processes(
         tmp_path,
         {
-            "REDIS_URL": redis_server.url,
+            **redis_server.settings(),
             "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}",
             "DATABASE_URL": database_url,
             "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",
@@ -101,8 +101,11 @@ def system(
             analyser_port, ANALYSER_MIN_LATENCY="0.05", ANALYSER_MAX_LATENCY="0.2"
         )
         processes.start_worker(**WORKER_SETTINGS)
-        # The rate limiter stays on: with Redis down it must let requests through.
-        processes.start_gunicorn("monitor", "monitor_app", monitor_port, workers=2)
+        # Rate limits off: with them on, changes wait for Redis (503: test_rate_limits). This
+        # test is about what becomes of changes made while Redis is down.
+        processes.start_gunicorn(
+            "monitor", "monitor_app", monitor_port, workers=2, RATE_LIMIT_ENABLED="false"
+        )
         wait_for(
             lambda: get_json(f"http://127.0.0.1:{analyser_port}/health")[0] == 200,
             timeout=60,
@@ -304,7 +307,7 @@ def check_serving_without_redis(
     _, pending = api.call(f"/notifications?user_id={user}&status=pending")
     assert {n["id"] for n in pending} == during
 
-    _, health = call(f"{monitor}/health")
+    _, health = call(f"{monitor}/health", token=api.token)
     assert (health["status"], health["database"]) == ("degraded", "ok")
     assert health["redis"] != "ok"
     return during

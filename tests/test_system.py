@@ -12,7 +12,7 @@ import pytest
 from devserver.ports import free_port
 from devserver.processes import GUNICORN, ROOT, get_json
 from shared.auth.roles import Role
-from tests.auth import account_in
+from tests.auth import account_in, get_json_as_admin
 from tests.helpers import both_brokers
 
 pytestmark = pytest.mark.integration
@@ -108,10 +108,10 @@ def test_samples_flow_from_simulator_to_api_and_services_stop_cleanly(system, wa
     assert get_json(urls["patient"] + "/api/v1/patients")[0] == 401
     assert get_json(urls["data"] + "/metrics")[0] == 401
 
-    status, health = get_json(urls["data"] + "/health")
+    status, health = get_json_as_admin(urls["data"] + "/health")
     assert status == 200, health
     assert health["consumer"]["dead_lettered"] == 0
-    status, health = get_json(urls["patient"] + "/health")
+    status, health = get_json_as_admin(urls["patient"] + "/health")
     assert status == 200 and health["monitoring"] is True
 
     for name, process in processes.items():

@@ -13,6 +13,7 @@ from flask import Flask
 
 from shared.analysis_queue import celery_config
 from shared.app import create_base_app
+from shared.config import RedisRole, redis_url
 from shared.db import db
 from shared.notifications import init_notifications
 from worker_app.ai_client import AIClient
@@ -44,7 +45,8 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery = Celery(app.name, task_cls=FlaskTask)
-    celery.conf.update(celery_config(app.config["REDIS_URL"], app.config["REDIS_NAMESPACE"]))
+    config = app.config
+    celery.conf.update(celery_config(redis_url(config, RedisRole.QUEUE), config["REDIS_NAMESPACE"]))
     celery.set_default()
     app.extensions["celery"] = celery
     # Registers the tasks on the default app, i.e. this one.

@@ -27,8 +27,10 @@ from shared.auth.policy import bearer_token, register_access, unauthorized
 from shared.auth.principal import Principal
 from shared.auth.revocation import Revocations
 from shared.auth.tokens import InvalidTokenError, TokenSigner, load_key_setting, load_private_key
+from shared.config import RedisRole, redis_url
 from shared.db import db
 from shared.lifecycle import register_background
+from shared.web_security import refuse_cross_site
 
 # The key, in Flask's signed session cookie, of the dashboard session's secret.
 SESSION_SECRET = "sid"  # noqa: S105 (a key name, not a secret)
@@ -61,7 +63,7 @@ def init_auth(app: Flask) -> None:
     )
     csrf.init_app(app)
     app.extensions["vigil.revocations"] = Revocations(
-        app.config["REDIS_URL"], app.config["REDIS_NAMESPACE"]
+        redis_url(app.config, RedisRole.EVENTS), app.config["REDIS_NAMESPACE"]
     )
     register_background(app, "revocations", RevocationSync(app))
     register_access(app, authenticate, login_endpoint=LOGIN_ENDPOINT)
@@ -100,10 +102,22 @@ def authenticate() -> Principal | None:
     if principal is None:
         session.pop(SESSION_SECRET, None)
         return None
-    # A cookie is sent by the browser whoever's page asks: changes need the CSRF token too.
     if request.method not in SAFE_METHODS:
-        csrf.protect()
+        protect_cookie_change()
     return principal
+
+
+def protect_cookie_change() -> None:
+    """Refuse a change that rides the session cookie unless it comes from Vigil's own pages
+    and carries the session's CSRF token, whatever its Content-Type.
+
+    A browser sends the cookie whoever's page asks, and a form or a text/plain fetch from
+    another site needs no CORS preflight: the token is checked, not the body's type. The
+    browser's Sec-Fetch-Site and Origin headers refuse other sites (a sibling subdomain is
+    "same-site" to SameSite=Lax, so the cookie alone would come along) even with a token.
+    """
+    refuse_cross_site()
+    csrf.protect()
 
 
 def still_signed_in(principal: Principal) -> bool:

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from monitor_app.audit.recorder import request_origin
 from monitor_app.auth import services
-from monitor_app.auth.authenticate import SESSION_SECRET, auth_settings, csrf
+from monitor_app.auth.authenticate import SESSION_SECRET, auth_settings, protect_cookie_change
 from monitor_app.auth.passwords import MAX_PASSWORD_LENGTH
 from monitor_app.auth.sign_in import (
     HOME,
@@ -28,12 +28,9 @@ from shared.identity import MAX_EMAIL_LENGTH, User
 
 bp = Blueprint("login", __name__, template_folder="templates")
 
-# The page holds a fresh CSRF token and takes a password: never cached, never framed.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-}
+# The page holds a fresh CSRF token and takes a password: never cached. (Never framed
+# either, like every answer: shared.web_security.)
+PAGE_HEADERS = {"Cache-Control": "no-store"}
 
 
 def _form(
@@ -64,7 +61,7 @@ def sign_in() -> ResponseReturnValue:
     """Check the email and password; on success a new session, and on to `next`."""
     # Public, so the access check did not ask for the token: a forged sign-in (into the
     # attacker's account) is refused here.
-    csrf.protect()
+    protect_cookie_change()
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
     target = safe_next(request.form.get("next"))
@@ -89,7 +86,7 @@ def logout() -> ResponseReturnValue:
     """End the session here and in the browser, then show the login form."""
     # Public, so that signing out works whatever became of the session (an idle one would
     # otherwise be sent to sign in first); the token keeps other sites' forms from doing it.
-    csrf.protect()
+    protect_cookie_change()
     secret = session.get(SESSION_SECRET)
     if isinstance(secret, str):
         ended = services.end_session(db.session, secret)

@@ -3,7 +3,8 @@
 `/login/sso` sends the browser to the provider; `/login/sso/callback` takes the code back,
 lets Authlib check the state, the nonce and the ID token's signature, then signs the user in
 with a dashboard session. A claim (OIDC_ROLE_CLAIM) says the role, mapped by OIDC_ROLE_MAP.
-Off unless OIDC_ISSUER is set.
+Off unless OIDC_ISSUER is set; then PUBLIC_URL is required: the callback's address is built
+from it, never from the request's Host, which the client chooses.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from monitor_app.auth.sign_in import begin_session, safe_next
 from shared.audit import AuditAction, Outcome, record
 from shared.auth.policy import public, unauthorized
 from shared.auth.roles import PEOPLE, Role
+from shared.config import ConfigError
 from shared.db import db
 
 bp = Blueprint("sso", __name__)
@@ -36,6 +38,8 @@ def init_sso(app: Flask) -> None:
     issuer = app.config["OIDC_ISSUER"]
     if not issuer:
         return
+    if not app.config["PUBLIC_URL"]:
+        raise ConfigError("PUBLIC_URL: required with OIDC_ISSUER (the sign-in's callback URL)")
     oauth = OAuth(app)
     oauth.register(
         PROVIDER,
@@ -79,7 +83,7 @@ def start() -> Response:
     """Send the browser to the hospital's identity provider."""
     client = _client()
     session[NEXT_KEY] = safe_next(request.args.get("next"))
-    return client.authorize_redirect(url_for("sso.callback", _external=True))
+    return client.authorize_redirect(callback_url())
 
 
 @bp.get("/login/sso/callback")
@@ -109,6 +113,12 @@ def callback() -> Response:
     record(db.session, AuditAction.SIGN_IN, user=user, detail={"via": "sso"}, **request_origin())
     db.session.commit()
     return redirect(safe_next(next_page))
+
+
+def callback_url() -> str:
+    """Where the provider sends the browser back: under PUBLIC_URL. (A URL built from the
+    request's Host would send a sign-in code wherever a forged Host header says.)"""
+    return current_app.config["PUBLIC_URL"].rstrip("/") + url_for("sso.callback")
 
 
 def _refuse(reason: str, detail: str | None = None) -> None:

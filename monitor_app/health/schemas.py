@@ -11,7 +11,8 @@ class LiveSchema(Schema):
 
 
 class HealthSchema(Schema):
-    """Overall status, the database's and Redis's, and the live stream of this worker."""
+    """Overall status; for admins also the database's and Redis's, and the live stream of
+    this worker."""
 
     status = fields.String(metadata={"description": "'ok' or 'degraded'."})
     database = fields.String(metadata={"description": "'ok', or why the database failed."})

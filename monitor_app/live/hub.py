@@ -20,6 +20,7 @@ from flask import Flask, current_app
 from monitor_app.notifications.services import may_see
 from shared.auth.principal import Principal
 from shared.background import BackgroundThread, backoff
+from shared.config import RedisRole, redis_url
 from shared.events import REDIS_TIMEOUT_SECONDS
 from shared.telemetry import WEBSOCKET_CLIENTS
 
@@ -188,7 +189,9 @@ def _drain(messages: queue.Queue) -> None:
 def init_event_hub(app: Flask) -> EventHub:
     config = app.config
     hub = EventHub(
-        config["REDIS_URL"], f"{config['REDIS_NAMESPACE']}:events", config["WS_MAX_CLIENTS"]
+        redis_url(config, RedisRole.EVENTS),
+        f"{config['REDIS_NAMESPACE']}:events",
+        config["WS_MAX_CLIENTS"],
     )
     app.extensions["vigil.event_hub"] = hub
     return hub

@@ -38,15 +38,22 @@ def list_metrics(
     return list(session.execute(query))
 
 
-def latest_samples(session: Session, patient_ids: Collection[int]) -> dict[int, PatientMetric]:
-    """The newest sample of each given patient that has one, in a single query."""
+def latest_samples(
+    session: Session, patient_ids: Collection[int], *, not_after: datetime
+) -> dict[int, PatientMetric]:
+    """The newest sample taken at or before `not_after` of each given patient that has one,
+    in a single query.
+
+    A sample stamped in the future (a producer's clock ahead, or a forged one) is no patient's
+    newest: it would hide every real sample until the clock caught up with it.
+    """
     if not patient_ids:
         return {}
     newer = aliased(PatientMetric)
     # Per patient, one backward step on the (patient_id, timestamp) unique index.
     newest_id = (
         select(newer.id)
-        .where(newer.patient_id == Patient.id)
+        .where(newer.patient_id == Patient.id, newer.timestamp <= not_after)
         .order_by(newer.timestamp.desc())
         .limit(1)
         .correlate(Patient)

@@ -111,7 +111,6 @@ class Notifications(MethodView):
             NOTIFICATIONS,
             count_key,
             lambda: services.count_notifications(db.session, args, snapshot, viewer),
-            timeout=current_app.config["CACHE_DEFAULT_TIMEOUT"],
         )
         if past_last_page(pagination_parameters):
             return [], {SNAPSHOT_HEADER: str(snapshot)}

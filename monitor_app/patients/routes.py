@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import NoReturn
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import abort
 from flask_smorest.pagination import PaginationParameters
@@ -46,6 +48,7 @@ class Patients(MethodView):
             db.session,
             offset=pagination_parameters.first_item,
             limit=pagination_parameters.page_size,
+            max_clock_skew=max_clock_skew(),
         )
 
 
@@ -59,10 +62,15 @@ class PatientById(MethodView):
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, patient_uuid: uuid.UUID) -> services.PatientOverview:
         """Show a patient with their newest sample and sample count."""
-        detail = services.patient_detail(db.session, patient_uuid)
+        detail = services.patient_detail(db.session, patient_uuid, max_clock_skew=max_clock_skew())
         if detail is None:
             abort_unknown_patient(patient_uuid)
         return detail
+
+
+def max_clock_skew() -> timedelta:
+    """How far ahead of this server's clock a sample may be and still be shown as newest."""
+    return timedelta(seconds=current_app.config["MAX_CLOCK_SKEW_SECONDS"])
 
 
 def abort_unknown_patient(patient_uuid: uuid.UUID) -> NoReturn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -31,21 +32,33 @@ def count_patients(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Patient)) or 0
 
 
-def list_patients(session: Session, *, offset: int, limit: int) -> list[PatientOverview]:
+def newest_credible(max_clock_skew: timedelta) -> datetime:
+    """The latest timestamp a sample may have now and still count as a patient's newest."""
+    return datetime.now(UTC) + max_clock_skew
+
+
+def list_patients(
+    session: Session, *, offset: int, limit: int, max_clock_skew: timedelta
+) -> list[PatientOverview]:
     """One page of patients by name, each with their newest sample: two queries in all."""
     query = select(Patient).order_by(Patient.name, Patient.uuid).offset(offset).limit(limit)
     patients = list(session.scalars(query))
-    latest = latest_samples(session, [patient.id for patient in patients])
+    latest = latest_samples(
+        session, [patient.id for patient in patients], not_after=newest_credible(max_clock_skew)
+    )
     return [PatientOverview(patient, latest.get(patient.id)) for patient in patients]
 
 
-def patient_detail(session: Session, patient_uuid: uuid.UUID) -> PatientOverview | None:
+def patient_detail(
+    session: Session, patient_uuid: uuid.UUID, *, max_clock_skew: timedelta
+) -> PatientOverview | None:
     """One patient with their newest sample and sample count, or None."""
     patient = find_patient(session, patient_uuid)
     if patient is None:
         return None
+    newest = newest_credible(max_clock_skew)
     return PatientOverview(
         patient,
-        latest_samples(session, [patient.id]).get(patient.id),
+        latest_samples(session, [patient.id], not_after=newest).get(patient.id),
         count_samples(session, patient.id),
     )

@@ -8,16 +8,19 @@ nothing is still protected: only admins may call it, and the policy test names i
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, redirect, request, url_for
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from shared.auth.principal import Principal
 from shared.auth.roles import PEOPLE, Role, Scope
+
+log = logging.getLogger(__name__)
 
 ATTRIBUTE = "__vigil_access__"
 F = TypeVar("F", bound=Callable)
@@ -28,12 +31,15 @@ class Access:
     """Who may call a route: these roles, integrations holding `scope`, or anyone if public.
 
     `page` routes send an anonymous browser to the login page instead of answering 401.
+    `identify` on a public route checks the credentials a caller sends, so that the view may
+    tell an admin more than anyone else.
     """
 
     roles: frozenset[Role] = frozenset()
     scope: Scope | None = None
     public: bool = False
     page: bool = False
+    identify: bool = False
 
     def allows(self, principal: Principal | None) -> bool:
         if self.public:
@@ -50,6 +56,7 @@ class Access:
 
 
 PUBLIC = Access(public=True)
+PUBLIC_IDENTIFIED = Access(public=True, identify=True)
 ADMIN_ONLY = Access(frozenset({Role.ADMIN}))
 SIGNED_IN = Access(PEOPLE)
 SIGNED_IN_PAGE = Access(PEOPLE, page=True)
@@ -68,6 +75,13 @@ def signed_in(*, scope: Scope | None = None, page: bool = False) -> Callable[[F]
 def public(view: F) -> F:
     """Anyone, signed in or not: health probes, the login page, the sign-in endpoint."""
     return _declaring(PUBLIC)(view)
+
+
+def public_identified(view: F) -> F:
+    """Anyone, but the caller's credentials are checked: /health, which tells the status to
+    anyone and the details only to admins. Credentials that do not hold (or cannot be
+    checked now) make the caller anonymous, never an error."""
+    return _declaring(PUBLIC_IDENTIFIED)(view)
 
 
 def _declaring(access: Access) -> Callable[[F], F]:
@@ -132,6 +146,8 @@ def register_access(
             return None
         access = access_for(current_app, request.endpoint, request.method) or ADMIN_ONLY
         if access.public:
+            if access.identify:
+                g.principal = _identified(authenticate)
             return None
         principal = authenticate()
         g.principal = principal
@@ -144,6 +160,20 @@ def register_access(
                 return redirect(url_for(login_endpoint, next=request.full_path.rstrip("?")))
             raise unauthorized("Sign in first: this route needs credentials.")
         raise Forbidden("Your role may not do this.")
+
+
+def _identified(authenticate: Authenticate) -> Principal | None:
+    """The caller if their credentials hold; None if they do not, or if they cannot be
+    checked now (a probe must get its answer while the database or Redis is down)."""
+    try:
+        return authenticate()
+    except HTTPException:
+        return None
+    except Exception:
+        log.warning(
+            "could not check the caller's credentials: answering as to anyone", exc_info=True
+        )
+        return None
 
 
 def unauthorized(message: str) -> Unauthorized:

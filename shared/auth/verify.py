@@ -15,6 +15,7 @@ from shared.auth.tokens import (
     load_key_setting,
     load_public_key,
 )
+from shared.config import RedisRole, redis_url
 
 
 def init_token_auth(app: Flask) -> None:
@@ -23,8 +24,9 @@ def init_token_auth(app: Flask) -> None:
     app.extensions["vigil.token_verifier"] = TokenVerifier(
         load_key_setting(config, "AUTH_PUBLIC_KEY_FILE", load_public_key)
     )
+    # Read with the events user, which monitor_app writes them with (shared/redis_acl.py).
     app.extensions["vigil.revocations"] = Revocations(
-        config["REDIS_URL"], config["REDIS_NAMESPACE"]
+        redis_url(config, RedisRole.EVENTS), config["REDIS_NAMESPACE"]
     )
     register_access(app, authenticate_token)
 

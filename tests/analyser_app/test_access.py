@@ -11,6 +11,7 @@ from flask import Flask
 from shared.auth.revocation import Revocations
 from shared.auth.roles import Role, Scope
 from shared.auth.tokens import TokenClaims, TokenKind
+from shared.config import RedisRole, redis_url
 from tests.analyser_app.conftest import worker_client
 from tests.auth import TEST_TOKEN_LIFETIME, Account, bearer, client_for, signer, token_for
 from tests.forgeries import FORGERIES
@@ -84,7 +85,9 @@ def test_a_revoked_token_or_disabled_account_is_refused_at_once(app: Flask, revo
     claims = _worker_claims()
     client = client_for(app, signer().sign(claims))
     assert client.post(ANALYSE, json=TEXT).status_code == 200
-    revocations = Revocations(app.config["REDIS_URL"], app.config["REDIS_NAMESPACE"])
+    # Where monitor_app writes them, as the user the check reads them with.
+    config = app.config
+    revocations = Revocations(redis_url(config, RedisRole.EVENTS), config["REDIS_NAMESPACE"])
 
     if revoke == "token":
         revocations.revoke_token(claims.token_id)
@@ -94,9 +97,9 @@ def test_a_revoked_token_or_disabled_account_is_refused_at_once(app: Flask, revo
     assert_unauthorized(client.post(ANALYSE, json=TEXT))
 
 
-def test_without_redis_no_token_is_honoured(make_app) -> None:
+def test_without_redis_no_token_is_honoured(make_app, unreachable_redis) -> None:
     # Nobody answers there: the token may have been revoked, so it is not trusted.
-    client = worker_client(make_app(REDIS_URL="redis://127.0.0.1:1/0"))
+    client = worker_client(make_app(**unreachable_redis))
 
     response = client.post(ANALYSE, json=TEXT)
 

@@ -26,9 +26,10 @@ from playwright.sync_api import (
 
 from devserver.ports import free_port
 from devserver.processes import ROOT, Processes, get_json, wait_until
+from devserver.redis_credentials import RedisAccess
 from shared.auth.roles import Role
 from shared.db import make_engine, migrate
-from tests.auth import Account, account_in, write_worker_token
+from tests.auth import Account, account_in, get_json_as_admin, write_worker_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (containers lack the namespaces), and none of the calls home a fresh profile makes.
@@ -145,7 +146,7 @@ class System:
 
 @pytest.fixture(scope="module")
 def system(
-    tansu_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    tansu_bootstrap: str, redis_users: RedisAccess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
     """Broker, Redis, analyser, worker, data_app, monitor_app and three simulated patients."""
     log_dir = tmp_path_factory.mktemp("system")
@@ -156,7 +157,7 @@ def system(
         "KAFKA_BOOTSTRAP_SERVERS": tansu_bootstrap,
         "KAFKA_TOPIC": f"vitals-{suffix}",
         "KAFKA_DLQ_TOPIC": f"vitals-{suffix}.dlq",
-        "REDIS_URL": redis_url,
+        **redis_users.settings(),
         "REDIS_NAMESPACE": f"test-{suffix}",
         "DATABASE_URL": database_url,
         "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",
@@ -220,7 +221,7 @@ def _wait_until_ready(system: System, analyser_port: int, data_port: int) -> Non
 
     def consuming() -> object:
         processes.check_running("data")
-        body = get_json(f"http://127.0.0.1:{data_port}/health")[1] or {}
+        body = get_json_as_admin(f"http://127.0.0.1:{data_port}/health")[1] or {}
         return body.get("consumer", {}).get("assigned_partitions")
 
     wait_until(

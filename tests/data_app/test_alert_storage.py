@@ -149,3 +149,17 @@ def test_a_failed_batch_forgets_the_patient_ids_it_learnt(data_app, monkeypatch)
     assert service.store(stream(newcomer, (NORMAL, 2), start=START + timedelta(hours=1))) == 2
     assert service.store(stream(known, (NORMAL, 1), start=START + timedelta(hours=2))) == 1
     assert set(service.patient_ids) == {known, newcomer}
+
+
+def test_a_sample_from_the_future_already_stored_does_not_silence_alerts(data_app):
+    # Stored before such samples were refused: 4 minutes ahead, its state took every real
+    # sample for an older one and ignored it, a crisis included, until the clock caught up.
+    pid = uuid.uuid4()
+    now = datetime.now(UTC)
+    service = DataService(data_app)
+    service.store(stream(pid, (MEDIUM, 1), start=now + timedelta(minutes=4)))
+    assert service.store(stream(pid, (CRITICAL, 1), start=now)) == 1
+    assert [n.title for n in notifications(data_app)] == [
+        "Maria Sokolova: NEWS2 6, medium risk",
+        "Maria Sokolova: NEWS2 11, high risk",
+    ]

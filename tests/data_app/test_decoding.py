@@ -75,9 +75,35 @@ def _without(field):
         (encode(sample(timestamp=(datetime.now(UTC) + timedelta(days=365)).isoformat())), "future"),
         (_without("pulse"), "pulse"),
         (_without("patient_uuid"), "patient_uuid"),
-        (b"{" + b" " * 20000 + b"}", "exceeds"),
+        (b"{" + b" " * 20000 + b"}", "too large"),
+        # Input that raised something other than InvalidSample, failing its whole batch.
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+        (encode(sample()).replace(b'"pulse": 72', b'"pulse": ' + b"9" * 5000), "4300 digits"),
+        (encode(sample(timestamp="0001-01-01T00:00:00+01:00")), "out of range"),
+        (encode(sample(timestamp="9999-12-31T23:59:59-23:59")), "out of range"),
+        # Names the databases cannot store: their batch failed to insert, for ever.
+        (encode(sample(patient_name="\ud800")), "U\\+D800"),
+        (encode(sample(patient_name="Ivan\x00Petrov")), "U\\+0000 at position 4"),
+        (encode(sample()).replace(b"36.8", b"1e999"), "temperature"),
     ],
 )
 def test_bad_messages_are_rejected_with_a_reason(value, reason):
     with pytest.raises(InvalidSample, match=reason):
         decode_sample(value)
+
+
+def ahead(delta: timedelta) -> str:
+    return (datetime.now(UTC) + delta).isoformat()
+
+
+def test_a_few_seconds_of_clock_skew_are_allowed_and_the_bound_is_a_parameter():
+    # Stamped here, not at collection: the parameters of a test are made long before it runs.
+    assert decode_sample(encode(sample(timestamp=ahead(timedelta(seconds=2)))))["pulse"] == 72
+    with pytest.raises(InvalidSample, match=r"future: 2[34]\d\.\d s ahead"):
+        decode_sample(encode(sample(timestamp=ahead(timedelta(minutes=4)))))
+    with pytest.raises(InvalidSample, match="more than the 5 s allowed"):
+        decode_sample(encode(sample(timestamp=ahead(timedelta(seconds=30)))))
+    minute_ahead = encode(sample(timestamp=ahead(timedelta(minutes=1))))
+    assert decode_sample(minute_ahead, timedelta(minutes=2))["pulse"] == 72
+    with pytest.raises(InvalidSample, match="more than the 30 s allowed"):
+        decode_sample(minute_ahead, timedelta(seconds=30))

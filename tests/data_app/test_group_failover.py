@@ -23,10 +23,11 @@ from sqlalchemy.pool import NullPool
 from data_app.alert_text import alert_message
 from data_app.alerts import AlertState, advance
 from devserver.ports import free_port
-from devserver.processes import Processes, get_json
+from devserver.processes import Processes
 from shared.kafka import TopicSettings, ensure_topic, producer_config
 from shared.models import Notification, Patient, PatientMetric
 from shared.news2 import score_sample
+from tests.auth import get_json_as_admin
 from tests.data_app.test_alert_storage import CRITICAL, MEDIUM, NORMAL
 from tests.helpers import both_brokers
 from tests.processes import data_app_processes
@@ -116,7 +117,7 @@ def test_the_survivor_stores_everything_once_and_alerts_once_per_band_change(
 
     def assigned(name: str) -> int:
         members.check_running(name)
-        status, body = get_json(f"http://127.0.0.1:{ports[name]}/health")
+        status, body = get_json_as_admin(f"http://127.0.0.1:{ports[name]}/health")
         return body["consumer"]["assigned_partitions"] if status == 200 else 0
 
     wait_for(

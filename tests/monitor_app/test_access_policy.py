@@ -16,6 +16,7 @@ import websocket
 from flask import Flask
 from werkzeug.serving import make_server
 
+from devserver.redis_credentials import RedisAccess
 from monitor_app import create_app
 from monitor_app.auth import services
 from shared.auth.roles import Role, Scope
@@ -78,13 +79,13 @@ POLICY: dict[tuple[str, str], Allowed] = {
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Flask]:
+def app(tmp_path_factory: pytest.TempPathFactory, redis_users: RedisAccess) -> Iterator[Flask]:
     """One monitor API for the module: the requests change nothing the policy depends on."""
     app = create_app(
         {
             "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('policy') / 'vigil.db'}",
             "TESTING": True,
-            "REDIS_URL": redis_url,
+            **redis_users.settings(),
             "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}",
             "RATELIMIT_ENABLED": False,
         }

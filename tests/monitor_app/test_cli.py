@@ -464,8 +464,8 @@ def test_tokens_worker_writes_a_private_token_the_analyser_takes(
             "TESTING": True,
             "ANALYSER_MIN_LATENCY": 0.0,
             "ANALYSER_MAX_LATENCY": 0.0,
-            "REDIS_URL": app.config["REDIS_URL"],
-            "REDIS_NAMESPACE": app.config["REDIS_NAMESPACE"],
+            # The monitor's Redis and namespace, where revocations are shared.
+            **{name: value for name, value in app.config.items() if name.startswith("REDIS_")},
         }
     ).test_client()
     text = {"text": "Bed 3: SpO2 84%, hypoxia"}

@@ -19,12 +19,12 @@ ADMIN = Principal(uuid.uuid4(), Role.ADMIN)
 
 @pytest.fixture
 def events(redis_settings: dict[str, str]) -> Events:
-    return Events(redis_settings["REDIS_URL"], redis_settings["REDIS_NAMESPACE"])
+    return Events(redis_settings["REDIS_EVENTS_URL"], redis_settings["REDIS_NAMESPACE"])
 
 
 @pytest.fixture
 def hub(events: Events, redis_settings: dict[str, str]) -> Iterator[EventHub]:
-    hub = EventHub(redis_settings["REDIS_URL"], events.channel, max_clients=4)
+    hub = EventHub(redis_settings["REDIS_EVENTS_URL"], events.channel, max_clients=4)
     yield hub
     hub.stop()
 

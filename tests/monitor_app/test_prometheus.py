@@ -229,7 +229,9 @@ def test_websocket_clients_gauge_follows_connections(
 
 def test_event_hub_counts_each_client_once(redis_settings: dict[str, str]) -> None:
     hub = EventHub(
-        redis_settings["REDIS_URL"], f"{redis_settings['REDIS_NAMESPACE']}:events", max_clients=2
+        redis_settings["REDIS_EVENTS_URL"],
+        f"{redis_settings['REDIS_NAMESPACE']}:events",
+        max_clients=2,
     )
     base = value(CLIENTS)
 

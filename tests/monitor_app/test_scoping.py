@@ -162,7 +162,7 @@ def test_a_cached_answer_is_never_served_to_another_user(app: Flask, ward: Ward)
 def test_live_notification_events_reach_only_those_who_may_see_them(
     app: Flask, ward: Ward, redis_settings: dict[str, str]
 ) -> None:
-    hub = EventHub(redis_settings["REDIS_URL"], "unused", max_clients=8)
+    hub = EventHub(redis_settings["REDIS_EVENTS_URL"], "unused", max_clients=8)
     viewers = {
         name: Principal(account.id, account.role, ward_ids=wards)
         for name, account, wards in [
@@ -201,7 +201,7 @@ def test_live_notification_events_reach_only_those_who_may_see_them(
 def test_a_malformed_notification_event_reaches_no_one(
     redis_settings: dict[str, str], notification: object
 ) -> None:
-    hub = EventHub(redis_settings["REDIS_URL"], "unused", max_clients=2)
+    hub = EventHub(redis_settings["REDIS_EVENTS_URL"], "unused", max_clients=2)
     nurse = hub.subscribe(viewer=Principal(uuid.uuid4(), Role.CLINICIAN))
     hub._fan_out(
         json.dumps({"type": "notification.created", "notification": notification}).encode()

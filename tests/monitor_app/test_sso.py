@@ -17,6 +17,7 @@ from devserver.oidc_provider import OidcProvider
 from monitor_app import create_app
 from shared.audit import AuditEvent
 from shared.auth.roles import Role
+from shared.config import ConfigError
 from shared.db import db, migrate
 from shared.identity import User
 from tests.auth import create_account
@@ -52,6 +53,8 @@ def sso_app(
             "OIDC_CLIENT_ID": "vigil-test",
             "OIDC_CLIENT_SECRET": "not-a-real-secret",
             "OIDC_ROLE_MAP": {"icu-nurses": "clinician", "it-admins": "admin"},
+            # The test client's own address.
+            "PUBLIC_URL": "http://localhost",
         }
     )
     migrate(db.engine(app))
@@ -68,6 +71,21 @@ def sign_in(client: FlaskClient, subject: str, next_page: str = "/") -> object:
     assert chosen.status_code == 302, chosen.text
     back = urllib.parse.urlsplit(chosen.headers["Location"])
     return client.get(back.path, query_string=back.query)
+
+
+def test_the_callback_url_is_the_public_url_whatever_the_host(sso_app: Flask) -> None:
+    start = sso_app.test_client().get("/login/sso", headers={"Host": "evil.example"})
+
+    assert start.status_code == 302
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(start.headers["Location"]).query)
+    assert query["redirect_uri"] == ["http://localhost/login/sso/callback"]
+
+
+def test_single_sign_on_needs_the_public_url(sqlite_url: str) -> None:
+    settings = {"DATABASE_URL": sqlite_url, "TESTING": True, "OIDC_ISSUER": "https://idp.test"}
+
+    with pytest.raises(ConfigError, match="PUBLIC_URL"):
+        create_app(settings)
 
 
 def test_a_nurse_signs_in_through_the_provider(sso_app: Flask) -> None:

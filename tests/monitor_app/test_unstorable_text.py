@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from devserver.postgres import fresh_database
+from devserver.redis_credentials import RedisAccess
 from monitor_app import create_app
 from shared.auth.roles import Role
 from shared.db import db, migrate
@@ -94,7 +95,9 @@ CASES: dict[str, tuple[Send, tuple[str, str]]] = {
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def backend_app(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, redis_url: str
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_users: RedisAccess,
 ) -> Iterator[Flask]:
     """One monitor API per backend for the whole module: every case is refused before it
     writes, so they can share a database (and skip a migration each)."""
@@ -107,7 +110,7 @@ def backend_app(
             {
                 "DATABASE_URL": url,
                 "TESTING": True,
-                "REDIS_URL": redis_url,
+                **redis_users.settings(),
                 "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}",
                 "RATELIMIT_ENABLED": False,
             }

@@ -20,6 +20,7 @@ def app(redis_settings: dict[str, str]) -> Iterator[Flask]:
             "TESTING": True,
             **redis_settings,
             "PATIENT_NAME": "Ivan Petrov",
+            "PATIENT_ID_SECRET": "0123456789abcdef" * 4,
             "PATIENT_SEED": 7,
             "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
         }

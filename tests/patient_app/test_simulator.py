@@ -22,8 +22,9 @@ def test_generated_sample_has_the_message_fields_and_passes_the_shared_schema(me
 
 
 def test_uuid_is_stable_per_name_unless_given():
-    assert patient_uuid_for("Ivan Petrov") == patient_uuid_for("Ivan Petrov")
-    assert patient_uuid_for("Ivan Petrov") != patient_uuid_for("Anna Ivanova")
+    secret = "s" * 32
+    assert patient_uuid_for("Ivan Petrov", secret) == patient_uuid_for("Ivan Petrov", secret)
+    assert patient_uuid_for("Ivan Petrov", secret) != patient_uuid_for("Anna Ivanova", secret)
     given = uuid.uuid4()
     assert build_patients("Ivan Petrov", patient_uuid=given)[0].uuid == given
 
@@ -61,10 +62,10 @@ def test_deterioration_seconds_reach_every_simulated_patient():
         assert samples[-1].pulse >= 120 and samples[-1].spo2 <= 91, samples[-1]
 
 
-def test_identity_and_latest_sample(client, metrics_service):
+def test_identity_and_latest_sample(app, client, metrics_service):
     body = client.get("/api/v1/patient").json
     assert body["name"] == "Ivan Petrov"
-    assert body["uuid"] == str(patient_uuid_for("Ivan Petrov"))
+    assert body["uuid"] == str(patient_uuid_for("Ivan Petrov", app.config["PATIENT_ID_SECRET"]))
     assert body["scenario"] == "normal"
     assert body["latest"] is None
 
