@@ -91,6 +91,7 @@ PASSWORD_VARIABLES = (
     "VIGIL_POSTGRES_PASSWORD",
     "VIGIL_REDIS_PASSWORD",
     "VIGIL_GRAFANA_ADMIN_PASSWORD",
+    "VIGIL_PATIENT_ID_SECRET",
 )
 TEST_SECRETS = {
     name: f"test{index}{name.lower()[6:12]}" for index, name in enumerate(PASSWORD_VARIABLES)
