@@ -1,0 +1,203 @@
+"""gunicorn's threaded worker, made to give a thread only to a request that has arrived.
+
+gunicorn's gthread worker hands each connection to a thread as soon as its first byte
+arrives; the thread then blocks reading the rest of the head for as long as the client takes
+to send it. Forty sockets sending one header line a second (slowloris) held every thread of
+two sixteen-thread workers, and `/health` stopped answering.
+
+This worker reads a request's head, and a small body announced by Content-Length, in its
+event loop, without blocking, as nginx does in front of an application server; the request
+goes to a thread once it is all there. A client that has not sent it within
+`REQUEST_HEAD_SECONDS` is disconnected. What a thread still reads itself (a large or chunked
+body, a pipelined request) must arrive within `REQUEST_BODY_SECONDS`, so no client holds a
+thread longer than that by sending slowly.
+
+`gunicorn.conf.py` and shared/serve.py run every app with it.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+import selectors
+import socket
+import time
+from collections import deque
+from functools import partial
+
+from gunicorn.http.parser import RequestParser
+from gunicorn.http.unreader import SocketUnreader
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+# nginx's client_header_timeout is 60 s by default; Vigil's clients are on the same network.
+REQUEST_HEAD_SECONDS = 10.0
+# The rest of a request a thread reads itself, from when it starts reading.
+REQUEST_BODY_SECONDS = 30.0
+# Bodies up to this size are read before a thread is involved (nginx's client_body_buffer).
+BUFFERED_BODY_BYTES = 1024 * 1024
+# A head longer than this goes to the parser, which answers 431 or 400.
+MAX_HEAD_BYTES = 64 * 1024
+_RECV_BYTES = 64 * 1024
+_HEAD_END = b"\r\n\r\n"
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r\n", re.I)
+
+
+class ReadDeadlineUnreader(SocketUnreader):
+    """gunicorn's socket reader, with a deadline that bounds every read a thread makes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__(sock)
+        self.deadline: float | None = None
+        self.expired = False
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        if self.deadline is None:
+            return super().chunk(size_hint)
+        remaining = self.deadline - time.monotonic()
+        prior = self.sock.gettimeout()
+        try:
+            if remaining <= 0:
+                raise TimeoutError("request read deadline passed")
+            self.sock.settimeout(remaining if prior is None else min(prior, remaining))
+            return super().chunk(size_hint)
+        except TimeoutError:
+            # Seen as the end of the data: the parser gives up on the request quietly, and the
+            # connection is closed rather than kept alive (see BufferedConn.reusable).
+            self.expired = True
+            return b""
+        finally:
+            self.sock.settimeout(prior)
+
+
+class BufferedConn(TConn):
+    """A connection with the bytes the event loop read ahead of its thread."""
+
+    def __init__(self, cfg, sock, client, server) -> None:
+        super().__init__(cfg, sock, client, server)
+        self.read_ahead = bytearray()
+        self.unreader: ReadDeadlineUnreader | None = None
+
+    def init(self) -> None:
+        super().init()
+        if isinstance(self.parser, RequestParser) and self.unreader is None:
+            self.unreader = ReadDeadlineUnreader(self.sock)
+            self.unreader.unread(self.parser.unreader.take_buffered())
+            self.parser.unreader = self.unreader
+            self.arm(REQUEST_BODY_SECONDS)
+        self.hand_over()
+
+    def hand_over(self) -> None:
+        """Give the parser what the event loop read (in the thread, or the loop itself)."""
+        if self.read_ahead and self.unreader is not None:
+            self.unreader.unread(bytes(self.read_ahead))
+            self.read_ahead.clear()
+
+    def arm(self, seconds: float) -> None:
+        if self.unreader is not None:
+            self.unreader.deadline = time.monotonic() + seconds
+
+    @property
+    def reusable(self) -> bool:
+        return self.unreader is None or not self.unreader.expired
+
+
+def request_complete(data: bytes | bytearray) -> bool:
+    """Whether `data` holds a whole head, and its body if a small Content-Length says so.
+
+    Anything else (chunked, large, malformed) is for the parser and the thread to deal with.
+    """
+    end = data.find(_HEAD_END)
+    if end < 0:
+        return len(data) > MAX_HEAD_BYTES
+    length = _CONTENT_LENGTH.search(data, 0, end + 2)
+    if length is None:
+        return True
+    wanted = int(length.group(1))
+    return wanted > BUFFERED_BODY_BYTES or len(data) - end - len(_HEAD_END) >= wanted
+
+
+class BufferingThreadWorker(ThreadWorker):
+    """gthread, reading each request in the event loop before a thread serves it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Connections whose request is still arriving, oldest (soonest to expire) first.
+        self.arriving: deque[BufferedConn] = deque()
+
+    # -- the event loop (main thread) -------------------------------------------------------
+    def accept(self, listener) -> None:
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = BufferedConn(self.cfg, client_sock, client_addr, listener.getsockname())
+        if self.cfg.is_ssl:
+            # The TLS handshake happens in the thread; only the thread's deadline applies.
+            client_sock.setblocking(True)
+            self.enqueue_req(conn)
+            return
+        self._await_request(conn)
+
+    def on_client_socket_readable(self, conn, client) -> None:
+        """A kept-alive connection's next request starts: read it here too."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._await_request(conn)
+
+    def _await_request(self, conn: BufferedConn) -> None:
+        conn.sock.setblocking(False)
+        conn.timeout = time.monotonic() + REQUEST_HEAD_SECONDS
+        self.arriving.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._read_ahead, conn))
+
+    def _read_ahead(self, conn: BufferedConn, client) -> None:
+        try:
+            data = conn.sock.recv(_RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._forget(conn)
+            self.nr_conns -= 1
+            conn.close()
+            return
+        conn.read_ahead += data
+        if request_complete(conn.read_ahead):
+            self._forget(conn)
+            conn.data_ready = True
+            conn.hand_over()  # a kept-alive connection has its parser already
+            conn.sock.setblocking(True)
+            self.enqueue_req(conn)
+
+    def _forget(self, conn: BufferedConn) -> None:
+        self.poller.unregister(conn.sock)
+        self.arriving.remove(conn)
+
+    def murder_pending(self) -> None:
+        """Also disconnect the clients that took too long to send their request."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self.arriving and self.arriving[0].timeout <= now:
+            conn = self.arriving.popleft()
+            try:
+                self.poller.unregister(conn.sock)
+            except (OSError, KeyError, ValueError):
+                pass
+            self.nr_conns -= 1
+            conn.close()
+
+    # -- the threads ------------------------------------------------------------------------
+    def handle(self, conn: BufferedConn):
+        # A pipelined request, not read by the loop, must still arrive in time (a new
+        # connection is armed once its parser exists).
+        conn.arm(REQUEST_BODY_SECONDS)
+        return super().handle(conn)
+
+    def handle_request(self, req, conn: BufferedConn) -> bool:
+        conn.arm(REQUEST_BODY_SECONDS)
+        keepalive = super().handle_request(req, conn)
+        return keepalive and conn.reusable
