@@ -64,6 +64,9 @@ def post_worker_init(worker) -> None:
     """Start the app's background services in the worker, after gunicorn has forked."""
     app = getattr(worker, "wsgi", None)
     if isinstance(app, Flask):
+        # How many requests the worker serves at once: what long-lived ones (monitor_app's
+        # WebSocket streams) must leave room within.
+        app.config["SERVER_THREADS"] = worker.cfg.threads
         start_background(app)
 
 

@@ -10,6 +10,9 @@ follows whenever that changes (sent whatever `types` asked for).
 The handshake is signed in like any request (the dashboard's cookie, or a bearer token) and
 refused from another site's page. The stream re-checks its session or token every
 WS_SESSION_CHECK_SECONDS and closes with 1008 "session ended" once it no longer holds.
+
+The stream takes no messages: what a client sends is discarded, and a message over
+WS_CLIENT_MESSAGE_BYTES (monitor_app/config.py) closes it with 1009.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from monitor_app.audit.recorder import record_request
 from monitor_app.auth.authenticate import still_signed_in
 from monitor_app.extensions import sock
 from monitor_app.live.hub import CLOSE, TooManyClientsError, event_hub
+from monitor_app.live.seats import seat_limits
 from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.principal import require_principal
@@ -88,6 +92,13 @@ def _requested_types() -> frozenset[str] | None:
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _discard_client_messages(ws: Server) -> None:
+    """Drop what the client sent (small messages: SOCK_SERVER_OPTIONS refuses larger ones);
+    unread, they would pile up in the connection for as long as it lasts."""
+    while ws.receive(timeout=0) is not None:
+        pass
+
+
 @sock.route("/ws", bp=bp)
 @signed_in(scope=Scope.PATIENTS_READ)
 def stream(ws: Server) -> None:
@@ -99,9 +110,9 @@ def stream(ws: Server) -> None:
     principal = require_principal()
     hub = event_hub()
     try:
-        subscription = hub.subscribe(types, principal)
-    except TooManyClientsError:
-        ws.close(TRY_AGAIN_LATER, "too many clients on this worker; retry shortly")
+        subscription = hub.subscribe(types, principal, seat_limits(current_app.config))
+    except TooManyClientsError as refusal:
+        ws.close(TRY_AGAIN_LATER, str(refusal))
         return
     record_request(AuditAction.LIVE_SUBSCRIBED, detail={"types": sorted(types or EVENT_FAMILIES)})
     check_every = current_app.config["WS_SESSION_CHECK_SECONDS"]
@@ -125,6 +136,7 @@ def stream(ws: Server) -> None:
                     ws.close(POLICY_VIOLATION, SESSION_ENDED)
                     return
                 next_check = time.monotonic() + check_every
+            _discard_client_messages(ws)
             if message is None:
                 continue
             if message is CLOSE:

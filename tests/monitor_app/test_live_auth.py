@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 from monitor_app.auth import services
+from monitor_app.config import WS_CLIENT_MESSAGE_BYTES
 from monitor_app.live.routes import POLICY_VIOLATION, SESSION_ENDED, same_origin
 from shared.auth.roles import Role, Scope
 from shared.db import db, utcnow
@@ -365,3 +366,77 @@ def test_a_handshake_from_this_sites_page_is_accepted(served: Served, clinician:
 )
 def test_same_origin(origin: str, host: str, same: bool) -> None:
     assert same_origin(origin, host) is same
+
+
+@pytest.mark.parametrize("origin", FOREIGN_ORIGINS)
+def test_a_token_does_not_let_another_sites_page_in(
+    served: Served, clinician: Account, origin: str
+) -> None:
+    """A page can send a bearer token too (one it was given or stole): its Origin still
+    says it is not Vigil's."""
+    assert (
+        refused(served, header=[f"Authorization: Bearer {clinician.token}"], origin=origin) == 403
+    )
+
+
+# -- seats ----------------------------------------------------------------------------------
+def opened(served: Served, account: Account) -> websocket.WebSocket | tuple[int, str]:
+    """A stream of `account`'s past its hello, or the close code and reason it was refused
+    with instead."""
+    ws = websocket.create_connection(
+        served.ws_url, timeout=CLOSE_DEADLINE, header=[f"Authorization: Bearer {account.token}"]
+    )
+    opcode, frame = ws.recv_data_frame(True)
+    if opcode == websocket.ABNF.OPCODE_CLOSE:
+        ws.close()
+        ws.shutdown()
+        return int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode()
+    assert json.loads(frame.data)["type"] == "hello"
+    return ws
+
+
+def test_viewers_cannot_take_the_seats_kept_for_clinicians(
+    served: Served, make_account: Callable[..., Account], clinician: Account
+) -> None:
+    """One viewer account (or one leaked integration token) opening stream after stream:
+    it gets its share, and a clinician still gets in."""
+    assert served.app.config["WS_MAX_CLIENTS"] == 8
+    greedy, other_viewer = make_account(Role.VIEWER), make_account(Role.VIEWER)
+    streams = []
+    try:
+        for _ in range(6):
+            streams.append(opened(served, greedy))
+        refusals = [s for s in streams if isinstance(s, tuple)]
+        assert len(streams) - len(refusals) == 4
+        assert refusals == [(1013, "at most 4 streams per user on this worker; close one")] * 2
+        # The other four seats are for clinicians and admins.
+        refused_viewer = opened(served, other_viewer)
+        assert refused_viewer == (
+            1013,
+            "the remaining seats are kept for clinicians; retry shortly",
+        )
+        for _ in range(4):
+            streams.append(opened(served, clinician))
+            assert not isinstance(streams[-1], tuple), streams[-1]
+    finally:
+        for stream in streams:
+            if not isinstance(stream, tuple):
+                stream.close()
+
+
+# -- what clients send ----------------------------------------------------------------------
+MESSAGE_TOO_BIG = 1009
+
+
+def test_client_messages_are_discarded_and_a_long_one_closes_the_stream(
+    served: Served, clinician: Account
+) -> None:
+    ws = connect(served, header=[f"Authorization: Bearer {clinician.token}"])
+    for number in range(200):
+        ws.send(f"ping {number}")
+    publish_vitals(served.app, "still streaming")
+    assert receive_event(ws, "vitals")["marker"] == "still streaming"
+
+    ws.send("x" * (WS_CLIENT_MESSAGE_BYTES + 1))
+
+    assert closed_with(ws) == (MESSAGE_TOO_BIG, "Message is too big")
