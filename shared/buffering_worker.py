@@ -8,9 +8,10 @@ two sixteen-thread workers, and `/health` stopped answering.
 This worker reads a request's head, and a small body announced by Content-Length, in its
 event loop, without blocking, as nginx does in front of an application server; the request
 goes to a thread once it is all there. A client that has not sent it within
-`REQUEST_HEAD_SECONDS` is disconnected. What a thread still reads itself (a large or chunked
-body, a pipelined request) must arrive within `REQUEST_BODY_SECONDS`, so no client holds a
-thread longer than that by sending slowly.
+`REQUEST_HEAD_SECONDS` is disconnected, and so are the slowest of them when the worker holds
+as many connections as it may (worker_connections). What a thread still reads itself (a
+large or chunked body, a pipelined request) must arrive within `REQUEST_BODY_SECONDS`, so no
+client holds a thread longer than that by sending slowly.
 
 `gunicorn.conf.py` and shared/serve.py run every app with it.
 """
@@ -40,6 +41,8 @@ MAX_HEAD_BYTES = 64 * 1024
 _RECV_BYTES = 64 * 1024
 _HEAD_END = b"\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r\n", re.I)
+_EXPECT_CONTINUE = re.compile(rb"\r\nexpect[ \t]*:[ \t]*100-continue[ \t]*\r\n", re.I)
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class ReadDeadlineUnreader(SocketUnreader):
@@ -76,6 +79,7 @@ class BufferedConn(TConn):
         super().__init__(cfg, sock, client, server)
         self.read_ahead = bytearray()
         self.unreader: ReadDeadlineUnreader | None = None
+        self.continued = False
 
     def init(self) -> None:
         super().init()
@@ -114,6 +118,12 @@ def request_complete(data: bytes | bytearray) -> bool:
         return True
     wanted = int(length.group(1))
     return wanted > BUFFERED_BODY_BYTES or len(data) - end - len(_HEAD_END) >= wanted
+
+
+def expects_continue(data: bytes | bytearray) -> bool:
+    """Whether `data` holds a whole head that asks for "100 Continue" before its body."""
+    end = data.find(_HEAD_END)
+    return end >= 0 and _EXPECT_CONTINUE.search(data, 0, end + 2) is not None
 
 
 class BufferingThreadWorker(ThreadWorker):
@@ -161,34 +171,50 @@ class BufferingThreadWorker(ThreadWorker):
         except OSError:
             data = b""
         if not data:
-            self._forget(conn)
-            self.nr_conns -= 1
-            conn.close()
+            self.arriving.remove(conn)
+            self._disconnect(conn)
             return
         conn.read_ahead += data
         if request_complete(conn.read_ahead):
-            self._forget(conn)
+            self.poller.unregister(conn.sock)
+            self.arriving.remove(conn)
             conn.data_ready = True
             conn.hand_over()  # a kept-alive connection has its parser already
             conn.sock.setblocking(True)
             self.enqueue_req(conn)
+        elif not conn.continued and expects_continue(conn.read_ahead):
+            # The client (curl, for a body over 1 KiB) waits for it before sending the body;
+            # the thread sends gunicorn's own as well, and clients accept several 1xx.
+            conn.continued = True
+            try:
+                conn.sock.send(_CONTINUE)
+            except OSError:
+                pass
 
-    def _forget(self, conn: BufferedConn) -> None:
-        self.poller.unregister(conn.sock)
-        self.arriving.remove(conn)
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """At worker_connections, gunicorn stops accepting: new clients would wait in the
+        listen queue behind a flood of unfinished requests. Make room by disconnecting the
+        clients that have taken longest to send theirs instead."""
+        if not enabled and self.alive:
+            while self.arriving and self.nr_conns >= self.worker_connections:
+                self._disconnect(self.arriving.popleft())
+            enabled = self.nr_conns < self.worker_connections
+        super().set_accept_enabled(enabled)
+
+    def _disconnect(self, conn: BufferedConn) -> None:
+        try:
+            self.poller.unregister(conn.sock)
+        except (OSError, KeyError, ValueError):
+            pass
+        self.nr_conns -= 1
+        conn.close()
 
     def murder_pending(self) -> None:
         """Also disconnect the clients that took too long to send their request."""
         super().murder_pending()
         now = time.monotonic()
         while self.arriving and self.arriving[0].timeout <= now:
-            conn = self.arriving.popleft()
-            try:
-                self.poller.unregister(conn.sock)
-            except (OSError, KeyError, ValueError):
-                pass
-            self.nr_conns -= 1
-            conn.close()
+            self._disconnect(self.arriving.popleft())
 
     # -- the threads ------------------------------------------------------------------------
     def handle(self, conn: BufferedConn):

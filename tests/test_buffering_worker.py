@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from shared.buffering_worker import BUFFERED_BODY_BYTES, MAX_HEAD_BYTES, request_complete
+from shared.buffering_worker import (
+    BUFFERED_BODY_BYTES,
+    MAX_HEAD_BYTES,
+    expects_continue,
+    request_complete,
+)
 
 HEAD = b"POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\n"
 
@@ -30,3 +35,16 @@ HEAD = b"POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\n"
 )
 def test_request_complete(data: bytes, complete: bool) -> None:
     assert request_complete(data) is complete
+
+
+@pytest.mark.parametrize(
+    ("data", "expects"),
+    [
+        (HEAD + b"Expect: 100-continue\r\nContent-Length: 2000\r\n\r\n", True),
+        (HEAD + b"expect:100-Continue\r\n\r\n", True),
+        (HEAD + b"Expect: 100-continue\r\n", False),  # the head is not all there yet
+        (HEAD + b"Content-Length: 2000\r\n\r\n", False),
+    ],
+)
+def test_expects_continue(data: bytes, expects: bool) -> None:
+    assert expects_continue(data) is expects

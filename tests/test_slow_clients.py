@@ -183,6 +183,69 @@ def test_slow_requests_do_not_stop_health_answering(station: Station, trickle: s
     print(f"slowest /health under {ATTACKERS} sockets trickling their {trickle}: {slowest:.3f}s")
 
 
+def test_a_client_that_expects_100_continue_gets_it_before_sending_its_body(
+    station: Station,
+) -> None:
+    """curl sends a body over 1 KiB only once told to (or after a second): the worker
+    waiting for the body must say so itself."""
+    body = b'{"username": "nobody@vigil.test", "password": "%s"}' % (b"x" * 2000)
+    with socket.create_connection(("127.0.0.1", station.port), timeout=ANSWER_WITHIN) as sock:
+        sock.sendall(
+            b"POST /api/v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        sock.sendall(body)
+        answer = b""
+        # The head of the answer (a password that long is refused), after any further 100.
+        while b"\r\n\r\n{" not in answer:
+            more = sock.recv(65536)
+            assert more, answer
+            answer += more
+    assert b"HTTP/1.1 422 " in answer, answer
+
+
+# gunicorn's worker_connections: connections a worker holds before it stops accepting.
+WORKER_CONNECTIONS = 1000
+
+
+def test_a_flood_of_unfinished_requests_does_not_stop_health_answering(station: Station) -> None:
+    """More connections than the workers may hold, each with a request begun: the workers
+    make room for new clients by dropping those that have taken longest."""
+    sockets = []
+    try:
+        for _ in range(WORKERS * WORKER_CONNECTIONS + 100):
+            sock = socket.create_connection(("127.0.0.1", station.port))
+            sock.sendall(b"GET /health HTTP/1.1\r\n")
+            sockets.append(sock)
+        # The workers accept, in turn, what the kernel queued before the probe: on a busy
+        # machine that can take a moment. Then the probe must keep being answered; without
+        # room made, none is until the first of these is dropped (REQUEST_HEAD_SECONDS).
+        started = time.monotonic()
+        wait_until(lambda: answers(station.port), timeout=4, interval=0.1, message="/health")
+        absorbed = time.monotonic() - started
+        slowest = keeps_answering(station.port, seconds=3.0)
+    finally:
+        for sock in sockets:
+            sock.close()
+    print(
+        f"beside {len(sockets)} unfinished requests /health answered after {absorbed:.3f}s, "
+        f"then within {slowest:.3f}s"
+    )
+
+
+def answers(port: int) -> bool:
+    """Whether GET /health answers 200 within ANSWER_WITHIN."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=ANSWER_WITHIN)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
 # -- WebSocket ------------------------------------------------------------------------------
 def opened(station: Station, account: Account, timeout: float = 10.0):
     """A stream of `account`'s past its hello; or the close code and reason it was refused
