@@ -6,12 +6,12 @@ to send it. Forty sockets sending one header line a second (slowloris) held ever
 two sixteen-thread workers, and `/health` stopped answering.
 
 This worker reads a request's head, and a small body announced by Content-Length, in its
-event loop, without blocking, as nginx does in front of an application server; the request
-goes to a thread once it is all there. A client that has not sent it within
-`REQUEST_HEAD_SECONDS` is disconnected, and so are the slowest of them when the worker holds
-as many connections as it may (worker_connections). What a thread still reads itself (a
-large or chunked body, a pipelined request) must arrive within `REQUEST_BODY_SECONDS`, so no
-client holds a thread longer than that by sending slowly.
+event loop, without blocking (over TLS, the handshake too), as nginx does in front of an
+application server; the request goes to a thread once it is all there. A client that has
+not sent it within `REQUEST_HEAD_SECONDS` is disconnected, and so are the slowest of them
+when the worker holds as many connections as it may (worker_connections). What a thread
+still reads itself (a large or chunked body, a pipelined request) must arrive within
+`REQUEST_BODY_SECONDS`, so no client holds a thread longer than that by sending slowly.
 
 `gunicorn.conf.py` and shared/serve.py run every app with it.
 """
@@ -22,10 +22,13 @@ import errno
 import re
 import selectors
 import socket
+import ssl
 import time
 from collections import deque
 from functools import partial
 
+from gunicorn import http
+from gunicorn import sock as gunicorn_sock
 from gunicorn.http.parser import RequestParser
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
@@ -80,8 +83,21 @@ class BufferedConn(TConn):
         self.read_ahead = bytearray()
         self.unreader: ReadDeadlineUnreader | None = None
         self.continued = False
+        # Served over TLS: whether the event loop has completed the handshake yet.
+        self.handshaken: bool | None = None
 
     def init(self) -> None:
+        if self.handshaken and self.parser is None:
+            # TConn.init would wrap the socket in TLS again: the loop already has.
+            self.sock.setblocking(True)
+            if gunicorn_sock.is_http2_negotiated(self.sock):
+                self.is_http2 = True
+                self.parser = http.get_parser(
+                    self.cfg, self.sock, self.client, http2_connection=True
+                )
+                self.parser.initiate_connection()
+            else:
+                self.parser = http.get_parser(self.cfg, self.sock, self.client)
         super().init()
         if isinstance(self.parser, RequestParser) and self.unreader is None:
             self.unreader = ReadDeadlineUnreader(self.sock)
@@ -133,6 +149,7 @@ class BufferingThreadWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         # Connections whose request is still arriving, oldest (soonest to expire) first.
         self.arriving: deque[BufferedConn] = deque()
+        self._tls: ssl.SSLContext | None = None
 
     # -- the event loop (main thread) -------------------------------------------------------
     def accept(self, listener) -> None:
@@ -145,10 +162,21 @@ class BufferingThreadWorker(ThreadWorker):
         self.nr_conns += 1
         conn = BufferedConn(self.cfg, client_sock, client_addr, listener.getsockname())
         if self.cfg.is_ssl:
-            # The TLS handshake happens in the thread; only the thread's deadline applies.
-            client_sock.setblocking(True)
-            self.enqueue_req(conn)
-            return
+            # The handshake too is the loop's: a client could send its hello as slowly.
+            if self._tls is None:
+                self._tls = gunicorn_sock.ssl_context(self.cfg)
+            try:
+                conn.sock = self._tls.wrap_socket(
+                    client_sock,
+                    server_side=True,
+                    do_handshake_on_connect=False,
+                    suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+                )
+            except (OSError, ValueError):
+                self.nr_conns -= 1
+                client_sock.close()
+                return
+            conn.handshaken = False
         self._await_request(conn)
 
     def on_client_socket_readable(self, conn, client) -> None:
@@ -165,10 +193,20 @@ class BufferingThreadWorker(ThreadWorker):
 
     def _read_ahead(self, conn: BufferedConn, client) -> None:
         try:
+            if conn.handshaken is False:
+                conn.sock.do_handshake()
+                conn.handshaken = True
+                if gunicorn_sock.is_http2_negotiated(conn.sock):
+                    # HTTP/2 multiplexes its requests: the thread reads them, as gunicorn's.
+                    self._serve(conn)
+                    return
             data = conn.sock.recv(_RECV_BYTES)
-        except (BlockingIOError, InterruptedError):
+            # Decrypted bytes TLS holds already do not make the socket readable again.
+            while isinstance(conn.sock, ssl.SSLSocket) and conn.sock.pending():
+                data += conn.sock.recv(conn.sock.pending())
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError, InterruptedError):
             return
-        except OSError:
+        except (OSError, ValueError):
             data = b""
         if not data:
             self.arriving.remove(conn)
@@ -176,12 +214,7 @@ class BufferingThreadWorker(ThreadWorker):
             return
         conn.read_ahead += data
         if request_complete(conn.read_ahead):
-            self.poller.unregister(conn.sock)
-            self.arriving.remove(conn)
-            conn.data_ready = True
-            conn.hand_over()  # a kept-alive connection has its parser already
-            conn.sock.setblocking(True)
-            self.enqueue_req(conn)
+            self._serve(conn)
         elif not conn.continued and expects_continue(conn.read_ahead):
             # The client (curl, for a body over 1 KiB) waits for it before sending the body;
             # the thread sends gunicorn's own as well, and clients accept several 1xx.
@@ -190,6 +223,15 @@ class BufferingThreadWorker(ThreadWorker):
                 conn.sock.send(_CONTINUE)
             except OSError:
                 pass
+
+    def _serve(self, conn: BufferedConn) -> None:
+        """Give the connection, its request all there, to a thread."""
+        self.poller.unregister(conn.sock)
+        self.arriving.remove(conn)
+        conn.data_ready = True
+        conn.hand_over()  # a kept-alive connection has its parser already
+        conn.sock.setblocking(True)
+        self.enqueue_req(conn)
 
     def set_accept_enabled(self, enabled: bool) -> None:
         """At worker_connections, gunicorn stops accepting: new clients would wait in the
