@@ -11,8 +11,9 @@ The handshake is signed in like any request (the dashboard's cookie, or a bearer
 refused from another site's page. The stream re-checks its session or token every
 WS_SESSION_CHECK_SECONDS and closes with 1008 "session ended" once it no longer holds.
 
-The stream takes no messages: what a client sends is discarded, and a message over
-WS_CLIENT_MESSAGE_BYTES (monitor_app/config.py) closes it with 1009.
+The stream takes no messages: what a client sends is discarded, a message over
+WS_CLIENT_MESSAGE_BYTES (monitor_app/config.py) closes it with 1009, and a flood of them
+with 1008 "this stream takes no messages".
 """
 
 from __future__ import annotations
@@ -49,6 +50,10 @@ IDLE_CHECK_SECONDS = 1.0
 TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
 SESSION_ENDED = "session ended"
+# Client messages are discarded; more than this many between two wakes of the stream (at
+# most IDLE_CHECK_SECONDS apart) close it: a real client sends none.
+CLIENT_MESSAGES_PER_WAKE = 100
+CLIENT_FLOOD = "this stream takes no messages"
 DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 
 
@@ -92,11 +97,13 @@ def _requested_types() -> frozenset[str] | None:
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _discard_client_messages(ws: Server) -> None:
+def _discard_client_messages(ws: Server) -> int:
     """Drop what the client sent (small messages: SOCK_SERVER_OPTIONS refuses larger ones);
-    unread, they would pile up in the connection for as long as it lasts."""
+    unread, they would pile up in the connection for as long as it lasts. How many."""
+    count = 0
     while ws.receive(timeout=0) is not None:
-        pass
+        count += 1
+    return count
 
 
 @sock.route("/ws", bp=bp)
@@ -136,7 +143,10 @@ def stream(ws: Server) -> None:
                     ws.close(POLICY_VIOLATION, SESSION_ENDED)
                     return
                 next_check = time.monotonic() + check_every
-            _discard_client_messages(ws)
+            if _discard_client_messages(ws) > CLIENT_MESSAGES_PER_WAKE:
+                # Flooding: each wait lets them pile up again (about a second's worth).
+                ws.close(POLICY_VIOLATION, CLIENT_FLOOD)
+                return
             if message is None:
                 continue
             if message is CLOSE:

@@ -23,7 +23,13 @@ from werkzeug.serving import make_server
 
 from monitor_app.auth import services
 from monitor_app.config import WS_CLIENT_MESSAGE_BYTES
-from monitor_app.live.routes import POLICY_VIOLATION, SESSION_ENDED, same_origin
+from monitor_app.live.routes import (
+    CLIENT_FLOOD,
+    CLIENT_MESSAGES_PER_WAKE,
+    POLICY_VIOLATION,
+    SESSION_ENDED,
+    same_origin,
+)
 from shared.auth.roles import Role, Scope
 from shared.db import db, utcnow
 from shared.identity import User, UserSession
@@ -432,7 +438,7 @@ def test_client_messages_are_discarded_and_a_long_one_closes_the_stream(
     served: Served, clinician: Account
 ) -> None:
     ws = connect(served, header=[f"Authorization: Bearer {clinician.token}"])
-    for number in range(200):
+    for number in range(CLIENT_MESSAGES_PER_WAKE // 2):
         ws.send(f"ping {number}")
     publish_vitals(served.app, "still streaming")
     assert receive_event(ws, "vitals")["marker"] == "still streaming"
@@ -440,3 +446,16 @@ def test_client_messages_are_discarded_and_a_long_one_closes_the_stream(
     ws.send("x" * (WS_CLIENT_MESSAGE_BYTES + 1))
 
     assert closed_with(ws) == (MESSAGE_TOO_BIG, "Message is too big")
+
+
+def test_a_flood_of_client_messages_closes_the_stream(served: Served, clinician: Account) -> None:
+    """Small messages, each discarded, but sent as fast as a client can: they would pile up
+    between two wakes of the stream, and again after."""
+    ws = connect(served, header=[f"Authorization: Bearer {clinician.token}"])
+    try:
+        for _ in range(50 * CLIENT_MESSAGES_PER_WAKE):
+            ws.send("x" * 100)
+    except (websocket.WebSocketConnectionClosedException, ConnectionError):
+        pass  # closed meanwhile: what the server should do
+
+    assert closed_with(ws) == (POLICY_VIOLATION, CLIENT_FLOOD)
