@@ -91,13 +91,21 @@ class EventHub(BackgroundThread):
         seats: SeatLimits | None = None,
     ) -> Subscription:
         with self._lock:
-            refusal = (seats or self.seats).refusal(viewer, (s.viewer for s in self._subscriptions))
+            refusal = self._refusal(viewer, seats)
             if refusal is not None:
                 raise TooManyClientsError(refusal)
             subscription = Subscription(types, viewer)
             self._subscriptions.add(subscription)
             WEBSOCKET_CLIENTS.inc()
             return subscription
+
+    def refusal(self, viewer: Principal | None, seats: SeatLimits | None = None) -> str | None:
+        """Why `viewer` would be refused a seat now; None if it would get one."""
+        with self._lock:
+            return self._refusal(viewer, seats)
+
+    def _refusal(self, viewer: Principal | None, seats: SeatLimits | None) -> str | None:
+        return (seats or self.seats).refusal(viewer, (s.viewer for s in self._subscriptions))
 
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, request
 from simple_websocket import ConnectionClosed, Server
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import Forbidden
+from werkzeug.exceptions import Forbidden, ServiceUnavailable
 
 from monitor_app.audit.recorder import record_request
 from monitor_app.auth.authenticate import still_signed_in
@@ -36,7 +36,7 @@ from monitor_app.live.hub import CLOSE, TooManyClientsError, event_hub
 from monitor_app.live.seats import seat_limits
 from shared.audit import AuditAction
 from shared.auth.policy import signed_in
-from shared.auth.principal import require_principal
+from shared.auth.principal import current_principal, require_principal
 from shared.auth.roles import Scope
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,19 @@ def refuse_other_sites() -> None:
     origin = request.headers.get("Origin")
     if origin is not None and not same_origin(origin, request.host):
         raise Forbidden("This stream may only be opened from Vigil's own pages.")
+
+
+@bp.before_request
+def refuse_without_a_seat() -> None:
+    """No seat for this caller: 503 at the handshake. A stream refused after the upgrade
+    (1013, below, when two handshakes race for the last seat) leaves simple-websocket's
+    reader thread behind until the next ping, waiting for the client's close."""
+    principal = current_principal()
+    if principal is None:
+        return  # the view's sign-in check answers
+    refusal = event_hub().refusal(principal, seat_limits(current_app.config))
+    if refusal is not None:
+        raise ServiceUnavailable(refusal, retry_after=5)
 
 
 def _requested_types() -> frozenset[str] | None:
