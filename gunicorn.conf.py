@@ -2,6 +2,7 @@
 
 from shared.logging import GUNICORN_LOGCONFIG
 from shared.serve import (  # noqa: F401  (gunicorn hooks)
+    WORKER_CLASS,
     child_exit,
     on_exit,
     post_worker_init,
@@ -12,7 +13,7 @@ from shared.serve import (  # noqa: F401  (gunicorn hooks)
 # Before the workers import prometheus_client: their metrics are summed from one folder.
 prepare_metrics_dir()
 
-worker_class = "gthread"
+worker_class = WORKER_CLASS
 threads = 4
 graceful_timeout = 15
 logconfig_dict = GUNICORN_LOGCONFIG

@@ -79,7 +79,21 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "WS_MAX_CLIENTS",
         parse_int(1, 10000),
         8,
-        "WebSocket clients per gunicorn worker; each holds one of its threads.",
+        "WebSocket clients per gunicorn worker; each holds one of its threads, so a worker "
+        "takes at most half its threads' worth whatever this says.",
+    ),
+    Setting(
+        "WS_MAX_CLIENTS_PER_USER",
+        parse_int(1, 10000),
+        4,
+        "WebSocket clients one user (or integration token's user) may have per worker.",
+    ),
+    Setting(
+        "WS_CLINICIAN_SEATS",
+        parse_int(0, 10000),
+        4,
+        "Of a worker's WebSocket seats, how many only clinicians and admins may take: "
+        "viewers and integrations cannot lock the station out.",
     ),
     Setting(
         "WS_SESSION_CHECK_SECONDS",
@@ -167,6 +181,10 @@ METRICS_MAX_LIMIT = 1000
 NOTIFICATIONS_PAGE_SIZE = 50
 NOTIFICATIONS_MAX_PAGE_SIZE = 200
 
+# The live stream is the server's to send: a client message longer than this closes it with
+# 1009 (simple-websocket would otherwise buffer any size, and the memory stays taken).
+WS_CLIENT_MESSAGE_BYTES = 1024
+
 # Where the app serves Swagger UI's own files, so /docs needs no CDN.
 SWAGGER_UI_ASSETS_URL = "/docs/assets"
 
@@ -232,5 +250,5 @@ def extension_config(config: dict[str, Any]) -> dict[str, Any]:
         # (The in-memory fallback would start a timer thread in the factory, before gunicorn
         # forks, and count each worker apart.)
         "RATELIMIT_SWALLOW_ERRORS": False,
-        "SOCK_SERVER_OPTIONS": {"ping_interval": 25},
+        "SOCK_SERVER_OPTIONS": {"ping_interval": 25, "max_message_size": WS_CLIENT_MESSAGE_BYTES},
     }

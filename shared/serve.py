@@ -23,6 +23,8 @@ from shared.logging import GUNICORN_LOGCONFIG
 # prometheus_client picks its storage when first imported, so this is read before that.
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _OWNED_METRICS_DIR = "VIGIL_OWNS_PROMETHEUS_DIR"
+# gthread, but a thread only for a request that has arrived: slow clients cannot hold them.
+WORKER_CLASS = "shared.buffering_worker.BufferingThreadWorker"
 
 
 def prepare_metrics_dir() -> None:
@@ -62,6 +64,9 @@ def post_worker_init(worker) -> None:
     """Start the app's background services in the worker, after gunicorn has forked."""
     app = getattr(worker, "wsgi", None)
     if isinstance(app, Flask):
+        # How many requests the worker serves at once: what long-lived ones (monitor_app's
+        # WebSocket streams) must leave room within.
+        app.config["SERVER_THREADS"] = worker.cfg.threads
         start_background(app)
 
 
@@ -94,14 +99,14 @@ class GunicornServer(BaseApplication):
 def serve(
     factory: Callable[[], Flask], host: str, port: int, workers: int = 1, threads: int = 4
 ) -> None:
-    """Serve `factory()` with gunicorn's threaded workers until SIGTERM/SIGINT."""
+    """Serve `factory()` with Vigil's threaded workers until SIGTERM/SIGINT."""
     GunicornServer(
         factory,
         {
             "bind": f"{host}:{port}",
             "workers": workers,
             "threads": threads,
-            "worker_class": "gthread",
+            "worker_class": WORKER_CLASS,
             "graceful_timeout": 15,
             "accesslog": None,
             "logconfig_dict": GUNICORN_LOGCONFIG,

@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from flask import Flask, current_app
 
+from monitor_app.live.seats import SeatLimits
 from monitor_app.notifications.services import may_see
 from shared.auth.principal import Principal
 from shared.background import BackgroundThread, backoff
@@ -33,7 +34,8 @@ CLOSE = object()
 
 
 class TooManyClientsError(RuntimeError):
-    """This worker already streams to as many clients as it may."""
+    """This worker already streams to as many clients as it may (of this kind, or of this
+    user); the message says which."""
 
 
 @dataclass(eq=False)
@@ -74,7 +76,8 @@ class EventHub(BackgroundThread):
         super().__init__("event-hub")
         self.redis_url = redis_url
         self.channel = channel
-        self.max_clients = max_clients
+        # Without the app's own (see seats.py): this many clients, whoever they are.
+        self.seats = SeatLimits(max_clients)
         self.connected = False
         self._subscriptions: set[Subscription] = set()
         self._lock = threading.Lock()
@@ -83,15 +86,27 @@ class EventHub(BackgroundThread):
 
     # -- subscribers ------------------------------------------------------------------------
     def subscribe(
-        self, types: frozenset[str] | None = None, viewer: Principal | None = None
+        self,
+        types: frozenset[str] | None = None,
+        viewer: Principal | None = None,
+        seats: SeatLimits | None = None,
     ) -> Subscription:
         with self._lock:
-            if len(self._subscriptions) >= self.max_clients:
-                raise TooManyClientsError(f"{self.max_clients} clients already connected")
+            refusal = self._refusal(viewer, seats)
+            if refusal is not None:
+                raise TooManyClientsError(refusal)
             subscription = Subscription(types, viewer)
             self._subscriptions.add(subscription)
             WEBSOCKET_CLIENTS.inc()
             return subscription
+
+    def refusal(self, viewer: Principal | None, seats: SeatLimits | None = None) -> str | None:
+        """Why `viewer` would be refused a seat now; None if it would get one."""
+        with self._lock:
+            return self._refusal(viewer, seats)
+
+    def _refusal(self, viewer: Principal | None, seats: SeatLimits | None) -> str | None:
+        return (seats or self.seats).refusal(viewer, (s.viewer for s in self._subscriptions))
 
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:

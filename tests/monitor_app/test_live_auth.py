@@ -22,7 +22,14 @@ from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 from monitor_app.auth import services
-from monitor_app.live.routes import POLICY_VIOLATION, SESSION_ENDED, same_origin
+from monitor_app.config import WS_CLIENT_MESSAGE_BYTES
+from monitor_app.live.routes import (
+    CLIENT_FLOOD,
+    CLIENT_MESSAGES_PER_WAKE,
+    POLICY_VIOLATION,
+    SESSION_ENDED,
+    same_origin,
+)
 from shared.auth.roles import Role, Scope
 from shared.db import db, utcnow
 from shared.identity import User, UserSession
@@ -365,3 +372,95 @@ def test_a_handshake_from_this_sites_page_is_accepted(served: Served, clinician:
 )
 def test_same_origin(origin: str, host: str, same: bool) -> None:
     assert same_origin(origin, host) is same
+
+
+@pytest.mark.parametrize("origin", FOREIGN_ORIGINS)
+def test_a_token_does_not_let_another_sites_page_in(
+    served: Served, clinician: Account, origin: str
+) -> None:
+    """A page can send a bearer token too (one it was given or stole): its Origin still
+    says it is not Vigil's."""
+    assert (
+        refused(served, header=[f"Authorization: Bearer {clinician.token}"], origin=origin) == 403
+    )
+
+
+# -- seats ----------------------------------------------------------------------------------
+def opened(served: Served, account: Account) -> websocket.WebSocket | tuple[int, str]:
+    """A stream of `account`'s past its hello; or the status and message its handshake was
+    refused with (or the close code and reason, refused after it) instead."""
+    try:
+        ws = websocket.create_connection(
+            served.ws_url,
+            timeout=CLOSE_DEADLINE,
+            header=[f"Authorization: Bearer {account.token}"],
+        )
+    except websocket.WebSocketBadStatusException as refusal:
+        return refusal.status_code, json.loads(refusal.resp_body)["message"]
+    opcode, frame = ws.recv_data_frame(True)
+    if opcode == websocket.ABNF.OPCODE_CLOSE:
+        ws.close()
+        ws.shutdown()
+        return int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode()
+    assert json.loads(frame.data)["type"] == "hello"
+    return ws
+
+
+def test_viewers_cannot_take_the_seats_kept_for_clinicians(
+    served: Served, make_account: Callable[..., Account], clinician: Account
+) -> None:
+    """One viewer account (or one leaked integration token) opening stream after stream:
+    it gets its share, and a clinician still gets in."""
+    assert served.app.config["WS_MAX_CLIENTS"] == 8
+    greedy, other_viewer = make_account(Role.VIEWER), make_account(Role.VIEWER)
+    streams = []
+    try:
+        for _ in range(6):
+            streams.append(opened(served, greedy))
+        refusals = [s for s in streams if isinstance(s, tuple)]
+        assert len(streams) - len(refusals) == 4
+        assert refusals == [(503, "at most 4 streams per user on this worker; close one")] * 2
+        # The other four seats are for clinicians and admins.
+        refused_viewer = opened(served, other_viewer)
+        assert refused_viewer == (
+            503,
+            "the remaining seats are kept for clinicians; retry shortly",
+        )
+        for _ in range(4):
+            streams.append(opened(served, clinician))
+            assert not isinstance(streams[-1], tuple), streams[-1]
+    finally:
+        for stream in streams:
+            if not isinstance(stream, tuple):
+                stream.close()
+
+
+# -- what clients send ----------------------------------------------------------------------
+MESSAGE_TOO_BIG = 1009
+
+
+def test_client_messages_are_discarded_and_a_long_one_closes_the_stream(
+    served: Served, clinician: Account
+) -> None:
+    ws = connect(served, header=[f"Authorization: Bearer {clinician.token}"])
+    for number in range(CLIENT_MESSAGES_PER_WAKE // 2):
+        ws.send(f"ping {number}")
+    publish_vitals(served.app, "still streaming")
+    assert receive_event(ws, "vitals")["marker"] == "still streaming"
+
+    ws.send("x" * (WS_CLIENT_MESSAGE_BYTES + 1))
+
+    assert closed_with(ws) == (MESSAGE_TOO_BIG, "Message is too big")
+
+
+def test_a_flood_of_client_messages_closes_the_stream(served: Served, clinician: Account) -> None:
+    """Small messages, each discarded, but sent as fast as a client can: they would pile up
+    between two wakes of the stream, and again after."""
+    ws = connect(served, header=[f"Authorization: Bearer {clinician.token}"])
+    try:
+        for _ in range(50 * CLIENT_MESSAGES_PER_WAKE):
+            ws.send("x" * 100)
+    except (websocket.WebSocketConnectionClosedException, ConnectionError):
+        pass  # closed meanwhile: what the server should do
+
+    assert closed_with(ws) == (POLICY_VIOLATION, CLIENT_FLOOD)
