@@ -19,6 +19,7 @@ import websocket
 
 from devserver.ports import free_port
 from devserver.processes import Processes, wait_until
+from devserver.redis_credentials import RedisAccess
 from shared.auth.roles import Role
 from tests.auth import Account, account_in
 from tests.slow_clients import (
@@ -62,7 +63,9 @@ class Station:
 
 
 @pytest.fixture(scope="module")
-def station(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Station]:
+def station(
+    tmp_path_factory: pytest.TempPathFactory, redis_users: RedisAccess
+) -> Iterator[Station]:
     """monitor_app under gunicorn as the Procfile starts it, with accounts to sign in as."""
     folder = tmp_path_factory.mktemp("slow-clients")
     database_url = f"sqlite:///{folder / 'vigil.db'}"
@@ -71,7 +74,7 @@ def station(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
     processes = Processes(
         folder,
         {
-            "REDIS_URL": redis_url,
+            **redis_users.settings(),
             "REDIS_NAMESPACE": f"test-slow-{port}",
             "DATABASE_URL": database_url,
             "TMPDIR": str(folder),

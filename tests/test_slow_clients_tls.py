@@ -6,24 +6,19 @@ One server for the module: the Procfile's two workers of sixteen threads, over T
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import websocket
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from devserver.ports import free_port
 from devserver.processes import GUNICORN, Processes, wait_until
+from devserver.redis_credentials import RedisAccess
+from devserver.tls import make_server_certificate
 from shared.auth.roles import Role
 from tests.auth import account_in
 from tests.slow_clients import ATTACKERS, Slowloris, keeps_answering
@@ -49,48 +44,19 @@ class TlsStation:
         return self.client.wrap_socket(self.tcp(), server_hostname="127.0.0.1")
 
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A throwaway certificate for 127.0.0.1 and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert, key_file = folder / "monitor.pem", folder / "monitor-key.pem"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert, key_file
-
-
 @pytest.fixture(scope="module")
-def station(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[TlsStation]:
+def station(
+    tmp_path_factory: pytest.TempPathFactory, redis_users: RedisAccess
+) -> Iterator[TlsStation]:
     folder = tmp_path_factory.mktemp("slow-tls")
-    cert, key = self_signed(folder)
+    tls = make_server_certificate(folder / "tls", hosts=("127.0.0.1",))
     port = free_port()
     database_url = f"sqlite:///{folder / 'vigil.db'}"
     clinician = account_in(database_url, Role.CLINICIAN)
     processes = Processes(
         folder,
         {
-            "REDIS_URL": redis_url,
+            **redis_users.settings(),
             "REDIS_NAMESPACE": f"test-slow-tls-{port}",
             "DATABASE_URL": database_url,
             "TMPDIR": str(folder),
@@ -108,12 +74,12 @@ def station(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
             "--threads",
             str(THREADS),
             "--certfile",
-            str(cert),
+            str(tls.cert_file),
             "--keyfile",
-            str(key),
+            str(tls.key_file),
         ],
     )
-    client = ssl.create_default_context(cafile=str(cert))
+    client = ssl.create_default_context(cafile=str(tls.ca_file))
 
     def ready() -> bool:
         processes.check_running("monitor")
