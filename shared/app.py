@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
 
-from shared.config import Setting, load_settings
+from shared.config import Setting, load_settings, plaintext_redis_hosts
 from shared.converters import UUIDConverter, uuid_param_schema
 from shared.logging import configure_logging
 from shared.request_checks import FORM_LIMITS, register_request_checks
 from shared.request_id import register_request_id
 from shared.telemetry import init_telemetry
 from shared.web_security import WEB_SETTINGS, init_web_security
+
+log = logging.getLogger(__name__)
 
 OPENAPI_DEFAULTS: dict[str, Any] = {
     "API_VERSION": "v1",
@@ -46,6 +49,7 @@ def create_base_app(
     if test_config:
         app.config.from_mapping(test_config)
     configure_logging(service, app.config["LOG_LEVEL"])
+    warn_of_plaintext_redis(app.config)
     register_request_id(app)
     init_telemetry(app, service)
     # Before the access check, which every factory adds later: oversized or malformed input
@@ -55,6 +59,23 @@ def create_base_app(
     # Before any rule is added: a malformed uuid is a bad parameter (422), not a missing URL.
     app.url_map.converters["uuid"] = UUIDConverter
     return app
+
+
+def warn_of_plaintext_redis(config: Mapping[str, Any]) -> None:
+    """Log once, at start, each Redis host off this machine that is reached without TLS.
+
+    A warning, not a ConfigError: a private network (docker-compose's, a host's own bridge)
+    may carry plain Redis safely, and only the operator knows whether it is one. Off such a
+    network the passwords, the revocations and the queued analyses cross it readable.
+    """
+    if "REDIS_URL" not in config:
+        return
+    for host in plaintext_redis_hosts(config):
+        log.warning(
+            "Redis is reached over plain TCP, readable on the network: use rediss:// "
+            "unless that network is private (README: Redis)",
+            extra={"redis_host": host},
+        )
 
 
 def make_api() -> Api:
