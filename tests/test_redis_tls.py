@@ -26,7 +26,7 @@ from devserver.tls import ServerCertificate, make_server_certificate
 from monitor_app.config import extension_config
 from monitor_app.json_cache import JsonCache
 from shared.analysis_queue import AnalysisQueue, queue_name
-from shared.app import warn_of_plaintext_redis
+from shared.app import check_redis_transport
 from shared.config import (
     REDIS_SETTINGS,
     ConfigError,
@@ -191,6 +191,13 @@ def test_plain_redis_off_this_machine_is_warned_of_at_start(
     }
     assert plaintext_redis_hosts(config) == ["cache.ward.example"]
     with caplog.at_level(logging.WARNING, logger="shared.app"):
-        warn_of_plaintext_redis(config)
+        check_redis_transport(config)
     assert [r.redis_host for r in caplog.records] == ["cache.ward.example"]
     assert "secret" not in caplog.text
+
+
+def test_a_ca_file_without_a_rediss_url_is_refused(tls_redis: TlsRedis) -> None:
+    config = {"REDIS_URL": "redis://127.0.0.1:16379/0", "REDIS_TLS_CA_FILE": Path("/ca.pem")}
+    with pytest.raises(ConfigError, match="^REDIS_TLS_CA_FILE: "):
+        check_redis_transport(config)
+    check_redis_transport({**config, **tls_redis.settings("tls-ok")})
