@@ -7,6 +7,7 @@ throwaway CA (devserver.tls).
 from __future__ import annotations
 
 import logging
+import queue
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tls import ServerCertificate, make_server_certificate
 from monitor_app.config import extension_config
 from monitor_app.json_cache import JsonCache
+from monitor_app.live.hub import EventHub
 from shared.analysis_queue import AnalysisQueue, queue_name
 from shared.app import check_redis_transport
 from shared.config import (
@@ -107,6 +109,31 @@ def test_events_publish_over_tls(settings: dict[str, Any], wait_for: Callable[..
         assert events.generation(PATIENTS) == 1
     finally:
         pubsub.close()
+        events.redis.close()
+
+
+def test_the_live_hub_relays_events_over_tls(
+    settings: dict[str, Any], wait_for: Callable[..., Any]
+) -> None:
+    url = redis_url(settings, RedisRole.EVENTS)
+    events = Events(url, settings["REDIS_NAMESPACE"])
+    hub = EventHub(url, events.channel, max_clients=1)
+    hub.start()
+    try:
+        wait_for(lambda: hub.connected, message="the hub to subscribe")
+        subscription = hub.subscribe()
+
+        def relayed() -> str | None:
+            # Again until it arrives: `connected` is set once SUBSCRIBE is sent, not answered.
+            assert events.publish("vitals", {"patient_id": "p2"})
+            try:
+                return subscription.messages.get(timeout=0.2)
+            except queue.Empty:
+                return None
+
+        assert '"patient_id": "p2"' in wait_for(relayed)
+    finally:
+        hub.stop()
         events.redis.close()
 
 
