@@ -85,8 +85,9 @@ $(KAFKA_STAMP): $(KAFKA_POM)
 
 # `make run KAFKA_ENGINE=apache` runs the broker on Apache Kafka (make passes the variable on).
 # The token signing key pair every app reads is made in var/auth once and kept, so tokens
-# issued before a restart stay valid; so are the demo accounts (var/demo-credentials.txt)
-# and the secret the simulated patients' uuids are derived from (var/patient-id.secret).
+# issued before a restart stay valid; so are the demo accounts (var/demo-credentials.txt),
+# the secret the simulated patients' uuids are derived from (var/patient-id.secret) and the
+# worker's API token for the analyser (var/auth/ai-api-token, AI_API_TOKEN_FILE's default).
 # Redis's users are made in var/redis before honcho starts Redis and the apps together (so
 # none waits for another); honcho hands every process their URLs from clients.env.
 run: install redis $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
@@ -95,6 +96,7 @@ run: install redis $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@$(BIN)/python -m devserver.redis_credentials var/redis
 	@$(BIN)/python -m patient_app.id_secret var/patient-id.secret
 	@$(BIN)/python -m monitor_app users demo var/demo-credentials.txt
+	@$(BIN)/python -m monitor_app tokens worker var/auth/ai-api-token
 	@echo ""
 	@echo "  Vigil is starting. In a few seconds:"
 	@echo "    Dashboard (central station): http://127.0.0.1:$(MONITOR_PORT)/"

@@ -10,6 +10,9 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
+from shared.auth.policy import allow, public
+from shared.auth.roles import Role, Scope
+
 from .analysis import Analysis, analyse
 from .schemas import AnalysisSchema, HealthSchema, TextSchema
 
@@ -24,6 +27,8 @@ _rng = random.SystemRandom()
 
 @blp.route("/analyse")
 class Analyse(MethodView):
+    # The texts describe patients: the worker's token (analysis:write) sends them, or an admin.
+    @allow(Role.ADMIN, scope=Scope.ANALYSIS_WRITE)
     @blp.arguments(TextSchema)
     @blp.response(200, AnalysisSchema)
     @blp.alt_response(400, response="BAD_REQUEST", description="A body that is not JSON.")
@@ -45,6 +50,7 @@ class Analyse(MethodView):
 
 @health_blp.route("/health")
 class Health(MethodView):
+    @public
     @health_blp.response(200, HealthSchema)
     def get(self) -> dict[str, str]:
         """The analyser depends on nothing, so serving means healthy."""

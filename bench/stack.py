@@ -3,15 +3,18 @@
 Everything listens on free loopback ports and writes under one folder, so a benchmark never
 meets `make run`'s system or the machine's own services. The processes are started the way
 the Procfile starts them (gunicorn for data_app and monitor_app). The stack has token keys of
-its own; `admin_token()` signs the benchmark in.
+its own; `admin_token()` signs the benchmark in, `worker_token()` is what the worker sends the
+analyser.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sqlite3
 import tempfile
+import uuid
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,10 +27,12 @@ from devserver.processes import Processes, get_json, wait_until
 from devserver.redis_credentials import RedisAccess
 from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tansu import start_broker
-from shared.auth.roles import Role
+from shared.auth.roles import Role, Scope
 from shared.auth.tokens import (
     PRIVATE_KEY_NAME,
     PUBLIC_KEY_NAME,
+    TokenClaims,
+    TokenKind,
     TokenSigner,
     load_private_key,
     write_key_pair,
@@ -76,6 +81,7 @@ class Stack:
         self.processes = Processes(self.folder, self.settings)
         self._services: list[Any] = []
         self._token: str | None = None
+        self._worker_token: str | None = None
 
     def __enter__(self) -> Stack:
         return self
@@ -140,7 +146,16 @@ class Stack:
     def start_analysis(self, **env: str) -> None:
         """The reference analyser (its default 1–3 s per call) and a worker calling it."""
         self.ports["analyser"] = free_port()
-        self._set(AI_API_URL=f"{self.url('analyser')}/api/v1/analyse", METRICS_PORT="0")
+        token_file = self.folder / "ai-api-token"
+        if not token_file.exists():
+            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(f"{self.worker_token()}\n")
+        self._set(
+            AI_API_URL=f"{self.url('analyser')}/api/v1/analyse",
+            AI_API_TOKEN_FILE=str(token_file),
+            METRICS_PORT="0",
+        )
         self.processes.start_analyser(self.ports["analyser"], **env)
         self._healthy("analyser")
         self.processes.start_worker(**env)
@@ -166,6 +181,21 @@ class Stack:
             signer = TokenSigner(load_private_key(Path(self.settings["AUTH_PRIVATE_KEY_FILE"])))
             self._token, _claims = signer.access_token(user_id, role, TOKEN_LIFETIME)
         return self._token
+
+    def worker_token(self) -> str:
+        """An integration's API token holding analysis:write, signed with the stack's key: the
+        analyser checks it by signature and the (empty) revocation sets, as for the worker."""
+        if self._worker_token is None:
+            signer = TokenSigner(load_private_key(Path(self.settings["AUTH_PRIVATE_KEY_FILE"])))
+            claims = TokenClaims(
+                token_id=uuid.uuid4(),
+                user_id=uuid.uuid4(),
+                role=Role.INTEGRATION.value,
+                kind=TokenKind.API,
+                scopes=frozenset({Scope.ANALYSIS_WRITE.value}),
+            )
+            self._worker_token = signer.sign(claims)
+        return self._worker_token
 
     def key_settings(self) -> dict[str, Path]:
         """The key files, as the config of an app the benchmark creates in its own process."""

@@ -66,6 +66,16 @@ def token_for(role: Role = Role.ADMIN, scopes: Iterable[Scope] = ()) -> str:
     return signer().sign(claims)
 
 
+def write_worker_token(path: Path) -> str:
+    """The worker's kind of token (an integration's, holding analysis:write), written to
+    `path` with mode 0600 as `tokens worker` writes it; for AI_API_TOKEN_FILE."""
+    token = token_for(Role.INTEGRATION, [Scope.ANALYSIS_WRITE])
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(f"{token}\n")
+    return token
+
+
 def get_json_as_admin(url: str) -> tuple[int | None, Any]:
     """(status, JSON body) of a GET with an admin's token that patient_app and data_app
     accept by its signature: their /health tells the details to admins only."""

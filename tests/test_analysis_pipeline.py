@@ -20,7 +20,7 @@ from monitor_app import create_app as create_monitor_app
 from shared.auth.roles import Role
 from shared.config import DEFAULT_WARD_ID
 from shared.db import db, migrate
-from tests.auth import create_account, get_json_as_admin
+from tests.auth import create_account, get_json_as_admin, token_for, write_worker_token
 from tests.bearer import client_with
 from tests.processes import receive_until
 
@@ -30,13 +30,16 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def stack(tmp_path: Path, redis_settings: dict[str, str], wait_for) -> Iterator[dict]:
     """A database, the test's Redis namespace, the analyser (fast) and helpers to start
-    workers; monitor_app in-process for the API calls, signed in as an admin whose token
-    also serves a monitor_app the test starts on the same database."""
+    workers, which send the analyser an API token from a file; monitor_app in-process for the
+    API calls, signed in as an admin whose token also serves a monitor_app the test starts on
+    the same database."""
     analyser_port = free_port()
+    worker_token = write_worker_token(tmp_path / "ai-api-token")
     settings = {
         **redis_settings,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'vigil.db'}",
         "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",
+        "AI_API_TOKEN_FILE": str(tmp_path / "ai-api-token"),
     }
     processes = Processes(tmp_path, settings)
     processes.start_analyser(analyser_port, ANALYSER_MIN_LATENCY="0.05", ANALYSER_MAX_LATENCY="0.2")
@@ -53,6 +56,7 @@ def stack(tmp_path: Path, redis_settings: dict[str, str], wait_for) -> Iterator[
             "processes": processes,
             "client": client_with(monitor, admin.token),
             "token": admin.token,
+            "worker_token": worker_token,
             "settings": settings,
             "analyser_port": analyser_port,
         }
@@ -106,6 +110,22 @@ def test_a_notification_goes_pending_then_completed_with_a_category(stack, wait_
     # Celery logs the task's result after the task returns, so after the database shows it.
     log = stack["processes"].log
     wait_for(lambda: "'completed'" in log("worker"), timeout=10, message="the worker's result")
+    # The analyser takes no text without a token: the worker sent its own, and never logs it.
+    assert stack["worker_token"] not in log("worker")
+
+
+def test_a_token_the_analyser_refuses_fails_the_analysis_naming_the_setting(stack, wait_for):
+    # A clinician's token: genuine, but no right to send texts to the analyser.
+    start_worker(stack, wait_for, AI_API_TOKEN=token_for(Role.CLINICIAN))
+    client = stack["client"]
+    notification_id = create(client, "Infusion pump failed: occlusion error on line 2")
+
+    status = wait_for(lambda: finished(client, notification_id), timeout=30, message="the analysis")
+    assert status["processing_status"] == "failed"
+    assert "refused the worker's token (403)" in status["failure_reason"]
+    assert "AI_API_TOKEN" in status["failure_reason"]
+    # Not retried: only the operator can mend it.
+    assert status["attempts"] == 1 and status["category"] is None
 
 
 def test_an_ai_api_that_times_out_ends_failed_with_the_reason(stack, wait_for):

@@ -91,6 +91,7 @@ PASSWORD_VARIABLES = (
     "VIGIL_POSTGRES_PASSWORD",
     "VIGIL_REDIS_PASSWORD",
     "VIGIL_GRAFANA_ADMIN_PASSWORD",
+    "VIGIL_PATIENT_ID_SECRET",
 )
 TEST_SECRETS = {
     name: f"test{index}{name.lower()[6:12]}" for index, name in enumerate(PASSWORD_VARIABLES)
@@ -351,7 +352,7 @@ def test_procfile_starts_broker_apps_and_three_named_patients():
     assert sum("--scenario deteriorating" in p for p in patients) == 1
 
 
-@pytest.mark.parametrize("name", ["worker", "data", "monitor"])
+@pytest.mark.parametrize("name", ["worker", "data", "monitor", "analyser"])
 def test_apps_share_redis_with_its_password(compose, name):
     service = compose["services"][name]
     password = TEST_SECRETS["VIGIL_REDIS_PASSWORD"]
@@ -405,6 +406,35 @@ def test_the_worker_reaches_the_analyser_over_verified_tls(compose):
     assert made["server"] not in {m.get("source") for m in worker.get("volumes", [])}
     assert analyser["depends_on"]["tls"]["condition"] == "service_completed_successfully"
     assert worker["depends_on"]["analyser"]["condition"] == "service_healthy"
+
+
+def test_the_worker_sends_the_analyser_a_token_only_it_mounts(compose):
+    """The one-shot `worker-token` makes the worker's API token (analysis:write) with the
+    signing key, in a volume of its own; the worker reads it there, and nobody else mounts it."""
+    services = compose["services"]
+    maker, worker = services["worker-token"], services["worker"]
+    assert maker["restart"] == "no"
+    command = maker["command"]
+    assert command[:5] == ["python", "-m", "monitor_app", "tokens", "worker"]
+    [written] = command[5:]
+    token_file = worker["environment"]["AI_API_TOKEN_FILE"]
+    assert token_file == written
+    volume = mounted_volume(worker, token_file)["source"]
+    [made] = [m for m in maker["volumes"] if m["type"] == "volume" and m["source"] == volume]
+    assert not made.get("read_only")
+    assert PurePosixPath(written).is_relative_to(made["target"])
+    holders = {
+        name
+        for name, service in services.items()
+        for mount in service.get("volumes", [])
+        if mount.get("source") == volume
+    }
+    assert holders == {"worker", "worker-token"}
+    # It signs with the private key, read-only, as monitor_app does.
+    key = PurePosixPath(maker["environment"][PRIVATE_KEY_SETTING])
+    assert mounted_volume(maker, str(key))["source"] == signing_volume(compose)
+    assert worker["depends_on"]["worker-token"]["condition"] == "service_completed_successfully"
+    assert "AI_API_TOKEN" not in worker["environment"]
 
 
 def test_the_tls_service_makes_what_the_worker_verifies(compose, tmp_path):
@@ -639,6 +669,7 @@ def test_every_app_gets_the_key_files_it_reads_and_no_other(compose, name):
 def test_apps_that_check_tokens_have_a_key(compose):
     # What the parametrised test above relies on: these apps do read a key.
     assert {name for name in APP_SETTINGS if signs_in(name)} == {
+        "analyser",
         "data",
         "monitor",
         "patient-1",
@@ -651,12 +682,13 @@ def test_whoever_mounts_a_made_volume_waits_for_its_maker(compose):
     """A named volume takes the owner of the folder it is first mounted at: mounted by another
     image before the one-shot service filled it, it would belong to root, and stay empty."""
     services = compose["services"]
+    # A one-shot service makes what it mounts writable; what it only reads, another made.
     makers = {
         mount["source"]: name
         for name, service in services.items()
         if service.get("restart") == "no"
         for mount in service.get("volumes", [])
-        if mount["type"] == "volume"
+        if mount["type"] == "volume" and not mount.get("read_only")
     }
     waits = {}
     for name, service in services.items():
@@ -664,7 +696,14 @@ def test_whoever_mounts_a_made_volume_waits_for_its_maker(compose):
             maker = makers.get(mount.get("source"))
             if maker and maker != name:
                 waits[(name, maker)] = service["depends_on"].get(maker, {}).get("condition")
-    assert {("worker", "tls"), ("prometheus", "tls"), ("monitor", "keys")} <= set(waits)
+    assert {
+        ("worker", "tls"),
+        ("worker", "worker-token"),
+        ("worker-token", "keys"),
+        ("analyser", "keys"),
+        ("prometheus", "tls"),
+        ("monitor", "keys"),
+    } <= set(waits)
     assert {pair: c for pair, c in waits.items() if c != "service_completed_successfully"} == {}
 
 
@@ -824,6 +863,7 @@ def test_the_documented_token_reads_the_metrics_of_every_app_that_checks_one(
     assert len(token.splitlines()) == 1
     headers = {"Authorization": f"Bearer {token.strip()}"}
 
+    from analyser_app import create_app as create_analyser_app
     from data_app import create_app as create_data_app
     from monitor_app import create_app as create_monitor_app
     from patient_app import create_app as create_patient_app
@@ -835,6 +875,7 @@ def test_the_documented_token_reads_the_metrics_of_every_app_that_checks_one(
         ),
         create_data_app({**common, "DATABASE_URL": env["DATABASE_URL"]}),
         create_patient_app({**common, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}),
+        create_analyser_app(common),
     ]
     try:
         for app in apps:
@@ -843,7 +884,11 @@ def test_the_documented_token_reads_the_metrics_of_every_app_that_checks_one(
             response = client.get("/metrics", headers=headers)
             assert response.status_code == 200, app.name
             assert "vigil_http_requests_total" in response.text
-            if app.name != "data_app":  # it serves no patient data
+            if app.name == "analyser_app":
+                # metrics:read is all the token may do: it sends no text.
+                analyse = client.post("/api/v1/analyse", json={"text": "x"}, headers=headers)
+                assert analyse.status_code == 403
+            elif app.name != "data_app":  # it serves no patient data
                 # metrics:read is all the token may do.
                 patients = client.get("/api/v1/patients", headers=headers)
                 assert patients.status_code == 403, app.name

@@ -27,7 +27,7 @@ from shared.auth.roles import Role
 from shared.config import DEFAULT_WARD_ID
 from shared.db import make_engine, migrate
 from shared.models import Patient
-from tests.auth import account_in
+from tests.auth import account_in, write_worker_token
 from tests.processes import receive_until
 
 pytestmark = pytest.mark.integration
@@ -91,8 +91,10 @@ def system(
             "REDIS_NAMESPACE": f"test-{uuid.uuid4().hex[:10]}",
             "DATABASE_URL": database_url,
             "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",
+            "AI_API_TOKEN_FILE": str(tmp_path / "ai-api-token"),
         },
     )
+    write_worker_token(tmp_path / "ai-api-token")
     monitor = f"http://127.0.0.1:{monitor_port}"
     try:
         processes.start_analyser(

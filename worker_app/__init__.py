@@ -17,7 +17,7 @@ from shared.config import RedisRole, redis_url
 from shared.db import db
 from shared.notifications import init_notifications
 from worker_app.ai_client import AIClient
-from worker_app.config import WORKER_SETTINGS, check_stale_after_timeout
+from worker_app.config import WORKER_SETTINGS, ai_api_token, check_stale_after_timeout
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -29,7 +29,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     init_notifications(app)
     config = app.config
-    app.extensions["vigil.ai_client"] = AIClient(config["AI_API_URL"], config["AI_API_TIMEOUT"])
+    app.extensions["vigil.ai_client"] = AIClient(
+        config["AI_API_URL"], config["AI_API_TIMEOUT"], ai_api_token(config)
+    )
     celery_init_app(app)
     return app
 

@@ -1,5 +1,5 @@
-"""The client of the AI API: one POST with the text, timeouts, and errors sorted by whether a
-retry can help."""
+"""The client of the AI API: one POST with the text and the worker's bearer token, timeouts,
+and errors sorted by whether a retry can help."""
 
 from __future__ import annotations
 
@@ -43,13 +43,15 @@ class _ResultSchema(Schema):
 
 
 class AIClient:
-    """Thread-safe; one per worker process."""
+    """Thread-safe; one per worker process. The token is sent with every request and kept in
+    the HTTP client alone: no attribute, message or log line shows it."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, token: str) -> None:
         self.url = url
         self.timeout = timeout
         self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS))
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
+            headers={"Authorization": f"Bearer {token}"},
         )
 
     def analyse(self, text: str) -> AnalysisResult:
@@ -61,6 +63,12 @@ class AIClient:
             raise TransientAIError(f"AI API unreachable: {exc}") from None
         if response.status_code >= 500 or response.status_code == 429:
             raise TransientAIError(f"AI API answered {response.status_code}")
+        if response.status_code in (401, 403):
+            # Not the text's fault: the operator must replace the token (or grant its scope).
+            raise AIError(
+                f"AI API refused the worker's token ({response.status_code}): "
+                "check AI_API_TOKEN_FILE or AI_API_TOKEN"
+            )
         if response.status_code != 200:
             raise AIError(f"AI API refused the text: {response.status_code} {response.text[:200]}")
         try:

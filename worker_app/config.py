@@ -1,9 +1,11 @@
 """Worker settings: where the AI API is, and how hard to try."""
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from shared.config import (
+    AUTH_KEY_DIR,
     COMMON_SETTINGS,
     DATABASE_SETTING,
     REDIS_SETTINGS,
@@ -13,7 +15,12 @@ from shared.config import (
     parse_https_url,
     parse_int,
     parse_nonempty,
+    parse_optional,
+    parse_path,
 )
+
+# Where `make run` writes the worker's API token (`python -m monitor_app tokens worker FILE`).
+DEFAULT_AI_API_TOKEN_FILE = AUTH_KEY_DIR / "ai-api-token"
 
 WORKER_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
@@ -22,6 +29,11 @@ WORKER_SETTINGS: tuple[Setting, ...] = (
     # The reference analyser that `make run` starts; point it at another provider here.
     # Notification texts describe patients: https, unless the analyser is on this machine.
     Setting("AI_API_URL", parse_https_url, "http://127.0.0.1:8090/api/v1/analyse"),
+    # The bearer token the worker sends: for the reference analyser, an integration's API token
+    # holding analysis:write. A file (mode 0600), so it stays out of the environment (`ps e`);
+    # AI_API_TOKEN, if set, wins: an external provider's key, say.
+    Setting("AI_API_TOKEN_FILE", parse_path, DEFAULT_AI_API_TOKEN_FILE),
+    Setting("AI_API_TOKEN", parse_optional(str.strip), None),
     Setting("AI_API_TIMEOUT", parse_float(exclusive_minimum=0, maximum=300), 10.0),
     # Retries after a timeout, a connection failure or a 5xx, with doubling back-off.
     Setting("AI_API_MAX_RETRIES", parse_int(0, 20), 3),
@@ -46,3 +58,26 @@ def check_stale_after_timeout(config: Mapping[str, Any]) -> None:
             f"({config['AI_API_TIMEOUT']:g}), got "
             f"{config['ANALYSIS_STALE_SECONDS']:g}"
         )
+
+
+def ai_api_token(config: Mapping[str, Any]) -> str:
+    """The AI API's bearer token: AI_API_TOKEN, else the first line of AI_API_TOKEN_FILE.
+
+    Read when the worker starts: without one, every analysis would be refused, so it does not
+    start. The messages name the file, never what is in it.
+    """
+    if config["AI_API_TOKEN"]:
+        return config["AI_API_TOKEN"]
+    path: Path = config["AI_API_TOKEN_FILE"]
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"AI_API_TOKEN_FILE: no token at {path}; `python -m monitor_app tokens worker "
+            f"{path}` makes one (`make run` does), or set AI_API_TOKEN"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"AI_API_TOKEN_FILE: cannot read {path}: {exc}") from None
+    if not token or len(token.splitlines()) != 1:
+        raise ConfigError(f"AI_API_TOKEN_FILE: {path} must hold one token on one line")
+    return token

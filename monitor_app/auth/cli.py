@@ -166,11 +166,17 @@ def demo_accounts(credentials: Path) -> None:
                 services.set_password(user, password)
                 _audit(session, AuditAction.PASSWORD_SET, f"user:{user.id}")
             lines.append(f"{role.value} {email} {password}\n")
-        credentials.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.writelines(lines)
+        _write_secret(credentials, "".join(lines))
     click.echo(f"demo accounts created: {credentials}")
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Write a new file readable by its owner alone, created with that mode (never briefly
+    readable by others); inside the command's transaction, so a failed write keeps nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
 
 
 @tokens.command("create")
@@ -213,3 +219,46 @@ def revoke_token(token_id: uuid.UUID) -> None:
         _audit(session, AuditAction.TOKEN_REVOKED, f"api_token:{token_id}")
     announce_revoked_token(token_id)
     click.echo(f"revoked {token_id}")
+
+
+# The worker's account: an integration whose API token sends notification texts to the
+# analyser (analysis:write), and may do nothing else.
+WORKER_ACCOUNT = "worker@vigil.local"
+# The name its tokens are listed under (`tokens list`).
+WORKER_PURPOSE = "worker"
+
+
+@tokens.command("worker")
+@click.argument("token_file", type=click.Path(dir_okay=False, path_type=Path))
+def worker_token(token_file: Path) -> None:
+    """Make the worker's integration account (unless it exists) and an API token holding
+    analysis:write, written to TOKEN_FILE (mode 0600), which AI_API_TOKEN_FILE names. Kept
+    while that file exists; a new token revokes the worker's earlier ones."""
+    if token_file.exists():
+        click.echo(f"worker token: {token_file}")
+        return
+    with _session() as session:
+        user = services.find_user(session, WORKER_ACCOUNT)
+        if user is None:
+            user = services.create_user(session, WORKER_ACCOUNT, Role.INTEGRATION)
+            _audit(session, AuditAction.USER_CREATED, f"user:{user.id}", role=user.role)
+        elif not user.active:
+            _fail(services.AccountError(f"{WORKER_ACCOUNT} is disabled; enable it first"))
+        # The file held the only copy of the earlier tokens: nobody should hold them now.
+        earlier = [
+            row.id
+            for row in services.list_api_tokens(session, user.id)
+            if row.name == WORKER_PURPOSE and row.revoked_at is None
+        ]
+        for token_id in earlier:
+            services.revoke_api_token(session, token_id)
+            _audit(session, AuditAction.TOKEN_REVOKED, f"api_token:{token_id}")
+        row, token = services.create_api_token(
+            session, token_signer(), user, WORKER_PURPOSE, [Scope.ANALYSIS_WRITE]
+        )
+        _audit(session, AuditAction.TOKEN_CREATED, f"api_token:{row.id}", owner_id=str(user.id))
+        _write_secret(token_file, f"{token}\n")
+        token_id = row.id
+    for revoked in earlier:
+        announce_revoked_token(revoked)
+    click.echo(f"worker token {token_id} written: {token_file}")

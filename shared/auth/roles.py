@@ -20,6 +20,8 @@ class Scope(StrEnum):
     NOTIFICATIONS_WRITE = "notifications:write"
     SCENARIO_WRITE = "scenario:write"
     METRICS_READ = "metrics:read"
+    # Sending notification texts to the analyser (analyser_app): the worker's token holds it.
+    ANALYSIS_WRITE = "analysis:write"
 
 
 PEOPLE = frozenset({Role.ADMIN, Role.CLINICIAN, Role.VIEWER})

@@ -7,7 +7,10 @@ import pytest
 
 from analyser_app import create_app
 from analyser_app.analysis import analyse
+from shared.auth.roles import Role
 from shared.config import ConfigError
+from tests.analyser_app.conftest import worker_client
+from tests.auth import client_for, token_for
 
 ERROR_KEYS = {"code", "status", "message", "errors"}
 
@@ -60,7 +63,7 @@ def test_malformed_json_is_400_with_the_shared_body(client):
 
 
 def test_injected_failures_answer_503_with_the_shared_body(make_app):
-    client = make_app(ANALYSER_FAILURE_RATE=1.0).test_client()
+    client = worker_client(make_app(ANALYSER_FAILURE_RATE=1.0))
     response = client.post("/api/v1/analyse", json={"text": "error"})
     assert response.status_code == 503
     assert set(response.json) == ERROR_KEYS
@@ -74,7 +77,7 @@ def test_no_failures_by_default(client):
 
 
 def test_latency_is_within_the_configured_bounds(make_app):
-    client = make_app(ANALYSER_MIN_LATENCY=0.1, ANALYSER_MAX_LATENCY=0.2).test_client()
+    client = worker_client(make_app(ANALYSER_MIN_LATENCY=0.1, ANALYSER_MAX_LATENCY=0.2))
     started = time.monotonic()
     assert client.post("/api/v1/analyse", json={"text": "ok"}).status_code == 200
     assert 0.1 <= time.monotonic() - started < 1.0
@@ -84,7 +87,7 @@ def test_slow_requests_do_not_wait_for_each_other(make_app):
     app = make_app(ANALYSER_MIN_LATENCY=0.3, ANALYSER_MAX_LATENCY=0.3)
 
     def post(_):
-        return app.test_client().post("/api/v1/analyse", json={"text": "ok"}).status_code
+        return worker_client(app).post("/api/v1/analyse", json={"text": "ok"}).status_code
 
     started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
@@ -92,22 +95,26 @@ def test_slow_requests_do_not_wait_for_each_other(make_app):
     assert time.monotonic() - started < 1.5
 
 
-def test_health(client):
-    response = client.get("/health")
+def test_health_needs_no_token(app):
+    response = app.test_client().get("/health")
     assert response.status_code == 200
     assert response.json == {"status": "ok"}
 
 
-def test_openapi_documents_analyse(client):
-    spec = client.get("/openapi.json").json
+def test_openapi_documents_analyse_and_its_bearer_token(app):
+    spec = client_for(app, token_for(Role.CLINICIAN)).get("/openapi.json").json
     operation = spec["paths"]["/api/v1/analyse"]["post"]
-    assert {"200", "422", "503"} <= set(operation["responses"])
-    assert "/health" in spec["paths"]
+    assert {"200", "401", "403", "422", "503"} <= set(operation["responses"])
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert spec["security"] == [{"bearerAuth": []}]
+    assert "security" not in operation
+    # The probe needs none.
+    assert spec["paths"]["/health"]["get"]["security"] == []
     assert spec["components"]["schemas"]["Text"]["required"] == ["text"]
 
 
 def test_api_prefix_is_a_setting(make_app):
-    client = make_app(API_PREFIX="/analyser").test_client()
+    client = worker_client(make_app(API_PREFIX="/analyser"))
     assert client.post("/analyser/analyse", json={"text": "ok"}).status_code == 200
 
 

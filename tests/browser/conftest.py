@@ -29,7 +29,7 @@ from devserver.processes import ROOT, Processes, get_json, wait_until
 from devserver.redis_credentials import RedisAccess
 from shared.auth.roles import Role
 from shared.db import make_engine, migrate
-from tests.auth import Account, account_in, get_json_as_admin
+from tests.auth import Account, account_in, get_json_as_admin, write_worker_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (containers lack the namespaces), and none of the calls home a fresh profile makes.
@@ -161,7 +161,9 @@ def system(
         "REDIS_NAMESPACE": f"test-{suffix}",
         "DATABASE_URL": database_url,
         "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",
+        "AI_API_TOKEN_FILE": str(log_dir / "ai-api-token"),
     }
+    write_worker_token(log_dir / "ai-api-token")
     processes = Processes(log_dir, env)
     # Created up front, so the apps do not race each other to migrate a fresh file.
     engine = make_engine(database_url)

@@ -444,3 +444,53 @@ def test_python_m_monitor_app_creates_accounts_and_tokens(
         assert client.get("/api/v1/patients", headers=bearer(secret)).status_code == 200
     finally:
         db.engine(app).dispose()
+
+
+def test_tokens_worker_writes_a_private_token_the_analyser_takes(
+    app: Flask, runner: FlaskCliRunner, anonymous: FlaskClient, tmp_path: Path
+) -> None:
+    from analyser_app import create_app as create_analyser_app
+
+    token_file = tmp_path / "auth" / "ai-api-token"
+    made = run(runner, "tokens", "worker", str(token_file))
+
+    assert made.exit_code == 0, output_of(made)
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    token = token_file.read_text()
+    assert token.endswith("\n") and token.count("\n") == 1
+    assert token.strip() not in output_of(made)
+    analyser = create_analyser_app(
+        {
+            "TESTING": True,
+            "ANALYSER_MIN_LATENCY": 0.0,
+            "ANALYSER_MAX_LATENCY": 0.0,
+            # The monitor's Redis and namespace, where revocations are shared.
+            **{name: value for name, value in app.config.items() if name.startswith("REDIS_")},
+        }
+    ).test_client()
+    text = {"text": "Bed 3: SpO2 84%, hypoxia"}
+    assert (
+        analyser.post("/api/v1/analyse", json=text, headers=bearer(token.strip())).status_code
+        == 200
+    )
+    # analysis:write is all it may do.
+    assert anonymous.get("/api/v1/patients", headers=bearer(token.strip())).status_code == 403
+
+    # Kept while the file exists, as `make run` runs it at every start.
+    assert run(runner, "tokens", "worker", str(token_file)).exit_code == 0
+    assert token_file.read_text() == token
+
+    # A new file, a new token: the one the old file held stops working everywhere.
+    token_file.unlink()
+    remade = run(runner, "tokens", "worker", str(token_file))
+
+    assert remade.exit_code == 0, output_of(remade)
+    renewed = token_file.read_text().strip()
+    assert renewed != token.strip()
+    assert analyser.post("/api/v1/analyse", json=text, headers=bearer(renewed)).status_code == 200
+    assert (
+        analyser.post("/api/v1/analyse", json=text, headers=bearer(token.strip())).status_code
+        == 401
+    )
+    states = [line.split("\t")[-1] for line in run(runner, "tokens", "list").stdout.splitlines()]
+    assert states == ["revoked", "active"]
