@@ -3,7 +3,9 @@
 -- PATHS_FILE holds one request path per line; each wrk thread walks the list from its own
 -- starting point, so the connections ask for different patients at any moment. "{n}" in a
 -- path becomes TAG-thread-count, used by no other request of this run or (with a new TAG) of
--- any other, which makes every such request a cache miss.
+-- any other. (Not a cache miss in a parameter the view does not declare: monitor_app keys its
+-- cache by validated arguments only. bench/query.py's UNCACHED workload has a server whose
+-- cache is down instead.)
 -- done() prints one JSON line: latency percentiles in ms, counts, and X-Cache hits/misses.
 
 local threads = {}

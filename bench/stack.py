@@ -119,12 +119,15 @@ class Stack:
         self.processes.start_gunicorn("data", "data_app", self.ports["data"], **env)
         return self._healthy("data")
 
-    def start_monitor(self, workers: int = 2, threads: int = 16, **env: str) -> str:
-        self.ports["monitor"] = free_port()
+    def start_monitor(
+        self, workers: int = 2, threads: int = 16, name: str = "monitor", **env: str
+    ) -> str:
+        """monitor_app under gunicorn; another `name` for a second one (other `env`)."""
+        self.ports[name] = free_port()
         self.processes.start_gunicorn(
-            "monitor", "monitor_app", self.ports["monitor"], workers=workers, threads=threads, **env
+            name, "monitor_app", self.ports[name], workers=workers, threads=threads, **env
         )
-        return self._healthy("monitor")
+        return self._healthy(name)
 
     def start_patients(
         self, name: str, count: int, interval: float, scenario: str = "normal", **env: str

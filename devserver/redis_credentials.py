@@ -111,9 +111,12 @@ class RedisAccess:
     acl_file: Path
 
     @classmethod
-    def create(cls, directory: Path, port: int, namespace: str = "*") -> RedisAccess:
-        """New users, for keys of the namespaces `namespace` matches (a glob), in `directory`."""
-        url = f"redis://127.0.0.1:{port}/0"
+    def create(
+        cls, directory: Path, port: int, namespace: str = "*", tls: bool = False
+    ) -> RedisAccess:
+        """New users, for keys of the namespaces `namespace` matches (a glob), in `directory`;
+        with rediss:// URLs if `tls` (a server started with a certificate)."""
+        url = f"{'rediss' if tls else 'redis'}://127.0.0.1:{port}/0"
         users = write_credentials(directory, url, namespace)
         assert users is not None  # noqa: S101 (embedded: always written)
         return cls(url, users, directory / ACL_FILE)

@@ -2,9 +2,11 @@
 
 Only Vigil's users get in: the server reads the ACL file that `python -m
 devserver.redis_credentials var/redis` makes (shared/redis_acl.py says who may do what), keeps
-protected mode on and listens on loopback only. It keeps nothing on disk: queued analyses lost
-with it are re-queued by the worker's sweeper. `maxmemory` bounds it, and volatile-lru evicts
-only keys with a TTL (cached reads, rate-limit windows), never the queue or the revocations.
+protected mode on and listens on loopback only. `start_redis(..., tls=...)` serves TLS alone,
+for the tests of Vigil's rediss:// clients; `make run` stays plain on loopback. It keeps
+nothing on disk: queued analyses lost with it are re-queued by the worker's sweeper.
+`maxmemory` bounds it, and volatile-lru evicts only keys with a TTL (cached reads, rate-limit
+windows), never the queue or the revocations.
 Run `python -m devserver.redis_server` to serve on the port of REDIS_URL.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from devserver.ports import LOOPBACK_HOSTS
+from devserver.tls import ServerCertificate
 from shared.config import VAR_DIR, Setting, parse_path
 
 log = logging.getLogger(__name__)
@@ -46,15 +49,32 @@ REDIS_SERVER_SETTINGS: tuple[Setting, ...] = (
 )
 
 
+def tls_options(port: int, certificate: ServerCertificate) -> list[str]:
+    """TLS only on `port`: no plain port at all, and no client certificates asked for (the
+    ACL's passwords say who a client is; the certificate, who the server is)."""
+    return [
+        *("--port", "0", "--tls-port", str(port)),
+        *("--tls-cert-file", str(certificate.cert_file)),
+        *("--tls-key-file", str(certificate.key_file)),
+        # Required by redis-server even when it verifies no client.
+        *("--tls-ca-cert-file", str(certificate.ca_file)),
+        *("--tls-auth-clients", "no"),
+    ]
+
+
 def redis_command(
-    port: int, acl_file: Path, maxmemory: str = DEFAULT_MAXMEMORY, host: str = "127.0.0.1"
+    port: int,
+    acl_file: Path,
+    maxmemory: str = DEFAULT_MAXMEMORY,
+    host: str = "127.0.0.1",
+    tls: ServerCertificate | None = None,
 ) -> list[str]:
     if not REDIS_SERVER.exists():
         raise FileNotFoundError(f"{REDIS_SERVER} is missing: `make redis` installs redis-server")
+    listen = ["--port", str(port)] if tls is None else tls_options(port, tls)
     return [
         str(REDIS_SERVER),
-        "--port",
-        str(port),
+        *listen,
         "--bind",
         host,
         "--protected-mode",
@@ -82,13 +102,14 @@ def start_redis(
     acl_file: Path,
     log_file: Path | None = None,
     maxmemory: str = DEFAULT_MAXMEMORY,
+    tls: ServerCertificate | None = None,
 ) -> subprocess.Popen:
     """Start redis-server in the background on 127.0.0.1:`port`, with the users of
-    `acl_file`."""
+    `acl_file`; over TLS only, with `tls`'s certificate, if given."""
     out = log_file.open("ab") if log_file is not None else subprocess.DEVNULL
     try:
         return subprocess.Popen(  # noqa: S603
-            redis_command(port, acl_file, maxmemory),
+            redis_command(port, acl_file, maxmemory, tls=tls),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

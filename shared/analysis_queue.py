@@ -7,9 +7,11 @@ worker (worker_app) consumes with the same settings.
 from __future__ import annotations
 
 import logging
+import ssl
 import uuid
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from celery import Celery
 
@@ -23,10 +25,26 @@ def queue_name(namespace: str) -> str:
     return f"{namespace}.analysis"
 
 
+def broker_ssl(redis_url: str) -> dict[str, Any] | None:
+    """Kombu's TLS options for a rediss:// URL: the server's certificate checked, against
+    the URL's ssl_ca_certs if it names one; None for redis://."""
+    parts = urlsplit(redis_url)
+    if parts.scheme != "rediss":
+        return None
+    options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    ca_file = dict(parse_qsl(parts.query)).get("ssl_ca_certs")
+    if ca_file:
+        options["ssl_ca_certs"] = ca_file
+    return options
+
+
 def celery_config(redis_url: str, namespace: str) -> dict[str, Any]:
     """Settings both sides of the queue must agree on."""
     return {
         "broker_url": redis_url,
+        # Kombu reads rediss://'s ssl_* query (shared.config.redis_url puts the checks there)
+        # but, given neither those nor this, would take TLS without verifying the server.
+        "broker_use_ssl": broker_ssl(redis_url),
         "task_default_queue": queue_name(namespace),
         # JSON only, both ways: a pickled message planted in the queue is refused, never run.
         "task_serializer": "json",

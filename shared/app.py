@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 from flask_smorest import Api
 
-from shared.config import Setting, load_settings
+from shared.config import (
+    ConfigError,
+    RedisRole,
+    Setting,
+    load_settings,
+    plaintext_redis_hosts,
+    redis_url,
+)
 from shared.converters import UUIDConverter, uuid_param_schema
 from shared.logging import configure_logging
 from shared.request_checks import FORM_LIMITS, register_request_checks
 from shared.request_id import register_request_id
 from shared.telemetry import init_telemetry
 from shared.web_security import WEB_SETTINGS, init_web_security
+
+log = logging.getLogger(__name__)
 
 OPENAPI_DEFAULTS: dict[str, Any] = {
     "API_VERSION": "v1",
@@ -46,6 +57,7 @@ def create_base_app(
     if test_config:
         app.config.from_mapping(test_config)
     configure_logging(service, app.config["LOG_LEVEL"])
+    check_redis_transport(app.config)
     register_request_id(app)
     init_telemetry(app, service)
     # Before the access check, which every factory adds later: oversized or malformed input
@@ -55,6 +67,31 @@ def create_base_app(
     # Before any rule is added: a malformed uuid is a bad parameter (422), not a missing URL.
     app.url_map.converters["uuid"] = UUIDConverter
     return app
+
+
+def check_redis_transport(config: Mapping[str, Any]) -> None:
+    """Refuse a CA file that no Redis URL uses; log once, at start, each Redis host off this
+    machine that is reached without TLS.
+
+    The CA without rediss:// is a ConfigError: whoever set it believes the traffic is
+    encrypted. Plain Redis off the machine is only a warning: a private network
+    (docker-compose's, a host's own bridge) may carry it safely, and only the operator knows
+    whether it is one. Off such a network the passwords, the revocations and the queued
+    analyses cross it readable.
+    """
+    if "REDIS_URL" not in config:
+        return
+    schemes = {urlsplit(redis_url(config, role)).scheme for role in RedisRole}
+    if config.get("REDIS_TLS_CA_FILE") is not None and "rediss" not in schemes:
+        raise ConfigError(
+            "REDIS_TLS_CA_FILE: set, but no Redis URL is rediss://, so nothing would use it"
+        )
+    for host in plaintext_redis_hosts(config):
+        log.warning(
+            "Redis is reached over plain TCP, readable on the network: use rediss:// "
+            "unless that network is private (README: Redis)",
+            extra={"redis_host": host},
+        )
 
 
 def make_api() -> Api:

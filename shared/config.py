@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dotenv import load_dotenv
 
@@ -175,6 +175,26 @@ def parse_path(raw: str) -> Path:
     return Path(value)
 
 
+def parse_existing_file(raw: str) -> Path:
+    path = parse_path(raw)
+    if not path.is_file():
+        raise ValueError(f"no such file: {str(path)!r}")
+    return path
+
+
+def parse_redis_url(raw: str) -> str:
+    """A redis:// or rediss:// URL; rediss:// never with its certificate checks turned off."""
+    value = parse_nonempty(raw)
+    parts = urlsplit(value)
+    if parts.scheme not in {"redis", "rediss"}:
+        # The scheme only: a URL carries a password.
+        raise ValueError(f"expected a redis:// or rediss:// URL, got {parts.scheme}://")
+    reqs = dict(parse_qsl(parts.query)).get("ssl_cert_reqs", "required")
+    if reqs.lower() != "required":
+        raise ValueError(f"ssl_cert_reqs must be 'required' (the default), got {reqs!r}")
+    return value
+
+
 def parse_upper_choice(*choices: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().upper()
@@ -239,7 +259,7 @@ REDIS_SETTINGS: tuple[Setting, ...] = (
     # `make run` starts a redis-server here (devserver/redis_server.py).
     Setting(
         "REDIS_URL",
-        parse_nonempty,
+        parse_redis_url,
         "redis://127.0.0.1:16379/0",
         "Redis for whatever has no REDIS_<ROLE>_URL of its own: one URL, with one user's "
         "credentials (redis://user:password@host:port/0), for a deployment with one Redis user.",
@@ -247,7 +267,7 @@ REDIS_SETTINGS: tuple[Setting, ...] = (
     *(
         Setting(
             redis_url_setting(role),
-            parse_optional(parse_nonempty),
+            parse_optional(parse_redis_url),
             None,
             f"Redis, as its {role} user, for the {role}; REDIS_URL when unset.",
         )
@@ -255,13 +275,40 @@ REDIS_SETTINGS: tuple[Setting, ...] = (
     ),
     # Prefix of every key, channel and queue name, so several Vigils can share one Redis.
     Setting("REDIS_NAMESPACE", parse_nonempty, "vigil"),
+    Setting(
+        "REDIS_TLS_CA_FILE",
+        parse_optional(parse_existing_file),
+        None,
+        "PEM file of the CA that signed Redis's certificate, for rediss:// URLs; the system's "
+        "CAs when unset.",
+    ),
 )
 
 
 def redis_url(config: Mapping[str, Any], role: RedisRole) -> str:
-    """The URL of Redis for `role`. Resolved when a client is made, not when the settings
-    are read, so a test (or an operator) that changes only REDIS_URL moves every role."""
-    return config.get(redis_url_setting(role)) or config["REDIS_URL"]
+    """The URL of Redis for `role`, as every client (redis-py, Celery, Flask-Limiter) takes it.
+
+    Resolved when a client is made, not when the settings are read, so a test (or an
+    operator) that changes only REDIS_URL moves every role. A rediss:// URL comes back with
+    the certificate checks in its query, where all three libraries read them: kombu would
+    otherwise connect over TLS without verifying anything.
+    """
+    url = config.get(redis_url_setting(role)) or config["REDIS_URL"]
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return url
+    query = dict(parse_qsl(parts.query))
+    query["ssl_cert_reqs"] = "required"
+    if config.get("REDIS_TLS_CA_FILE") is not None:
+        query.setdefault("ssl_ca_certs", str(config["REDIS_TLS_CA_FILE"]))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def plaintext_redis_hosts(config: Mapping[str, Any]) -> list[str]:
+    """The hosts other than loopback that some role reaches by redis://, in plain text."""
+    urls = [redis_url(config, role) for role in RedisRole]
+    hosts = {urlsplit(url).hostname or "" for url in urls if urlsplit(url).scheme == "redis"}
+    return sorted(host for host in hosts if host and not is_loopback(host))
 
 
 # How Vigil creates its topics and how its producers write them (README: "Running on Apache
