@@ -8,6 +8,7 @@ every readiness failure names; screenshots go to var/screenshots/, named after t
 from __future__ import annotations
 
 import re
+import secrets
 import signal
 import uuid
 from collections.abc import Callable, Iterator
@@ -162,6 +163,8 @@ def system(
         "DATABASE_URL": database_url,
         "AI_API_URL": f"http://127.0.0.1:{analyser_port}/api/v1/analyse",
         "AI_API_TOKEN_FILE": str(log_dir / "ai-api-token"),
+        # A restarted simulator keeps its patient, as under make run.
+        "PATIENT_ID_SECRET": secrets.token_hex(32),
     }
     write_worker_token(log_dir / "ai-api-token")
     processes = Processes(log_dir, env)
