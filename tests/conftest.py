@@ -2,11 +2,20 @@
 
 The broker is the embedded tansu on a free port, started once per test session. Each test gets
 its own topic names, so tests never see each other's messages and can run in any order.
+
+The suite runs in WORKERS processes (pytest-xdist) unless told otherwise (`-n 0`, `-n 3`,
+`-p no:xdist`, `--pdb`). A session is one worker's: each starts its own tansu, Redis and
+PostgreSQL, and has its own temporary folders and token keys. The servers that are slow to
+start or heavy to run (the Apache Kafka JVMs, the browser's whole system) are each started by
+one worker only: their tests are one xdist group each (see `xdist_group_of`), as are the tests
+of a module or class sharing a fixture of that scope.
 """
 
 from __future__ import annotations
 
+import collections
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,10 +41,107 @@ from tests.kafka_fixtures import (  # noqa: F401
     ward,
 )
 
+# Worker processes when the command line names none: CI's two cores.
+WORKERS = 2
+# The session fixtures whose servers one worker alone should start, each with its tests' group.
+HEAVY_FIXTURE_GROUPS = {
+    "apache_kafka_cluster": "apache-kafka-cluster",
+    "secured_kafka": "secured-kafka",
+    "browser": "browser",
+    "apache_kafka": "apache-kafka",
+}
+# Modules whose tests start Apache Kafka clusters of their own and kill their nodes: with the
+# session's cluster, so that no two JVM clusters compete for the CPU and miss their deadlines.
+KAFKA_CLUSTER_MODULES = {"tests/test_kafka_durability.py", "tests/devserver/test_apache_kafka.py"}
+# Fixture scopes wider than a test and narrower than the session, with the node they belong to.
+SHARED_SCOPES = {"class": pytest.Class, "module": pytest.Module, "package": pytest.Package}
+_KEYS = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Run in WORKERS processes, tests grouped (`--dist loadgroup`), unless the command line
+    says how: `-n N`, `-n 0` or `-p no:xdist` (in this process), `--dist MODE`, `--pdb`."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    option = config.option
+    if hasattr(config, "workerinput"):
+        # A worker: xdist has reset its options, so the controller tells it to name groups.
+        if config.workerinput.get("vigil_loadgroup"):
+            option.loadgroup = True
+        return
+    if option.numprocesses is None and not option.tx and option.dist == "no":
+        if not option.usepdb and not option.collectonly:
+            option.numprocesses = WORKERS
+    if option.numprocesses and option.dist == "no":
+        option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist's hook, for each worker it starts: whether the worker should name the groups."""
+    node.workerinput["vigil_loadgroup"] = node.config.option.dist == "loadgroup"
+
+
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """The xdist group `item` runs in: that of the heavy session server it uses, else that of
+    the module or class whose fixture it shares; None for a test that may run anywhere."""
+    names = item.fixturenames
+    for fixture, group in HEAVY_FIXTURE_GROUPS.items():
+        if fixture in names:
+            return group
+    if item.nodeid.split("::", 1)[0] in KAFKA_CLUSTER_MODULES:
+        return HEAVY_FIXTURE_GROUPS["apache_kafka_cluster"]
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("kafka_engine") == "apache":
+        return HEAVY_FIXTURE_GROUPS["apache_kafka"]  # kafka_bootstrap asks for it by name
+    definitions = item._fixtureinfo.name2fixturedefs
+    for scope, node_type in SHARED_SCOPES.items():
+        if any(definitions[name][-1].scope == scope for name in names if name in definitions):
+            parent = item.getparent(node_type)
+            if parent is not None:
+                return parent.nodeid
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its xdist group (before xdist reads the marks).
+
+    Tests that share a node id (schemathesis makes one test of each API operation, all with
+    the test function's id) get ids of their own: xdist's group scheduling keys tests by id and
+    would run only one of them."""
+    counts = collections.Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1 and item.parent is not None:
+            item._id = item.parent.id.child(item.name)
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            group = xdist_group_of(item)
+            if group is not None:
+                item.add_marker(pytest.mark.xdist_group(group))
+        # The group is told to the scheduler as the id's "@group" suffix. xdist 3.8 sets
+        # `_nodeid`, which pytest 9 no longer reads: the suffix is added here instead.
+        mark = item.get_closest_marker("xdist_group")
+        if config.getoption("loadgroup", False) and mark is not None and "@" not in item.nodeid:
+            group = mark.args[0] if mark.args else mark.kwargs.get("name", "default")
+            item._id = type(item.id).parse(f"{item.nodeid}@{group}")
+
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Token keys of this session's own, for every app it creates or starts."""
-    use_test_keys(Path(tempfile.mkdtemp(prefix="vigil-test-keys-")))
+    """Token keys of this session's own, for every app it creates or starts (in each worker
+    its own; the controller of workers runs no test)."""
+    if config.getoption("dist", "no") != "no" and config.getoption("tx", None):
+        return  # the controller (a worker's options say "no")
+    config.stash[_KEYS] = Path(tempfile.mkdtemp(prefix="vigil-test-keys-"))
+    use_test_keys(config.stash[_KEYS])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if keys := config.stash.get(_KEYS, None):
+        shutil.rmtree(keys, ignore_errors=True)
 
 
 # Consumer settings that let the test broker assign partitions in about a second.
@@ -129,8 +235,17 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'vigil.db'}"
 
 
+def stop_the_suite(request: pytest.FixtureRequest, reason: str) -> None:
+    """Stop the whole run, saying why. In a worker, `pytest.exit` would end that worker alone
+    (and the reason with it): the test fails with the reason and the run stops after it."""
+    if not hasattr(request.config, "workerinput"):
+        pytest.exit(reason, returncode=1)
+    request.session.shouldstop = reason
+    pytest.fail(reason, pytrace=False)
+
+
 @pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster | None]:
+def postgres_cluster(request: pytest.FixtureRequest) -> Iterator[PostgresCluster | None]:
     """The private PostgreSQL cluster of the whole test session (it also speaks TLS, with its
     own CA), or None when VIGIL_TEST_POSTGRES_URL names a server to use instead. No database
     test is skipped for lack of one: the suite stops with the reason instead."""
@@ -146,7 +261,7 @@ def postgres_cluster() -> Iterator[PostgresCluster | None]:
         cluster.start()
     except PostgresStartError as exc:
         cluster.stop()
-        pytest.exit(f"PostgreSQL could not be started: {exc}", returncode=1)
+        stop_the_suite(request, f"PostgreSQL could not be started: {exc}")
     try:
         yield cluster
     finally:
