@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response
 from flask.views import MethodView
 from flask_smorest.pagination import PaginationParameters
+from sqlalchemy.orm import Session, sessionmaker
 
 from monitor_app.audit import services
 from monitor_app.audit.recorder import audited
@@ -63,9 +65,16 @@ class AuditExport(MethodView):
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, args: dict[str, Any]) -> Response:
         """Export the matching audit events as CSV (at most 100,000 rows, oldest first)."""
-        rows = services.export_csv(db.session, args, CSV_COLUMNS)
         return Response(
-            stream_with_context(rows),
+            _export_rows(db.sessionmaker(), args),
             mimetype="text/csv",
             headers={"Content-Disposition": 'attachment; filename="vigil-audit.csv"'},
         )
+
+
+def _export_rows(make_session: sessionmaker[Session], args: dict[str, Any]) -> Iterator[str]:
+    """The CSV, read in a session of the stream's own: opened when the client starts reading
+    and closed when the stream ends or the server closes it, so a client that never reads,
+    or stops halfway, holds no database connection (the request's session closed already)."""
+    with make_session() as session:
+        yield from services.export_csv(session, args, CSV_COLUMNS)
