@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from shared.audit import AuditEvent
 from shared.db import db
 from shared.identity import ApiToken, User, UserSession, Ward, WardMember
+from shared.kafka import Connectable, client_config
 from shared.lifecycle import background_service
 from shared.models import Patient, PatientMetric
 
@@ -157,9 +158,10 @@ def send_samples(bootstrap: str, topic: str, samples: list[dict]) -> None:
     assert producer.flush(30) == 0, "samples were not delivered in time"
 
 
-def topic_size(bootstrap: str, topic: str) -> int:
-    """How many messages the broker holds in `topic`, over all its partitions."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"size-{uuid.uuid4().hex}"})
+def topic_size(broker: Connectable, topic: str) -> int:
+    """How many messages the broker (an address, or a KafkaConnection with its credentials)
+    holds in `topic`, over all its partitions."""
+    consumer = Consumer(client_config(broker, **{"group.id": f"size-{uuid.uuid4().hex}"}))
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = [

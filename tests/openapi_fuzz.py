@@ -27,19 +27,26 @@ CHECKS = [
     response_schema_conformance,
 ]
 
+
+def fuzz_settings(max_examples: int) -> settings:
+    """Hypothesis settings of every fuzz: repeatable examples, no deadline (a loaded machine
+    makes single requests slow without making them wrong), no example database."""
+    return settings(
+        max_examples=max_examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.filter_too_much,
+            HealthCheck.data_too_large,
+        ],
+    )
+
+
 # A few seconds per app on two busy cores: their operations are few and take small bodies.
-FUZZ_SETTINGS = settings(
-    max_examples=15,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.data_too_large,
-    ],
-)
+FUZZ_SETTINGS = fuzz_settings(15)
 
 
 def strict_document(app: Flask) -> dict[str, Any]:

@@ -9,12 +9,12 @@ import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import KafkaError, Producer
 
 from devserver.apache_kafka import KafkaCluster
-from shared.kafka import KafkaConnection, SecurityProtocol, client_config
+from shared.kafka import KafkaConnection, SecurityProtocol
 from shared.kafka import producer_config as vigil_producer_config
-from tests.helpers import vitals_message
+from tests.helpers import topic_size, vitals_message
 
 # A refused delivery gives up after this long instead of the default 30 s.
 REFUSED_TIMEOUT_MS = 3000
@@ -46,16 +46,7 @@ class Ward:
 
     def stored_messages(self, topic: str) -> int:
         """How many messages `topic` holds, as the admin sees it."""
-        consumer = Consumer(client_config(self.kafka.connection, **{"group.id": "admin"}))
-        try:
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            ends = [
-                consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                for partition in partitions
-            ]
-        finally:
-            consumer.close()
-        return sum(high - low for low, high in ends)
+        return topic_size(self.kafka.connection, topic)
 
 
 @dataclass

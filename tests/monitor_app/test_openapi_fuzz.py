@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import schemathesis
 from flask import Flask
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -39,6 +38,7 @@ from shared.identity import ApiToken, User
 from shared.models import Notification, NotificationRead, Patient, PatientMetric
 from shared.news2 import score_news2
 from tests.auth import TEST_TOKEN_LIFETIME, bearer, signer
+from tests.openapi_fuzz import fuzz_settings
 
 # Fixed ids, so the derandomized requests are the same on every run.
 PATIENTS = {
@@ -251,21 +251,9 @@ def _seed(app: Flask) -> None:
                 )
 
 
-# Under a minute for the whole module on two busy cores. No deadline: a loaded machine
-# makes single requests slow without making them wrong.
+# Under a minute for the whole module on two busy cores.
 @schema.parametrize()
-@settings(
-    max_examples=100,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.data_too_large,
-    ],
-)
+@fuzz_settings(100)
 def test_operation_answers_as_documented(case: schemathesis.Case, seeded_app: Flask) -> None:
     # The schema's app, not only the call's: ignored_auth sends its probes (without
     # credentials, with invalid ones) to the schema's app.
