@@ -119,7 +119,9 @@ def same_origin(origin: str, host: str) -> bool:
         return False
     if parts.path or parts.query or parts.fragment or parts.username is not None:
         return False
-    return _host_port(parts.netloc, parts.scheme) == _host_port(host, parts.scheme)
+    origin_host = _host_port(parts.netloc, parts.scheme)
+    # A port that does not parse leaves no host: never a match, even with a Host as broken.
+    return origin_host[0] != "" and origin_host == _host_port(host, parts.scheme)
 
 
 def _host_port(netloc: str, scheme: str) -> tuple[str, int | None]:

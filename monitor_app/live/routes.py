@@ -22,7 +22,6 @@ import json
 import logging
 import queue
 import time
-from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, request
 from simple_websocket import ConnectionClosed, Server
@@ -38,6 +37,7 @@ from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.principal import current_principal, require_principal
 from shared.auth.roles import Scope
+from shared.web_security import same_origin
 
 log = logging.getLogger(__name__)
 
@@ -54,31 +54,6 @@ SESSION_ENDED = "session ended"
 # most IDLE_CHECK_SECONDS apart) close it: a real client sends none.
 CLIENT_MESSAGES_PER_WAKE = 100
 CLIENT_FLOOD = "this stream takes no messages"
-DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
-
-
-def _host_and_port(netloc: str, scheme: str) -> tuple[str, int | None]:
-    parts = urlsplit(f"//{netloc}")
-    try:
-        port = parts.port
-    except ValueError:
-        return "", None
-    return (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
-
-
-def same_origin(origin: str, host: str) -> bool:
-    """Whether a handshake's Origin is this site (the Host it was sent to).
-
-    The Host's own scheme is not compared: behind a TLS proxy the app sees http while the
-    page is https.
-    """
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
-        return False
-    if parts.username is not None or parts.query or parts.fragment:
-        return False
-    origin_host = _host_and_port(parts.netloc, parts.scheme)
-    return origin_host[0] != "" and origin_host == _host_and_port(host, parts.scheme)
 
 
 @bp.before_request

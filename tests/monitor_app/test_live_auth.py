@@ -28,13 +28,13 @@ from monitor_app.live.routes import (
     CLIENT_MESSAGES_PER_WAKE,
     POLICY_VIOLATION,
     SESSION_ENDED,
-    same_origin,
 )
 from shared.auth.roles import Role, Scope
 from shared.db import db, utcnow
 from shared.identity import User, UserSession
 from shared.lifecycle import background_service
 from shared.notifications import events
+from shared.web_security import same_origin
 from tests.auth import Account, signer
 
 CHECK_SECONDS = 0.1
