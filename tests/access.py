@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import pytest
 import websocket
 from flask import Flask
 
@@ -191,3 +192,22 @@ def _error_body_problem(answer: Answer) -> str | None:
     if body["code"] != answer.status:
         return f"error body says {body['code']}"
     return None
+
+
+def signed_token_policy_tests(policy: Mapping[tuple[str, str], Allowed]) -> tuple:
+    """The two policy tests of an app that checks tokens by their signature alone (patient_app,
+    data_app, analyser_app), for its module to bind to `test_*` names with its `app` fixture:
+    every route is declared and in the table, and each answers only whom the table allows."""
+
+    def test_every_route_declares_its_access_and_is_in_the_table(app: Flask) -> None:
+        assert coverage_problems(app, policy) == NO_COVERAGE_PROBLEMS
+
+    @pytest.mark.parametrize("route", sorted(policy), ids=lambda route: " ".join(route))
+    def test_route_answers_only_whom_the_policy_allows(app: Flask, route: tuple[str, str]) -> None:
+        endpoint, method = route
+        assert mismatches(app, signed_tokens(), endpoint, method, policy[route]) == []
+
+    return (
+        test_every_route_declares_its_access_and_is_in_the_table,
+        test_route_answers_only_whom_the_policy_allows,
+    )

@@ -16,13 +16,10 @@ from shared.db import db
 from tests.access import (
     ADMIN,
     EVERYONE,
-    NO_COVERAGE_PROBLEMS,
     Allowed,
     allowed,
-    coverage_problems,
     integration,
-    mismatches,
-    signed_tokens,
+    signed_token_policy_tests,
 )
 
 POLICY: dict[tuple[str, str], Allowed] = {
@@ -46,11 +43,7 @@ def app(sqlite_url: str, redis_settings: dict[str, str]) -> Iterator[Flask]:
     db.engine(app).dispose()
 
 
-def test_every_route_declares_its_access_and_is_in_the_table(app: Flask) -> None:
-    assert coverage_problems(app, POLICY) == NO_COVERAGE_PROBLEMS
-
-
-@pytest.mark.parametrize("route", sorted(POLICY), ids=lambda route: " ".join(route))
-def test_route_answers_only_whom_the_policy_allows(app: Flask, route: tuple[str, str]) -> None:
-    endpoint, method = route
-    assert mismatches(app, signed_tokens(), endpoint, method, POLICY[route]) == []
+(
+    test_every_route_declares_its_access_and_is_in_the_table,
+    test_route_answers_only_whom_the_policy_allows,
+) = signed_token_policy_tests(POLICY)

@@ -15,14 +15,11 @@ from shared.auth.roles import Role, Scope
 from tests.access import (
     ADMIN,
     EVERYONE,
-    NO_COVERAGE_PROBLEMS,
     PEOPLE,
     Allowed,
     allowed,
-    coverage_problems,
     integration,
-    mismatches,
-    signed_tokens,
+    signed_token_policy_tests,
 )
 from tests.auth import TEST_TOKEN_LIFETIME, Account, bearer, signer
 from tests.forgeries import FORGERIES, signed_claims
@@ -47,14 +44,10 @@ def no_broker_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("patient_app.producer.broker_reachable", lambda *_args: False)
 
 
-def test_every_route_declares_its_access_and_is_in_the_table(app: Flask) -> None:
-    assert coverage_problems(app, POLICY) == NO_COVERAGE_PROBLEMS
-
-
-@pytest.mark.parametrize("route", sorted(POLICY), ids=lambda route: " ".join(route))
-def test_route_answers_only_whom_the_policy_allows(app: Flask, route: tuple[str, str]) -> None:
-    endpoint, method = route
-    assert mismatches(app, signed_tokens(), endpoint, method, POLICY[route]) == []
+(
+    test_every_route_declares_its_access_and_is_in_the_table,
+    test_route_answers_only_whom_the_policy_allows,
+) = signed_token_policy_tests(POLICY)
 
 
 # patient_app trusts a genuine token's role: one it does not know grants nothing.
