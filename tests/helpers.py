@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+import websocket
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from flask import Flask
 from sqlalchemy import create_engine, event, func, select
@@ -247,3 +248,22 @@ def serving(server: _Serving, name: str) -> Iterator[None]:
         server.shutdown()
         thread.join(10)
         server.server_close()
+
+
+def open_stream(url: str, token: str, timeout: float) -> websocket.WebSocket | tuple[int, str]:
+    """A live stream at `url`, signed in with `token`, past its hello; or the status and
+    message its handshake was refused with (or the close code and reason, if refused after
+    it). A handshake or hello that takes longer than `timeout` raises."""
+    try:
+        ws = websocket.create_connection(
+            url, timeout=timeout, header=[f"Authorization: Bearer {token}"]
+        )
+    except websocket.WebSocketBadStatusException as refusal:
+        return refusal.status_code, json.loads(refusal.resp_body)["message"]
+    opcode, frame = ws.recv_data_frame(True)
+    if opcode == websocket.ABNF.OPCODE_CLOSE:
+        ws.close()
+        ws.shutdown()
+        return int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode()
+    assert json.loads(frame.data)["type"] == "hello"
+    return ws

@@ -7,7 +7,6 @@ One server for the module; each test leaves it as it found it (its sockets close
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from devserver.processes import Processes, wait_until
 from devserver.redis_credentials import RedisAccess
 from shared.auth.roles import Role
 from tests.auth import Account, account_in
+from tests.helpers import open_stream
 from tests.slow_clients import (
     ANSWER_WITHIN,
     ATTACKERS,
@@ -166,24 +166,12 @@ def test_a_flood_of_unfinished_requests_does_not_stop_health_answering(station: 
 
 # -- WebSocket ------------------------------------------------------------------------------
 def opened(station: Station, account: Account, timeout: float = 10.0):
-    """A stream of `account`'s past its hello; or the status and message its handshake was
-    refused with (the close code and reason, refused after it); or None if the handshake had
-    no answer within `timeout`."""
+    """A stream of `account`'s past its hello, or how it was refused; or None if the
+    handshake had no answer within `timeout`."""
     try:
-        ws = websocket.create_connection(
-            station.ws_url, timeout=timeout, header=[f"Authorization: Bearer {account.token}"]
-        )
-        opcode, frame = ws.recv_data_frame(True)
+        return open_stream(station.ws_url, account.token, timeout)
     except (TimeoutError, websocket.WebSocketTimeoutException):
         return None
-    except websocket.WebSocketBadStatusException as refusal:
-        return refusal.status_code, json.loads(refusal.resp_body)["message"]
-    if opcode == websocket.ABNF.OPCODE_CLOSE:
-        ws.close()
-        ws.shutdown()
-        return int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode()
-    assert json.loads(frame.data)["type"] == "hello"
-    return ws
 
 
 def stream_for(station: Station, account: Account) -> websocket.WebSocket:

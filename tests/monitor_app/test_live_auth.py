@@ -36,6 +36,7 @@ from shared.lifecycle import background_service
 from shared.notifications import events
 from shared.web_security import same_origin
 from tests.auth import Account, signer
+from tests.helpers import open_stream
 
 CHECK_SECONDS = 0.1
 # A stream must notice within a few checks; the rest is margin for a loaded machine.
@@ -387,23 +388,8 @@ def test_a_token_does_not_let_another_sites_page_in(
 
 # -- seats ----------------------------------------------------------------------------------
 def opened(served: Served, account: Account) -> websocket.WebSocket | tuple[int, str]:
-    """A stream of `account`'s past its hello; or the status and message its handshake was
-    refused with (or the close code and reason, refused after it) instead."""
-    try:
-        ws = websocket.create_connection(
-            served.ws_url,
-            timeout=CLOSE_DEADLINE,
-            header=[f"Authorization: Bearer {account.token}"],
-        )
-    except websocket.WebSocketBadStatusException as refusal:
-        return refusal.status_code, json.loads(refusal.resp_body)["message"]
-    opcode, frame = ws.recv_data_frame(True)
-    if opcode == websocket.ABNF.OPCODE_CLOSE:
-        ws.close()
-        ws.shutdown()
-        return int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode()
-    assert json.loads(frame.data)["type"] == "hello"
-    return ws
+    """A stream of `account`'s past its hello, or how it was refused."""
+    return open_stream(served.ws_url, account.token, CLOSE_DEADLINE)
 
 
 def test_viewers_cannot_take_the_seats_kept_for_clinicians(
