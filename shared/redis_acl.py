@@ -8,18 +8,30 @@ a token, or run CONFIG, FLUSHALL or a script over keys not its own (Redis checks
 command a script runs, and every key it names, against the same rules).
 
 `acl_file` writes the rules as a Redis ACL file; the passwords are stored in it only as
-SHA-256 digests.
+SHA-256 digests. `python -m shared.redis_acl DIR` writes DIR/users.acl from the passwords in
+REDIS_ADMIN_PASSWORD and REDIS_<ROLE>_PASSWORD (docker-compose.yml's `redis-users` service).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from shared.config import RedisRole, redis_url_setting
+from shared.config import (
+    REDIS_SETTINGS,
+    ConfigError,
+    RedisRole,
+    Setting,
+    load_settings,
+    redis_url_setting,
+)
 
 ADMIN = "vigil-admin"
 
@@ -134,3 +146,55 @@ class RedisUsers:
     def settings(self, redis_url: str) -> dict[str, str]:
         """REDIS_<ROLE>_URL of every role, each with its own user."""
         return {redis_url_setting(role): self.url(user_name(role), redis_url) for role in RedisRole}
+
+
+def parse_url_secret(raw: str) -> str:
+    """A password that goes into URLs as it is: letters and digits, 16 or more."""
+    if not re.fullmatch(r"[A-Za-z0-9]{16,}", raw):
+        raise ValueError("letters and digits only, at least 16 (openssl rand -hex 32)")
+    return raw
+
+
+def password_setting(name: str) -> str:
+    """REDIS_ADMIN_PASSWORD for `vigil-admin`, REDIS_CACHE_PASSWORD for `vigil-cache`..."""
+    return f"REDIS_{name.removeprefix('vigil-').upper()}_PASSWORD"
+
+
+USER_NAMES = (ADMIN, *(user_name(role) for role in RedisRole))
+USERS_SETTINGS: tuple[Setting, ...] = (
+    *(Setting(password_setting(name), parse_url_secret) for name in USER_NAMES),
+    *(setting for setting in REDIS_SETTINGS if setting.name == "REDIS_NAMESPACE"),
+)
+
+
+def write_acl_file(directory: Path, settings: Mapping[str, str]) -> Path:
+    """DIR/users.acl for the passwords in `settings`, replaced whole.
+
+    Readable by all (0644): the Redis server runs as a user of its own, and the file holds
+    only digests of random passwords, nothing that signs anyone in.
+    """
+    users = RedisUsers({name: settings[password_setting(name)] for name in USER_NAMES})
+    path = directory / "users.acl"
+    partial = directory / ".users.acl.partial"
+    partial.write_text(users.acl_file(settings["REDIS_NAMESPACE"]))
+    partial.chmod(0o644)
+    os.replace(partial, path)
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m shared.redis_acl DIR", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(USERS_SETTINGS)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    path = write_acl_file(Path(argv[0]), settings)
+    print(f"Redis users written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # The passwords docker-compose.yml requires, none with a default; test values for them.
 PASSWORD_VARIABLES = (
     "VIGIL_POSTGRES_PASSWORD",
-    "VIGIL_REDIS_PASSWORD",
+    "VIGIL_REDIS_ADMIN_PASSWORD",
+    "VIGIL_REDIS_CACHE_PASSWORD",
+    "VIGIL_REDIS_QUEUE_PASSWORD",
+    "VIGIL_REDIS_EVENTS_PASSWORD",
     "VIGIL_KAFKA_ADMIN_PASSWORD",
     "VIGIL_KAFKA_PATIENT_PASSWORD",
     "VIGIL_KAFKA_DATA_PASSWORD",
@@ -23,7 +26,7 @@ PASSWORD_VARIABLES = (
 # Letters and digits only, as the README asks of those going into URLs and JAAS lines, and
 # long enough for every check of a secret's length.
 TEST_SECRETS = {
-    name: re.sub("[^a-z0-9]", "", f"test{index}{name.lower()[6:14]}0123456789")
+    name: re.sub("[^a-z0-9]", "", f"test{index}{name.lower()[6:18]}0123456789")
     for index, name in enumerate(PASSWORD_VARIABLES)
 }
 

@@ -21,11 +21,13 @@ from analyser_app.config import ANALYSER_SETTINGS
 from data_app.config import DATA_SETTINGS
 from devserver.apache_kafka import BROKER_PROPERTIES, kafka_version
 from devserver.kafka_node import SECURED_PROPERTIES, read_properties, size_properties
+from devserver.redis_server import redis_command
 from monitor_app.config import MONITOR_SETTINGS
 from patient_app.config import PATIENT_SETTINGS
 from shared.auth.tokens import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME
-from shared.config import DATABASE_SETTING, load_settings
+from shared.config import DATABASE_SETTING, RedisRole, load_settings, redis_url_setting
 from shared.lifecycle import stop_background
+from shared.redis_acl import USER_NAMES, password_setting, user_name
 from tests.compose import (
     PASSWORD_VARIABLES,
     ROOT,
@@ -368,13 +370,75 @@ def test_procfile_starts_broker_apps_and_three_named_patients():
     assert sum("--scenario deteriorating" in p for p in patients) == 1
 
 
-@pytest.mark.parametrize("name", ["worker", "data", "monitor", "analyser"])
-def test_apps_share_redis_with_its_password(compose, name):
+# The Redis roles each service plays (shared.config.RedisRole), so the users whose URLs it gets.
+REDIS_ROLES = {
+    "monitor": {RedisRole.CACHE, RedisRole.QUEUE, RedisRole.EVENTS},
+    "worker-token": {RedisRole.CACHE, RedisRole.QUEUE, RedisRole.EVENTS},
+    "data": {RedisRole.QUEUE, RedisRole.EVENTS},
+    "worker": {RedisRole.QUEUE, RedisRole.EVENTS},
+    "analyser": {RedisRole.EVENTS},
+    "patient-1": {RedisRole.EVENTS},
+    "patient-2": {RedisRole.EVENTS},
+    "patient-3": {RedisRole.EVENTS},
+}
+
+
+def redis_password_variable(user: str) -> str:
+    """VIGIL_REDIS_CACHE_PASSWORD for vigil-cache, and so on."""
+    return f"VIGIL_{password_setting(user)}"
+
+
+@pytest.mark.parametrize("name", sorted(REDIS_ROLES))
+def test_apps_get_the_redis_users_of_their_roles_and_no_other(compose, name):
     service = compose["services"][name]
-    password = TEST_SECRETS["VIGIL_REDIS_PASSWORD"]
-    assert service["environment"]["REDIS_URL"] == f"redis://:{password}@redis:6379/0"
+    environment = service["environment"]
+    given = {role for role in RedisRole if redis_url_setting(role) in environment}
+    assert given == REDIS_ROLES[name]
+    for role in given:
+        url = urlsplit(environment[redis_url_setting(role)])
+        assert (url.hostname, url.port) == ("redis", 6379)
+        assert url.username == user_name(role)
+        assert url.password == TEST_SECRETS[redis_password_variable(user_name(role))]
+    # What has no URL of its own falls back on REDIS_URL: no user, so nothing.
+    fallback = urlsplit(environment["REDIS_URL"])
+    assert (fallback.username, fallback.password) == (None, None)
     assert service["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert compose["services"]["redis"]["environment"]["REDIS_PASSWORD"] == password
+
+
+def test_redis_users_are_made_from_the_passwords_the_apps_use(compose):
+    services = compose["services"]
+    maker = services["redis-users"]
+    assert maker["command"] == ["python", "-m", "shared.redis_acl", "/run/vigil/redis"]
+    assert maker["restart"] == "no"
+    for user in USER_NAMES:
+        assert (
+            maker["environment"][password_setting(user)]
+            == TEST_SECRETS[redis_password_variable(user)]
+        )
+    redis = services["redis"]
+    assert redis["depends_on"]["redis-users"]["condition"] == "service_completed_successfully"
+    options = redis["command"]
+    acl_file = PurePosixPath(options[options.index("--aclfile") + 1])
+    mount = mounted_volume(redis, str(acl_file.parent))
+    assert mount["read_only"] is True
+    assert mount["source"] == maker["volumes"][0]["source"]
+    assert maker["volumes"][0]["target"] == str(acl_file.parent)
+
+
+def redis_options(command: list[str]) -> dict[str, str]:
+    """A redis-server command line's --name value pairs."""
+    assert command[0].endswith("redis-server"), command
+    return dict(zip(command[1::2], command[2::2], strict=True))
+
+
+def test_compose_redis_runs_with_the_options_of_the_tests_redis(compose):
+    """Bounded memory, evicting only keys with a TTL; protected mode; nothing on disk."""
+    ours = redis_options(redis_command(6379, Path("users.acl")))
+    theirs = redis_options(compose["services"]["redis"]["command"])
+    where = {"--port", "--bind", "--aclfile", "--dir", "--loglevel"}
+    assert {k: v for k, v in theirs.items() if k not in where} == {
+        k: v for k, v in ours.items() if k not in where
+    }
 
 
 def mounted_volume(service: dict, path: str) -> dict:
@@ -601,8 +665,9 @@ def test_every_password_is_used_where_it_is_checked(compose):
     services = compose["services"]
     postgres = TEST_SECRETS["VIGIL_POSTGRES_PASSWORD"]
     assert make_url(services["monitor"]["environment"]["DATABASE_URL"]).password == postgres
-    # Redis asks every client for it; its healthcheck sends it without a command line.
-    assert "requirepass" in " ".join(services["redis"]["command"])
+    # Redis asks every client for a user's password; its healthcheck sends the admin's
+    # without a command line.
+    assert "--aclfile" in services["redis"]["command"]
     assert "REDISCLI_AUTH" in " ".join(services["redis"]["healthcheck"]["test"])
 
 
