@@ -223,8 +223,10 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
             f"127.0.0.1:{monitor_port}",
             "--workers",
             "2",
+            # Streams get at most half a worker's threads: 8 give each worker 4 seats, so the
+            # three streams below fit even if the kernel hands all of them to one worker.
             "--threads",
-            "4",
+            "8",
         ],
     )
     processes.start(
