@@ -21,8 +21,9 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
+import data_app
 from shared.audit import AuditEvent
-from shared.db import db
+from shared.db import db, migrate
 from shared.identity import ApiToken, User, UserSession, Ward, WardMember
 from shared.kafka import Connectable, client_config
 from shared.lifecycle import background_service
@@ -149,6 +150,22 @@ class StoredSamples:
 
 def consumer_of(app: Flask):
     return background_service(app, "consumer")
+
+
+@contextmanager
+def data_app_on(settings: dict[str, Any]) -> Iterator[Flask]:
+    """data_app with `settings` (its broker, identity, database, Redis), its schema made, a
+    2 s group session so a rebalance is quick; its consumer started by the test, stopped
+    here."""
+    app = data_app.create_app(
+        {"TESTING": True, "KAFKA_SESSION_TIMEOUT_MS": 2000, "CONSUMER_POLL_TIMEOUT": 0.2} | settings
+    )
+    migrate(db.engine(app))
+    try:
+        yield app
+    finally:
+        consumer_of(app).stop()
+        db.engine(app).dispose()
 
 
 def send_samples(bootstrap: str, topic: str, samples: list[dict]) -> None:

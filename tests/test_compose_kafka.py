@@ -25,7 +25,6 @@ import pytest
 from confluent_kafka import KafkaError
 from flask import Flask
 
-import data_app
 from data_app.config import DATA_SETTINGS
 from devserver.apache_kafka import resolve_kafka
 from devserver.kafka_node import (
@@ -40,11 +39,16 @@ from devserver.processes import wait_until
 from patient_app.config import PATIENT_SETTINGS
 from patient_app.producer import VitalsProducer
 from shared.config import Setting, load_settings
-from shared.db import db, migrate
 from shared.kafka import KafkaConnection
 from shared.kafka_acls import ACL_SETTINGS
 from tests.compose import ROOT, TEST_SECRETS, compose_config
-from tests.helpers import consumer_of, simulator_sample, stored_rows, topic_size
+from tests.helpers import (
+    consumer_of,
+    data_app_on,
+    simulator_sample,
+    stored_rows,
+    topic_size,
+)
 from tests.secured_kafka import forged_sample, produce_one
 
 pytestmark = [pytest.mark.apache_kafka, pytest.mark.integration]
@@ -315,22 +319,16 @@ def compose_data_app(
     in a consumer group of its own (so the samples other tests wrote are its to read too)."""
     environment = service_environment(compose_broker.compose["services"]["data"], "")
     kafka = {key: value for key, value in environment.items() if key.startswith("KAFKA_")}
-    app = data_app.create_app(
+    with data_app_on(
         {
-            "TESTING": True,
             **kafka,
             "KAFKA_BOOTSTRAP_SERVERS": compose_broker.bootstrap,
             "DATABASE_URL": sqlite_url,
             "KAFKA_GROUP_ID": "vigil-data",
-            "KAFKA_SESSION_TIMEOUT_MS": 2000,
-            "CONSUMER_POLL_TIMEOUT": 0.2,
             **redis_settings,
         }
-    )
-    migrate(db.engine(app))
-    yield app
-    consumer_of(app).stop()
-    db.engine(app).dispose()
+    ) as app:
+        yield app
 
 
 def test_a_simulated_sample_reaches_the_database_through_the_compose_broker(

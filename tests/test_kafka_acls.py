@@ -17,11 +17,9 @@ from confluent_kafka import (
 )
 from flask import Flask
 
-import data_app
 from patient_app.producer import VitalsProducer
-from shared.db import db, migrate
 from shared.kafka import KafkaConnection, admin_client, client_config
-from tests.helpers import consumer_of, simulator_sample, stored_rows
+from tests.helpers import consumer_of, data_app_on, simulator_sample, stored_rows
 from tests.secured_kafka import Ward, forged_sample, produce_one
 
 pytestmark = [pytest.mark.apache_kafka, pytest.mark.integration]
@@ -129,9 +127,8 @@ def secured_data_app(
     """data_app signed in as its own identity, through the settings a deployment sets; over
     TLS when the test is parametrised with `tls`."""
     identity = ward.identity("data_app", tls=request.param)
-    app = data_app.create_app(
+    with data_app_on(
         {
-            "TESTING": True,
             "DATABASE_URL": sqlite_url,
             "KAFKA_BOOTSTRAP_SERVERS": identity.bootstrap_servers,
             "KAFKA_SECURITY_PROTOCOL": str(identity.protocol),
@@ -142,15 +139,10 @@ def secured_data_app(
             "KAFKA_TOPIC": ward.vitals,
             "KAFKA_DLQ_TOPIC": ward.dead_letters,
             "KAFKA_GROUP_ID": ward.group,
-            "KAFKA_SESSION_TIMEOUT_MS": 2000,
-            "CONSUMER_POLL_TIMEOUT": 0.2,
             **redis_settings,
         }
-    )
-    migrate(db.engine(app))
-    yield app
-    consumer_of(app).stop()
-    db.engine(app).dispose()
+    ) as app:
+        yield app
 
 
 @pytest.mark.parametrize(
