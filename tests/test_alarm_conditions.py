@@ -305,3 +305,16 @@ def test_engine_refuses_limits_keyed_by_plain_strings():
 def test_a_sample_needs_a_zoned_timestamp():
     with pytest.raises(ValueError, match="zone"):
         Sample(at(0).replace(tzinfo=None), spo2=95)
+
+
+def test_a_latched_alarm_resolves_even_once_its_limits_are_gone():
+    run = Run().feed(SPO2, every(5, [80, 95, 95, 95]))
+    run.engine = AlarmEngine({Parameter.PULSE: LIMITS[Parameter.PULSE]})
+    (event,) = run.acknowledge(SPO2_LOW, 30)
+    assert (event.kind, event.limit) == (EventKind.RESOLVED, 85)
+
+
+def test_an_acknowledgement_needs_a_zoned_instant():
+    run = Run().feed(SPO2, [(0, 80)])
+    with pytest.raises(ValueError, match="zone"):
+        run.engine.acknowledge(SPO2_LOW, run.episode(SPO2_LOW), at(1).replace(tzinfo=None))

@@ -14,8 +14,9 @@ from shared.alarms.conditions import (
     Priority,
     Side,
 )
-from shared.alarms.engine import AlarmEngine, Event, EventKind, Sample, Step
+from shared.alarms.engine import AlarmEngine, Event, EventKind, Step
 from shared.alarms.episode import Alarm, Episode, State
+from shared.alarms.samples import Sample
 
 __all__ = [
     "LATCHING",

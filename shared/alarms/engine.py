@@ -2,16 +2,27 @@
 
 Time is the samples' own timestamps, never the wall clock, so replaying a stream gives the
 same alarms. The engine holds only its settings; the caller keeps the episodes.
+
+The rules, per condition (a parameter and a side of its limits):
+- A normal-limit crossing raises a medium alarm once crossing samples have spanned `delay`;
+  an extreme one raises high at once. A value equal to a limit is inside it.
+- One alarm per episode. Going extreme during a medium alarm upgrades it to high (an
+  UPGRADED event, and any acknowledgement is void); priority never goes back down.
+- Back inside for `delay` resolves the alarm, unless it is latching (high) and not yet
+  acknowledged: then it stays, LATCHED, until acknowledged, and a new crossing meanwhile
+  is the same alarm active again. Acknowledging an alarm still out lets it resolve on
+  recovery.
+- Persistence is only ever measured between samples seen: more than `max_gap` between two
+  restarts it. A missing, NaN or infinite value changes nothing; so does a sample no newer
+  than the last one applied to the episode (late, or a redelivered duplicate).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from shared.alarms.conditions import (
     LATCHING,
@@ -24,6 +35,7 @@ from shared.alarms.conditions import (
     Side,
 )
 from shared.alarms.episode import Alarm, Episode
+from shared.alarms.samples import Sample, require_zone
 
 
 class EventKind(StrEnum):
@@ -43,39 +55,9 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class Sample:
-    """One patient's vitals at one instant; None where the monitor gave no value."""
-
-    timestamp: datetime
-    pulse: float | None = None
-    resp_rate: float | None = None
-    spo2: float | None = None
-    systolic: float | None = None
-    diastolic: float | None = None
-    temperature: float | None = None
-
-    def __post_init__(self) -> None:
-        # Naive and aware instants do not compare; refuse here rather than mid-stream.
-        if self.timestamp.tzinfo is None:
-            raise ValueError(f"sample timestamp must carry a zone: {self.timestamp!r}")
-
-    @classmethod
-    def from_vitals(cls, vitals: Mapping[str, Any]) -> Sample:
-        """From a decoded sample as data_app stores it (`load_vitals`: systolic split out)."""
-        return cls(
-            timestamp=vitals["timestamp"],
-            **{name: vitals.get(name) for name in (*Parameter, "diastolic")},
-        )
-
-    def value(self, parameter: Parameter) -> float | None:
-        """The parameter's value, or None if missing or not a finite number."""
-        value = getattr(self, parameter.value)
-        # NaN or inf is a sensor fault, not physiology: it is treated as no value at all.
-        return value if value is not None and math.isfinite(value) else None
-
-
-@dataclass(frozen=True, slots=True)
 class Step:
+    """A call's events, and the new state of each episode it covered, to store as given."""
+
     events: tuple[Event, ...]
     episodes: dict[Condition, Episode] = field(default_factory=dict)
 
@@ -123,14 +105,16 @@ class AlarmEngine:
 
     def acknowledge(self, condition: Condition, episode: Episode, at: datetime) -> Step:
         """A clinician acknowledged the alarm: a recovered latched one resolves."""
+        require_zone(at)
         alarm = episode.alarm
         if alarm is None or alarm.acknowledged_at is not None:
             return Step((), {condition: episode})
         if alarm.recovered_at is None:
             acknowledged = replace(alarm, acknowledged_at=at)
             return Step((), {condition: replace(episode, alarm=acknowledged)})
-        limit = self.limits[condition.parameter].threshold(condition.side)
         # Limits may have changed since the alarm was raised; fall back to its own.
+        limits = self.limits.get(condition.parameter)
+        limit = None if limits is None else limits.threshold(condition.side)
         limit = alarm.limit if limit is None else limit
         event = _event(EventKind.RESOLVED, condition, alarm, alarm.last_value, limit, at)
         return Step((event,), {condition: Episode(last_seen=episode.last_seen)})
