@@ -123,7 +123,10 @@ class AlarmEngine:
         self, condition: Condition, episode: Episode, value: float, at: datetime
     ) -> tuple[Episode, Event | None]:
         if episode.last_seen is not None and at <= episode.last_seen:
-            return episode, None  # late or repeated: state never moves backwards
+            # Late or repeated: state never moves backwards. A far-future sample would hold
+            # the episode until time caught up, so callers pass only validated timestamps
+            # (VitalsSchema refuses future ones).
+            return episode, None
         limit = self.limits[condition.parameter]
         reading = _Reading(
             condition=condition,
