@@ -1,9 +1,13 @@
 """The title and text of a NEWS2 notification to clinicians.
 
 A text classifier downstream keys on words: "Critical" and "Urgent" mark a high-risk
-rise, "Warning" and "attention" a medium one. A recovery must carry none of those words,
-nor the name of any abnormality, or it would be taken for an alarm itself; so it lists
-the latest vitals plainly.
+rise, "Warning" and "attention" a medium one; and it takes the names of the gravest
+abnormalities (hypoxaemia, hypotension, bradypnoea) for critical wherever they stand. So
+a vital is named by how far out it is: those names only for a sub-score of 3 in a
+high-risk alert, a plain description otherwise ("low oxygen saturation" for SpO2 94%), or
+a medium alert would be filed as critical for its mildest finding. A recovery must carry
+none of the alarm words, nor the name of any abnormality, or it would be taken for an
+alarm itself; so it lists the latest vitals plainly.
 """
 
 from __future__ import annotations
@@ -16,17 +20,28 @@ from shared.news2 import PARAMETERS, News2, deviation, round_temperature
 
 MAX_NAME = 120  # keeps the title under 200 and the text under 1000 characters
 
-_TERMS = {
-    ("resp_rate", "low"): "bradypnoea",
+# What each side of each vital is called in any alert. None of these is a word the
+# classifier takes for critical, so none can raise an alert above its band.
+_TERMS: dict[tuple[str, str], str] = {
+    ("resp_rate", "low"): "slow breathing",
     ("resp_rate", "high"): "tachypnoea",
-    ("spo2", "low"): "hypoxaemia",
-    ("systolic", "low"): "hypotension",
+    ("spo2", "low"): "low oxygen saturation",
+    ("systolic", "low"): "low blood pressure",
     ("systolic", "high"): "hypertension",
     ("pulse", "low"): "bradycardia",
     ("pulse", "high"): "tachycardia",
     ("temperature", "low"): "hypothermia",
     ("temperature", "high"): "fever",
 }
+
+# Names the classifier takes for critical: only for a severe value in a high-risk alert,
+# where the text is critical anyway and the name tells which vital made it so.
+_SEVERE_TERMS: dict[tuple[str, str], str] = {
+    ("resp_rate", "low"): "bradypnoea",
+    ("spo2", "low"): "hypoxaemia",
+    ("systolic", "low"): "hypotension",
+}
+_SEVERE_SCORE = 3  # a red score: the chart's furthest column from normal
 
 
 def alert_message(
@@ -65,10 +80,18 @@ def _abnormal(news2: News2, sample: Mapping[str, Any]) -> str:
     if not scored:
         return "No single vital is out of range."
     findings = [
-        f"{_vital(p, sample)} ({_TERMS[p, _side(p, sample)]}, scores {news2.parameters[p]})"
+        f"{_vital(p, sample)} ({_term(p, sample, news2)}, scores {news2.parameters[p]})"
         for p in scored
     ]
     return f"Abnormal vitals: {'; '.join(findings)}."
+
+
+def _term(parameter: str, sample: Mapping[str, Any], news2: News2) -> str:
+    key = (parameter, _side(parameter, sample))
+    # A critical name only where the alert is critical and this vital is among the reasons.
+    if news2.band == "high" and news2.parameters[parameter] == _SEVERE_SCORE:
+        return _SEVERE_TERMS.get(key, _TERMS[key])
+    return _TERMS[key]
 
 
 def _side(parameter: str, sample: Mapping[str, Any]) -> str:
