@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
+from limits.errors import StorageError
 
 from shared.auth.roles import Role
 from tests.auth import TEST_TOKEN_LIFETIME, Account, client_for, signer
@@ -99,3 +100,27 @@ def test_the_quota_is_off_with_the_rate_limits(
     answers = [client.post(NOTIFICATIONS, json=notification_for(admin)) for _ in range(3)]
 
     assert [answer.status_code for answer in answers] == [201, 201, 201]
+
+
+def test_a_quota_that_cannot_be_counted_refuses_the_notification(
+    make_app: Callable[..., Flask],  # noqa: F811
+    admin: Account,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Redis failing between the general limit's check and the quota's.
+    app = make_app(**QUOTA)
+    strategy = app.extensions["vigil.limiter"].limiter
+    general_hit = strategy.hit
+
+    def failing_hit(limit: object, *identifiers: str, **options: object) -> bool:
+        if identifiers[:1] == ("quota",):
+            raise StorageError(ConnectionError("Redis went away"))
+        return general_hit(limit, *identifiers, **options)
+
+    monkeypatch.setattr(strategy, "hit", failing_hit)
+
+    refused = client_for(app, admin.token).post(NOTIFICATIONS, json=notification_for(admin))
+
+    assert refused.status_code == 503, refused.json
+    assert set(refused.json) == ERROR_KEYS
+    assert int(refused.headers["Retry-After"]) > 0
