@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
 from data_app.decoding import DEFAULT_CLOCK_SKEW
+from shared.analysis_queue import Origin
 from shared.db import db, utcnow
 from shared.events import PATIENTS
 from shared.models import Notification, Patient, PatientMetric
@@ -275,7 +276,10 @@ class DataService:
                     "vitals", {"samples": [s.event() for s in stored]}, invalidates=(PATIENTS,)
                 )
             announce(
-                self.app, "notification.created", [a.notification for a in alerts], source="alert"
+                self.app,
+                "notification.created",
+                [a.notification for a in alerts],
+                source=Origin.ALERT,
             )
         for alert in alerts:
             ALERTS_RAISED.labels(alert.decision.band).inc()

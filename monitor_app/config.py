@@ -70,6 +70,13 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("RATE_LIMIT_ENABLED", parse_bool, True),
     Setting(
+        "NOTIFICATION_QUOTA",
+        parse_rate_limit,
+        "60 per minute",
+        "Notifications one user may create through the API (whatever their tokens or "
+        "addresses), beside RATE_LIMIT: each is queued for analysis.",
+    ),
+    Setting(
         "CACHE_SECONDS",
         parse_int(1, 86400),
         60,

@@ -7,25 +7,35 @@ the connection's unless PROXY_FIX_X_FOR says how many proxies' X-Forwarded-For t
 Without Redis the limits cannot be counted. Reads go on, unlimited (a ward must keep seeing
 its patients); changes are refused with 503 until Redis is back, so nobody can write
 unlimited by waiting for an outage.
+
+Quotas (`quota`) are limits of their own on one kind of change, such as creating
+notifications, counted per signed-in user beside the general limit: every token of an account
+and every address it calls from share one count.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import ParamSpec, TypeVar
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, current_app, request
 from flask.typing import RouteCallable
 from flask.wrappers import Response
 from flask_limiter import Limiter, RateLimitExceeded
+from limits import parse
 from limits.errors import StorageError
-from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
 from monitor_app.auth.authenticate import SAFE_METHODS
 from shared.auth.principal import current_principal
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # How long a refused change waits before retrying while the limits cannot be counted.
 STORAGE_RETRY_SECONDS = 10
@@ -97,3 +107,44 @@ def _add_limit_headers(limiter: Limiter, response: Response) -> Response:
     if response.status_code == 429:
         response.headers["Retry-After"] = str(max(1, int(reset_at - time.time())))
     return response
+
+
+def quota(setting: str, name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Count each call of the view against the signed-in caller's quota `name`, whose limit
+    is the setting `setting`; beyond it, 429 with Retry-After. Put it under the access check:
+    the count is the user's it proved (an account's tokens and addresses share it)."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(view)
+        def counted(*args: P.args, **kwargs: P.kwargs) -> R:
+            _spend_quota(current_app.config[setting], name)
+            return view(*args, **kwargs)
+
+        return counted
+
+    return decorate
+
+
+def _spend_quota(limit_value: str, name: str) -> None:
+    limiter: FailClosedLimiter = current_app.extensions["vigil.limiter"]
+    if not limiter.enabled:
+        return
+    principal = current_principal()
+    if principal is None:  # the access check refuses such callers first
+        raise RuntimeError("a quota needs a signed-in caller")
+    limit, who = parse(limit_value), str(principal.user_id)
+    try:
+        if limiter.limiter.hit(limit, "quota", name, who):
+            return
+        reset_at = limiter.limiter.get_window_stats(limit, "quota", name, who).reset_time
+    except StorageError:
+        # Like the general limits: a change is refused while it cannot be counted.
+        log.warning("quota unavailable: refusing a change", exc_info=True)
+        raise ServiceUnavailable(
+            "Rate limits cannot be checked right now; retry shortly.",
+            retry_after=STORAGE_RETRY_SECONDS,
+        ) from None
+    raise TooManyRequests(
+        f"Quota exceeded: {limit_value} ({name}).",
+        retry_after=max(1, int(reset_at - time.time())),
+    )

@@ -1,7 +1,16 @@
-"""The queue of notifications waiting for AI analysis: Celery on Redis.
+"""The queues of notifications waiting for AI analysis: Celery on Redis.
 
 monitor_app and data_app only enqueue (by task name, without importing the worker); the
 worker (worker_app) consumes with the same settings.
+
+Two queues: vitals alerts (data_app's, which have no sender) on `{ns}.analysis.alerts`, and
+everything sent through the API on `{ns}.analysis`, so that a flood of API notifications cannot
+delay a hypoxia alert's analysis. A Redis worker consuming several queues takes the next message
+with one BRPOP over all their lists; kombu's default `round_robin` order rotates which list that
+BRPOP names first, so a full API queue would still get every other turn. The `priority` order
+always names the alert queue first, and Redis's BRPOP pops from the first non-empty list it is
+given: while an alert is waiting, no API task is taken. What may still run ahead of an alert is
+only what the worker had already taken (its prefetch: concurrency x worker_prefetch_multiplier).
 """
 
 from __future__ import annotations
@@ -10,10 +19,12 @@ import logging
 import ssl
 import uuid
 from collections.abc import Iterable
+from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from celery import Celery
+from kombu import Queue
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +32,22 @@ ANALYSE_TASK = "vigil.analyse_notification"
 SWEEP_TASK = "vigil.sweep_stale_notifications"
 
 
-def queue_name(namespace: str) -> str:
+class Origin(StrEnum):
+    """Who made a notification, which decides its analysis queue."""
+
+    ALERT = "alert"  # data_app's vitals alerts (no sender)
+    API = "api"  # sent by a user or an integration through monitor_app
+
+
+def queue_name(namespace: str, origin: Origin = Origin.API) -> str:
+    if origin is Origin.ALERT:
+        return f"{namespace}.analysis.alerts"
     return f"{namespace}.analysis"
+
+
+def consumed_queues(namespace: str) -> list[str]:
+    """The worker's queues, in the order its BRPOP names them: the alert queue first."""
+    return [queue_name(namespace, Origin.ALERT), queue_name(namespace, Origin.API)]
 
 
 def broker_ssl(redis_url: str) -> dict[str, Any] | None:
@@ -46,6 +71,8 @@ def celery_config(redis_url: str, namespace: str) -> dict[str, Any]:
         # but, given neither those nor this, would take TLS without verifying the server.
         "broker_use_ssl": broker_ssl(redis_url),
         "task_default_queue": queue_name(namespace),
+        # What a worker consumes (unless given -Q), in this order; see the module docstring.
+        "task_queues": [Queue(name, routing_key=name) for name in consumed_queues(namespace)],
         # JSON only, both ways: a pickled message planted in the queue is refused, never run.
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -62,6 +89,8 @@ def celery_config(redis_url: str, namespace: str) -> dict[str, Any]:
         "broker_transport_options": {
             "visibility_timeout": 300,
             "global_keyprefix": f"{namespace}:celery:",
+            # Each fetch names the queues in task_queues' order, alerts first, never rotated.
+            "queue_order_strategy": "priority",
         },
         "broker_connection_retry_on_startup": True,
         # Enqueueing must not hang a request or the consumer when Redis is down: the
@@ -84,15 +113,17 @@ class AnalysisQueue:
     """Enqueues notifications for analysis; a failure is logged, never raised."""
 
     def __init__(self, redis_url: str, namespace: str) -> None:
+        self.namespace = namespace
         self.celery = Celery("vigil-enqueue", set_as_current=False)
         self.celery.conf.update(celery_config(redis_url, namespace))
 
-    def enqueue(self, notification_ids: Iterable[uuid.UUID]) -> int:
-        """Send one analysis task per id; returns how many were sent."""
+    def enqueue(self, notification_ids: Iterable[uuid.UUID], origin: Origin = Origin.API) -> int:
+        """Send one analysis task per id to `origin`'s queue; returns how many were sent."""
+        queue = queue_name(self.namespace, origin)
         sent = 0
         for notification_id in notification_ids:
             try:
-                self.celery.send_task(ANALYSE_TASK, args=[str(notification_id)])
+                self.celery.send_task(ANALYSE_TASK, args=[str(notification_id)], queue=queue)
             except Exception as exc:  # kombu raises several kinds when Redis is unreachable
                 log.warning(
                     "could not enqueue analysis; the sweeper will retry",

@@ -14,7 +14,7 @@ from flask import Flask, current_app, has_request_context
 from marshmallow import Schema, fields
 from sqlalchemy.orm import Session
 
-from shared.analysis_queue import AnalysisQueue
+from shared.analysis_queue import AnalysisQueue, Origin
 from shared.auth.principal import current_principal
 from shared.config import RedisRole, redis_url
 from shared.events import NOTIFICATIONS, Events
@@ -145,17 +145,20 @@ def analysis_queue(app: Flask | None = None) -> AnalysisQueue:
 
 
 def announce(
-    app: Flask, event_type: str, notifications: Iterable[Notification], source: str = "api"
+    app: Flask,
+    event_type: str,
+    notifications: Iterable[Notification],
+    source: Origin = Origin.API,
 ) -> None:
     """After the commit: queue new notifications for analysis and publish the change.
 
     Call with notifications whose `patient` is loaded (or who have none); `source` says who
-    created them ("alert" or "api"), for the metrics.
+    created them, for the metrics and the analysis queue (alerts have one of their own).
     """
     notifications = list(notifications)
     if event_type == "notification.created":
         NOTIFICATIONS_CREATED.labels(source).inc(len(notifications))
-        analysis_queue(app).enqueue(n.id for n in notifications)
+        analysis_queue(app).enqueue((n.id for n in notifications), source)
     for notification in notifications:
         events(app).publish(
             event_type,

@@ -9,11 +9,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import NamedTuple
 
 from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from shared.analysis_queue import Origin
 from shared.db import db, utcnow
 from shared.models import Notification
 from shared.notifications import announce
@@ -96,15 +98,21 @@ def fail(app: Flask, notification_id: uuid.UUID, reason: str) -> None:
     _change(app, notification_id, "notification.analysed", give_up)
 
 
-def stale_notifications(
-    app: Flask, older_than_seconds: float, limit: int = 500
-) -> list[tuple[uuid.UUID, int]]:
-    """Open notifications untouched for that long, as (id, attempts); touched now, so the
-    next sweep leaves them alone while they wait in the queue again."""
+class Stale(NamedTuple):
+    """A notification to analyse again, and the queue it was first sent to."""
+
+    id: uuid.UUID
+    attempts: int
+    origin: Origin
+
+
+def stale_notifications(app: Flask, older_than_seconds: float, limit: int = 500) -> list[Stale]:
+    """Open notifications untouched for that long; touched now, so the next sweep leaves them
+    alone while they wait in the queue again."""
     cutoff = utcnow() - timedelta(seconds=older_than_seconds)
     with db.sessionmaker(app).begin() as session:
         rows = session.execute(
-            select(Notification.id, Notification.attempts)
+            select(Notification.id, Notification.attempts, Notification.sender_id)
             .where(
                 Notification.processing_status.in_(OPEN_STATUSES),
                 Notification.status_changed_at < cutoff,
@@ -118,4 +126,8 @@ def stale_notifications(
                 .where(Notification.id.in_([row.id for row in rows]))
                 .values(status_changed_at=utcnow())
             )
-    return [(row.id, row.attempts) for row in rows]
+    # Vitals alerts are the notifications nobody sent.
+    return [
+        Stale(row.id, row.attempts, Origin.ALERT if row.sender_id is None else Origin.API)
+        for row in rows
+    ]

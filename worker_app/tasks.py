@@ -10,7 +10,7 @@ from celery import shared_task
 from celery.exceptions import Retry
 from flask import current_app
 
-from shared.analysis_queue import ANALYSE_TASK, SWEEP_TASK
+from shared.analysis_queue import ANALYSE_TASK, SWEEP_TASK, Origin
 from shared.notifications import analysis_queue
 from shared.telemetry import ANALYSES, ANALYSIS_SECONDS
 from worker_app import analysis
@@ -85,13 +85,16 @@ def sweep_stale_notifications() -> int:
     queue, enqueueing failed); fail the ones that keep getting lost."""
     app = current_app._get_current_object()
     config = app.config
-    requeue = []
-    for nid, attempts in analysis.stale_notifications(app, config["ANALYSIS_STALE_SECONDS"]):
-        if attempts >= config["ANALYSIS_MAX_ATTEMPTS"]:
-            analysis.fail(app, nid, f"abandoned after {attempts} attempts that never finished")
+    requeue: dict[Origin, list[uuid.UUID]] = {origin: [] for origin in Origin}
+    for stale in analysis.stale_notifications(app, config["ANALYSIS_STALE_SECONDS"]):
+        if stale.attempts >= config["ANALYSIS_MAX_ATTEMPTS"]:
+            reason = f"abandoned after {stale.attempts} attempts that never finished"
+            analysis.fail(app, stale.id, reason)
         else:
-            requeue.append(nid)
-    if requeue:
-        log.warning("re-queued stale notifications", extra={"count": len(requeue)})
-        analysis_queue(app).enqueue(requeue)
-    return len(requeue)
+            requeue[stale.origin].append(stale.id)
+    # Each back to the queue it was first sent to: a lost alert must not wait behind the API's.
+    for origin, ids in requeue.items():
+        if ids:
+            log.warning("re-queued stale notifications", extra={"count": len(ids), "queue": origin})
+            analysis_queue(app).enqueue(ids, origin)
+    return sum(len(ids) for ids in requeue.values())

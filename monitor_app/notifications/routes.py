@@ -21,6 +21,7 @@ from monitor_app.notifications.schemas import (
     NotificationStatusSchema,
 )
 from monitor_app.pagination import PaginatedBlueprint, past_last_page
+from monitor_app.rate_limits import quota
 from shared.audit import AuditAction
 from shared.auth.policy import allow, signed_in
 from shared.auth.principal import require_principal
@@ -44,6 +45,7 @@ SNAPSHOT_HEADER = "X-Snapshot"
 @blp.route("")
 class Notifications(MethodView):
     @allow(Role.ADMIN, Role.CLINICIAN, scope=Scope.NOTIFICATIONS_WRITE)
+    @quota("NOTIFICATION_QUOTA", "notifications")
     @audited(AuditAction.NOTIFICATION_CREATED)
     @blp.arguments(NotificationCreateSchema)
     @blp.response(
