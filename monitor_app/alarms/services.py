@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.alarm_limits import DEFAULT_LIMITS, Bound, Limits, Parameter, column_name
@@ -53,6 +54,9 @@ def change_limits(
 ) -> EffectiveLimits:
     """Apply `changes` to the patient's limits; raises InconsistentLimitsError, changing
     nothing, when the limits they would leave contradict each other."""
+    # Changes to one patient's limits in turn (PostgreSQL; SQLite has one writer anyway), so
+    # two that each hold with the old limits cannot together leave low above high.
+    session.execute(select(Patient.id).where(Patient.id == patient.id).with_for_update())
     row = session.get(AlarmLimits, patient.id)
     current = _effective(patient, row)
     problems = {
