@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+from monitor_app.alarms.routes import blp as alarms_blp
 from monitor_app.audit.recorder import register_audit
 from monitor_app.audit.routes import blp as audit_blp
 from monitor_app.auth.authenticate import init_auth
@@ -83,6 +84,7 @@ def register_api(app: Flask) -> None:
     api.init_app(app, spec_kwargs={"extra_plugins": [AccessDocs(app)]})
     prefix = app.config["API_PREFIX"]
     api.register_blueprint(patients_blp, url_prefix=f"{prefix}/patients")
+    api.register_blueprint(alarms_blp, url_prefix=f"{prefix}/patients")
     api.register_blueprint(metrics_blp, url_prefix=prefix)
     api.register_blueprint(history_blp, url_prefix=prefix)
     api.register_blueprint(notifications_blp, url_prefix=f"{prefix}/notifications")

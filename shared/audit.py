@@ -34,6 +34,8 @@ class AuditAction(StrEnum):
     PATIENT_READ = "patient.read"
     SAMPLES_READ = "patient.samples"
     HISTORY_READ = "patient.history"
+    ALARM_LIMITS_READ = "patient.alarm_limits"
+    ALARM_LIMITS_CHANGED = "patient.alarm_limits_change"
     LIVE_SUBSCRIBED = "live.subscribe"
     NOTIFICATIONS_LISTED = "notification.list"
     NOTIFICATION_READ = "notification.view"

@@ -1,13 +1,16 @@
-"""The monitored patients, their vital-sign samples and the notifications to clinicians."""
+"""The monitored patients, their vital-sign samples, alarms and the notifications to
+clinicians."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -17,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -145,3 +149,122 @@ class NotificationRead(Base):
     )
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
     read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlarmKind(StrEnum):
+    PHYSIOLOGICAL = "physiological"  # a vital sign beyond its limits
+    TECHNICAL = "technical"  # the monitoring itself: no data, a sensor off
+
+
+class AlarmPriority(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class AlarmState(StrEnum):
+    ACTIVE = "active"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+def _one_of(column: str, values: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(member.value) for member in values)})"
+
+
+# An alarm that is not resolved is open: it still needs someone.
+OPEN = text("state <> 'resolved'")
+
+
+class Alarm(Base):
+    """One episode of one alarm condition for one patient, from its start to its end.
+
+    At most one open alarm per (patient, condition): a condition that persists is the same
+    episode, not a new alarm each sample.
+    """
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", AlarmKind), name="kind"),
+        CheckConstraint(_one_of("priority", AlarmPriority), name="priority"),
+        CheckConstraint(_one_of("state", AlarmState), name="state"),
+        CheckConstraint("escalation_level >= 0", name="escalation_level"),
+        Index(
+            "uq_alarms_open_patient_id_condition",
+            "patient_id",
+            "condition",
+            unique=True,
+            sqlite_where=OPEN,
+            postgresql_where=OPEN,
+        ),
+        # The central station's list: open alarms (every patient is on the one ward there
+        # is until patients carry a ward), newest first.
+        Index("ix_alarms_open_started_at", "started_at", sqlite_where=OPEN, postgresql_where=OPEN),
+        Index("ix_alarms_patient_id_started_at", "patient_id", "started_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    kind: Mapped[AlarmKind] = mapped_column(String(16))
+    condition: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[AlarmPriority] = mapped_column(String(8))
+    value: Mapped[float | None] = mapped_column(Float)
+    # The limit crossed; LIMIT is an SQL keyword.
+    limit_value: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[AlarmState] = mapped_column(String(16), default=AlarmState.ACTIVE)
+    acknowledged_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    silenced_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalation_level: Mapped[int] = mapped_column(SmallInteger, default=0)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The notification that told the clinicians about it.
+    notification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notifications.seq", ondelete="SET NULL")
+    )
+
+    def __repr__(self) -> str:
+        return f"<Alarm {self.id} {self.condition!r} {self.state}>"
+
+
+class AlarmLimits(Base):
+    """A patient's alarm limits that differ from the defaults (shared/alarm_limits.py).
+
+    Only overrides are stored, one nullable column per parameter and bound (null: the
+    default), so a change to a default reaches every patient nobody chose otherwise for.
+    """
+
+    __tablename__ = "alarm_limits"
+
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), primary_key=True
+    )
+    pulse_low: Mapped[float | None] = mapped_column(Float)
+    pulse_high: Mapped[float | None] = mapped_column(Float)
+    pulse_extreme_low: Mapped[float | None] = mapped_column(Float)
+    pulse_extreme_high: Mapped[float | None] = mapped_column(Float)
+    resp_rate_low: Mapped[float | None] = mapped_column(Float)
+    resp_rate_high: Mapped[float | None] = mapped_column(Float)
+    resp_rate_extreme_low: Mapped[float | None] = mapped_column(Float)
+    resp_rate_extreme_high: Mapped[float | None] = mapped_column(Float)
+    spo2_low: Mapped[float | None] = mapped_column(Float)
+    spo2_high: Mapped[float | None] = mapped_column(Float)
+    spo2_extreme_low: Mapped[float | None] = mapped_column(Float)
+    spo2_extreme_high: Mapped[float | None] = mapped_column(Float)
+    systolic_low: Mapped[float | None] = mapped_column(Float)
+    systolic_high: Mapped[float | None] = mapped_column(Float)
+    systolic_extreme_low: Mapped[float | None] = mapped_column(Float)
+    systolic_extreme_high: Mapped[float | None] = mapped_column(Float)
+    temperature_low: Mapped[float | None] = mapped_column(Float)
+    temperature_high: Mapped[float | None] = mapped_column(Float)
+    temperature_extreme_low: Mapped[float | None] = mapped_column(Float)
+    temperature_extreme_high: Mapped[float | None] = mapped_column(Float)
+    # Why the last change was made; the audit trail keeps every change's.
+    reason: Mapped[str] = mapped_column(Text)
+    # Who made it: copied, not referenced, as a notification's sender, since signed tokens
+    # name users this database may not hold.
+    updated_by: Mapped[uuid.UUID] = mapped_column(Uuid)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -38,6 +38,11 @@ def audited(action: AuditAction) -> Callable[[F], F]:
     return decorate
 
 
+def add_audit_detail(**detail: Any) -> None:
+    """Say more in the current request's audit record: what a change was, and why."""
+    g.audit_detail = {**g.get("audit_detail", {}), **detail}
+
+
 def register_audit(app: Flask) -> None:
     app.after_request(_record_response)
 
@@ -46,6 +51,8 @@ def _record_response(response: Response) -> Response:
     if request.endpoint is None or request.method == "OPTIONS":
         return response
     action = view_declaration(current_app, request.endpoint, request.method, ATTRIBUTE)
+    # Popped whatever happens: the tests' clients share one app context, and so `g`.
+    extra = g.pop("audit_detail", {})
     denied = bool(g.get("access_denied"))
     if action is None and not denied:
         return response
@@ -53,7 +60,7 @@ def _record_response(response: Response) -> Response:
         record_request(
             action or AuditAction.REQUEST,
             Outcome.DENIED if denied else Outcome.ALLOWED,
-            detail={"method": request.method, "status": response.status_code},
+            detail={"method": request.method, "status": response.status_code, **extra},
         )
     except SQLAlchemyError:
         log.exception("could not record the audit event; the response is withheld")

@@ -55,6 +55,9 @@ POLICY: dict[tuple[str, str], Allowed] = {
     ("patients.PatientById", "GET"): PATIENTS_READ,
     ("metrics.PatientMetrics", "GET"): PATIENTS_READ,
     ("history.PatientHistory", "GET"): PATIENTS_READ,
+    ("alarms.PatientAlarmLimits", "GET"): PATIENTS_READ,
+    # Changing what alarms is a clinician's decision: no integration may.
+    ("alarms.PatientAlarmLimits", "PUT"): allowed(ADMIN, "clinician"),
     ("live.stream", "GET"): PATIENTS_READ,
     ("notifications.Notifications", "GET"): NOTIFICATIONS_READ,
     ("notifications.NotificationById", "GET"): NOTIFICATIONS_READ,

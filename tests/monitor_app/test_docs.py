@@ -14,6 +14,7 @@ def test_openapi_lists_the_endpoints(client: FlaskClient) -> None:
     assert set(spec["paths"]) == {
         "/api/v1/patients",
         "/api/v1/patients/{patient_uuid}",
+        "/api/v1/patients/{patient_uuid}/alarm-limits",
         "/api/v1/patient/{patient_uuid}/metrics",
         "/api/v1/patient/{patient_uuid}/history",
         "/health",

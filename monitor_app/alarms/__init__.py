@@ -1,0 +1,1 @@
+"""Per-patient alarm limits; the alarms themselves come with the alarm engine."""
