@@ -9,15 +9,20 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+# What the engine watches: the vitals a patient's alarm limits name (NEWS2's `PARAMETERS`; a
+# test keeps the two equal).
+from shared.alarm_limits import Parameter
 
-class Parameter(StrEnum):
-    """What the engine watches: NEWS2's `PARAMETERS` (a test keeps the two equal)."""
-
-    PULSE = "pulse"
-    RESP_RATE = "resp_rate"
-    SPO2 = "spo2"
-    SYSTOLIC = "systolic"
-    TEMPERATURE = "temperature"
+__all__ = [
+    "LATCHING",
+    "PRIORITY",
+    "Condition",
+    "Crossing",
+    "Limit",
+    "Parameter",
+    "Priority",
+    "Side",
+]
 
 
 class Side(StrEnum):
