@@ -41,6 +41,14 @@ R = TypeVar("R")
 STORAGE_RETRY_SECONDS = 10
 
 
+def uncountable() -> ServiceUnavailable:
+    """The refusal of a change whose limits cannot be counted (their storage is down)."""
+    return ServiceUnavailable(
+        "Rate limits cannot be checked right now; retry shortly.",
+        retry_after=STORAGE_RETRY_SECONDS,
+    )
+
+
 def rate_limit_key() -> str:
     """Whose limit a request counts against: the signed-in user's, else the address's."""
     principal = current_principal()
@@ -64,10 +72,7 @@ class FailClosedLimiter(Limiter):
                 log.warning("rate limits unavailable: serving a read unlimited", exc_info=True)
                 return
             log.warning("rate limits unavailable: refusing a change", exc_info=True)
-            raise ServiceUnavailable(
-                "Rate limits cannot be checked right now; retry shortly.",
-                retry_after=STORAGE_RETRY_SECONDS,
-            ) from None
+            raise uncountable() from None
 
 
 def init_rate_limits(
@@ -140,10 +145,7 @@ def _spend_quota(limit_value: str, name: str) -> None:
     except StorageError:
         # Like the general limits: a change is refused while it cannot be counted.
         log.warning("quota unavailable: refusing a change", exc_info=True)
-        raise ServiceUnavailable(
-            "Rate limits cannot be checked right now; retry shortly.",
-            retry_after=STORAGE_RETRY_SECONDS,
-        ) from None
+        raise uncountable() from None
     raise TooManyRequests(
         f"Quota exceeded: {limit_value} ({name}).",
         retry_after=max(1, int(reset_at - time.time())),

@@ -148,6 +148,26 @@ class StoredSamples:
         self.engine.dispose()
 
 
+# Decoded samples (systolic and diastolic apart, as data_app stores them). NEWS2 0.
+NORMAL_VITALS = {
+    "pulse": 72,
+    "resp_rate": 15,
+    "systolic": 122,
+    "diastolic": 78,
+    "spo2": 98,
+    "temperature": 36.8,
+}
+# NEWS2 3 + 3 + 3 + 2 + 0 = 11: high risk; one sample of it raises an alert.
+CRITICAL_VITALS = {
+    "pulse": 125,
+    "resp_rate": 28,
+    "systolic": 88,
+    "diastolic": 50,
+    "spo2": 88,
+    "temperature": 37.5,
+}
+
+
 def consumer_of(app: Flask):
     return background_service(app, "consumer")
 

@@ -29,18 +29,10 @@ from shared.notifications import add_notification, analysis_queue
 from shared.redis_acl import _RULES
 from tests.auth import create_account
 from tests.bearer import client_with
+from tests.helpers import CRITICAL_VITALS as CRITICAL
 from tests.test_analysis_pipeline import stack, start_worker  # noqa: F401 (a fixture)
 
 NS = "vigil"
-# NEWS2 11, high risk: one sample of it raises an alert.
-CRITICAL = {
-    "pulse": 125,
-    "resp_rate": 28,
-    "systolic": 88,
-    "diastolic": 50,
-    "spo2": 88,
-    "temperature": 37.5,
-}
 FLOOD = 300
 # The test worker's --concurrency (devserver.processes): with worker_prefetch_multiplier 1 it
 # holds at most this many tasks, all that may still finish ahead of an alert once it is queued.

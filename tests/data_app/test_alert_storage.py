@@ -11,25 +11,10 @@ from sqlalchemy import select
 from data_app.services import DataService, raise_alerts, store_samples
 from shared.db import db
 from shared.models import Notification, PatientMetric
+from tests.helpers import CRITICAL_VITALS as CRITICAL
+from tests.helpers import NORMAL_VITALS as NORMAL
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-NORMAL = {
-    "pulse": 72,
-    "resp_rate": 15,
-    "systolic": 122,
-    "diastolic": 78,
-    "spo2": 98,
-    "temperature": 36.8,
-}
-# NEWS2 3 + 3 + 3 + 2 + 0 = 11: high risk.
-CRITICAL = {
-    "pulse": 125,
-    "resp_rate": 28,
-    "systolic": 88,
-    "diastolic": 50,
-    "spo2": 88,
-    "temperature": 37.5,
-}
 # Pulse 115 (2), respiration 22 (2), SpO2 93 (2): NEWS2 6, medium risk.
 MEDIUM = {
     "pulse": 115,

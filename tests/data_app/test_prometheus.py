@@ -25,6 +25,8 @@ from tests.bearer import (
     tampered_token,
     unsigned_token,
 )
+from tests.helpers import CRITICAL_VITALS as CRITICAL
+from tests.helpers import NORMAL_VITALS as NORMAL
 from tests.helpers import consumer_of, stored_rows, vitals_message
 
 pytestmark = pytest.mark.integration
@@ -37,23 +39,6 @@ CONSUMER_METRICS = (
 )
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-NORMAL = {
-    "pulse": 72,
-    "resp_rate": 15,
-    "systolic": 122,
-    "diastolic": 78,
-    "spo2": 98,
-    "temperature": 36.8,
-}
-# NEWS2 11: high risk.
-CRITICAL = {
-    "pulse": 125,
-    "resp_rate": 28,
-    "systolic": 88,
-    "diastolic": 50,
-    "spo2": 88,
-    "temperature": 37.5,
-}
 
 
 @pytest.fixture
