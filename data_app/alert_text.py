@@ -16,9 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from data_app.alerts import AlertDecision
+from shared.alarm_text import display_name
 from shared.news2 import PARAMETERS, News2, deviation, round_temperature
-
-MAX_NAME = 120  # keeps the title under 200 and the text under 1000 characters
 
 # What each side of each vital is called in any alert. None of these is a word the
 # classifier takes for critical, so none can raise an alert above its band.
@@ -48,7 +47,7 @@ def alert_message(
     patient_name: str, news2: News2, sample: Mapping[str, Any], decision: AlertDecision
 ) -> tuple[str, str]:
     """(title, text) announcing a worsened or recovered NEWS2 band."""
-    name = _display_name(patient_name)
+    name = display_name(patient_name)
     risk = f"NEWS2 {news2.score}, {news2.band} risk"
     if decision.kind == "recovered":
         vitals = ", ".join(_vital(parameter, sample) for parameter in PARAMETERS)
@@ -115,9 +114,3 @@ def _vital(parameter: str, sample: Mapping[str, Any]) -> str:
         return f"pulse {sample['pulse']} bpm"
     # The value the chart was scored on, so the text never contradicts its sub-score.
     return f"temperature {round_temperature(sample['temperature']):.1f} °C"
-
-
-def _display_name(patient_name: str) -> str:
-    # One line, and short enough for a pager's title.
-    name = " ".join(patient_name.split()) or "Unnamed patient"
-    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1].rstrip() + "…"

@@ -41,4 +41,10 @@ DATA_SETTINGS: tuple[Setting, ...] = (
     # Consecutive better samples before a lower band is believed (and a recovery told):
     # a patient flapping at a band edge does not ring the alarm at every crossing.
     Setting("ALERT_RECOVERY_SAMPLES", parse_int(1, 1000), 3),
+    # How long a crossing of a normal alarm limit must last before it alarms, and a value be
+    # back inside before the alarm ends: one spike does not ring (an extreme value alarms at
+    # once). IEC 60601-1-8's alarm condition delay; a 10-15 s delay cuts false alarms most.
+    Setting("ALARM_DELAY_SECONDS", parse_float(minimum=0, maximum=300), 10.0),
+    # A longer silence between two samples restarts that measure: nothing is known of it.
+    Setting("ALARM_MAX_GAP_SECONDS", parse_float(exclusive_minimum=0, maximum=3600), 15.0),
 )

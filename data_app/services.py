@@ -15,6 +15,7 @@ from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from data_app.alarms import AlarmTiming, raise_alarms
 from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
 from data_app.decoding import DEFAULT_CLOCK_SKEW
@@ -250,6 +251,10 @@ class DataService:
         # uuid -> id of patients already stored: a batch of known patients (every batch but
         # a newcomer's) needs no lookup, which was a fifth of the consumer's time.
         self.patient_ids: dict[uuid.UUID, int] = {}
+        self.alarm_timing = AlarmTiming(
+            delay=timedelta(seconds=app.config["ALARM_DELAY_SECONDS"]),
+            max_gap=timedelta(seconds=app.config["ALARM_MAX_GAP_SECONDS"]),
+        )
 
     def store(self, samples: Sequence[dict[str, Any]]) -> int:
         """Store a batch atomically; returns the rows inserted (the rest were replays)."""
@@ -267,6 +272,9 @@ class DataService:
                         recovery_samples=config["ALERT_RECOVERY_SAMPLES"],
                         max_clock_skew=timedelta(seconds=config["MAX_CLOCK_SKEW_SECONDS"]),
                     )
+                    alarms = raise_alarms(
+                        session, stored, user_id=config["WARD_ID"], timing=self.alarm_timing
+                    )
             except BaseException:
                 # Ids learnt in a transaction that rolled back may not exist.
                 self.patient_ids.clear()
@@ -275,10 +283,14 @@ class DataService:
                 events(self.app).publish(
                     "vitals", {"samples": [s.event() for s in stored]}, invalidates=(PATIENTS,)
                 )
+            # An alarm is shown the moment it is stored, never after its analysis.
+            for change in alarms:
+                events(self.app).publish(f"alarm.{change.kind}", {"alarm": change.view})
             announce(
                 self.app,
                 "notification.created",
-                [a.notification for a in alerts],
+                [a.notification for a in alerts]
+                + [c.notification for c in alarms if c.notification is not None],
                 source=Origin.ALERT,
             )
         for alert in alerts:

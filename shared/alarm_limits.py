@@ -34,14 +34,32 @@ class Bound(StrEnum):
     EXTREME_HIGH = "extreme_high"
 
 
+class Side(StrEnum):
+    LOW = "low"
+    HIGH = "high"
+
+
+class Crossing(StrEnum):
+    """How far out a value is: past the normal limit, or past the wider extreme one."""
+
+    NORMAL = "normal"
+    EXTREME = "extreme"
+
+
+# The bounds from lowest to highest, as consistent limits order them.
+_ORDER = (Bound.EXTREME_LOW, Bound.LOW, Bound.HIGH, Bound.EXTREME_HIGH)
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """One parameter's limits; None means no alarm on that side (SpO2 has no high)."""
+    """One parameter's limits; None means no alarm on that side at that level (SpO2 has no
+    high). Built from anything a client sends, so `problems` says whether they hold together;
+    the alarm engine takes only limits without problems."""
 
-    low: float | None
-    high: float | None
-    extreme_low: float | None
-    extreme_high: float | None
+    low: float | None = None
+    high: float | None = None
+    extreme_low: float | None = None
+    extreme_high: float | None = None
 
     def get(self, bound: Bound) -> float | None:
         return getattr(self, bound.value)
@@ -50,19 +68,63 @@ class Limits:
         return replace(self, **{bound.value: value for bound, value in values.items()})
 
     def problems(self) -> dict[Bound, str]:
-        """What makes these limits inconsistent, by bound; empty when they hold together."""
+        """What makes these limits inconsistent, by bound; empty when they hold together.
+
+        Every present pair is compared, not only neighbours, since a missing bound must not
+        let, say, an extreme low above the high through.
+        """
         found: dict[Bound, str] = {}
-        if self.low is not None and self.high is not None and self.low >= self.high:
-            found[Bound.LOW] = f"Must be below high ({self.high:g})."
-        if self.extreme_low is not None and self.low is not None and self.extreme_low > self.low:
-            found[Bound.EXTREME_LOW] = f"Must be at or below low ({self.low:g})."
-        if (
-            self.extreme_high is not None
-            and self.high is not None
-            and self.extreme_high < self.high
-        ):
-            found[Bound.EXTREME_HIGH] = f"Must be at or above high ({self.high:g})."
+        present: list[tuple[Bound, float]] = []
+        for bound in _ORDER:
+            value = self.get(bound)
+            if value is None:
+                continue
+            if not math.isfinite(value):
+                found[bound] = "Must be a finite number."
+                continue
+            present.append((bound, value))
+        for i, (lower, low_value) in enumerate(present):
+            for upper, high_value in present[i + 1 :]:
+                if (lower, upper) == (Bound.LOW, Bound.HIGH):
+                    if low_value >= high_value:
+                        found.setdefault(Bound.LOW, f"Must be below high ({high_value:g}).")
+                elif low_value > high_value:
+                    # Blame the extreme: it is the wider limit, set around the normal ones.
+                    if upper is Bound.EXTREME_HIGH:
+                        message = f"Must be at or above {lower} ({low_value:g})."
+                        found.setdefault(upper, message)
+                    else:
+                        message = f"Must be at or below {upper} ({high_value:g})."
+                        found.setdefault(lower, message)
         return found
+
+    def normal(self, side: Side) -> float | None:
+        return self.low if side is Side.LOW else self.high
+
+    def extreme(self, side: Side) -> float | None:
+        return self.extreme_low if side is Side.LOW else self.extreme_high
+
+    def crossing(self, side: Side, value: float) -> Crossing | None:
+        """How far past this side's limits the value is; None when inside them. A value equal
+        to a limit is still inside it."""
+        if _beyond(side, value, self.extreme(side)):
+            return Crossing.EXTREME
+        if _beyond(side, value, self.normal(side)):
+            return Crossing.NORMAL
+        return None
+
+    def threshold(self, side: Side, crossing: Crossing | None = None) -> float | None:
+        """The limit a crossing passed; for None, the one a value must be back inside."""
+        if crossing is Crossing.EXTREME:
+            return self.extreme(side)
+        normal = self.normal(side)
+        return normal if normal is not None else self.extreme(side)
+
+
+def _beyond(side: Side, value: float, limit: float | None) -> bool:
+    if limit is None:
+        return False
+    return value < limit if side is Side.LOW else value > limit
 
 
 # Typical adult ICU bedside-monitor defaults (as shipped by the major monitor vendors and
@@ -88,6 +150,23 @@ PHYSICAL_RANGES: dict[Parameter, tuple[float, float]] = {
 def column_name(parameter: Parameter, bound: Bound) -> str:
     """The AlarmLimits column that holds one override: `pulse_extreme_low`."""
     return f"{parameter.value}_{bound.value}"
+
+
+def effective_limits(overrides: object | None) -> dict[Parameter, Limits]:
+    """Each parameter's limits: the defaults, with each bound that `overrides` (an
+    AlarmLimits row, or None) sets; a null column keeps the default."""
+    if overrides is None:
+        return dict(DEFAULT_LIMITS)
+    return {
+        parameter: DEFAULT_LIMITS[parameter].with_bounds(
+            {
+                bound: value
+                for bound in Bound
+                if (value := getattr(overrides, column_name(parameter, bound))) is not None
+            }
+        )
+        for parameter in Parameter
+    }
 
 
 def is_physical(parameter: Parameter, value: float) -> bool:

@@ -44,6 +44,9 @@ class Patient(Base):
     alert_calm_samples: Mapped[int] = mapped_column(Integer, default=0)
     alert_calm_band: Mapped[str | None] = mapped_column(String(16))
     alert_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The alarm engine's episodes that are not idle (shared/alarms), by condition: what each
+    # batch's transaction continues from, so a delay or a latch outlives a restart.
+    alarm_episodes: Mapped[dict | None] = mapped_column(JSON)
 
     metrics: Mapped[list[PatientMetric]] = relationship(
         back_populates="patient", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"

@@ -6,14 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from shared.alarms import AlarmEngine, Condition, Episode, Event, Limit, Parameter, Sample, Side
+from shared.alarms import AlarmEngine, Condition, Episode, Event, Limits, Parameter, Sample, Side
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 SPO2_LOW = Condition(Parameter.SPO2, Side.LOW)
 PULSE_HIGH = Condition(Parameter.PULSE, Side.HIGH)
 LIMITS = {
-    Parameter.SPO2: Limit(low=90, extreme_low=85),
-    Parameter.PULSE: Limit(low=50, high=120, extreme_low=40, extreme_high=150),
+    Parameter.SPO2: Limits(low=90, extreme_low=85),
+    Parameter.PULSE: Limits(low=50, high=120, extreme_low=40, extreme_high=150),
 }
 
 

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 
+from shared.alarm_limits import DEFAULT_LIMITS, Bound
 from shared.alarms import (
     AlarmEngine,
     Condition,
     Episode,
     EventKind,
-    Limit,
+    Limits,
     Parameter,
     Priority,
     Sample,
@@ -116,7 +117,7 @@ def test_each_side_has_its_own_extreme(value, side, priority, limit):
 
 
 def test_an_extreme_only_limit_alarms_without_a_normal_one():
-    run = Run(engine=AlarmEngine({SPO2: Limit(extreme_low=85)}))
+    run = Run(engine=AlarmEngine({SPO2: Limits(extreme_low=85)}))
     run.feed(SPO2, [(0, 88), (5, 84), (10, 86), (15, 86), (20, 86)])
     assert run.kinds() == [("raised", 5)]
     assert run.episode(SPO2_LOW).state is State.LATCHED
@@ -269,23 +270,34 @@ def test_sides_and_parameters_are_separate_episodes():
 
 
 @pytest.mark.parametrize(
-    "limit",
+    ("limit", "blamed"),
     [
-        {"low": 100, "high": 90},
-        {"low": 90, "extreme_low": 95},
-        {"high": 120, "extreme_high": 110},
-        {"extreme_low": 100, "high": 90},
-        {"low": math.nan},
-        {"high": math.inf},
+        ({"low": 100, "high": 90}, "low"),
+        ({"low": 90, "high": 90}, "low"),
+        ({"low": 90, "extreme_low": 95}, "extreme_low"),
+        ({"high": 120, "extreme_high": 110}, "extreme_high"),
+        # Not neighbours: with low and high missing, the extremes still must not cross.
+        ({"extreme_low": 100, "high": 90}, "extreme_low"),
+        ({"extreme_low": 100, "extreme_high": 90}, "extreme_high"),
+        ({"low": 100, "extreme_high": 90}, "extreme_high"),
+        ({"low": math.nan}, "low"),
+        ({"high": math.inf}, "high"),
     ],
 )
-def test_inconsistent_limits_are_refused(limit):
-    with pytest.raises(ValueError, match="limits must"):
-        Limit(**limit)
+def test_the_engine_refuses_limits_that_do_not_hold_together(limit, blamed):
+    assert set(Limits(**limit).problems()) == {Bound(blamed)}
+    with pytest.raises(ValueError, match="limits must hold together"):
+        AlarmEngine({SPO2: Limits(**limit)})
 
 
-def test_equal_limits_are_accepted():
-    assert Limit(low=90, high=90, extreme_low=90, extreme_high=90).crossing(Side.LOW, 90) is None
+def test_the_default_limits_hold_together():
+    assert {p: d.problems() for p, d in DEFAULT_LIMITS.items()} == {p: {} for p in Parameter}
+
+
+def test_a_value_equal_to_a_limit_is_inside_it():
+    limits = Limits(low=90, high=100, extreme_low=90, extreme_high=100)
+    assert limits.crossing(Side.LOW, 90) is None
+    assert limits.crossing(Side.HIGH, 100) is None
 
 
 @pytest.mark.parametrize(
@@ -298,8 +310,8 @@ def test_engine_refuses_negative_timing(settings):
 
 
 def test_engine_refuses_limits_keyed_by_plain_strings():
-    with pytest.raises(ValueError, match="Parameter to a Limit"):
-        AlarmEngine({"spo2": Limit(low=90)})
+    with pytest.raises(ValueError, match="Parameter to Limits"):
+        AlarmEngine({"spo2": Limits(low=90)})
 
 
 def test_a_sample_needs_a_zoned_timestamp():

@@ -39,7 +39,7 @@ class PatientAlarmLimits(MethodView):
     def get(self, patient_uuid: uuid.UUID) -> services.EffectiveLimits:
         """Show the patient's effective alarm limits, defaults included."""
         patient = patient_or_404(db.session, patient_uuid)
-        return services.effective_limits(db.session, patient)
+        return services.patient_limits(db.session, patient)
 
     # Changing what alarms is a clinical decision: not a viewer's, nor an integration's.
     @allow(Role.ADMIN, Role.CLINICIAN)

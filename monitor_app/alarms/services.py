@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.alarm_limits import DEFAULT_LIMITS, Bound, Limits, Parameter, column_name
+from shared.alarm_limits import Bound, Limits, Parameter, column_name, effective_limits
 from shared.db import utcnow
 from shared.models import AlarmLimits, Patient
 
@@ -44,7 +44,7 @@ class InconsistentLimitsError(ValueError):
         self.errors = errors
 
 
-def effective_limits(session: Session, patient: Patient) -> EffectiveLimits:
+def patient_limits(session: Session, patient: Patient) -> EffectiveLimits:
     """The limits that apply to `patient` now."""
     return _effective(patient, session.get(AlarmLimits, patient.id))
 
@@ -78,10 +78,7 @@ def change_limits(
 
 
 def _effective(patient: Patient, row: AlarmLimits | None) -> EffectiveLimits:
-    limits = {
-        parameter.value: _merged(DEFAULT_LIMITS[parameter], row, parameter)
-        for parameter in Parameter
-    }
+    limits = {parameter.value: limits for parameter, limits in effective_limits(row).items()}
     if row is None:
         return EffectiveLimits(patient.uuid, **limits)
     return EffectiveLimits(
@@ -91,15 +88,3 @@ def _effective(patient: Patient, row: AlarmLimits | None) -> EffectiveLimits:
         updated_by=row.updated_by,
         updated_at=row.updated_at,
     )
-
-
-def _merged(default: Limits, row: AlarmLimits | None, parameter: Parameter) -> Limits:
-    """`default`, with each bound the row overrides (a null column keeps the default)."""
-    if row is None:
-        return default
-    overrides = {
-        bound: value
-        for bound in Bound
-        if (value := getattr(row, column_name(parameter, bound))) is not None
-    }
-    return default.with_bounds(overrides)

@@ -29,7 +29,7 @@ from shared.alarms.conditions import (
     PRIORITY,
     Condition,
     Crossing,
-    Limit,
+    Limits,
     Parameter,
     Priority,
     Side,
@@ -71,7 +71,7 @@ class AlarmEngine:
     between two samples breaks the persistence, as nothing is known of the time between.
     """
 
-    limits: Mapping[Parameter, Limit]
+    limits: Mapping[Parameter, Limits]
     delay: timedelta = timedelta(seconds=10)
     max_gap: timedelta = timedelta(seconds=15)
 
@@ -81,8 +81,10 @@ class AlarmEngine:
         if self.max_gap <= timedelta(0):
             raise ValueError(f"max_gap must be positive, got {self.max_gap}")
         for parameter, limit in self.limits.items():
-            if not isinstance(parameter, Parameter) or not isinstance(limit, Limit):
-                raise ValueError(f"limits must map a Parameter to a Limit: {parameter!r}")
+            if not isinstance(parameter, Parameter) or not isinstance(limit, Limits):
+                raise ValueError(f"limits must map a Parameter to Limits: {parameter!r}")
+            if problems := limit.problems():
+                raise ValueError(f"limits must hold together: {parameter}: {problems}")
 
     @property
     def conditions(self) -> tuple[Condition, ...]:
@@ -211,7 +213,7 @@ class _Reading:
     """One sample's value for one condition, with what the engine derives from it."""
 
     condition: Condition
-    limit: Limit
+    limit: Limits
     value: float
     at: datetime
     crossing: Crossing | None

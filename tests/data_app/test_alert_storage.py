@@ -43,8 +43,15 @@ def stream(patient: uuid.UUID, *phases: tuple[dict, int], start: datetime = STAR
 
 
 def notifications(app) -> list[Notification]:
+    """The NEWS2 alerts; sustained critical vitals also raise alarms (test_alarm_raising.py)."""
     with db.sessionmaker(app)() as session:
-        return list(session.scalars(select(Notification).order_by(Notification.seq)))
+        return list(
+            session.scalars(
+                select(Notification)
+                .where(Notification.title.contains("NEWS2"))
+                .order_by(Notification.seq)
+            )
+        )
 
 
 def test_each_sample_is_stored_with_its_news2(data_app):

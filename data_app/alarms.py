@@ -1,0 +1,154 @@
+"""Physiological alarms, raised and resolved in the batch's transaction from each patient's
+limits (shared/alarm_limits.py) by the alarm engine (shared/alarms).
+
+The engine decides; this module keeps its state in the patient's row and turns its events
+into alarm rows: one row per episode, a notification when one is raised or goes up to high
+priority, the row resolved when the engine resolves it. A replayed batch inserts no samples,
+so it raises nothing again; late samples change nothing (the engine ignores them).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.alarm_limits import effective_limits
+from shared.alarm_records import alarm_view, dump_episodes, load_episodes
+from shared.alarm_text import alarm_message
+from shared.alarms import AlarmEngine, Condition, Event, EventKind, Sample
+from shared.models import (
+    Alarm,
+    AlarmKind,
+    AlarmLimits,
+    AlarmState,
+    Notification,
+    Patient,
+)
+from shared.notifications import add_notification
+
+if TYPE_CHECKING:
+    from data_app.services import StoredSample
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmChange:
+    """One alarm the batch raised, upgraded or resolved, for the live stream after the commit;
+    `notification` when clinicians are to be told (raised, or up to high)."""
+
+    kind: EventKind
+    view: dict
+    notification: Notification | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmTiming:
+    delay: timedelta
+    max_gap: timedelta
+
+
+def raise_alarms(
+    session: Session,
+    stored: Sequence[StoredSample],
+    *,
+    user_id,
+    timing: AlarmTiming,
+) -> list[AlarmChange]:
+    """Step each patient's episodes over their new samples, oldest first; store what changed.
+
+    Runs in the caller's transaction after `raise_alerts`, which has locked these patients'
+    rows until the commit: two consumers never step one patient's episodes at once.
+    """
+    by_patient: dict[int, list[StoredSample]] = defaultdict(list)
+    for item in stored:
+        by_patient[item.patient_id].append(item)
+    if not by_patient:
+        return []
+    ids = sorted(by_patient)
+    rows = session.execute(
+        select(Patient.id, Patient.name, Patient.alarm_episodes)
+        .where(Patient.id.in_(ids))
+        .order_by(Patient.id)
+        .with_for_update(key_share=True)
+    ).all()
+    limits = {
+        row.patient_id: row
+        for row in session.scalars(select(AlarmLimits).where(AlarmLimits.patient_id.in_(ids)))
+    }
+    changes: list[AlarmChange] = []
+    for patient_id, name, plain in rows:
+        engine = AlarmEngine(effective_limits(limits.get(patient_id)), timing.delay, timing.max_gap)
+        episodes = load_episodes(plain)
+        events: list[Event] = []
+        for item in sorted(by_patient[patient_id], key=lambda i: i.sample["timestamp"]):
+            step = engine.step(episodes, Sample.from_vitals(item.sample))
+            episodes = step.episodes
+            events.extend(step.events)
+        new_plain = dump_episodes(episodes)
+        if new_plain != plain:
+            session.execute(
+                Patient.__table__.update()
+                .where(Patient.id == patient_id)
+                .values(alarm_episodes=new_plain)
+            )
+        if events:
+            patient = _Patient(patient_id, by_patient[patient_id][0].patient_uuid, name)
+            changes.extend(_apply(session, patient, event, user_id) for event in events)
+    return changes
+
+
+@dataclass(frozen=True, slots=True)
+class _Patient:
+    id: int
+    uuid: object
+    name: str
+
+
+def _apply(session: Session, patient: _Patient, event: Event, user_id) -> AlarmChange:
+    condition = str(event.condition)
+    alarm = session.scalars(
+        select(Alarm).where(
+            Alarm.patient_id == patient.id,
+            Alarm.condition == condition,
+            Alarm.state != AlarmState.RESOLVED,
+        )
+    ).one_or_none()
+    notification = None
+    if event.kind is EventKind.RESOLVED:
+        if alarm is not None:
+            alarm.state, alarm.ended_at = AlarmState.RESOLVED, event.timestamp
+    else:
+        if alarm is None:
+            # An open row without an episode (its state lost) is the same alarm: no second.
+            alarm = Alarm(
+                patient_id=patient.id,
+                kind=AlarmKind.PHYSIOLOGICAL,
+                condition=condition,
+                started_at=event.timestamp,
+                escalation_level=0,
+            )
+            session.add(alarm)
+        # Raised, or raised again at a higher priority: an acknowledgement of the lesser
+        # alarm no longer holds, and the ward is told again.
+        alarm.priority, alarm.value, alarm.limit_value = event.priority, event.value, event.limit
+        alarm.state, alarm.acknowledged_by, alarm.acknowledged_at = AlarmState.ACTIVE, None, None
+        notification = _notify(session, patient, event.condition, event, user_id)
+        alarm.notification_id = notification.seq
+    session.flush()
+    return AlarmChange(event.kind, alarm_view(alarm, patient.uuid, patient.name), notification)
+
+
+def _notify(
+    session: Session, patient: _Patient, condition: Condition, event: Event, user_id
+) -> Notification:
+    title, text = alarm_message(patient.name, condition, event.priority, event.value, event.limit)
+    notification = add_notification(
+        session, user_id=user_id, title=title, text=text, patient_id=patient.id
+    )
+    notification.patient = session.get(Patient, patient.id)
+    return notification

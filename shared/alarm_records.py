@@ -1,0 +1,111 @@
+"""Alarms as stored and shown: the engine's episodes in a patient's row, and an alarm's view.
+
+data_app raises and resolves alarms, monitor_app acknowledges and silences them and the
+worker escalates them; all read and write the same two things, through here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from shared.alarms import Condition, Episode, State
+from shared.models import Alarm
+
+log = logging.getLogger(__name__)
+
+Episodes = dict[Condition, Episode]
+
+
+def load_episodes(plain: Mapping[str, Any] | None) -> Episodes:
+    """A patient's episodes from their `alarm_episodes` column. An entry that cannot be read
+    (written by another version, or edited by hand) is dropped with a warning: that
+    condition starts again from idle, which can delay an alarm but never invents one."""
+    episodes: Episodes = {}
+    if plain is not None and not isinstance(plain, Mapping):
+        log.warning("unreadable alarm episodes dropped", extra={"error": type(plain).__name__})
+        return episodes
+    for name, value in (plain or {}).items():
+        try:
+            episodes[Condition.parse(name)] = Episode.from_plain(value)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning(
+                "unreadable alarm episode dropped", extra={"condition": name, "error": str(exc)}
+            )
+    return episodes
+
+
+def dump_episodes(episodes: Mapping[Condition, Episode]) -> dict[str, Any] | None:
+    """What `load_episodes` reads back; idle episodes are left out (they are the default),
+    so a stable patient's row is not rewritten with every batch."""
+    plain = {
+        str(condition): episode.to_plain()
+        for condition, episode in sorted(episodes.items(), key=lambda item: str(item[0]))
+        if episode.state is not State.IDLE
+    }
+    return plain or None
+
+
+class AlarmSchema(Schema):
+    """An alarm as the API and the live stream show it."""
+
+    id = fields.UUID(dump_only=True)
+    patient_uuid = fields.UUID(dump_only=True)
+    patient_name = fields.String(dump_only=True)
+    kind = fields.String(dump_only=True, metadata={"enum": ["physiological", "technical"]})
+    condition = fields.String(
+        dump_only=True, metadata={"description": "e.g. `spo2_low`, `news2`, `no_data`."}
+    )
+    condition_text = fields.String(dump_only=True, metadata={"description": "e.g. SpO2 low."})
+    priority = fields.String(dump_only=True, metadata={"enum": ["high", "medium", "low"]})
+    value = fields.Float(allow_none=True, dump_only=True)
+    limit = fields.Float(attribute="limit_value", allow_none=True, dump_only=True)
+    state = fields.String(dump_only=True, metadata={"enum": ["active", "acknowledged", "resolved"]})
+    started_at = fields.DateTime(format="iso", dump_only=True)
+    acknowledged_by = fields.UUID(allow_none=True, dump_only=True)
+    acknowledged_at = fields.DateTime(format="iso", allow_none=True, dump_only=True)
+    silenced_until = fields.DateTime(format="iso", allow_none=True, dump_only=True)
+    escalation_level = fields.Integer(dump_only=True)
+    escalated_at = fields.DateTime(format="iso", allow_none=True, dump_only=True)
+    ended_at = fields.DateTime(format="iso", allow_none=True, dump_only=True)
+
+
+def condition_text(alarm: Alarm) -> str:
+    """The central station's wording of an alarm's condition."""
+    try:
+        return Condition.parse(alarm.condition).text
+    except ValueError:
+        return alarm.condition.replace("_", " ")
+
+
+def alarm_view(alarm: Alarm, patient_uuid: Any, patient_name: str) -> dict[str, Any]:
+    """The alarm as AlarmSchema dumps it, for an event or an answer."""
+    return AlarmSchema().dump(
+        {
+            **{column: getattr(alarm, column) for column in _COLUMNS},
+            "patient_uuid": patient_uuid,
+            "patient_name": patient_name,
+            "condition_text": condition_text(alarm),
+        }
+    )
+
+
+_COLUMNS = (
+    "id",
+    "kind",
+    "condition",
+    "priority",
+    "value",
+    "limit_value",
+    "state",
+    "started_at",
+    "acknowledged_by",
+    "acknowledged_at",
+    "silenced_until",
+    "escalation_level",
+    "escalated_at",
+    "ended_at",
+)
