@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask
 
+from monitor_app.alarms.routes import alarm_blp as alarm_responses_blp
 from monitor_app.alarms.routes import blp as alarms_blp
 from monitor_app.audit.recorder import register_audit
 from monitor_app.audit.routes import blp as audit_blp
@@ -85,6 +86,7 @@ def register_api(app: Flask) -> None:
     prefix = app.config["API_PREFIX"]
     api.register_blueprint(patients_blp, url_prefix=f"{prefix}/patients")
     api.register_blueprint(alarms_blp, url_prefix=f"{prefix}/patients")
+    api.register_blueprint(alarm_responses_blp, url_prefix=f"{prefix}/alarms")
     api.register_blueprint(metrics_blp, url_prefix=prefix)
     api.register_blueprint(history_blp, url_prefix=prefix)
     api.register_blueprint(notifications_blp, url_prefix=f"{prefix}/notifications")

@@ -51,6 +51,9 @@ def parse_role_map(raw: str) -> dict[str, str]:
     return mapping
 
 
+# The API's own bound on a silence, whatever ALARM_SILENCE_MAX_SECONDS says.
+SILENCE_LIMIT_SECONDS = 120
+
 MONITOR_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
     DATABASE_SETTING,
@@ -75,6 +78,13 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "60 per minute",
         "Notifications one user may create through the API (whatever their tokens or "
         "addresses), beside RATE_LIMIT: each is queued for analysis.",
+    ),
+    Setting(
+        "ALARM_SILENCE_MAX_SECONDS",
+        parse_int(1, SILENCE_LIMIT_SECONDS),
+        SILENCE_LIMIT_SECONDS,
+        "The longest an alarm may be silenced at once; 2 minutes at most, as for a bedside "
+        "monitor's audio pause, so a silenced alarm is heard again while it lasts.",
     ),
     Setting(
         "CACHE_SECONDS",
@@ -187,6 +197,8 @@ METRICS_LIMIT = 100
 METRICS_MAX_LIMIT = 1000
 NOTIFICATIONS_PAGE_SIZE = 50
 NOTIFICATIONS_MAX_PAGE_SIZE = 200
+ALARMS_PAGE_SIZE = 50
+ALARMS_MAX_PAGE_SIZE = 200
 
 # The live stream is the server's to send: a client message longer than this closes it with
 # 1009 (simple-websocket would otherwise buffer any size, and the memory stays taken).

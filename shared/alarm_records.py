@@ -81,16 +81,24 @@ def condition_text(alarm: Alarm) -> str:
         return alarm.condition.replace("_", " ")
 
 
+def alarm_record(alarm: Alarm, patient_uuid: Any, patient_name: str) -> dict[str, Any]:
+    """What AlarmSchema shows of an alarm, as plain values (a view answers with these)."""
+    return {
+        **{column: getattr(alarm, column) for column in _COLUMNS},
+        "patient_uuid": patient_uuid,
+        "patient_name": patient_name,
+        "condition_text": condition_text(alarm),
+    }
+
+
 def alarm_view(alarm: Alarm, patient_uuid: Any, patient_name: str) -> dict[str, Any]:
-    """The alarm as AlarmSchema dumps it, for an event or an answer."""
-    return AlarmSchema().dump(
-        {
-            **{column: getattr(alarm, column) for column in _COLUMNS},
-            "patient_uuid": patient_uuid,
-            "patient_name": patient_name,
-            "condition_text": condition_text(alarm),
-        }
-    )
+    """The alarm as the API shows it, JSON-ready: for a live event."""
+    return dump_view(alarm_record(alarm, patient_uuid, patient_name))
+
+
+def dump_view(record: dict[str, Any]) -> dict[str, Any]:
+    """`alarm_record`'s values, JSON-ready."""
+    return _schema.dump(record)
 
 
 _COLUMNS = (
@@ -109,3 +117,6 @@ _COLUMNS = (
     "escalated_at",
     "ended_at",
 )
+
+
+_schema = AlarmSchema()

@@ -87,3 +87,30 @@ class AlarmLimitsSchema(Schema):
     updated_at = fields.DateTime(
         format="iso", allow_none=True, dump_only=True, metadata={"description": "Null: defaults."}
     )
+
+
+class AlarmQueryArgsSchema(Schema):
+    """Which alarms to list; every filter is optional, and they combine with AND."""
+
+    state = fields.String(
+        validate=validate.OneOf(["open", "active", "acknowledged", "resolved"]),
+        metadata={"description": "`open`: active or acknowledged, not yet resolved."},
+    )
+    priority = fields.String(validate=validate.OneOf(["high", "medium", "low"]))
+    kind = fields.String(validate=validate.OneOf(["physiological", "technical"]))
+    patient_uuid = fields.UUID()
+
+
+def silence_schema(max_seconds: int) -> type[Schema]:
+    """How long to silence an alarm, bounded by ALARM_SILENCE_MAX_SECONDS."""
+    return Schema.from_dict(
+        {
+            "seconds": fields.Integer(
+                strict=True,
+                load_default=max_seconds,
+                validate=validate.Range(min=1, max=max_seconds),
+                metadata={"description": f"At most {max_seconds}; {max_seconds} if left out."},
+            )
+        },
+        name="AlarmSilenceSchema",
+    )

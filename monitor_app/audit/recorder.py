@@ -9,6 +9,7 @@ gets a 500 instead of the data, so no read of patient data goes unrecorded.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,6 +44,11 @@ def add_audit_detail(**detail: Any) -> None:
     g.audit_detail = {**g.get("audit_detail", {}), **detail}
 
 
+def add_audit_patient(patient_uuid: uuid.UUID) -> None:
+    """Name the patient the current request concerned, where its URL does not."""
+    g.audit_patient_uuid = patient_uuid
+
+
 def register_audit(app: Flask) -> None:
     app.after_request(_record_response)
 
@@ -74,7 +80,9 @@ def _record_response(response: Response) -> Response:
 
 def record_request(action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **fields: Any) -> None:
     """Record an event about the current request (who, from where), committed at once."""
-    patient_uuid = (request.view_args or {}).get("patient_uuid")
+    patient_uuid = (request.view_args or {}).get("patient_uuid") or g.pop(
+        "audit_patient_uuid", None
+    )
     with db.sessionmaker().begin() as session:
         record(
             session,

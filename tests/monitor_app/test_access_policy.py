@@ -58,6 +58,11 @@ POLICY: dict[tuple[str, str], Allowed] = {
     ("alarms.PatientAlarmLimits", "GET"): PATIENTS_READ,
     # Changing what alarms is a clinician's decision: no integration may.
     ("alarms.PatientAlarmLimits", "PUT"): allowed(ADMIN, "clinician"),
+    ("alarms.PatientAlarms", "GET"): PATIENTS_READ,
+    ("alarm-responses.Alarms", "GET"): PATIENTS_READ,
+    # A person answers for an alarm: never an integration, nor a viewer.
+    ("alarm-responses.AcknowledgeAlarm", "POST"): allowed(ADMIN, "clinician"),
+    ("alarm-responses.SilenceAlarm", "POST"): allowed(ADMIN, "clinician"),
     ("live.stream", "GET"): PATIENTS_READ,
     ("notifications.Notifications", "GET"): NOTIFICATIONS_READ,
     ("notifications.NotificationById", "GET"): NOTIFICATIONS_READ,

@@ -33,7 +33,7 @@ from monitor_app import create_app
 from shared.auth.roles import Role
 from shared.db import db, migrate
 from shared.identity import ApiToken, User
-from shared.models import Notification, NotificationRead, Patient, PatientMetric
+from shared.models import Alarm, Notification, NotificationRead, Patient, PatientMetric
 from shared.news2 import score_news2
 from tests.auth import TEST_TOKEN_LIFETIME, bearer, signer
 from tests.openapi_fuzz import CHECKS, fuzz_settings
@@ -45,6 +45,8 @@ PATIENTS = {
     uuid.UUID("00000000-0000-4000-8000-000000000102"): ("Grace Hopper", 0),
 }
 NOTIFICATIONS = [uuid.UUID(f"00000000-0000-4000-8000-00000000020{i}") for i in range(4)]
+# One alarm in each state: active, acknowledged, resolved.
+ALARMS = [uuid.UUID(f"00000000-0000-4000-8000-00000000030{i}") for i in range(3)]
 # The clinician the seeded notifications are addressed to (a recipient must exist).
 USER = uuid.UUID("00000000-0000-4000-8000-000000000301")
 # The admin every seeded app holds, and a token for it: one for the whole module.
@@ -62,6 +64,7 @@ EDGE_INTEGERS = [2**63 - 1, 2**63, 2**64]
 INTERESTING: dict[str, list[Any]] = {
     "patient_uuid": [str(u) for u in PATIENTS],
     "notification_id": [str(u) for u in NOTIFICATIONS],
+    "alarm_id": [str(u) for u in ALARMS],
     "user_id": [str(USER)],
     "token_id": [str(API_TOKEN)],
     **dict.fromkeys(("from", "to", "created_from", "created_to"), EDGE_INSTANTS),
@@ -215,6 +218,31 @@ def _seed(app: Flask) -> None:
                         **vitals,
                     )
                 )
+        # At most one open alarm a condition: the acknowledged one is of another.
+        states = zip(
+            ALARMS,
+            ("active", "acknowledged", "resolved"),
+            ("spo2_low", "pulse_high", "spo2_low"),
+            strict=True,
+        )
+        for alarm_id, state, condition in states:
+            session.add(
+                Alarm(
+                    id=alarm_id,
+                    patient_id=patients[0].id,
+                    kind="physiological",
+                    condition=condition,
+                    priority="high",
+                    value=80,
+                    limit_value=85,
+                    started_at=now - timedelta(minutes=5),
+                    state=state,
+                    acknowledged_by=ADMIN if state != "active" else None,
+                    acknowledged_at=now if state != "active" else None,
+                    ended_at=now if state == "resolved" else None,
+                    escalation_level=0,
+                )
+            )
         # One notification per analysis status, one of them read (by the admin, the caller)
         # and one about no patient.
         for i, (notification_id, status) in enumerate(
