@@ -145,8 +145,11 @@ class PostgresCluster(Server):
 
 
 @contextmanager
-def fresh_database(server_url: str, prefix: str = "vigil_test") -> Iterator[str]:
-    """A new, empty database on the server of `server_url`, dropped afterwards; its URL."""
+def fresh_database(
+    server_url: str, prefix: str = "vigil_test", template: str | None = None
+) -> Iterator[str]:
+    """A new database on the server of `server_url`, dropped afterwards; its URL. Empty, or a
+    copy of the database named `template` (which nobody may be connected to meanwhile)."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
@@ -155,7 +158,8 @@ def fresh_database(server_url: str, prefix: str = "vigil_test") -> Iterator[str]
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            copy = "" if template is None else f' TEMPLATE "{template}"'
+            connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
         with admin.connect() as connection:
             # FORCE: a process the test started may still hold a connection.

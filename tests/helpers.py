@@ -31,6 +31,10 @@ from shared.models import Patient, PatientMetric
 
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 
+# For a test of what no backend can change (input refused before any query runs): SQLite
+# alone, overriding the two-database parameters of `database_url`.
+on_sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
 # Runs a test once on each broker, through the `kafka_engine` fixture: the embedded tansu,
 # and Apache Kafka (marked apache_kafka, so `pytest -m apache_kafka` selects those runs).
 both_brokers = pytest.mark.parametrize(

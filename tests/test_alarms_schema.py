@@ -20,8 +20,8 @@ ALARM_TABLES = {"alarms", "alarm_limits"}
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+def engine(empty_database_url: str) -> Iterator[Engine]:
+    engine = make_engine(empty_database_url)
     yield engine
     engine.dispose()
 

@@ -11,8 +11,8 @@ from shared.db import Base, UTCDateTime, make_engine, migrate
 
 
 @pytest.fixture
-def engine(database_url):
-    engine = make_engine(database_url)
+def engine(empty_database_url):
+    engine = make_engine(empty_database_url)
     yield engine
     engine.dispose()
 

@@ -37,6 +37,10 @@ def make_member(make_data_app):
     return make
 
 
+def stored_count(app) -> int:
+    return consumer_of(app).status["stored"]
+
+
 @both_brokers
 def test_rebalance_mid_stream_loses_and_duplicates_nothing(
     make_member, kafka_bootstrap, produce, topic_names, wait_for
@@ -97,8 +101,18 @@ def test_rebalance_mid_stream_loses_and_duplicates_nothing(
         lambda: consumer_of(second).status["assigned_partitions"] == PARTITIONS,
         message="the remaining member to own every partition",
     )
-    stored_by_second = consumer_of(second).status["stored"]
+    # A member counts a batch after its transaction commits, so the rows can be seen a moment
+    # before the counters; each row is counted once, by the member that inserted it.
+    wait_for(
+        lambda: stored_count(first) + stored_count(second) == backlog + 80,
+        message="both members to have counted every row they stored",
+    )
+    stored_by_second = stored_count(second)
     produce(topic, [vitals_message(patients[i % 8], backlog // 8 + 10 + i // 8) for i in range(80)])
     wait_for(lambda: stored_rows(second) == backlog + 160, message=f"{backlog + 160} rows")
-    assert consumer_of(second).status["stored"] == stored_by_second + 80
+    wait_for(
+        lambda: stored_count(second) >= stored_by_second + 80,
+        message="the remaining member to count the 80 rows it stored",
+    )
+    assert stored_count(second) == stored_by_second + 80
     assert consumer_of(second).running

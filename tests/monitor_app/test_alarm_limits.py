@@ -20,6 +20,7 @@ from shared.db import db
 from shared.identity import User
 from shared.models import AlarmLimits
 from tests.auth import Account, client_for, signer
+from tests.helpers import on_sqlite_only
 
 API = "/api/v1"
 REASON = "chronic AF, rate-controlled"
@@ -227,6 +228,7 @@ def test_a_refused_change_is_recorded_without_changes(
         pytest.param(("_schema",), {"pulse": {}, "reason": "nothing"}, id="empty change"),
     ],
 )
+@on_sqlite_only
 def test_invalid_changes_are_refused_naming_the_field(
     client: FlaskClient, patient: str, field_path: tuple[str, ...], body: dict[str, Any]
 ) -> None:
@@ -241,6 +243,7 @@ def test_invalid_changes_are_refused_naming_the_field(
 
 
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+@on_sqlite_only
 def test_non_finite_numbers_are_refused(client: FlaskClient, patient: str, number: str) -> None:
     # Not JSON at all: every app refuses such a body before any view reads it.
     body = f'{{"pulse": {{"low": {number}}}, "reason": "x"}}'
@@ -265,6 +268,7 @@ def test_a_consistent_change_to_both_sides_at_once_is_taken(
     }
 
 
+@on_sqlite_only
 def test_a_huge_body_is_refused(client: FlaskClient, patient: str) -> None:
     body = {"pulse": {"low": 45}, "reason": "x" * (2 * 1024 * 1024)}
     assert client.put(url(patient), json=body).status_code == 413

@@ -20,6 +20,7 @@ from shared.audit import AuditAction, AuditEvent
 from shared.auth.roles import Role
 from shared.db import db
 from tests.auth import Account
+from tests.helpers import on_sqlite_only
 
 API = "/api/v1"
 AGENT = "pytest-audit/1.0"
@@ -207,6 +208,7 @@ def test_admins_list_the_trail_with_filters_and_pages(
         {"page_size": 100000},
     ],
 )
+@on_sqlite_only
 def test_bad_audit_filters_are_refused(client: FlaskClient, query: dict) -> None:
     answer = client.get(f"{API}/audit", query_string=query)
     assert answer.status_code == 422

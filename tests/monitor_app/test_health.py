@@ -51,13 +51,15 @@ def test_without_redis_the_api_is_degraded_but_serves(database_url: str) -> None
     ("url_of", "reason"),
     [
         # A database that answers but has no tables yet: the report names the missing table.
-        (lambda database_url: database_url, "patients"),
+        (lambda empty_database_url: empty_database_url, "patients"),
         (lambda _url: "postgresql+psycopg://nobody@127.0.0.1:1/nowhere", ""),
     ],
     ids=["schema-missing", "unreachable"],
 )
-def test_degraded(database_url: str, url_of, reason: str, caplog: pytest.LogCaptureFixture) -> None:
-    app = create_app({"DATABASE_URL": url_of(database_url), "TESTING": True})
+def test_degraded(
+    empty_database_url: str, url_of, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app({"DATABASE_URL": url_of(empty_database_url), "TESTING": True})
     try:
         response = app.test_client().get("/health")
     finally:

@@ -14,7 +14,7 @@ from sqlalchemy import insert, select
 
 from shared.db import db
 from shared.models import Patient, PatientMetric
-from tests.helpers import view_statements
+from tests.helpers import on_sqlite_only, view_statements
 
 # 2025-01-31 09:00Z: a whole number of 240-second buckets since the epoch, so of every width.
 TO = datetime(2025, 1, 31, 9, 0, tzinfo=UTC)
@@ -389,6 +389,7 @@ def test_unknown_patient_is_404(client: FlaskClient) -> None:
         ({"to": "2025-01-31T08:00:00"}, "to"),
     ],
 )
+@on_sqlite_only
 def test_bad_query_is_422(
     client: FlaskClient, make_patient: Callable, query: dict, field: str
 ) -> None:

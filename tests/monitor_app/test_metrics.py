@@ -9,6 +9,8 @@ from datetime import timedelta, timezone
 import pytest
 from flask.testing import FlaskClient
 
+from tests.helpers import on_sqlite_only
+
 
 def metrics_url(patient_uuid: str) -> str:
     return f"/api/v1/patient/{patient_uuid}/metrics"
@@ -124,6 +126,7 @@ def test_unknown_patient_is_404(client: FlaskClient) -> None:
         ({"from": "2025-01-31T08:00:00"}, "from"),
     ],
 )
+@on_sqlite_only
 def test_bad_query_is_422(
     client: FlaskClient, make_patient: Callable, query: dict, field: str
 ) -> None:
@@ -138,6 +141,7 @@ def test_bad_query_is_422(
 
 
 @pytest.mark.parametrize("bad_uuid", ["not-a-uuid", "42", "0" * 33])
+@on_sqlite_only
 def test_malformed_uuid_is_422(client: FlaskClient, bad_uuid: str) -> None:
     response = client.get(metrics_url(bad_uuid))
     assert response.status_code == 422

@@ -21,7 +21,7 @@ from shared.db import db, migrate
 from shared.identity import User
 from shared.models import Notification, NotificationRead
 from tests.auth import Account, client_for
-from tests.helpers import view_statements
+from tests.helpers import on_sqlite_only, view_statements
 
 URL = "/api/v1/notifications"
 ALICE = "0b6f4a8e-3c1d-4f0e-9a57-7d2c61b0a001"
@@ -227,6 +227,7 @@ def test_create_accepts_the_longest_title_and_text(client: FlaskClient) -> None:
         "null-title",
     ],
 )
+@on_sqlite_only
 def test_create_refuses(
     client: FlaskClient,
     redis_client: redis.Redis,
@@ -284,6 +285,7 @@ def test_create_for_an_unknown_patient(client: FlaskClient, make_patient: Callab
     ],
     ids=["text-plain", "json-array", "broken-json"],
 )
+@on_sqlite_only
 def test_create_refuses_a_body_that_is_not_a_json_object(
     client: FlaskClient, kwargs: dict[str, str], code: int, errors: dict[str, Any]
 ) -> None:
@@ -449,6 +451,7 @@ def test_list_shows_the_patient_and_analysis(
         {"page_size": "201"},
     ],
 )
+@on_sqlite_only
 def test_list_refuses_bad_filters(client: FlaskClient, query: dict[str, str]) -> None:
     response = client.get(URL, query_string=query)
 
@@ -543,6 +546,7 @@ def test_unknown_notification_is_404(client: FlaskClient) -> None:
 # A UUID with a character too many, the same in every xdist worker (they must collect the
 # same test ids).
 @pytest.mark.parametrize("bad_id", ["not-a-uuid", "123", "0f8fad5b-d9cb-469f-a165-70867728950ex"])
+@on_sqlite_only
 def test_malformed_id_is_422(client: FlaskClient, bad_id: str, suffix: str) -> None:
     path = f"{URL}/{bad_id}{suffix}"
     response = client.post(path) if suffix == "/read" else client.get(path)

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.helpers import view_statements
+from tests.helpers import on_sqlite_only, view_statements
 
 
 def test_list_shows_each_patient_with_their_newest_sample(
@@ -133,6 +133,7 @@ def test_unknown_patient_is_404(client: FlaskClient, make_patient: Callable) -> 
 @pytest.mark.parametrize(
     "bad_uuid", ["not-a-uuid", "123", "0" * 31, "0f8fad5b-d9cb-469f-a165-70867728950ex"]
 )
+@on_sqlite_only
 def test_malformed_uuid_is_422(client: FlaskClient, bad_uuid: str) -> None:
     response = client.get(f"/api/v1/patients/{bad_uuid}")
     assert response.status_code == 422
@@ -143,6 +144,7 @@ def test_malformed_uuid_is_422(client: FlaskClient, bad_uuid: str) -> None:
 @pytest.mark.parametrize(
     "query", [{"page": 0}, {"page_size": 0}, {"page_size": 201}, {"page": "two"}]
 )
+@on_sqlite_only
 def test_bad_pagination_is_422(client: FlaskClient, query: dict) -> None:
     response = client.get("/api/v1/patients", query_string=query)
     assert response.status_code == 422

@@ -7,6 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from shared.logging import request_id_var
+from tests.helpers import on_sqlite_only
 
 
 def test_client_request_id_is_echoed(client: FlaskClient) -> None:
@@ -15,6 +16,7 @@ def test_client_request_id_is_echoed(client: FlaskClient) -> None:
 
 
 @pytest.mark.parametrize("header", [None, "", "x" * 129, "has space", "new\u00e9line"])
+@on_sqlite_only
 def test_missing_or_unsafe_request_id_is_replaced(client: FlaskClient, header: str | None) -> None:
     headers = {} if header is None else {"X-Request-ID": header}
     response = client.get("/health", headers=headers)
