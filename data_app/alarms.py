@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.alarm_limits import effective_limits
-from shared.alarm_records import alarm_view, dump_episodes, load_episodes
+from shared.alarm_records import NO_DATA, alarm_view, dump_episodes, load_episodes
 from shared.alarm_text import alarm_message
 from shared.alarms import AlarmEngine, Condition, Event, EventKind, Sample
 from shared.models import (
@@ -99,6 +99,29 @@ def raise_alarms(
         if events:
             patient = _Patient(patient_id, by_patient[patient_id][0].patient_uuid, name)
             changes.extend(_apply(session, patient, event, user_id) for event in events)
+    changes.extend(_data_flows_again(session, by_patient, {r.id: r.name for r in rows}))
+    return changes
+
+
+def _data_flows_again(
+    session: Session, by_patient: dict[int, list[StoredSample]], names: dict[int, str]
+) -> list[AlarmChange]:
+    """A sample ends its patient's no-data alarm (raised by the worker's alarm watch)."""
+    silent = session.scalars(
+        select(Alarm).where(
+            Alarm.patient_id.in_(by_patient),
+            Alarm.condition == NO_DATA,
+            Alarm.state != AlarmState.RESOLVED,
+        )
+    ).all()
+    changes = []
+    for alarm in silent:
+        items = by_patient[alarm.patient_id]
+        alarm.state = AlarmState.RESOLVED
+        alarm.ended_at = min(item.sample["timestamp"] for item in items)
+        view = alarm_view(alarm, items[0].patient_uuid, names[alarm.patient_id])
+        changes.append(AlarmChange(EventKind.RESOLVED, view, None))
+    session.flush()
     return changes
 
 

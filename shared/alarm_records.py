@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 
 Episodes = dict[Condition, Episode]
 
+# Technical alarms' conditions: about the monitoring, not the patient.
+NO_DATA = "no_data"
+_TECHNICAL_TEXT = {NO_DATA: "No data"}
+
 
 def load_episodes(plain: Mapping[str, Any] | None) -> Episodes:
     """A patient's episodes from their `alarm_episodes` column. An entry that cannot be read
@@ -75,6 +79,8 @@ class AlarmSchema(Schema):
 
 def condition_text(alarm: Alarm) -> str:
     """The central station's wording of an alarm's condition."""
+    if alarm.condition in _TECHNICAL_TEXT:
+        return _TECHNICAL_TEXT[alarm.condition]
     try:
         return Condition.parse(alarm.condition).text
     except ValueError:

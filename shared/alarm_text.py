@@ -65,6 +65,16 @@ def escalation_message(
     )
 
 
+def no_data_message(patient_name: str, silent_seconds: float) -> tuple[str, str]:
+    """(title, text) for a monitor that stopped sending: a technical alarm, medium."""
+    name = display_name(patient_name)
+    return (
+        f"{name}: No data (medium priority)",
+        f"Warning: no vitals from the monitor of {name} for {silent_seconds:.0f} s. "
+        "Check the monitor, its sensors and its connection; needs attention.",
+    )
+
+
 def _label(parameter: Parameter) -> str:
     return {
         Parameter.PULSE: "pulse",

@@ -9,6 +9,7 @@ from shared.config import (
     COMMON_SETTINGS,
     DATABASE_SETTING,
     REDIS_SETTINGS,
+    WARD_SETTING,
     ConfigError,
     Setting,
     parse_float,
@@ -44,6 +45,19 @@ WORKER_SETTINGS: tuple[Setting, ...] = (
     Setting("SWEEP_INTERVAL_SECONDS", parse_float(exclusive_minimum=0, maximum=3600), 30.0),
     # Claimed this many times without finishing (it kills its worker?): give up on it.
     Setting("ANALYSIS_MAX_ATTEMPTS", parse_int(1, 100), 8),
+    # A high alarm nobody acknowledged is escalated after this long, and again after each
+    # further period, up to ALARM_ESCALATION_MAX_LEVEL; acknowledging it stops that.
+    Setting("ALARM_ESCALATION_SECONDS", parse_float(exclusive_minimum=0, maximum=3600), 60.0),
+    Setting("ALARM_ESCALATION_MAX_LEVEL", parse_int(1, 100), 3),
+    # How often each worker looks for alarms to escalate and monitors gone silent.
+    Setting("ALARM_CHECK_SECONDS", parse_float(exclusive_minimum=0, maximum=300), 5.0),
+    # A monitor sends every METRICS_INTERVAL s; STALE_AFTER_INTERVALS without a sample raise a
+    # technical "no data" alarm (the dashboard greys the tile after as many).
+    Setting("METRICS_INTERVAL", parse_float(exclusive_minimum=0, maximum=3600), 5.0),
+    Setting("STALE_AFTER_INTERVALS", parse_int(1, 1000), 3),
+    # A monitor silent for longer was disconnected on purpose (the patient left): no alarm.
+    Setting("NO_DATA_ALARM_WINDOW_SECONDS", parse_float(exclusive_minimum=0), 3600.0),
+    WARD_SETTING,
     # Prometheus scrapes the worker here (it has no web app); 0 turns the endpoint off.
     Setting("METRICS_HOST", parse_nonempty, "127.0.0.1"),
     Setting("METRICS_PORT", parse_int(0, 65535), 8091),
