@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -26,6 +26,7 @@ from shared.models import (
     Alarm,
     AlarmKind,
     AlarmLimits,
+    AlarmPriority,
     AlarmState,
     Notification,
     Patient,
@@ -33,6 +34,7 @@ from shared.models import (
 from shared.notifications import add_notification
 
 if TYPE_CHECKING:
+    from data_app.alerts import AlertDecision
     from data_app.services import StoredSample
 
 
@@ -175,3 +177,51 @@ def _notify(
     )
     notification.patient = session.get(Patient, patient.id)
     return notification
+
+
+# A NEWS2 band is an alarm condition of its own: its priority is the band's.
+NEWS2 = "news2"
+_NEWS2_PRIORITY = {"high": AlarmPriority.HIGH, "medium": AlarmPriority.MEDIUM}
+
+
+def news2_alarm(
+    session: Session,
+    patient: Patient,
+    decision: AlertDecision,
+    score: int,
+    at: datetime,
+    notification: Notification,
+) -> AlarmChange | None:
+    """The NEWS2 alarm a band alert opens, raises or ends, told by the alert's own
+    notification: a worse band opens it (or raises its priority), a settled return to low
+    ends it. Its latch is NEWS2's own: a lower band counts only after ALERT_RECOVERY_SAMPLES."""
+    alarm = session.scalars(
+        select(Alarm).where(
+            Alarm.patient_id == patient.id,
+            Alarm.condition == NEWS2,
+            Alarm.state != AlarmState.RESOLVED,
+        )
+    ).one_or_none()
+    if decision.kind == "recovered":
+        if alarm is None:
+            return None
+        alarm.state, alarm.ended_at, alarm.value = AlarmState.RESOLVED, at, score
+        kind = EventKind.RESOLVED
+    else:
+        priority = _NEWS2_PRIORITY.get(decision.band, AlarmPriority.LOW)
+        kind = EventKind.RAISED if alarm is None else EventKind.UPGRADED
+        if alarm is None:
+            alarm = Alarm(
+                patient_id=patient.id,
+                kind=AlarmKind.PHYSIOLOGICAL,
+                condition=NEWS2,
+                started_at=at,
+                escalation_level=0,
+            )
+            session.add(alarm)
+        # A worse band re-annunciates: any acknowledgement of the lesser one lapses.
+        alarm.priority, alarm.value, alarm.limit_value = priority, score, None
+        alarm.state, alarm.acknowledged_by, alarm.acknowledged_at = AlarmState.ACTIVE, None, None
+        alarm.notification_id = notification.seq
+    session.flush()
+    return AlarmChange(kind, alarm_view(alarm, patient.uuid, patient.name), None)

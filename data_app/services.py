@@ -15,7 +15,7 @@ from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from data_app.alarms import AlarmTiming, raise_alarms
+from data_app.alarms import AlarmChange, AlarmTiming, news2_alarm, raise_alarms
 from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
 from data_app.decoding import DEFAULT_CLOCK_SKEW
@@ -158,6 +158,7 @@ def store_samples(
 class RaisedAlert(NamedTuple):
     notification: Notification
     decision: AlertDecision
+    alarm: AlarmChange | None  # the NEWS2 alarm it opened, raised or ended
 
 
 def raise_alerts(
@@ -229,7 +230,15 @@ def raise_alerts(
                 session, user_id=user_id, title=title, text=text, patient_id=patient.id
             )
             notification.patient = patient
-            alerts.append(RaisedAlert(notification, decision))
+            alarm = news2_alarm(
+                session,
+                patient,
+                decision,
+                item.news2.score,
+                item.sample["timestamp"],
+                notification,
+            )
+            alerts.append(RaisedAlert(notification, decision, alarm))
         if moved:
             patient.alert_band = state.band
             patient.alert_calm_samples = state.calm_samples
@@ -284,7 +293,7 @@ class DataService:
                     "vitals", {"samples": [s.event() for s in stored]}, invalidates=(PATIENTS,)
                 )
             # An alarm is shown the moment it is stored, never after its analysis.
-            for change in alarms:
+            for change in [a.alarm for a in alerts if a.alarm is not None] + alarms:
                 events(self.app).publish(f"alarm.{change.kind}", {"alarm": change.view})
             announce(
                 self.app,

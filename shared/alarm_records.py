@@ -21,7 +21,8 @@ Episodes = dict[Condition, Episode]
 
 # Technical alarms' conditions: about the monitoring, not the patient.
 NO_DATA = "no_data"
-_TECHNICAL_TEXT = {NO_DATA: "No data"}
+# Conditions that are not one vital's limits, and how the central station names them.
+_OTHER_TEXT = {NO_DATA: "No data", "news2": "NEWS2"}
 
 
 def load_episodes(plain: Mapping[str, Any] | None) -> Episodes:
@@ -79,8 +80,8 @@ class AlarmSchema(Schema):
 
 def condition_text(alarm: Alarm) -> str:
     """The central station's wording of an alarm's condition."""
-    if alarm.condition in _TECHNICAL_TEXT:
-        return _TECHNICAL_TEXT[alarm.condition]
+    if alarm.condition in _OTHER_TEXT:
+        return _OTHER_TEXT[alarm.condition]
     try:
         return Condition.parse(alarm.condition).text
     except ValueError:

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from data_app.services import DataService
 from shared.db import db
 from shared.models import Alarm, AlarmLimits, Notification, Patient
-from tests.helpers import NORMAL_VITALS
+from tests.helpers import CRITICAL_VITALS, NORMAL_VITALS
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 STEP = timedelta(seconds=5)  # the delay is 10 s: three crossing samples raise
@@ -33,8 +33,10 @@ def samples(patient: uuid.UUID, *values: dict, start: datetime = START) -> list[
 
 
 def alarms(app) -> list[Alarm]:
+    """The alarms of the vitals' limits; a SpO2 of 88 also scores in NEWS2 (see the end)."""
     with db.sessionmaker(app)() as session:
-        return list(session.scalars(select(Alarm).order_by(Alarm.started_at)))
+        query = select(Alarm).where(Alarm.condition != "news2").order_by(Alarm.started_at)
+        return list(session.scalars(query))
 
 
 def alarm_notifications(app) -> list[Notification]:
@@ -165,3 +167,32 @@ def test_an_unreadable_episode_is_dropped_and_alarms_go_on(data_app, planted):
         session.execute(update(Patient).values(alarm_episodes=planted))
     service.store(samples(patient, *[LOW_SPO2] * 3, start=START + STEP))
     assert [a.condition for a in alarms(data_app)] == ["spo2_low"]
+
+
+def news2_alarms(app) -> list[Alarm]:
+    with db.sessionmaker(app)() as session:
+        query = select(Alarm).where(Alarm.condition == "news2").order_by(Alarm.started_at)
+        return list(session.scalars(query))
+
+
+def test_a_news2_band_alert_is_an_alarm_told_by_the_alert_itself(data_app):
+    patient = uuid.uuid4()
+    service = DataService(data_app)
+    # NEWS2 11: high at once; three normal samples settle it back to low.
+    service.store(samples(patient, NORMAL, CRITICAL_VITALS, NORMAL, NORMAL, NORMAL))
+    (alarm,) = news2_alarms(data_app)
+    assert (alarm.priority, alarm.value, alarm.started_at) == ("high", 0, START + STEP)
+    assert (alarm.state, alarm.ended_at) == ("resolved", START + 4 * STEP)
+    with db.sessionmaker(data_app)() as session:
+        told = session.scalar(select(Notification).where(Notification.seq == alarm.notification_id))
+    assert "NEWS2 11, high risk" in told.title  # the band alert, not a second notification
+
+
+def test_a_worse_band_raises_the_news2_alarm_it_does_not_open_another(data_app):
+    patient = uuid.uuid4()
+    service = DataService(data_app)
+    low_medium = {"resp_rate": 25}  # 3 in one parameter: low-medium
+    service.store(samples(patient, low_medium))
+    assert [(a.priority, a.state) for a in news2_alarms(data_app)] == [("low", "active")]
+    service.store(samples(patient, CRITICAL_VITALS, start=START + STEP))
+    assert [(a.priority, a.value) for a in news2_alarms(data_app)] == [("high", 11)]
