@@ -275,6 +275,7 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
                 ws,
                 lambda e: (
                     e["type"] == "notification.analysed"
+                    and "NEWS2" in e["notification"]["title"]
                     and "recovered" not in e["notification"]["title"]
                 ),
             )
@@ -295,15 +296,28 @@ def test_a_critical_vitals_stream_raises_one_alert_per_band_change_seen_live(
         status, body = get_json(
             f"{api}/notifications?patient_uuid={patient}&user_id={user}", token=token
         )
-        done = (
-            status == 200
-            and len(body) == 2
-            and all(n["processing_status"] == "completed" for n in body)
-        )
-        return body if done else None
+        # The NEWS2 alerts; the sustained critical vitals also raised limit alarms.
+        news2 = [n for n in body or [] if "NEWS2" in n["title"]] if status == 200 else []
+        done = len(news2) == 2 and all(n["processing_status"] == "completed" for n in news2)
+        return news2 if done else None
 
     recovery, alert = wait_for(both_analysed, timeout=30, message="two analysed notifications")
     assert alert["title"] == "Maria Sokolova: NEWS2 11, high risk"
     assert recovery["title"].endswith("recovered") and recovery["category"] == "info"
+
+    # 25 s beyond three limits (the delay is 10 s): one medium alarm each, filed as warnings.
+    def alarms_analysed():
+        status, body = get_json(f"{api}/notifications?patient_uuid={patient}", token=token)
+        alarms = [n for n in body or [] if "medium priority" in n["title"]]
+        done = len(alarms) == 3 and all(n["processing_status"] == "completed" for n in alarms)
+        return alarms if done else None
+
+    alarms = wait_for(alarms_analysed, timeout=30, message="three analysed alarm notifications")
+    assert sorted(n["title"].split(": ", 1)[1] for n in alarms) == [
+        "Pulse high (medium priority)",
+        "SpO2 low (medium priority)",
+        "Systolic BP low (medium priority)",
+    ]
+    assert {n["category"] for n in alarms} == {"warning"}
     status, samples = get_json(f"{api}/patient/{patient}/metrics?limit=20", token=token)
     assert [s["news2_band"] for s in samples[::-1]] == ["low"] * 3 + ["high"] * 6 + ["low"] * 5

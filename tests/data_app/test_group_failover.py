@@ -24,6 +24,9 @@ from data_app.alert_text import alert_message
 from data_app.alerts import AlertState, advance
 from devserver.ports import free_port
 from devserver.processes import Processes
+from shared.alarm_limits import DEFAULT_LIMITS
+from shared.alarm_text import alarm_message
+from shared.alarms import AlarmEngine, EventKind, Sample
 from shared.kafka import TopicSettings, ensure_topic, producer_config
 from shared.models import Notification, Patient, PatientMetric
 from shared.news2 import score_sample
@@ -68,13 +71,27 @@ def message(sample: dict) -> bytes:
 
 
 def expected_titles(samples: list[dict]) -> list[str]:
-    """The notifications one patient's samples must raise, by the alert rules alone."""
+    """The notifications one patient's samples must raise, by the alert rules and the alarm
+    engine (default limits and timing) alone."""
     state, titles = AlertState(), []
+    engine, episodes = AlarmEngine(DEFAULT_LIMITS), {}
     for sample in samples:
         news2 = score_sample(sample)
         state, decision = advance(state, news2.band, sample["timestamp"], RECOVERY_SAMPLES)
         if decision is not None:
             titles.append(alert_message(sample["patient_name"], news2, sample, decision)[0])
+        step = engine.step(episodes, Sample.from_vitals(sample))
+        episodes = step.episodes
+        for event in step.events:
+            if event.kind is not EventKind.RESOLVED:
+                title, _text = alarm_message(
+                    sample["patient_name"],
+                    event.condition,
+                    event.priority,
+                    event.value,
+                    event.limit,
+                )
+                titles.append(title)
     return titles
 
 
@@ -180,8 +197,10 @@ def test_the_survivor_stores_everything_once_and_alerts_once_per_band_change(
         for patient, series_ in samples.items()
         for title in expected_titles(series_)
     )
-    # Six band changes per pass, two passes: low→medium, medium→high, high→low, each twice.
-    assert sum(expected.values()) == PATIENTS * 6
+    # Six band changes per pass, two passes: low→medium, medium→high, high→low, each twice;
+    # and the limit alarms of the high stretches.
+    assert sum(n for (_, title), n in expected.items() if "NEWS2" in title) == PATIENTS * 6
+    assert sum(n for (_, title), n in expected.items() if "priority" in title) > 0
     assert titles == expected
     print(
         f"\nfailover: killed at {partway} of {total} stored; the survivor owned every partition "
