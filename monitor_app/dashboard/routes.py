@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, render_template, url_for
 
 from shared.auth.policy import signed_in
 from shared.auth.principal import require_principal
+from shared.auth.roles import Role
 from shared.news2 import BANDS, normal_ranges
 
 bp = Blueprint(
@@ -27,6 +28,8 @@ def index() -> str:
     settings = {
         # Read state is per person: live events say who has read a notification.
         "userId": str(principal.user_id),
+        # Only people who may answer alarms see the buttons (the API checks anyway).
+        "mayAnswerAlarms": principal.role in (Role.ADMIN, Role.CLINICIAN),
         "api": prefix,
         "websocket": f"{prefix}/ws",
         "login": url_for("login.page"),

@@ -350,3 +350,81 @@ def test_another_sites_page_cannot_open_the_stream_with_the_users_cookie(
     assert hijacked["messages"] == [], hijacked
     # The handshake was refused: the socket never opened, so no close frame either.
     assert hijacked["code"] == 1006, hijacked
+
+
+def test_a_limit_below_the_pulse_rings_until_a_clinician_acknowledges_it(
+    system, anonymous_page, signing_in, screenshot
+):
+    clinician = system.account(Role.CLINICIAN)
+    page = anonymous_page
+    signing_in(page, clinician)
+    open_ward(page)
+    patient_uuid = system.patient_uuids[system.normal[0]]
+    # A normal patient's pulse (60-100) is above a high limit of 50.
+    low_limits = {"pulse": {"extreme_low": 20, "low": 30, "high": 50}, "reason": "test"}
+    status, body = system.api(f"/patients/{patient_uuid}/alarm-limits", "PUT", low_limits)
+    assert status == 200, body
+    try:
+        # After the 10 s condition delay; it rings medium (yellow, flashing slowly).
+        alarm = page.locator(f'#alarm-list .alarm[data-patient-uuid="{patient_uuid}"]')
+        expect(alarm).to_have_attribute("data-priority", "medium", timeout=40_000)
+        expect(alarm).to_have_attribute("data-state", "active")
+        expect(alarm.locator(".alarm-condition")).to_have_text("Pulse high")
+        expect(alarm).to_have_css("background-color", "rgb(253, 216, 53)")
+        expect(alarm).to_have_css("animation-name", "alarm-flash")
+        expect(tile(page, patient_uuid)).to_have_attribute("data-alarm", "medium")
+        expect(tile(page, patient_uuid).locator(".tile-alarm")).to_have_text(
+            re.compile("Pulse high")
+        )
+
+        sound = page.locator("#alarm-sound")
+        sound.click()
+        expect(sound).to_have_attribute("aria-pressed", "true")
+        expect(sound).to_have_text("Sound on")
+        screenshot("ringing")
+
+        alarm.locator("button.acknowledge").click()
+        expect(alarm).to_have_attribute("data-state", "acknowledged")
+        expect(alarm.locator("button.acknowledge")).to_have_count(0)
+        expect(alarm).to_have_css("animation-name", "none")
+        status, alarms = system.api(f"/patients/{patient_uuid}/alarms")
+        assert status == 200, alarms
+        (acknowledged,) = [a for a in alarms if a["state"] == "acknowledged"]
+        assert acknowledged["acknowledged_by"] == str(clinician.id)
+    finally:
+        defaults = {"pulse": {"extreme_low": 40, "low": 50, "high": 120}, "reason": "test done"}
+        status, body = system.api(f"/patients/{patient_uuid}/alarm-limits", "PUT", defaults)
+        assert status == 200, body
+    # Back inside its limits for the delay, the acknowledged alarm ends and leaves the bar.
+    expect(alarm).to_have_count(0, timeout=40_000)
+    expect(tile(page, patient_uuid)).to_have_attribute("data-alarm", "none")
+
+
+def test_a_viewer_sees_alarms_without_the_buttons_to_answer_them(
+    system, anonymous_page, signing_in
+):
+    page = anonymous_page
+    signing_in(page, system.account(Role.VIEWER))
+    open_ward(page)
+    expect(page.locator("#alarm-bar")).to_be_visible()
+    expect(page.locator("#alarm-list button")).to_have_count(0)
+
+
+def test_the_notifications_panel_pages_at_tablet_width(system, page):
+    # Enough for a second page whatever ran before.
+    for i in range(9):
+        note = {"user_id": str(system.admin.id), "title": f"Page test {i}", "text": "Rounds."}
+        status, body = system.api("/notifications", "POST", note)
+        assert status == 201, body
+    page.set_viewport_size({"width": 820, "height": 1180})
+    open_ward(page)
+    items = page.locator("#notification-list .notification")
+    expect(items).to_have_count(8)
+    expect(page.locator("#notifications-page")).to_have_text(re.compile(r"^1 / [2-9]\d*$"))
+    expect(page.locator("#notifications-newer")).to_be_disabled()
+    page.locator("#notifications-older").click()
+    expect(page.locator("#notifications-page")).to_have_text(re.compile(r"^2 / \d+$"))
+    expect(page.locator("#notifications-newer")).to_be_enabled()
+    expect(page.locator("#notification-list .notification").first).not_to_have_text(
+        re.compile("Page test 8")
+    )

@@ -29,11 +29,13 @@ export class ApiError extends Error {
   }
 }
 
-export async function request(path, { params, method = "GET" } = {}) {
+export async function request(path, { params, method = "GET", json } = {}) {
   const headers = { Accept: "application/json" };
   if (!SAFE_METHODS.has(method)) headers["X-CSRFToken"] = csrfToken;
+  if (json !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url(path, params), {
     method, headers, cache: "no-store", credentials: "same-origin",
+    body: json === undefined ? undefined : JSON.stringify(json),
   });
   const date = Date.parse(response.headers.get("Date") || "");
   if (!Number.isNaN(date)) clockOffsetMs = date - Date.now();

@@ -1,4 +1,5 @@
 // The dashboard: routes between the ward and a patient, and feeds both from the live stream.
+import { AlarmBar } from "./alarms.js";
 import { request } from "./api.js";
 import { LiveStream } from "./live.js";
 import { NotificationsPanel } from "./notifications.js";
@@ -10,9 +11,13 @@ import { signInAgain } from "./session.js";
 const $ = (selector) => document.querySelector(selector);
 
 const ward = new Ward($("#ward"), $("#ward-empty"));
+const alarms = new AlarmBar({
+  bar: $("#alarm-bar"), list: $("#alarm-list"), count: $("#alarm-count"), sound: $("#alarm-sound"),
+}, (byPatient) => ward.applyAlarms(byPatient));
 const panel = new NotificationsPanel({
   list: $("#notification-list"), empty: $("#notifications-empty"), count: $("#unread-count"),
   category: $("#filter-category"), unread: $("#filter-unread"),
+  newer: $("#notifications-newer"), older: $("#notifications-older"), page: $("#notifications-page"),
 }, () => refreshNotifications());
 const patient = new PatientView({
   section: $("#patient-view"), name: $("#patient-name"), summary: $("#patient-summary"),
@@ -40,9 +45,12 @@ function route() {
   }
 }
 
+// An alarm event re-reads the open alarms: a burst of them (one batch) is one read.
+const refreshAlarms = throttle(() => alarms.load().catch(report), 300);
+
 // Read everything on each (re)connection: events missed meanwhile are not replayed.
 function loadAll() {
-  ward.load().catch(report);
+  ward.load().then(() => refreshAlarms()).catch(report);
   refreshNotifications();
   if (patient.uuid) patient.loadHistory().catch(report);
 }
@@ -61,11 +69,13 @@ const live = new LiveStream($("#live-indicator"), {
       patient.applySamples(event.samples);
     } else if (event.type.startsWith("notification.")) {
       refreshNotifications();
+    } else if (event.type.startsWith("alarm.")) {
+      refreshAlarms();
     }
   },
 });
 
 window.addEventListener("hashchange", route);
-setInterval(() => ward.markStale(), 1000);
+setInterval(() => { ward.markStale(); alarms.tick(); }, 1000);
 route();
 live.start();

@@ -4,7 +4,9 @@ import { request } from "./api.js";
 import { clockTime, el } from "./dom.js";
 import { settings } from "./settings.js";
 
-const PANEL_SIZE = 50;
+// A screenful: at tablet width the panel sits under the ward, and every notification at
+// once grew the page by thousands of pixels.
+const PANEL_SIZE = 8;
 
 export function notificationItem(notification, onRead) {
   // read_at is the caller's own (API answers); live events, sent to everyone, carry read_by.
@@ -37,24 +39,39 @@ export async function markRead(id) {
 }
 
 export class NotificationsPanel {
-  constructor({ list, empty, count, category, unread }, onChanged) {
+  constructor({ list, empty, count, category, unread, newer, older, page }, onChanged) {
     this.list = list;
     this.empty = empty;
     this.count = count;
     this.category = category;
     this.unread = unread;
+    this.newer = newer;
+    this.older = older;
+    this.pageLabel = page;
     this.onChanged = onChanged;
-    category.addEventListener("change", () => this.load());
-    unread.addEventListener("change", () => this.load());
+    this.page = 1;
+    const first = () => { this.page = 1; this.load(); };
+    category.addEventListener("change", first);
+    unread.addEventListener("change", first);
+    newer.addEventListener("click", () => { this.page = Math.max(1, this.page - 1); this.load(); });
+    older.addEventListener("click", () => { this.page += 1; this.load(); });
   }
 
   async load() {
-    const params = { page_size: PANEL_SIZE, category: this.category.value };
+    const params = { page: this.page, page_size: PANEL_SIZE, category: this.category.value };
     if (this.unread.checked) params.read = "false";
-    const [{ body }, { pagination }] = await Promise.all([
+    const [{ body, pagination: pages }, { pagination }] = await Promise.all([
       request("/notifications", { params }),
       request("/notifications", { params: { read: "false", page_size: 1 } }),
     ]);
+    const last = Math.max(1, pages?.last_page || 1);
+    if (this.page > last) {
+      this.page = last;
+      return this.load();
+    }
+    this.pageLabel.textContent = `${this.page} / ${last}`;
+    this.newer.disabled = this.page <= 1;
+    this.older.disabled = this.page >= last;
     this.list.replaceChildren(...body.map((n) => notificationItem(n, (id) => this.read(id))));
     this.empty.hidden = body.length > 0;
     const unread = pagination?.total ?? 0;

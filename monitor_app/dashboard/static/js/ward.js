@@ -12,6 +12,18 @@ export class Ward {
     this.empty = empty;
     this.patients = new Map(); // uuid -> {uuid, name, latest}
     this.tiles = new Map(); // uuid -> tile element
+    this.alarms = new Map(); // uuid -> the patient's most urgent open alarm
+  }
+
+  // The alarm bar's latest read: each tile shows its patient's most urgent open alarm.
+  applyAlarms(byPatient) {
+    const changed = new Set([...this.alarms.keys(), ...byPatient.keys()]);
+    this.alarms = byPatient;
+    for (const uuid of changed) {
+      const patient = this.patients.get(uuid);
+      if (patient) this.renderTile(patient);
+    }
+    this.render(new Set());
   }
 
   async load() {
@@ -64,9 +76,13 @@ export class Ward {
   renderTile(patient) {
     const latest = patient.latest;
     const band = latest?.news2_band || "none";
+    const alarm = this.alarms.get(patient.uuid);
     const tile = el("a", {
       class: "tile", href: `#/patient/${patient.uuid}`,
-      dataset: { patientUuid: patient.uuid, band, score: latest?.news2_score ?? "", stale: "false" },
+      dataset: {
+        patientUuid: patient.uuid, band, score: latest?.news2_score ?? "", stale: "false",
+        alarm: alarm?.priority ?? "none",
+      },
       "aria-label": `${patient.name}, NEWS2 ${latest?.news2_score ?? "unknown"}`,
     },
     el("div", { class: "tile-head" },
@@ -81,6 +97,8 @@ export class Ward {
         el("span", { class: "name" }, vital.label),
         el("span", { class: "value", title: vital.unit }, text));
     })),
+    alarm ? el("div", { class: "tile-alarm", dataset: { priority: alarm.priority } },
+      `${alarm.condition_text} · ${alarm.priority}`) : null,
     el("div", { class: "tile-foot" },
       el("span", { class: "band" }, latest ? `${band} risk` : "no sample yet"),
       el("span", { class: "age" }, "")));
