@@ -2,8 +2,10 @@
 
 Each message has a `type`: `vitals` (with `samples`, the newly stored ones),
 `notification.created`, `notification.processing`, `notification.analysed` or
-`notification.read` (with `notification`, as the notifications API shows it).
-`?types=vitals,notification` limits the stream to those families. The first message is
+`notification.read` (with `notification`, as the notifications API shows it), and
+`alarm.raised`, `alarm.upgraded`, `alarm.acknowledged`, `alarm.silenced`, `alarm.escalated`
+or `alarm.resolved` (with `alarm`, as the alarms API shows it).
+`?types=vitals,notification,alarm` limits the stream to those families. The first message is
 `{"type": "hello", "live": <whether events are flowing>}`; `{"type": "live", "live": …}`
 follows whenever that changes (sent whatever `types` asked for).
 
@@ -43,7 +45,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("live", __name__)
 
-EVENT_FAMILIES = frozenset({"vitals", "notification"})
+EVENT_FAMILIES = frozenset({"vitals", "notification", "alarm"})
 # How often the loop looks whether the client went away while no event arrives.
 IDLE_CHECK_SECONDS = 1.0
 # RFC 6455 close codes.

@@ -60,3 +60,25 @@ def test_events_reach_only_the_clients_that_asked_for_their_type(hub, events):
     assert next_event(vitals_only)["type"] == "vitals"
     with pytest.raises(queue.Empty):
         vitals_only.messages.get(timeout=0.2)
+
+
+def test_alarm_events_reach_the_clients_that_asked_for_alarms(hub, events):
+    alarms_only = hub.subscribe(frozenset({"alarm"}))
+    vitals_only = hub.subscribe(frozenset({"vitals"}))
+    hub.start()
+    assert next_event(alarms_only)["type"] == "live"
+    assert next_event(vitals_only)["type"] == "live"
+
+    for kind in ("raised", "acknowledged", "escalated", "resolved"):
+        assert events.publish(f"alarm.{kind}", {"alarm": {"id": "a1"}})
+    assert events.publish("vitals", {"samples": []})
+
+    assert [next_event(alarms_only)["type"] for _ in range(4)] == [
+        "alarm.raised",
+        "alarm.acknowledged",
+        "alarm.escalated",
+        "alarm.resolved",
+    ]
+    assert next_event(vitals_only)["type"] == "vitals"
+    with pytest.raises(queue.Empty):
+        alarms_only.messages.get(timeout=0.2)
