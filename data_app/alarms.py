@@ -9,6 +9,7 @@ so it raises nothing again; late samples change nothing (the engine ignores them
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.alarm_limits import effective_limits
-from shared.alarm_records import NO_DATA, alarm_view, dump_episodes, load_episodes
-from shared.alarm_text import alarm_message
+from shared.alarm_records import INVALID_DATA, NO_DATA, alarm_view, dump_episodes, load_episodes
+from shared.alarm_text import alarm_message, invalid_data_message
 from shared.alarms import AlarmEngine, Condition, Event, EventKind, Sample
 from shared.models import (
     Alarm,
@@ -108,11 +109,12 @@ def raise_alarms(
 def _data_flows_again(
     session: Session, by_patient: dict[int, list[StoredSample]], names: dict[int, str]
 ) -> list[AlarmChange]:
-    """A sample ends its patient's no-data alarm (raised by the worker's alarm watch)."""
+    """A stored sample ends its patient's technical alarms: no data (raised by the worker's
+    alarm watch) and invalid data (raised by `raise_invalid_data`)."""
     silent = session.scalars(
         select(Alarm).where(
             Alarm.patient_id.in_(by_patient),
-            Alarm.condition == NO_DATA,
+            Alarm.condition.in_((NO_DATA, INVALID_DATA)),
             Alarm.state != AlarmState.RESOLVED,
         )
     ).all()
@@ -225,3 +227,48 @@ def news2_alarm(
         alarm.notification_id = notification.seq
     session.flush()
     return AlarmChange(kind, alarm_view(alarm, patient.uuid, patient.name), None)
+
+
+def raise_invalid_data(
+    session: Session, refused: dict[uuid.UUID, int], *, user_id, at: datetime
+) -> list[AlarmChange]:
+    """A low technical alarm for each known patient whose monitor had this many samples in a
+    row refused, unless one is open. An unknown patient is never created from bad input."""
+    patients = session.execute(
+        select(Patient.id, Patient.uuid, Patient.name).where(Patient.uuid.in_(refused))
+    ).all()
+    open_ids = set(
+        session.scalars(
+            select(Alarm.patient_id).where(
+                Alarm.patient_id.in_([p.id for p in patients]),
+                Alarm.condition == INVALID_DATA,
+                Alarm.state != AlarmState.RESOLVED,
+            )
+        )
+    )
+    changes = []
+    for patient_id, patient_uuid, name in patients:
+        if patient_id in open_ids:
+            continue
+        alarm = Alarm(
+            patient_id=patient_id,
+            kind=AlarmKind.TECHNICAL,
+            condition=INVALID_DATA,
+            priority=AlarmPriority.LOW,
+            value=refused[patient_uuid],
+            started_at=at,
+            state=AlarmState.ACTIVE,
+            escalation_level=0,
+        )
+        session.add(alarm)
+        title, text = invalid_data_message(name, refused[patient_uuid])
+        notification = add_notification(
+            session, user_id=user_id, title=title, text=text, patient_id=patient_id
+        )
+        notification.patient = session.get(Patient, patient_id)
+        alarm.notification_id = notification.seq
+        session.flush()
+        changes.append(
+            AlarmChange(EventKind.RAISED, alarm_view(alarm, patient_uuid, name), notification)
+        )
+    return changes

@@ -47,4 +47,6 @@ DATA_SETTINGS: tuple[Setting, ...] = (
     Setting("ALARM_DELAY_SECONDS", parse_float(minimum=0, maximum=300), 10.0),
     # A longer silence between two samples restarts that measure: nothing is known of it.
     Setting("ALARM_MAX_GAP_SECONDS", parse_float(exclusive_minimum=0, maximum=3600), 15.0),
+    # A patient's samples refused this many times in a row raise a low technical alarm.
+    Setting("INVALID_DATA_ALARM_AFTER", parse_int(1, 10000), 3),
 )

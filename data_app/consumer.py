@@ -241,6 +241,13 @@ class VitalsConsumer(BackgroundThread):
             return first
         return first + self._consumer.consume(self.batch_size - 1, 0)
 
+    def _note_refused(self, rejected: list[tuple[Message, str]]) -> None:
+        # After the commit, and never raising: the alarm is worth less than the data flowing.
+        try:
+            self.data_service.note_refused([message.value() for message, _ in rejected])
+        except Exception:
+            log.exception("could not raise the invalid-data alarm; ingest goes on")
+
     def process_messages(self, messages: list[Message]) -> None:
         """Store the good samples, dead-letter the bad ones, then commit the offsets."""
         decoded: list[tuple[Message, dict[str, Any]]] = []
@@ -283,6 +290,8 @@ class VitalsConsumer(BackgroundThread):
         SAMPLES_CONSUMED.inc(received)
         SAMPLES_STORED.inc(inserted)
         SAMPLES_DEAD_LETTERED.inc(len(rejected))
+        if rejected:
+            self._note_refused(rejected)
         self.status.update(
             consumed=self.status["consumed"] + received,
             stored=self.status["stored"] + inserted,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,3 +94,15 @@ def _reject_constant(name: str) -> None:
 # NaN and Infinity are not JSON, whatever Python's json module allows by default. One decoder
 # for every message: json.loads with an option builds a new one each call.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def claimed_patient(value: bytes | None) -> uuid.UUID | None:
+    """The patient a refused message names, if it names one at all: a monitor that keeps
+    sending what cannot be stored is a technical alarm for its patient. Never raises."""
+    if not value or len(value) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        claimed = json.loads(value).get("patient_uuid")
+        return uuid.UUID(claimed) if isinstance(claimed, str) else None
+    except (ValueError, AttributeError, RecursionError, UnicodeDecodeError):
+        return None

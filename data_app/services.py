@@ -15,10 +15,16 @@ from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from data_app.alarms import AlarmChange, AlarmTiming, news2_alarm, raise_alarms
+from data_app.alarms import (
+    AlarmChange,
+    AlarmTiming,
+    news2_alarm,
+    raise_alarms,
+    raise_invalid_data,
+)
 from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
-from data_app.decoding import DEFAULT_CLOCK_SKEW
+from data_app.decoding import DEFAULT_CLOCK_SKEW, claimed_patient
 from shared.analysis_queue import Origin
 from shared.db import db, utcnow
 from shared.events import PATIENTS
@@ -260,6 +266,9 @@ class DataService:
         # uuid -> id of patients already stored: a batch of known patients (every batch but
         # a newcomer's) needs no lookup, which was a fifth of the consumer's time.
         self.patient_ids: dict[uuid.UUID, int] = {}
+        # Samples refused in a row, by the patient they claimed: after INVALID_DATA_ALARM_AFTER
+        # a technical alarm. Counted per process since its start: a restart only delays it.
+        self.refused_in_a_row: dict[uuid.UUID, int] = {}
         self.alarm_timing = AlarmTiming(
             delay=timedelta(seconds=app.config["ALARM_DELAY_SECONDS"]),
             max_gap=timedelta(seconds=app.config["ALARM_MAX_GAP_SECONDS"]),
@@ -288,6 +297,8 @@ class DataService:
                 # Ids learnt in a transaction that rolled back may not exist.
                 self.patient_ids.clear()
                 raise
+            for item in stored:
+                self.refused_in_a_row.pop(item.patient_uuid, None)
             if stored:
                 events(self.app).publish(
                     "vitals", {"samples": [s.event() for s in stored]}, invalidates=(PATIENTS,)
@@ -305,3 +316,33 @@ class DataService:
         for alert in alerts:
             ALERTS_RAISED.labels(alert.decision.band).inc()
         return len(stored)
+
+    def note_refused(self, values: Sequence[bytes | None]) -> None:
+        """Count dead-lettered samples against the patient each claims; raise the technical
+        alarm for those refused INVALID_DATA_ALARM_AFTER times in a row."""
+        counts = self.refused_in_a_row
+        if len(counts) > self.MAX_REMEMBERED_PATIENTS:
+            counts.clear()
+        due: dict[uuid.UUID, int] = {}
+        for value in values:
+            patient = claimed_patient(value)
+            if patient is None:
+                continue
+            counts[patient] = counts.get(patient, 0) + 1
+            if counts[patient] == self.app.config["INVALID_DATA_ALARM_AFTER"]:
+                due[patient] = counts[patient]
+        if not due:
+            return
+        with self.app.app_context():
+            with db.sessionmaker().begin() as session:
+                changes = raise_invalid_data(
+                    session, due, user_id=self.app.config["WARD_ID"], at=utcnow()
+                )
+            for change in changes:
+                events(self.app).publish(f"alarm.{change.kind}", {"alarm": change.view})
+            announce(
+                self.app,
+                "notification.created",
+                [c.notification for c in changes if c.notification is not None],
+                source=Origin.ALERT,
+            )

@@ -21,8 +21,9 @@ Episodes = dict[Condition, Episode]
 
 # Technical alarms' conditions: about the monitoring, not the patient.
 NO_DATA = "no_data"
+INVALID_DATA = "invalid_data"  # samples refused again and again: a faulty monitor or feed
 # Conditions that are not one vital's limits, and how the central station names them.
-_OTHER_TEXT = {NO_DATA: "No data", "news2": "NEWS2"}
+_OTHER_TEXT = {NO_DATA: "No data", INVALID_DATA: "Invalid data", "news2": "NEWS2"}
 
 
 def load_episodes(plain: Mapping[str, Any] | None) -> Episodes:

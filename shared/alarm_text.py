@@ -75,6 +75,16 @@ def no_data_message(patient_name: str, silent_seconds: float) -> tuple[str, str]
     )
 
 
+def invalid_data_message(patient_name: str, refused: int) -> tuple[str, str]:
+    """(title, text) for a monitor whose samples keep being refused: technical, low."""
+    name = display_name(patient_name)
+    return (
+        f"{name}: Invalid data (low priority)",
+        f"The last {refused} samples from the monitor of {name} could not be stored and went "
+        "to the dead-letter topic. Check the monitor's configuration and its interface.",
+    )
+
+
 def _label(parameter: Parameter) -> str:
     return {
         Parameter.PULSE: "pulse",

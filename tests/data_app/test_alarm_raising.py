@@ -3,6 +3,7 @@ patient's limits; the engine's own rules are tested in tests/test_alarm_conditio
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy import select, update
 from data_app.services import DataService
 from shared.db import db
 from shared.models import Alarm, AlarmLimits, Notification, Patient
-from tests.helpers import CRITICAL_VITALS, NORMAL_VITALS
+from tests.helpers import CRITICAL_VITALS, NORMAL_VITALS, consumer_of, stored_rows, vitals_message
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 STEP = timedelta(seconds=5)  # the delay is 10 s: three crossing samples raise
@@ -196,3 +197,93 @@ def test_a_worse_band_raises_the_news2_alarm_it_does_not_open_another(data_app):
     assert [(a.priority, a.state) for a in news2_alarms(data_app)] == [("low", "active")]
     service.store(samples(patient, CRITICAL_VITALS, start=START + STEP))
     assert [(a.priority, a.value) for a in news2_alarms(data_app)] == [("high", 11)]
+
+
+# -- invalid data: a technical alarm -----------------------------------------------------------
+
+
+def invalid_data_alarms(app) -> list[Alarm]:
+    with db.sessionmaker(app)() as session:
+        query = select(Alarm).where(Alarm.condition == "invalid_data").order_by(Alarm.started_at)
+        return list(session.scalars(query))
+
+
+def refused(patient: uuid.UUID, **wrong) -> bytes:
+    return json.dumps({"patient_uuid": str(patient), "spo2": "high", **wrong}).encode()
+
+
+def test_samples_refused_again_and_again_raise_a_low_technical_alarm(data_app):
+    patient = uuid.uuid4()
+    service = DataService(data_app)
+    service.store(samples(patient, NORMAL))
+    service.note_refused([refused(patient), refused(patient)])
+    assert invalid_data_alarms(data_app) == []
+    service.note_refused([refused(patient), refused(patient)])  # the third in a row, and a fourth
+    (alarm,) = invalid_data_alarms(data_app)
+    assert (alarm.kind, alarm.priority, alarm.state, alarm.value) == (
+        "technical",
+        "low",
+        "active",
+        3,
+    )
+    with db.sessionmaker(data_app)() as session:
+        told = session.scalar(select(Notification).where(Notification.seq == alarm.notification_id))
+    assert told.title == "Ines Duarte: Invalid data (low priority)"
+    assert "Warning" not in told.text and "Critical" not in told.text
+    # A good sample ends it, and starts the count again.
+    service.store(samples(patient, NORMAL, start=START + STEP))
+    assert [a.state for a in invalid_data_alarms(data_app)] == ["resolved"]
+    service.note_refused([refused(patient)] * 2)
+    assert len(invalid_data_alarms(data_app)) == 1
+
+
+def test_a_good_sample_between_refusals_restarts_the_count(data_app):
+    patient = uuid.uuid4()
+    service = DataService(data_app)
+    service.store(samples(patient, NORMAL))
+    service.note_refused([refused(patient)] * 2)
+    service.store(samples(patient, NORMAL, start=START + STEP))
+    service.note_refused([refused(patient)] * 2)
+    assert invalid_data_alarms(data_app) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'{"patient_uuid": 42}',
+        b'{"patient_uuid": "not-a-uuid"}',
+        b"[" * 100_000,
+        b'{"patient_uuid": "' + b"0" * 70_000 + b'"}',
+        b"\xff\xfe",
+    ],
+)
+def test_what_names_no_patient_counts_for_none(data_app, value):
+    service = DataService(data_app)
+    service.note_refused([value] * 5)
+    assert service.refused_in_a_row == {}
+    assert invalid_data_alarms(data_app) == []
+
+
+def test_refusals_for_a_patient_never_seen_create_no_patient(data_app):
+    stranger = uuid.uuid4()
+    DataService(data_app).note_refused([refused(stranger)] * 5)
+    with db.sessionmaker(data_app)() as session:
+        assert session.scalar(select(Patient).where(Patient.uuid == stranger)) is None
+    assert invalid_data_alarms(data_app) == []
+
+
+def test_the_consumer_raises_it_from_what_it_dead_letters(data_app, produce, topic_names, wait_for):
+    patient = uuid.uuid4()
+    topic = topic_names["KAFKA_TOPIC"]
+    consumer = consumer_of(data_app)
+    consumer.start()
+    produce(topic, [vitals_message(patient, 0)])
+    wait_for(lambda: stored_rows(data_app) == 1, message="the first sample")
+    produce(topic, [refused(patient, timestamp=f"2025-01-01T00:00:0{i}Z") for i in range(3)])
+    (alarm,) = wait_for(lambda: invalid_data_alarms(data_app), message="the invalid-data alarm")
+    assert alarm.priority == "low"
+    assert consumer.status["dead_lettered"] == 3
