@@ -428,3 +428,45 @@ def test_the_notifications_panel_pages_at_tablet_width(system, page):
     expect(page.locator("#notification-list .notification").first).not_to_have_text(
         re.compile("Page test 8")
     )
+
+
+def test_a_clinician_changes_a_patients_limits_in_the_patient_view(
+    system, anonymous_page, signing_in
+):
+    page = anonymous_page
+    signing_in(page, system.account(Role.CLINICIAN))
+    patient_uuid = system.patient_uuids[system.normal[1]]
+    page.goto(f"/#/patient/{patient_uuid}")
+    high = page.locator('#limits-form input[name="pulse.high"]')
+    expect(high).to_have_value("120")
+    expect(page.locator('#limits-form input[name="spo2.high"]')).to_have_attribute(
+        "placeholder", "off"
+    )
+    try:
+        # Refused: a low above the high; the page says why and nothing changes.
+        page.locator('#limits-form input[name="pulse.low"]').fill("125")
+        page.locator('#limits-form input[name="reason"]').fill("post-op tachycardia")
+        page.locator("#limits-form button[type=submit]").click()
+        expect(page.locator("#limits-status")).to_have_attribute("data-outcome", "refused")
+        expect(page.locator("#limits-status")).to_contain_text("pulse low")
+        assert system.api(f"/patients/{patient_uuid}/alarm-limits")[1]["pulse"]["low"] == 50
+
+        page.locator('#limits-form input[name="pulse.low"]').fill("50")
+        high.fill("135")
+        page.locator("#limits-form button[type=submit]").click()
+        expect(page.locator("#limits-status")).to_have_text("Saved.")
+        limits = system.api(f"/patients/{patient_uuid}/alarm-limits")[1]
+        assert (limits["pulse"]["high"], limits["reason"]) == (135, "post-op tachycardia")
+    finally:
+        body = {"pulse": {"low": 50, "high": 120}, "reason": "test done"}
+        assert system.api(f"/patients/{patient_uuid}/alarm-limits", "PUT", body)[0] == 200
+
+
+def test_a_viewer_reads_the_limits_but_cannot_change_them(system, anonymous_page, signing_in):
+    page = anonymous_page
+    signing_in(page, system.account(Role.VIEWER))
+    page.goto(f"/#/patient/{system.patient_uuids[system.normal[1]]}")
+    high = page.locator('#limits-form input[name="pulse.high"]')
+    expect(high).to_have_value("120")
+    expect(high).to_be_disabled()
+    expect(page.locator("#limits-form button")).to_have_count(0)

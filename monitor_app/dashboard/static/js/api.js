@@ -26,6 +26,7 @@ export class ApiError extends Error {
   constructor(status, body) {
     super(body?.message || `HTTP ${status}`);
     this.status = status;
+    this.body = body;
   }
 }
 

@@ -23,6 +23,7 @@ const patient = new PatientView({
   section: $("#patient-view"), name: $("#patient-name"), summary: $("#patient-summary"),
   charts: $("#charts"), notifications: $("#patient-notifications"),
   windows: [...document.querySelectorAll("button.window")],
+  alarms: { history: $("#patient-alarm-history"), form: $("#limits-form"), status: $("#limits-status") },
 }, () => refreshNotifications());
 
 function report(error) {
@@ -46,7 +47,10 @@ function route() {
 }
 
 // An alarm event re-reads the open alarms: a burst of them (one batch) is one read.
-const refreshAlarms = throttle(() => alarms.load().catch(report), 300);
+const refreshAlarms = throttle(() => {
+  alarms.load().catch(report);
+  if (patient.uuid) patient.loadAlarms().catch(report);
+}, 300);
 
 // Read everything on each (re)connection: events missed meanwhile are not replayed.
 function loadAll() {

@@ -2,6 +2,7 @@
 import { request } from "./api.js";
 import { throttle } from "./dom.js";
 import { CHARTS, TrendChart } from "./charts.js";
+import { PatientAlarms } from "./limits.js";
 import { notificationItem, markRead } from "./notifications.js";
 import { VITALS, vitalValue } from "./vitals.js";
 
@@ -9,8 +10,9 @@ import { VITALS, vitalValue } from "./vitals.js";
 const REFRESH_MS = 5000;
 
 export class PatientView {
-  constructor({ section, name, summary, charts, notifications, windows }, onChanged) {
+  constructor({ section, name, summary, charts, notifications, windows, alarms }, onChanged) {
     this.section = section;
+    this.alarms = new PatientAlarms(alarms);
     this.name = name;
     this.summary = summary;
     this.chartsNode = charts;
@@ -36,7 +38,7 @@ export class PatientView {
     const { body } = await request(`/patients/${uuid}`);
     this.name.textContent = body.name;
     this.showLatest(body.latest, body.sample_count);
-    await Promise.all([this.loadHistory(), this.loadNotifications()]);
+    await Promise.all([this.loadHistory(), this.loadNotifications(), this.alarms.open(uuid)]);
   }
 
   close() {
@@ -58,6 +60,10 @@ export class PatientView {
     const { body } = await request(`/patient/${uuid}/history`, { params: { window: this.window } });
     if (uuid !== this.uuid || body.window !== this.window) return; // the user moved on
     this.charts.forEach((chart) => chart.show(body));
+  }
+
+  async loadAlarms() {
+    if (this.uuid) await this.alarms.loadHistory();
   }
 
   async loadNotifications() {
