@@ -20,7 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.alarm_limits import effective_limits
-from shared.alarm_records import INVALID_DATA, NO_DATA, alarm_view, dump_episodes, load_episodes
+from shared.alarm_records import (
+    INVALID_DATA,
+    NO_DATA,
+    alarm_view,
+    dump_episodes,
+    load_episodes,
+    open_alarm,
+)
 from shared.alarm_text import alarm_message, invalid_data_message
 from shared.alarms import AlarmEngine, Condition, Event, EventKind, Sample
 from shared.models import (
@@ -138,13 +145,7 @@ class _Patient:
 
 def _apply(session: Session, patient: _Patient, event: Event, user_id) -> AlarmChange:
     condition = str(event.condition)
-    alarm = session.scalars(
-        select(Alarm).where(
-            Alarm.patient_id == patient.id,
-            Alarm.condition == condition,
-            Alarm.state != AlarmState.RESOLVED,
-        )
-    ).one_or_none()
+    alarm = open_alarm(session, patient.id, condition)
     notification = None
     if event.kind is EventKind.RESOLVED:
         if alarm is not None:
@@ -197,13 +198,7 @@ def news2_alarm(
     """The NEWS2 alarm a band alert opens, raises or ends, told by the alert's own
     notification: a worse band opens it (or raises its priority), a settled return to low
     ends it. Its latch is NEWS2's own: a lower band counts only after ALERT_RECOVERY_SAMPLES."""
-    alarm = session.scalars(
-        select(Alarm).where(
-            Alarm.patient_id == patient.id,
-            Alarm.condition == NEWS2,
-            Alarm.state != AlarmState.RESOLVED,
-        )
-    ).one_or_none()
+    alarm = open_alarm(session, patient.id, NEWS2)
     if decision.kind == "recovered":
         if alarm is None:
             return None

@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from marshmallow import Schema, fields
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from shared.alarms import Condition, Episode, State
-from shared.models import Alarm
+from shared.models import Alarm, AlarmState
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,17 @@ NO_DATA = "no_data"
 INVALID_DATA = "invalid_data"  # samples refused again and again: a faulty monitor or feed
 # Conditions that are not one vital's limits, and how the central station names them.
 _OTHER_TEXT = {NO_DATA: "No data", INVALID_DATA: "Invalid data", "news2": "NEWS2"}
+
+
+def open_alarm(session: Session, patient_id: int, condition: str) -> Alarm | None:
+    """The patient's open (active or acknowledged) alarm of `condition`: there is at most one."""
+    return session.scalars(
+        select(Alarm).where(
+            Alarm.patient_id == patient_id,
+            Alarm.condition == condition,
+            Alarm.state != AlarmState.RESOLVED,
+        )
+    ).one_or_none()
 
 
 def load_episodes(plain: Mapping[str, Any] | None) -> Episodes:
