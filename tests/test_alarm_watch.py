@@ -123,11 +123,24 @@ def test_acknowledging_stops_the_escalation(worker):
     assert len(escalation_notices(worker)) == 1
 
 
+def test_a_medium_alarm_left_alone_escalates_to_high(worker):
+    alarm_id = add_alarm(worker, add_patient(worker), priority="medium", condition="pulse_high")
+    check_alarms(worker, T0 + PERIOD)
+    escalated = alarm(worker, alarm_id)
+    assert (escalated.priority, escalated.escalation_level) == ("high", 1)
+    assert escalation_notices(worker) == ["Omar Haddad: Pulse high unacknowledged (escalation 1)"]
+
+
 @pytest.mark.parametrize(
     "columns",
-    [{"priority": "medium"}, {"state": "resolved"}, {"kind": "technical", "priority": "low"}],
+    [
+        {"state": "resolved"},
+        {"state": "acknowledged"},
+        {"priority": "low"},
+        {"kind": "technical", "priority": "medium", "condition": "no_data"},
+    ],
 )
-def test_only_active_high_alarms_escalate(worker, columns):
+def test_what_does_not_escalate(worker, columns):
     alarm_id = add_alarm(worker, add_patient(worker), **columns)
     check_alarms(worker, T0 + 10 * PERIOD)
     assert alarm(worker, alarm_id).escalation_level == 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -71,13 +71,21 @@ class Change:
 
 
 def escalate_due(session: Session, settings: WatchSettings, now: datetime) -> list[Change]:
-    """Escalate each active (unacknowledged) high alarm whose period has passed since it was
-    raised or last escalated, by one level, up to the most there is."""
+    """Escalate each active (unacknowledged) alarm whose period has passed since it was
+    raised or last escalated, by one level, up to the most there is: every high alarm, and a
+    medium physiological one, which its first escalation makes high (IEC 60601-1-8 lets an
+    unanswered condition rise in priority; a patient past a limit nobody has seen is urgent)."""
     due = session.execute(
         select(Alarm.id, Alarm.escalation_level)
         .where(
             Alarm.state == AlarmState.ACTIVE,
-            Alarm.priority == AlarmPriority.HIGH,
+            or_(
+                Alarm.priority == AlarmPriority.HIGH,
+                and_(
+                    Alarm.priority == AlarmPriority.MEDIUM,
+                    Alarm.kind == AlarmKind.PHYSIOLOGICAL,
+                ),
+            ),
             Alarm.escalation_level < settings.max_level,
             func.coalesce(Alarm.escalated_at, Alarm.started_at) <= now - settings.escalation_period,
         )
@@ -92,7 +100,7 @@ def escalate_due(session: Session, settings: WatchSettings, now: datetime) -> li
                 Alarm.escalation_level == level,
                 Alarm.state == AlarmState.ACTIVE,
             )
-            .values(escalation_level=level + 1, escalated_at=now)
+            .values(escalation_level=level + 1, escalated_at=now, priority=AlarmPriority.HIGH)
         )
         if claimed.rowcount != 1:
             continue  # another worker did this step, or someone acknowledged it meanwhile
