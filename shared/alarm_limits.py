@@ -7,8 +7,10 @@ delay; one beyond the wider extreme band raises it at once.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 from shared.schemas import (
     PULSE_RANGE,
@@ -167,6 +169,34 @@ def effective_limits(overrides: object | None) -> dict[Parameter, Limits]:
         )
         for parameter in Parameter
     }
+
+
+def quiet_ranges(limits: Mapping[Parameter, Limits]) -> tuple[tuple[str, float, float], ...]:
+    """Per parameter, the range inside which a value crosses none of its limits (the normal
+    ones, else the extremes, which consistent limits put outside them)."""
+    ranges = []
+    for parameter, limit in limits.items():
+        low = limit.low if limit.low is not None else limit.extreme_low
+        high = limit.high if limit.high is not None else limit.extreme_high
+        ranges.append(
+            (
+                parameter.value,
+                -math.inf if low is None else low,
+                math.inf if high is None else high,
+            )
+        )
+    return tuple(ranges)
+
+
+def all_quiet(ranges: tuple[tuple[str, float, float], ...], vitals: Mapping[str, Any]) -> bool:
+    """Whether every value lies inside its quiet range: then the alarm engine, stepping idle
+    episodes, would raise nothing and remember nothing. A missing value is quiet; so is NaN
+    (no comparison holds), which the engine also ignores."""
+    for name, low, high in ranges:
+        value = vitals.get(name)
+        if value is not None and (value < low or value > high):
+            return False
+    return True
 
 
 def is_physical(parameter: Parameter, value: float) -> bool:

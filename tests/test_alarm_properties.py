@@ -10,6 +10,7 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.alarm_limits import DEFAULT_LIMITS, all_quiet, quiet_ranges
 from shared.alarms import (
     AlarmEngine,
     Condition,
@@ -159,3 +160,25 @@ def test_late_values_change_nothing(stream, delay):
                 kept[parameter.value] = value
         in_order.append(Sample(item.timestamp, **kept))
     assert _run(engine, inputs) == _run(engine, in_order)
+
+
+# data_app skips the engine for a patient with nothing under way whose values are all quiet
+# (shared/alarm_limits.all_quiet): the engine must agree that nothing would happen.
+_VALUE = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 250))
+_VITALS = st.fixed_dictionaries({parameter.value: _VALUE for parameter in Parameter})
+_DELAY_OR_NONE = st.sampled_from([timedelta(0), timedelta(seconds=10)])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(_VITALS, _DELAY_OR_NONE)
+def test_quiet_values_are_exactly_those_the_engine_lets_pass(vitals, delay):
+    engine = AlarmEngine(DEFAULT_LIMITS, delay=delay)
+    step = engine.step({}, Sample(at(0), **vitals))
+    nothing = not step.events and all(
+        e.alarm is None and e.pending_since is None for e in step.episodes.values()
+    )
+    if all_quiet(quiet_ranges(DEFAULT_LIMITS), vitals):
+        assert nothing
+    elif all(v is None or math.isfinite(v) for v in vitals.values()):
+        # A finite value out of range starts something: pending, or an alarm at once.
+        assert not nothing
