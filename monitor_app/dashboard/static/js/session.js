@@ -6,6 +6,10 @@ export const csrfToken = document.querySelector('meta[name="csrf-token"]')?.cont
 
 let leaving = false;
 
+// Signing out is leaving too: a request still in flight then answers 401, and must not
+// turn the sign-out's own way to the login page into a "sign in again, then come back".
+document.getElementById("logout-form")?.addEventListener("submit", () => { leaving = true; });
+
 export function signInAgain() {
   if (leaving) return;
   leaving = true;
