@@ -48,6 +48,7 @@ DASHBOARD_URL = re.compile(r"^http://[^/]+/(#.*)?$")
 
 # The dashboard marks a tile stale after three intervals without a sample.
 METRICS_INTERVAL = "0.5"
+ALARM_DELAY_SECONDS = "2"
 # Long enough to see on the ward, short enough that a test waits seconds, not minutes.
 DETERIORATION_SECONDS = "20"
 # How often a live stream re-checks its session: a test waits for it, so not the 5 s default.
@@ -195,6 +196,8 @@ def system(
             data_port,
             KAFKA_GROUP_ID=f"data-{suffix}",
             KAFKA_SESSION_TIMEOUT_MS="2000",
+            # A short alarm condition delay: the alarm tests wait for it twice.
+            ALARM_DELAY_SECONDS=ALARM_DELAY_SECONDS,
         )
         # Every patient starts well: a test sets one deteriorating with the ward in view, so
         # the page is seen to follow the change rather than load its result.

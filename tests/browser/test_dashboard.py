@@ -365,7 +365,7 @@ def test_a_limit_below_the_pulse_rings_until_a_clinician_acknowledges_it(
     status, body = system.api(f"/patients/{patient_uuid}/alarm-limits", "PUT", low_limits)
     assert status == 200, body
     try:
-        # After the 10 s condition delay; it rings medium (yellow, flashing slowly).
+        # After the condition delay (2 s here); it rings medium (yellow, flashing slowly).
         alarm = page.locator(f'#alarm-list .alarm[data-patient-uuid="{patient_uuid}"]')
         expect(alarm).to_have_attribute("data-priority", "medium", timeout=40_000)
         expect(alarm).to_have_attribute("data-state", "active")
