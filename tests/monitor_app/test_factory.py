@@ -65,8 +65,8 @@ def test_factory_connects_to_nothing(tmp_path: Path, url: str) -> None:
     db.engine(app).dispose()
 
 
-def test_schema_is_migrated_by_the_background_service(sqlite_url: str) -> None:
-    app = create_app({"DATABASE_URL": sqlite_url, "TESTING": True})
+def test_schema_is_migrated_by_the_background_service(empty_sqlite_url: str) -> None:
+    app = create_app({"DATABASE_URL": empty_sqlite_url, "TESTING": True})
     service = background_service(app, "schema")
     assert isinstance(service, SchemaMigration)
     client = app.test_client()
