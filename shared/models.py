@@ -24,6 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+# An alarm names who acknowledged it (alarms.acknowledged_by -> users.id): the users table
+# must be in the metadata wherever these models are, or create_all cannot order the tables.
+from shared import identity as _identity  # noqa: F401
 from shared.db import Base, UTCDateTime, utcnow
 
 # BIGINT on PostgreSQL; SQLite only autoincrements a column declared INTEGER.
