@@ -52,7 +52,10 @@ def decode_sample(
         # A timestamp such as 0001-01-01T00:00:00+01:00 is valid ISO 8601, but in UTC it
         # falls outside the years datetime can hold.
         raise InvalidSample(f"invalid sample: {type(exc).__name__}: {exc}") from None
-    _check_name(sample.get("patient_name"))
+    _check_text("patient_name", sample.get("patient_name"))
+    if identifier := sample.get("patient_identifier"):
+        _check_text("patient_identifier.system", identifier["system"])
+        _check_text("patient_identifier.value", identifier["value"])
     _check_not_ahead(sample["timestamp"], max_clock_skew)
     return sample
 
@@ -68,10 +71,10 @@ def _parse_json(text: str) -> Any:
         raise InvalidSample(f"not JSON: {exc}") from None
 
 
-def _check_name(name: str | None) -> None:
-    if name is not None and (bad := _UNSTORABLE_TEXT.search(name)):
+def _check_text(field: str, text: str | None) -> None:
+    if text is not None and (bad := _UNSTORABLE_TEXT.search(text)):
         raise InvalidSample(
-            f"invalid sample: patient_name holds character U+{ord(bad.group()):04X} "
+            f"invalid sample: {field} holds character U+{ord(bad.group()):04X} "
             f"at position {bad.start()}"
         )
 

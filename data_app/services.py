@@ -77,20 +77,16 @@ def patient_ids(
     the ones found or created here are added to it.
     """
     known = {} if remembered is None else remembered
-    names: dict[uuid.UUID, str] = {}
+    firsts: dict[uuid.UUID, dict[str, Any]] = {}
     for sample in samples:
         if sample["patient_uuid"] not in known:
-            names.setdefault(sample["patient_uuid"], sample.get("patient_name") or "")
-    if not names:
+            firsts.setdefault(sample["patient_uuid"], sample)
+    if not firsts:
         return known
     known.update(
-        session.execute(select(Patient.uuid, Patient.id).where(Patient.uuid.in_(names))).all()
+        session.execute(select(Patient.uuid, Patient.id).where(Patient.uuid.in_(firsts))).all()
     )
-    missing = [
-        {"uuid": pid, "name": name or f"Patient {str(pid)[:8]}"}
-        for pid, name in names.items()
-        if pid not in known
-    ]
+    missing = [_new_patient(pid, sample) for pid, sample in firsts.items() if pid not in known]
     if missing:
         # Another consumer may create the same patient concurrently: ignore, then re-read.
         session.execute(_insert_ignoring_duplicates(session, Patient.__table__), missing)
@@ -102,6 +98,17 @@ def patient_ids(
             ).all()
         )
     return known
+
+
+def _new_patient(patient_uuid: uuid.UUID, sample: dict[str, Any]) -> dict[str, Any]:
+    """The patients row for a patient first seen in `sample`."""
+    identifier = sample.get("patient_identifier") or {}
+    return {
+        "uuid": patient_uuid,
+        "name": sample.get("patient_name") or f"Patient {str(patient_uuid)[:8]}",
+        "identifier_system": identifier.get("system"),
+        "identifier_value": identifier.get("value"),
+    }
 
 
 def _utc(moment: datetime) -> datetime:

@@ -35,10 +35,15 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Patient(Base):
     __tablename__ = "patients"
+    __table_args__ = (Index("ix_patients_identifier", "identifier_value", "identifier_system"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     uuid: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The hospital's identifier (an MRN, from the HL7 gateway): what FHIR clients search by.
+    # Not unique: a patient re-admitted under a new uuid keeps their MRN.
+    identifier_system: Mapped[str | None] = mapped_column(String(255))
+    identifier_value: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # What clinicians were last told about this patient's NEWS2 band (data_app/alerts.py):
     # kept with the patient so alerts survive restarts and are decided in the batch's

@@ -35,6 +35,9 @@ TEMPERATURE_RANGE = (25.0, 45.0)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 EARLIEST_SAMPLE = datetime(2000, 1, 1, tzinfo=UTC)
 NAME_LENGTH = (1, 200)
+# A hospital identifier (FHIR Identifier.system and .value; an MRN from HL7 PID-3).
+IDENTIFIER_SYSTEM_LENGTH = (1, 255)
+IDENTIFIER_VALUE_LENGTH = (1, 64)
 
 MAX_MESSAGE_BYTES = 16 * 1024
 
@@ -66,6 +69,16 @@ def _between(bounds: tuple[float, float]) -> validate.Range:
     return validate.Range(min=bounds[0], max=bounds[1])
 
 
+class IdentifierSchema(Schema):
+    """The hospital's identifier for a patient: a URI naming the issuer, and the id in it."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    system = fields.String(required=True, validate=validate.Length(*IDENTIFIER_SYSTEM_LENGTH))
+    value = fields.String(required=True, validate=validate.Length(*IDENTIFIER_VALUE_LENGTH))
+
+
 class VitalsSchema(Schema):
     """A vitals sample as sent on the topic."""
 
@@ -75,6 +88,8 @@ class VitalsSchema(Schema):
 
     patient_uuid = fields.UUID(required=True)
     patient_name = fields.String(load_default=None, validate=validate.Length(*NAME_LENGTH))
+    # Sent by the HL7 gateway, whose patients the hospital knows by their MRN.
+    patient_identifier = fields.Nested(IdentifierSchema, load_default=None)
     timestamp = fields.AwareDateTime(required=True, format="iso")
     pulse = fields.Integer(required=True, strict=True, validate=_between(PULSE_RANGE))
     resp_rate = fields.Integer(required=True, strict=True, validate=_between(RESP_RATE_RANGE))
@@ -139,7 +154,8 @@ def _load_usual(document: Any) -> dict[str, Any] | None:
         integers = (document["pulse"], document["resp_rate"], document["spo2"])
         temperature = document["temperature"]
         if not (
-            type(timestamp) is str
+            document.get("patient_identifier") is None
+            and type(timestamp) is str
             and _USUAL_INSTANT.match(timestamp)
             and type(bp) is str
             and all(type(value) is int for value in integers)
@@ -168,6 +184,7 @@ def _load_usual(document: Any) -> dict[str, Any] | None:
     return {
         "patient_uuid": patient_uuid,
         "patient_name": name,
+        "patient_identifier": None,
         "timestamp": moment,
         "pulse": pulse,
         "resp_rate": resp_rate,

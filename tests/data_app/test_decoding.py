@@ -107,3 +107,31 @@ def test_a_few_seconds_of_clock_skew_are_allowed_and_the_bound_is_a_parameter():
     assert decode_sample(minute_ahead, timedelta(minutes=2))["pulse"] == 72
     with pytest.raises(InvalidSample, match="more than the 30 s allowed"):
         decode_sample(minute_ahead, timedelta(seconds=30))
+
+
+def test_a_hospital_identifier_is_decoded():
+    identifier = {"system": "urn:oid:1.2.840.114350", "value": "MRN-0042"}
+    decoded = decode_sample(encode(sample(patient_identifier=identifier)))
+    assert decoded["patient_identifier"] == identifier
+
+
+def test_a_sample_without_identifier_has_none():
+    assert decode_sample(encode(sample()))["patient_identifier"] is None
+
+
+@pytest.mark.parametrize(
+    ("identifier", "reason"),
+    [
+        ({"system": "urn:oid:1.2"}, "value"),
+        ({"system": "", "value": "42"}, "system"),
+        ({"system": "urn:x", "value": "9" * 65}, "value"),
+        ({"system": "urn:x", "value": "4\x002"}, "patient_identifier.value holds character U+0000"),
+        ({"system": "urn:\x1bx", "value": "42"}, "patient_identifier.system holds"),
+        ("MRN-0042", "patient_identifier"),
+        ({"system": ["urn:x"], "value": "42"}, "system"),
+    ],
+    ids=["no value", "empty system", "long value", "NUL", "escape", "a string", "a list"],
+)
+def test_a_bad_identifier_is_refused_with_its_reason(identifier, reason):
+    with pytest.raises(InvalidSample, match=reason.replace("+", r"\+")):
+        decode_sample(encode(sample(patient_identifier=identifier)))

@@ -106,3 +106,15 @@ def test_an_open_read_transaction_does_not_block_writes(make_data_app, sqlite_ur
         assert reader.execute("SELECT count(*) FROM patient_metrics").fetchone() == (10,)
     finally:
         reader.close()
+
+
+def test_a_new_patient_keeps_the_hospital_identifier_of_their_first_sample(data_app):
+    pid = uuid.uuid4()
+    first = samples_for(pid, 2)
+    for sample in first:
+        sample["patient_identifier"] = {"system": "urn:oid:1.2.3", "value": "MRN-7"}
+    with db.sessionmaker(data_app).begin() as session:
+        store_samples(session, first)
+    with db.sessionmaker(data_app)() as session:
+        patient = session.scalars(select(Patient).where(Patient.uuid == pid)).one()
+    assert (patient.identifier_system, patient.identifier_value) == ("urn:oid:1.2.3", "MRN-7")
