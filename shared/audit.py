@@ -46,6 +46,11 @@ class AuditAction(StrEnum):
     NOTIFICATION_CREATED = "notification.create"
     NOTIFICATION_MARKED_READ = "notification.mark_read"
     AUDIT_READ = "audit.read"
+    # The FHIR API's reads (monitor_app/fhir): the same data, told apart by how it was read.
+    FHIR_PATIENT_READ = "fhir.patient.read"
+    FHIR_PATIENTS_SEARCHED = "fhir.patient.search"
+    FHIR_OBSERVATION_READ = "fhir.observation.read"
+    FHIR_OBSERVATIONS_SEARCHED = "fhir.observation.search"
     # A request refused by the access check on a route that records nothing else.
     REQUEST = "request"
 
