@@ -23,6 +23,7 @@ from monitor_app.config import API_DOCS, MONITOR_SETTINGS, extension_config
 from monitor_app.dashboard.routes import bp as dashboard_bp
 from monitor_app.docs import bp as swagger_ui_bp
 from monitor_app.extensions import api, sock
+from monitor_app.fhir.routes import bp as fhir_bp
 from monitor_app.health.routes import blp as health_blp
 from monitor_app.history.routes import blp as history_blp
 from monitor_app.json_cache import JsonCache
@@ -80,7 +81,8 @@ def register_redis(app: Flask) -> None:
 
 
 def register_api(app: Flask) -> None:
-    """The documented endpoints, OpenAPI with Swagger UI, the dashboard and the live stream."""
+    """The documented endpoints, OpenAPI with Swagger UI, the dashboard, the live stream and
+    the FHIR API (which describes itself at /fhir/metadata)."""
     # Each operation documents the access its view declares (401, 403, or no security).
     api.init_app(app, spec_kwargs={"extra_plugins": [AccessDocs(app)]})
     prefix = app.config["API_PREFIX"]
@@ -96,6 +98,7 @@ def register_api(app: Flask) -> None:
     app.register_blueprint(swagger_ui_bp)
     app.register_blueprint(dashboard_bp)
     app.register_blueprint(live_bp, url_prefix=prefix)
+    app.register_blueprint(fhir_bp, url_prefix="/fhir")
     sock.init_app(app)
 
 

@@ -187,10 +187,21 @@ def _error_body_problem(answer: Answer) -> str | None:
         body = json.loads(answer.body)
     except ValueError:
         body = None
+    if answer.headers.get("content-type", "").startswith("application/fhir+json"):
+        return _operation_outcome_problem(body)
     if not isinstance(body, dict) or set(body) != ERROR_KEYS:
         return f"not the JSON error body: {answer.body[:200]!r}"
     if body["code"] != answer.status:
         return f"error body says {body['code']}"
+    return None
+
+
+def _operation_outcome_problem(body: object) -> str | None:
+    """The FHIR API's errors are OperationOutcomes (one error issue), not the JSON body."""
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return f"not an OperationOutcome: {str(body)[:200]!r}"
+    if [issue.get("severity") for issue in body.get("issue", [])] != ["error"]:
+        return f"not one error issue: {body!r}"
     return None
 
 

@@ -40,6 +40,7 @@ from tests.helpers import serving
 PATIENTS_READ = allowed(PEOPLE, integration(Scope.PATIENTS_READ))
 NOTIFICATIONS_READ = allowed(PEOPLE, integration(Scope.NOTIFICATIONS_READ))
 ADMINS = allowed(ADMIN)
+FHIR_UNKNOWN_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 # The policy. Integrations get only what their token's scopes name; a viewer only reads.
 POLICY: dict[tuple[str, str], Allowed] = {
@@ -83,6 +84,15 @@ POLICY: dict[tuple[str, str], Allowed] = {
     ("login.logout", "POST"): allowed(EVERYONE),
     ("sso.start", "GET"): allowed(EVERYONE),
     ("sso.callback", "GET"): allowed(EVERYONE),
+    # FHIR: what it can do is public, as FHIR servers' usually is; patient data is not, and
+    # needs what the JSON API's reads need (metrics:read is the Prometheus scrape's, not this).
+    ("fhir.Metadata", "GET"): allowed(EVERYONE),
+    ("fhir.Patients", "GET"): PATIENTS_READ,
+    ("fhir.PatientById", "GET"): PATIENTS_READ,
+    ("fhir.Observations", "GET"): PATIENTS_READ,
+    ("fhir.ObservationById", "GET"): PATIENTS_READ,
+    # Any other /fhir path or method: an OperationOutcome saying so, whoever asks.
+    **{("fhir.Unknown", method): allowed(EVERYONE) for method in FHIR_UNKNOWN_METHODS},
 }
 
 
