@@ -28,6 +28,7 @@ ISSUE_TYPES: dict[int, str] = {
     413: "too-long",
     414: "too-long",
     415: "not-supported",
+    422: "invalid",
     429: "throttled",
     503: "transient",
 }
@@ -61,7 +62,10 @@ def fhir_response(resource: dict[str, Any], status: int = 200) -> Response:
 def _http_error(exc: HTTPException) -> Response:
     code = exc.code or 500
     issue_type = getattr(exc, "issue_type", None) or ISSUE_TYPES.get(code, "exception")
-    response = fhir_response(operation_outcome(issue_type, exc.description or exc.name), code)
+    # flask-smorest's abort() (the shared request checks use it) puts its message in `data`.
+    data = getattr(exc, "data", None) or {}
+    diagnostics = data.get("message") or exc.description or exc.name
+    response = fhir_response(operation_outcome(issue_type, str(diagnostics)), code)
     for name, value in exc.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value

@@ -67,12 +67,12 @@ def check_known(args: MultiDict[str, str], known: Collection[str], headers: Head
         )
 
 
-def _one(args: MultiDict[str, str], name: str) -> str | None:
+def _one(args: MultiDict[str, str], name: str, max_length: int = MAX_VALUE_LENGTH) -> str | None:
     values = args.getlist(name)
     if len(values) > 1:
         raise Refused(f"Give {name!r} at most once.")
-    if values and len(values[0]) > MAX_VALUE_LENGTH:
-        raise Refused(f"{name!r} is longer than {MAX_VALUE_LENGTH} characters.", "too-long")
+    if values and len(values[0]) > max_length:
+        raise Refused(f"{name!r} is longer than {max_length} characters.", "too-long")
     return values[0] if values else None
 
 
@@ -109,7 +109,8 @@ def read_token(text: str) -> tuple[str | None, str]:
 
 def read_kinds(args: MultiDict[str, str]) -> frozenset[Kind]:
     """The Observations `code` asks for (comma: any of them); every kind without it."""
-    text = _one(args, "code")
+    # A list: its length is bounded by how many codes it holds (then each code's).
+    text = _one(args, "code", max_length=MAX_CODES * MAX_VALUE_LENGTH)
     if text is None:
         return frozenset(Kind)
     values = text.split(",")
@@ -117,6 +118,8 @@ def read_kinds(args: MultiDict[str, str]) -> frozenset[Kind]:
         raise Refused(f"code takes at most {MAX_CODES} comma-separated codes.", "too-costly")
     kinds = set()
     for value in values:
+        if len(value) > MAX_VALUE_LENGTH:
+            raise Refused(f"A code is at most {MAX_VALUE_LENGTH} characters.", "too-long")
         system, code = read_token(value)
         kinds.update(
             kind
@@ -179,7 +182,8 @@ def observation_search(args: MultiDict[str, str], headers: Headers) -> Observati
 def patient_search(args: MultiDict[str, str], headers: Headers) -> PatientSearch:
     """The Patient search `args` ask for: by _id, identifier or both."""
     check_known(args, PATIENT_PARAMS, headers)
-    ids, identifier = _one(args, "_id"), _one(args, "identifier")
+    ids = _one(args, "_id", max_length=MAX_IDS * MAX_VALUE_LENGTH)
+    identifier = _one(args, "identifier")
     if ids is None and identifier is None:
         raise Refused(
             "Search patients by identifier (system|value or value) or _id; the list of every "
@@ -192,14 +196,15 @@ def patient_search(args: MultiDict[str, str], headers: Headers) -> PatientSearch
         if len(values) > MAX_IDS:
             raise Refused(f"_id takes at most {MAX_IDS} ids.", "too-costly")
         # An id that is no uuid is no patient's: it matches nothing.
-        uuids = tuple(u for u in map(_uuid_or_none, values) if u is not None)
+        uuids = tuple(u for u in map(uuid_or_none, values) if u is not None)
     token = None if identifier is None else read_token(identifier)
     if token is not None and "," in token[1]:
         raise Refused("identifier takes one system|value.", "not-supported")
     return PatientSearch(uuids=uuids, identifier=token, count=read_count(args))
 
 
-def _uuid_or_none(text: str) -> uuid.UUID | None:
+def uuid_or_none(text: str) -> uuid.UUID | None:
+    """The uuid `text` spells in full, or None."""
     try:
         return uuid.UUID(text) if len(text) == 36 else None
     except ValueError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request, url_for
@@ -21,7 +22,7 @@ from monitor_app.fhir.capability import capability_statement
 from monitor_app.fhir.cursor import write_cursor
 from monitor_app.fhir.outcomes import FHIR_JSON, fhir_response, register_outcomes
 from monitor_app.fhir.paging import observation_page
-from monitor_app.fhir.params import check_known, observation_search, patient_search
+from monitor_app.fhir.params import check_known, observation_search, patient_search, uuid_or_none
 from monitor_app.fhir.resources import kinds_of, observation, patient_resource, searchset
 from monitor_app.fhir.vitals import Kind
 from monitor_app.patients.services import find_patient
@@ -38,7 +39,17 @@ FORMATS = frozenset({"json", FHIR_JSON, "application/json", "application/json+fh
 # Far beyond any search this server takes (its values are bounded); gunicorn's own request
 # line limit is about as long.
 MAX_QUERY_STRING = 4096
-OBSERVATION_ID = re.compile(r"(\d{1,18})-(" + "|".join(kind.value for kind in Kind) + ")")
+OBSERVATION_ID = re.compile(r"([0-9]{1,18})-(" + "|".join(kind.value for kind in Kind) + ")")
+
+
+@bp.url_value_preprocessor
+def name_the_patient(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Name the patient a Patient read asks about in its audit record, even when the access
+    check refuses it (this runs before the check)."""
+    if endpoint == "fhir.PatientById" and values:
+        patient_uuid = uuid_or_none(values["patient_id"])
+        if patient_uuid is not None:
+            add_audit_patient(patient_uuid)
 
 
 @bp.before_request
@@ -87,9 +98,12 @@ class Metadata(MethodView):
 class PatientById(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
     @audited(AuditAction.FHIR_PATIENT_READ)
-    def get(self, patient_uuid: uuid.UUID) -> Response:
-        """Read a Patient by its uuid (an id that is none is no route: the catch-all's 404)."""
+    def get(self, patient_id: str) -> Response:
+        """Read a Patient by its uuid."""
         check_known(request.args, (), request.headers)
+        patient_uuid = uuid_or_none(patient_id)
+        if patient_uuid is None:
+            raise NotFound(f"No Patient/{patient_id[:64]}.")
         return fhir_response(patient_resource(patient_or_404(db.session, patient_uuid)))
 
 
@@ -170,7 +184,7 @@ class Unknown(MethodView):
 
 bp.add_url_rule("/metadata", view_func=Metadata.as_view("Metadata"))
 bp.add_url_rule("/Patient", view_func=Patients.as_view("Patients"))
-bp.add_url_rule("/Patient/<uuid:patient_uuid>", view_func=PatientById.as_view("PatientById"))
+bp.add_url_rule("/Patient/<string:patient_id>", view_func=PatientById.as_view("PatientById"))
 bp.add_url_rule("/Observation", view_func=Observations.as_view("Observations"))
 bp.add_url_rule(
     "/Observation/<string:observation_id>", view_func=ObservationById.as_view("ObservationById")
