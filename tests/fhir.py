@@ -10,7 +10,13 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
+from flask import Flask
 from werkzeug.test import TestResponse
+
+from monitor_app.auth import services
+from shared.auth.roles import Scope
+from shared.db import db
+from shared.identity import User
 
 MODELS = {
     model.__name__: model
@@ -62,3 +68,12 @@ def link(bundle: dict[str, Any], relation: str) -> str | None:
 
 def codes(resource: dict[str, Any]) -> set[tuple[str, str]]:
     return {(coding["system"], coding["code"]) for coding in resource["code"]["coding"]}
+
+
+def api_token(app: Flask, user_id: object, *scopes: Scope) -> str:
+    """A new API token of the (integration) account `user_id`, holding `scopes`."""
+    signer = app.extensions["vigil.token_signer"]
+    with db.sessionmaker(app).begin() as session:
+        user = session.get(User, user_id)
+        _row, token = services.create_api_token(session, signer, user, "feed", scopes)
+    return token
