@@ -52,8 +52,8 @@ class PatientSearch:
 
 def lenient(headers: Headers) -> bool:
     """Whether the client asked for unknown parameters to be ignored."""
-    prefer = headers.get("Prefer", "")
-    return any(part.strip() == "handling=lenient" for part in prefer.split(";"))
+    preferences = ",".join(headers.getlist("Prefer")).replace(";", ",").split(",")
+    return any(part.strip().lower() == "handling=lenient" for part in preferences)
 
 
 def check_known(args: MultiDict[str, str], known: Collection[str], headers: Headers) -> None:

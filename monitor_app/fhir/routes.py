@@ -44,12 +44,20 @@ OBSERVATION_ID = re.compile(r"([0-9]{1,18})-(" + "|".join(kind.value for kind in
 
 @bp.url_value_preprocessor
 def name_the_patient(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    """Name the patient a Patient read asks about in its audit record, even when the access
-    check refuses it (this runs before the check)."""
+    """Name the patient a Patient read or an Observation search asks about in its audit
+    record, even when the access check refuses it (this runs before the check)."""
     if endpoint == "fhir.PatientById" and values:
-        patient_uuid = uuid_or_none(values["patient_id"])
-        if patient_uuid is not None:
-            add_audit_patient(patient_uuid)
+        asked = [values["patient_id"]]
+    elif endpoint == "fhir.Observations":
+        asked = [
+            reference.removeprefix("Patient/")
+            for reference in request.args.getlist("patient") + request.args.getlist("subject")
+        ]
+    else:
+        return
+    patient_uuid = uuid_or_none(asked[0]) if len(asked) == 1 else None
+    if patient_uuid is not None:
+        add_audit_patient(patient_uuid)
 
 
 @bp.before_request

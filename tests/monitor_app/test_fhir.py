@@ -476,10 +476,15 @@ def test_refused_fhir_reads_are_audited_as_denied(
 ) -> None:
     ada = make_patient("Ada", samples=1)
     anonymous.get(f"/fhir/Patient/{ada.uuid}")
+    anonymous.get(f"/fhir/Observation?patient=Patient/{ada.uuid}")
+    anonymous.get("/fhir/Patient/not-a-uuid")
 
-    (event,) = events(app, action=AuditAction.FHIR_PATIENT_READ.value)
-    assert event.outcome == "denied" and str(event.patient_uuid) == ada.uuid
-    assert event.detail["status"] == 401
+    for action in (AuditAction.FHIR_PATIENT_READ, AuditAction.FHIR_OBSERVATIONS_SEARCHED):
+        (event,) = events(app, action=action.value, patient_uuid=uuid.UUID(ada.uuid))
+        assert event.outcome == "denied" and event.detail["status"] == 401
+    # An id that is no uuid names no patient (and is still recorded).
+    (malformed,) = events(app, action=AuditAction.FHIR_PATIENT_READ.value, patient_uuid=None)
+    assert malformed.resource == "/fhir/Patient/not-a-uuid"
 
 
 @on_sqlite_only

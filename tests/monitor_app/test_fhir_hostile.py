@@ -227,9 +227,10 @@ def test_unknown_parameters_are_ignored_when_asked(
     url = f"{OBSERVATIONS}?patient={ada.uuid}&code=8867-4&_summary=true&foo=bar"
 
     outcome(client.get(url), 400, "not-supported")
-    bundle = fhir_json(client.get(url, headers={"Prefer": "handling=lenient"}))
-
-    assert bundle["total"] == 2
+    outcome(client.get(url, headers={"Prefer": "handling=strict"}), 400, "not-supported")
+    for prefer in ("handling=lenient", "return=minimal, handling=lenient"):
+        bundle = fhir_json(client.get(url, headers={"Prefer": prefer}))
+        assert bundle["total"] == 2
 
 
 def _cursor_of(bundle: dict) -> str:
