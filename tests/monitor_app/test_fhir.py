@@ -3,7 +3,6 @@ that follow the R4 vital-signs profiles; searches, pages, access and the audit t
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -493,14 +492,10 @@ def test_the_capability_statement_is_not_audited(app: Flask, client: FlaskClient
     assert events(app) == []
 
 
-def test_a_page_of_500_is_quick(client: FlaskClient, make_patient: Callable) -> None:
+def test_a_page_of_the_largest_count_is_served_whole(
+    client: FlaskClient, make_patient: Callable
+) -> None:
+    # Speed belongs in a benchmark; here, that the bound's page comes back complete.
     ada = make_patient("Ada", samples=100)
-    search(client, ada.uuid, _count=1)  # the first request's one-off costs
-
-    started = time.perf_counter()
     bundle = search(client, ada.uuid, _count=500)
-    elapsed = time.perf_counter() - started
-
     assert len(entries(bundle)) == 500
-    # Generous for a loaded CI machine; building the page takes a few milliseconds.
-    assert elapsed < 2.0, elapsed
