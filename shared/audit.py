@@ -48,6 +48,7 @@ class AuditAction(StrEnum):
     AUDIT_READ = "audit.read"
     # A request refused by the access check on a route that records nothing else.
     REQUEST = "request"
+    SAMPLES_EXPORTED = "patient.samples_export"
 
 
 class Outcome(StrEnum):

@@ -83,6 +83,7 @@ POLICY: dict[tuple[str, str], Allowed] = {
     ("login.logout", "POST"): allowed(EVERYONE),
     ("sso.start", "GET"): allowed(EVERYONE),
     ("sso.callback", "GET"): allowed(EVERYONE),
+    ("metrics.PatientMetricsCsv", "GET"): PATIENTS_READ,
 }
 
 
