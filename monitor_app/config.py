@@ -195,6 +195,9 @@ PATIENTS_PAGE_SIZE = 50
 PATIENTS_MAX_PAGE_SIZE = 200
 METRICS_LIMIT = 100
 METRICS_MAX_LIMIT = 1000
+# The longest window one CSV export covers: a month of one patient's samples is enough for a
+# quality review, and an API holding health data hands out nothing unbounded in one request.
+EXPORT_MAX_SPAN_DAYS = 31
 NOTIFICATIONS_PAGE_SIZE = 50
 NOTIFICATIONS_MAX_PAGE_SIZE = 200
 ALARMS_PAGE_SIZE = 50

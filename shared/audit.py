@@ -53,6 +53,7 @@ class AuditAction(StrEnum):
     FHIR_OBSERVATIONS_SEARCHED = "fhir.observation.search"
     # A request refused by the access check on a route that records nothing else.
     REQUEST = "request"
+    SAMPLES_EXPORTED = "patient.samples_export"
 
 
 class Outcome(StrEnum):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
-from marshmallow import Schema, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from monitor_app.config import METRICS_LIMIT, METRICS_MAX_LIMIT
+from monitor_app.config import EXPORT_MAX_SPAN_DAYS, METRICS_LIMIT, METRICS_MAX_LIMIT
 from monitor_app.fields import Instant, check_window
 
 INSTANT_FORMAT = (
@@ -93,3 +94,35 @@ class MetricQueryArgsSchema(Schema):
     @validates_schema
     def _window_is_ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:
         check_window(data, "since", "until", start_key="from", end_key="to")
+
+
+class MetricExportArgsSchema(Schema):
+    """Which samples to export: a half-open window, both ends required, at most
+    EXPORT_MAX_SPAN_DAYS long."""
+
+    since = Instant(
+        data_key="from",
+        format="iso",
+        required=True,
+        metadata={"description": f"Samples taken at or after this instant. {INSTANT_FORMAT}"},
+    )
+    until = Instant(
+        data_key="to",
+        format="iso",
+        required=True,
+        metadata={
+            "description": "Samples taken strictly before this instant, at most "
+            f"{EXPORT_MAX_SPAN_DAYS} days after `from`. " + INSTANT_FORMAT
+        },
+    )
+
+    @validates_schema
+    def _window_is_bounded(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        # Runs only once both fields have loaded (marshmallow skips it after a field error).
+        since, until = data["since"], data["until"]
+        if since >= until:
+            raise ValidationError("Must be before `to`.", field_name="from")
+        if until - since > timedelta(days=EXPORT_MAX_SPAN_DAYS):
+            raise ValidationError(
+                f"At most {EXPORT_MAX_SPAN_DAYS} days after `from`.", field_name="to"
+            )

@@ -38,6 +38,31 @@ def list_metrics(
     return list(session.execute(query))
 
 
+def samples_page(
+    session: Session,
+    patient_id: int,
+    *,
+    since: datetime,
+    until: datetime,
+    after: datetime | None,
+    limit: int,
+) -> list[Row]:
+    """One keyset page of a patient's samples taken in [since, until), oldest first: at most
+    `limit` of them, each taken strictly after `after` (the previous page's last) if given.
+
+    Timestamps are unique per patient, so the pages together hold every sample exactly once;
+    each is one forward range scan of the (patient_id, timestamp) unique index.
+    """
+    query = select(*SHOWN_COLUMNS).where(
+        PatientMetric.patient_id == patient_id,
+        PatientMetric.timestamp >= since,
+        PatientMetric.timestamp < until,
+    )
+    if after is not None:
+        query = query.where(PatientMetric.timestamp > after)
+    return list(session.execute(query.order_by(PatientMetric.timestamp).limit(limit)))
+
+
 def latest_samples(
     session: Session, patient_ids: Collection[int], *, not_after: datetime
 ) -> dict[int, PatientMetric]:

@@ -6,12 +6,17 @@ Each signs in through the login page (`page`), or starts anonymous to test signi
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Response, expect
 from sqlalchemy.orm import sessionmaker
 
 from monitor_app.auth import services
@@ -33,6 +38,12 @@ WINDOWS = ("15m", "1h", "6h", "24h")
 HIGH_RISK_COLOUR = "rgb(198, 40, 40)"
 POSITIVE = re.compile(r"^[1-9]\d*$")
 ABNORMAL = re.compile(r"(^|\s)abnormal(\s|$)")
+
+# Whether the patient view's CSV link covers a window of `arg` milliseconds.
+LINK_SPANS_MS = """(span) => {
+  const query = new URL(document.querySelector("#samples-csv").href, location.href).searchParams;
+  return Date.parse(query.get("to")) - Date.parse(query.get("from")) === span;
+}"""
 
 # Marks the page so a test can tell it was never reloaded.
 MARK_PAGE = "window.vigilTestMark = true"
@@ -470,3 +481,41 @@ def test_a_viewer_reads_the_limits_but_cannot_change_them(system, anonymous_page
     expect(high).to_have_value("120")
     expect(high).to_be_disabled()
     expect(page.locator("#limits-form button")).to_have_count(0)
+
+
+def test_the_patient_view_downloads_the_window_on_screen_as_csv(system, page):
+    patient_uuid = system.patient_uuids[system.normal[0]]
+    histories: list[Response] = []
+
+    def record(response: Response) -> None:
+        if f"/patient/{patient_uuid}/history" in response.url:
+            histories.append(response)
+
+    page.on("response", record)
+    page.goto(f"/#/patient/{patient_uuid}")
+    link = page.locator("#samples-csv")
+    expect(link).to_be_visible()
+    page.locator('button.window[data-window="15m"]').click()
+    page.wait_for_function(LINK_SPANS_MS, arg=15 * 60 * 1000)
+
+    with page.expect_download() as started:
+        link.click()
+    download = started.value
+
+    url = urlsplit(download.url)
+    assert url.path == f"/api/v1/patient/{patient_uuid}/metrics.csv"
+    query = {name: values[0] for name, values in parse_qs(url.query).items()}
+    # Exactly a window the page was given to chart (it re-reads the history as samples come).
+    charted = {(r.json()["from"], r.json()["to"]) for r in histories if r.ok}
+    assert (query["from"], query["to"]) in charted
+    since, until = datetime.fromisoformat(query["from"]), datetime.fromisoformat(query["to"])
+    assert re.fullmatch(
+        rf"vigil-samples-{patient_uuid}-\d{{8}}T\d{{6}}Z-\d{{8}}T\d{{6}}Z\.csv",
+        download.suggested_filename,
+    )
+    # Downloaded with the page's session cookie: the CSV, oldest first, inside the window.
+    header, *samples = csv.reader(io.StringIO(Path(download.path()).read_text()))
+    assert header[0] == "timestamp" and header[-1] == "news2_band"
+    times = [datetime.fromisoformat(sample[0]) for sample in samples]
+    assert times and times == sorted(times)
+    assert since <= times[0] and times[-1] < until

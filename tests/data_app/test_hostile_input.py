@@ -291,7 +291,7 @@ def test_a_sample_the_database_refuses_is_dead_lettered_alone(
     import data_app.decoding as decoding
 
     # As if the decoder let through a name no database can store (it no longer does).
-    monkeypatch.setattr(decoding, "_check_name", lambda _name: None)
+    monkeypatch.setattr(decoding, "_check_text", lambda _field, _text: None)
     app = make_data_app()
     patients = [uuid.uuid4() for _ in range(3)]
     surrogate = {**vitals_message(patients[1], 0), "patient_name": "\ud800"}

@@ -93,6 +93,7 @@ POLICY: dict[tuple[str, str], Allowed] = {
     ("fhir.ObservationById", "GET"): PATIENTS_READ,
     # Any other /fhir path or method: an OperationOutcome saying so, whoever asks.
     **{("fhir.Unknown", method): allowed(EVERYONE) for method in FHIR_UNKNOWN_METHODS},
+    ("metrics.PatientMetricsCsv", "GET"): PATIENTS_READ,
 }
 
 

@@ -32,6 +32,7 @@ def test_openapi_lists_the_endpoints(client: FlaskClient) -> None:
         "/api/v1/auth/tokens/{token_id}",
         "/api/v1/audit",
         "/api/v1/audit/export",
+        "/api/v1/patient/{patient_uuid}/metrics.csv",
     }
     listing = spec["paths"]["/api/v1/patients"]["get"]
     assert "X-Pagination" in listing["responses"]["200"]["headers"]
@@ -41,6 +42,13 @@ def test_openapi_lists_the_endpoints(client: FlaskClient) -> None:
     query = {p["name"] for p in metrics["get"]["parameters"] if p["in"] == "query"}
     assert query == {"from", "to", "limit"}
     assert {"200", "404", "422"} <= set(metrics["get"]["responses"])
+    export = spec["paths"]["/api/v1/patient/{patient_uuid}/metrics.csv"]["get"]
+    assert {p["name"]: p["required"] for p in export["parameters"] if p["in"] == "query"} == {
+        "from": True,
+        "to": True,
+    }
+    assert list(export["responses"]["200"]["content"]) == ["text/csv"]
+    assert {"404", "422", "429"} <= set(export["responses"])
 
 
 def test_openapi_documents_sign_in(client: FlaskClient) -> None:

@@ -13,7 +13,8 @@ export function serverNow() {
   return Date.now() + clockOffsetMs;
 }
 
-function url(path, params = {}) {
+// The API's URL of `path` with the given query (empty values left out).
+export function apiUrl(path, params = {}) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value !== undefined && value !== null && value !== "") query.set(key, value);
@@ -34,7 +35,7 @@ export async function request(path, { params, method = "GET", json } = {}) {
   const headers = { Accept: "application/json" };
   if (!SAFE_METHODS.has(method)) headers["X-CSRFToken"] = csrfToken;
   if (json !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(url(path, params), {
+  const response = await fetch(apiUrl(path, params), {
     method, headers, cache: "no-store", credentials: "same-origin",
     body: json === undefined ? undefined : JSON.stringify(json),
   });

@@ -22,7 +22,7 @@ const panel = new NotificationsPanel({
 const patient = new PatientView({
   section: $("#patient-view"), name: $("#patient-name"), summary: $("#patient-summary"),
   charts: $("#charts"), notifications: $("#patient-notifications"),
-  windows: [...document.querySelectorAll("button.window")],
+  windows: [...document.querySelectorAll("button.window")], download: $("#samples-csv"),
   alarms: { history: $("#patient-alarm-history"), form: $("#limits-form"), status: $("#limits-status") },
 }, () => refreshNotifications());
 

@@ -1,5 +1,5 @@
 // One patient: trend charts over a chosen window, and the notifications about them.
-import { request } from "./api.js";
+import { apiUrl, request } from "./api.js";
 import { throttle } from "./dom.js";
 import { CHARTS, TrendChart } from "./charts.js";
 import { PatientAlarms } from "./limits.js";
@@ -10,7 +10,7 @@ import { VITALS, vitalValue } from "./vitals.js";
 const REFRESH_MS = 5000;
 
 export class PatientView {
-  constructor({ section, name, summary, charts, notifications, windows, alarms }, onChanged) {
+  constructor({ section, name, summary, charts, notifications, windows, download, alarms }, onChanged) {
     this.section = section;
     this.alarms = new PatientAlarms(alarms);
     this.name = name;
@@ -18,6 +18,7 @@ export class PatientView {
     this.chartsNode = charts;
     this.notifications = notifications;
     this.windowButtons = windows;
+    this.download = download;
     this.onChanged = onChanged;
     this.uuid = null;
     this.window = "1h";
@@ -32,6 +33,7 @@ export class PatientView {
   async open(uuid) {
     this.uuid = uuid;
     this.section.hidden = false;
+    this.offerDownload(null);
     if (!this.charts.length) {
       this.charts = CHARTS.map((spec) => new TrendChart(spec, this.chartsNode));
     }
@@ -60,6 +62,19 @@ export class PatientView {
     const { body } = await request(`/patient/${uuid}/history`, { params: { window: this.window } });
     if (uuid !== this.uuid || body.window !== this.window) return; // the user moved on
     this.charts.forEach((chart) => chart.show(body));
+    this.offerDownload(body);
+  }
+
+  // The samples of exactly the window the charts show, as the API's CSV; a plain link, so
+  // the browser downloads it with the session cookie, as it sends it with every API call.
+  offerDownload(history) {
+    this.download.hidden = !history;
+    if (!history) {
+      this.download.removeAttribute("href");
+      return;
+    }
+    this.download.href = apiUrl(`/patient/${history.patient_uuid}/metrics.csv`,
+      { from: history.from, to: history.to });
   }
 
   async loadAlarms() {

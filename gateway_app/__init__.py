@@ -1,0 +1,53 @@
+"""gateway_app: bedside monitors' HL7 v2 (IHE PCD-01 ORU^R01) as Vigil's vitals samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from gateway_app.config import GATEWAY_SETTINGS
+from gateway_app.mllp import GatewaySettings, MllpServer
+from gateway_app.publisher import Publisher
+from gateway_app.routes import bp as health_bp
+from shared.app import create_base_app
+from shared.auth.verify import init_token_auth
+from shared.config import ConfigError
+from shared.errors import register_error_handlers
+from shared.kafka import KafkaConnection, TopicSettings
+from shared.lifecycle import register_background
+from shared.request_checks import max_content_length
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build gateway_app; the MLLP listener starts when the server starts serving."""
+    # Its only routes are GETs (health, metrics): a body is never needed.
+    settings = (*GATEWAY_SETTINGS, max_content_length(16 * 1024))
+    app = create_base_app(__name__, "gateway_app", settings, test_config)
+    config = app.config
+    if config["PATIENT_ID_SECRET"] is None:
+        raise ConfigError("PATIENT_ID_SECRET: not set, and var/patient-id.secret does not exist")
+    publisher = Publisher(
+        KafkaConnection.from_config(config),
+        config["KAFKA_TOPIC"],
+        config["KAFKA_DLQ_TOPIC"],
+        TopicSettings.from_config(config),
+        config["KAFKA_COMPRESSION"],
+    )
+    gateway = GatewaySettings(
+        host=config["HL7_HOST"],
+        port=config["HL7_PORT"],
+        facility=config["HL7_FACILITY"],
+        id_secret=config["PATIENT_ID_SECRET"],
+        allowed_networks=config["HL7_ALLOWED_SENDERS"],
+        allowed_facilities=config["HL7_ALLOWED_FACILITIES"],
+        max_message_bytes=config["HL7_MAX_MESSAGE_BYTES"],
+        idle_timeout=config["HL7_IDLE_TIMEOUT_SECONDS"],
+        max_connections=config["HL7_MAX_CONNECTIONS"],
+        local_zone=config["HL7_TIMEZONE"],
+    )
+    register_background(app, "mllp", MllpServer(gateway, publisher))
+    app.register_blueprint(health_bp)
+    init_token_auth(app)
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,223 @@
+"""MllpServer: HL7 v2 over MLLP, on an asyncio loop in a thread of its own.
+
+Each message is answered before the next is read: AA once Kafka has the sample, AE (and a
+dead letter with the original bytes) for HL7 that cannot become one, AR for what is not HL7
+or not from an allowed sender. A connection that sends garbage, or too much, is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import tzinfo
+
+import hl7
+from hl7.mllp import InvalidBlockError, start_hl7_server
+
+from gateway_app.acks import AckCode, ErrorCode, acknowledge, reject_unreadable
+from gateway_app.pcd01 import Unsupported, Unusable, header, patient_uuid_for, read_observations
+from gateway_app.publisher import Publisher
+from shared.schemas import vitals_errors
+
+log = logging.getLogger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    host: str
+    port: int
+    facility: str
+    id_secret: str
+    allowed_networks: tuple[Network, ...]
+    allowed_facilities: frozenset[str]  # empty: any facility from an allowed address
+    max_message_bytes: int
+    idle_timeout: float
+    max_connections: int
+    local_zone: tzinfo
+
+
+class MllpServer:
+    def __init__(self, settings: GatewaySettings, publisher: Publisher) -> None:
+        self.settings = settings
+        self.publisher = publisher
+        self.stats = {"connections": 0, "accepted": 0, "errors": 0, "rejected": 0}
+        self.port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._open = 0
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self.port is not None
+
+    def start(self) -> None:
+        self.publisher.start()
+        self._thread = threading.Thread(target=self._run, name="mllp", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the MLLP server did not start")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.publisher.stop(timeout)
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        # python-hl7's server asks asyncio for the current loop: this thread's.
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._server = self._loop.run_until_complete(
+                start_hl7_server(
+                    self._connected,
+                    self.settings.host,
+                    self.settings.port,
+                    limit=self.settings.max_message_bytes,
+                    encoding="utf-8",
+                    encoding_errors="replace",
+                )
+            )
+        except OSError:
+            log.exception("cannot listen for MLLP", extra={"port": self.settings.port})
+            self._ready.set()
+            return
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("listening for HL7 over MLLP", extra={"port": self.port})
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        """Stop listening, end every connection's task, then let their closes run."""
+        loop = self._loop
+        self._server.close()
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+
+    async def _connected(self, reader, writer) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        address = str(peer[0])
+        self.stats["connections"] += 1
+        if self._open >= self.settings.max_connections:
+            log.warning("too many HL7 connections; closing one", extra={"peer": address})
+            writer.close()
+            return
+        self._open += 1
+        try:
+            await self._serve(reader, writer, address)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:
+            log.exception("HL7 connection failed", extra={"peer": address})
+        finally:
+            self._open -= 1
+            writer.close()
+
+    async def _serve(self, reader, writer, address: str) -> None:
+        allowed_address = self._address_allowed(address)
+        while True:
+            try:
+                block = await asyncio.wait_for(reader.readblock(), self.settings.idle_timeout)
+            except TimeoutError:
+                return  # idle, or a message that never ends
+            except asyncio.IncompleteReadError:
+                return  # the sender closed the connection
+            except (ValueError, InvalidBlockError) as exc:
+                # Over the size limit (ValueError), or bytes outside an MLLP block.
+                reason = "too large" if not isinstance(exc, InvalidBlockError) else "not MLLP"
+                self.stats["rejected"] += 1
+                writer.write(_frame(reject_unreadable(self.settings.facility, reason)))
+                await writer.drain()
+                return
+            answer, keep_open = await self._answer(block, address, allowed_address)
+            writer.writeblock(answer.encode("utf-8"))
+            await writer.drain()
+            if not keep_open:
+                return
+
+    async def _answer(self, block: bytes, address: str, allowed_address: bool) -> tuple[str, bool]:
+        facility = self.settings.facility
+        text = block.decode("utf-8", errors="replace").replace("\r\n", "\r").replace("\n", "\r")
+        try:
+            message = hl7.parse(text)
+            head = header(message)
+        except Exception as exc:  # noqa: BLE001  (the parser raises many kinds on garbage)
+            self.stats["rejected"] += 1
+            await self._dead_letter(None, block, f"not HL7: {type(exc).__name__}", address)
+            return reject_unreadable(facility, "not an HL7 message"), False
+        if not allowed_address or not self._facility_allowed(head.sending_facility):
+            self.stats["rejected"] += 1
+            log.warning(
+                "HL7 from a sender not allowed",
+                extra={"peer": address, "facility": head.sending_facility[:64]},
+            )
+            reason = "sender not allowed"
+            return str(acknowledge(message, AckCode.REJECT, facility, reason)), False
+        try:
+            observations = read_observations(message, self.settings.local_zone)
+        except Unsupported as exc:
+            self.stats["rejected"] += 1
+            error = ErrorCode.UNSUPPORTED_MESSAGE_TYPE
+            return str(acknowledge(message, AckCode.REJECT, facility, str(exc), error)), True
+        except Unusable as exc:
+            return await self._error(message, block, str(exc), address), True
+        patient_uuid = patient_uuid_for(
+            observations.identifier_system, observations.identifier_value, self.settings.id_secret
+        )
+        sample = observations.sample(patient_uuid)
+        if errors := vitals_errors(sample):
+            reason = f"out of bounds: {json.dumps(errors, sort_keys=True)}"
+            return await self._error(message, block, reason, address), True
+        try:
+            await asyncio.wrap_future(
+                self.publisher.publish(patient_uuid, json.dumps(sample).encode())
+            )
+        except Exception as exc:  # noqa: BLE001  (any failure: the sender must resend)
+            self.stats["errors"] += 1
+            log.error("sample not delivered", extra={"error": str(exc)})
+            reason = "not stored (the broker did not confirm it); resend"
+            return str(acknowledge(message, AckCode.ERROR, facility, reason)), True
+        self.stats["accepted"] += 1
+        return str(acknowledge(message, AckCode.ACCEPT, facility)), True
+
+    async def _error(self, message: hl7.Message, block: bytes, reason: str, address: str) -> str:
+        self.stats["errors"] += 1
+        await self._dead_letter(None, block, reason, address)
+        return str(acknowledge(message, AckCode.ERROR, self.settings.facility, reason))
+
+    async def _dead_letter(self, key: str | None, block: bytes, reason: str, peer: str) -> None:
+        try:
+            await asyncio.wrap_future(self.publisher.dead_letter(key, block, reason, peer))
+        except Exception as exc:  # noqa: BLE001
+            log.error("dead letter not delivered", extra={"error": str(exc), "reason": reason})
+
+    def _address_allowed(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.settings.allowed_networks)
+
+    def _facility_allowed(self, facility: str) -> bool:
+        allowed = self.settings.allowed_facilities
+        return not allowed or facility in allowed
+
+
+def _frame(text: str) -> bytes:
+    return b"\x0b" + text.encode("utf-8") + b"\x1c\x0d"

@@ -1,0 +1,76 @@
+"""gateway_app as an app: its settings, its listener started with the server, its /health."""
+
+import hl7
+import pytest
+from hl7.client import MLLPClient
+
+import gateway_app
+from devserver.ports import free_port
+from shared.config import ConfigError, load_settings
+from shared.lifecycle import background_service, start_background, stop_background
+from tests.gateway_app.test_mllp import SECRET, oru
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def app(tansu_bootstrap, topic_names, redis_settings):
+    app = gateway_app.create_app(
+        {
+            "TESTING": True,
+            "KAFKA_BOOTSTRAP_SERVERS": tansu_bootstrap,
+            "HL7_PORT": free_port(),
+            "PATIENT_ID_SECRET": SECRET,
+            **topic_names,
+            **redis_settings,
+        }
+    )
+    start_background(app)
+    try:
+        yield app
+    finally:
+        stop_background(app)
+
+
+def test_the_app_listens_and_answers(app):
+    port = background_service(app, "mllp").port
+    with MLLPClient("127.0.0.1", port) as client:
+        ack = hl7.parse(client.send_message(oru("APP-1")).strip(b"\x0b\x1c\r").decode())
+    assert str(ack.segment("MSA")(1)) == "AA"
+
+
+def test_health_tells_a_stranger_only_the_status(app):
+    response = app.test_client().get("/health")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_health_is_503_when_not_listening(tansu_bootstrap, topic_names, redis_settings):
+    app = gateway_app.create_app(
+        {"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": tansu_bootstrap, "PATIENT_ID_SECRET": SECRET}
+        | topic_names
+        | redis_settings
+    )
+    assert app.test_client().get("/health").status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HL7_ALLOWED_SENDERS", "everyone"),
+        ("HL7_ALLOWED_SENDERS", " , "),
+        ("HL7_TIMEZONE", "Mars/Olympus"),
+        ("HL7_PORT", "70000"),
+        ("HL7_MAX_MESSAGE_BYTES", "10"),
+    ],
+    ids=["not a network", "no network", "unknown zone", "port", "tiny limit"],
+)
+def test_a_bad_setting_is_refused_by_name(variable, value):
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(gateway_app.config.GATEWAY_SETTINGS, {variable: value}, dotenv=False)
+
+
+def test_default_settings_listen_on_loopback_for_loopback_senders():
+    values = load_settings(gateway_app.config.GATEWAY_SETTINGS, {}, dotenv=False)
+    assert values["HL7_HOST"] == "127.0.0.1" and values["HL7_PORT"] == 2575
+    assert [str(n) for n in values["HL7_ALLOWED_SENDERS"]] == ["127.0.0.1/32", "::1/128"]
