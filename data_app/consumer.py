@@ -22,7 +22,7 @@ from data_app.offsets import commit_offsets, consumer_lag, rewind
 from data_app.refusals import refusal_reason
 from data_app.services import DataService
 from shared.background import BackgroundThread, StopRequested, backoff
-from shared.kafka import KafkaConnection, TopicSettings, ensure_topic
+from shared.kafka import KafkaConnection, TopicSettings, ensure_vigil_topics
 from shared.telemetry import (
     BATCH_COMMIT_SECONDS,
     CONSUMER_LAG,
@@ -141,9 +141,8 @@ class VitalsConsumer(BackgroundThread):
         """Make sure both topics exist, then create the consumer and the dead-letter producer."""
 
         def ensure_topics() -> None:
-            ensure_topic(self.bootstrap, self.topic, self.topic_settings)
-            ensure_topic(
-                self.bootstrap, self.dead_letters.topic, self.topic_settings.with_partitions(1)
+            ensure_vigil_topics(
+                self.bootstrap, self.topic, self.dead_letters.topic, self.topic_settings
             )
 
         self._retry_until_stopped(ensure_topics, "creating topics", logging.WARNING, KafkaException)

@@ -9,10 +9,12 @@ from flask import Flask
 from gateway_app.config import GATEWAY_SETTINGS
 from gateway_app.mllp import GatewaySettings, MllpServer
 from gateway_app.publisher import Publisher
+from gateway_app.refusals import RefusalAudit
 from gateway_app.routes import bp as health_bp
 from shared.app import create_base_app
 from shared.auth.verify import init_token_auth
 from shared.config import ConfigError
+from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.kafka import KafkaConnection, TopicSettings
 from shared.lifecycle import register_background
@@ -46,7 +48,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         max_connections=config["HL7_MAX_CONNECTIONS"],
         local_zone=config["HL7_TIMEZONE"],
     )
-    register_background(app, "mllp", MllpServer(gateway, publisher))
+    db.init_app(app)
+    refusals = RefusalAudit(db.sessionmaker(app), config["HL7_REFUSAL_AUDIT_SECONDS"])
+    # The audit trail's table exists before the first sender can be refused.
+    register_background(app, "schema", SchemaMigration(app))
+    register_background(app, "mllp", MllpServer(gateway, publisher, refusals))
     app.register_blueprint(health_bp)
     init_token_auth(app)
     register_error_handlers(app)

@@ -9,6 +9,7 @@ from patient_app.id_secret import parse_secret, read_secret
 from shared.config import (
     AUTH_PUBLIC_KEY_SETTING,
     COMMON_SETTINGS,
+    DATABASE_SETTING,
     KAFKA_TOPIC_SETTINGS,
     REDIS_SETTINGS,
     Setting,
@@ -46,6 +47,7 @@ GATEWAY_SETTINGS: tuple[Setting, ...] = (
     *COMMON_SETTINGS,
     AUTH_PUBLIC_KEY_SETTING,
     *REDIS_SETTINGS,
+    DATABASE_SETTING,
     Setting("KAFKA_DLQ_TOPIC", parse_nonempty, "vitals.dlq"),
     *KAFKA_TOPIC_SETTINGS,
     Setting("HL7_HOST", parse_nonempty, "127.0.0.1"),
@@ -60,6 +62,9 @@ GATEWAY_SETTINGS: tuple[Setting, ...] = (
     Setting("HL7_MAX_MESSAGE_BYTES", parse_int(1024, 1024 * 1024), 64 * 1024),
     Setting("HL7_IDLE_TIMEOUT_SECONDS", parse_float(exclusive_minimum=0, maximum=3600), 300.0),
     Setting("HL7_MAX_CONNECTIONS", parse_int(1, 10000), 256),
+    # Refused senders are recorded in the audit trail (DATABASE_URL's), one record per address
+    # in this many seconds at most, counting those in between.
+    Setting("HL7_REFUSAL_AUDIT_SECONDS", parse_float(exclusive_minimum=0, maximum=86400), 60.0),
     # The zone of a sender's times that carry no UTC offset.
     Setting("HL7_TIMEZONE", parse_zone, ZoneInfo("UTC")),
     # Patients' uuids are derived from their MRN under the simulator's secret (one site, one

@@ -19,8 +19,16 @@ import hl7
 from hl7.mllp import InvalidBlockError, start_hl7_server
 
 from gateway_app.acks import AckCode, ErrorCode, acknowledge, reject_unreadable
-from gateway_app.pcd01 import Unsupported, Unusable, header, patient_uuid_for, read_observations
+from gateway_app.pcd01 import (
+    Header,
+    Unsupported,
+    Unusable,
+    header,
+    patient_uuid_for,
+    read_observations,
+)
 from gateway_app.publisher import Publisher
+from gateway_app.refusals import Refusal, RefusalAudit
 from shared.schemas import vitals_errors
 
 log = logging.getLogger(__name__)
@@ -43,9 +51,16 @@ class GatewaySettings:
 
 
 class MllpServer:
-    def __init__(self, settings: GatewaySettings, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        publisher: Publisher,
+        refusals: RefusalAudit | None = None,
+    ) -> None:
         self.settings = settings
         self.publisher = publisher
+        # Where refused senders are recorded; None only where there is no audit trail (tests).
+        self.refusals = refusals
         self.stats = {"connections": 0, "accepted": 0, "errors": 0, "rejected": 0}
         self.port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -158,17 +173,16 @@ class MllpServer:
             message = hl7.parse(text)
             head = header(message)
         except Exception as exc:  # noqa: BLE001  (the parser raises many kinds on garbage)
+            if not allowed_address:
+                # A stranger's bytes are not kept: the dead-letter topic is not theirs to fill.
+                return await self._refuse(None, None, address, "address not allowed"), False
             self.stats["rejected"] += 1
             await self._dead_letter(None, block, f"not HL7: {type(exc).__name__}", address)
             return reject_unreadable(facility, "not an HL7 message"), False
-        if not allowed_address or not self._facility_allowed(head.sending_facility):
-            self.stats["rejected"] += 1
-            log.warning(
-                "HL7 from a sender not allowed",
-                extra={"peer": address, "facility": head.sending_facility[:64]},
-            )
-            reason = "sender not allowed"
-            return str(acknowledge(message, AckCode.REJECT, facility, reason)), False
+        if not allowed_address:
+            return await self._refuse(message, head, address, "address not allowed"), False
+        if not self._facility_allowed(head.sending_facility):
+            return await self._refuse(message, head, address, "facility not allowed"), False
         try:
             observations = read_observations(message, self.settings.local_zone)
         except Unsupported as exc:
@@ -195,6 +209,32 @@ class MllpServer:
             return str(acknowledge(message, AckCode.ERROR, facility, reason)), True
         self.stats["accepted"] += 1
         return str(acknowledge(message, AckCode.ACCEPT, facility)), True
+
+    async def _refuse(
+        self, message: hl7.Message | None, head: Header | None, address: str, reason: str
+    ) -> str:
+        """AR to a sender not allowed, and (throttled per address) an audit record of it."""
+        self.stats["rejected"] += 1
+        facility = head.sending_facility if head is not None else ""
+        log.warning("HL7 from a sender not allowed", extra={"peer": address, "reason": reason})
+        if self.refusals is not None:
+            refusal = self.refusals.admit(
+                Refusal(
+                    address=address,
+                    reason=reason,
+                    facility=facility,
+                    application=head.sending_application if head is not None else "",
+                    control_id=head.control_id if head is not None else "",
+                )
+            )
+            if refusal is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.refusals.write, refusal)
+        # The answer says only that it was refused: which rule refused it is not theirs to learn.
+        if message is None:
+            return reject_unreadable(self.settings.facility, "sender not allowed")
+        return str(
+            acknowledge(message, AckCode.REJECT, self.settings.facility, "sender not allowed")
+        )
 
     async def _error(self, message: hl7.Message, block: bytes, reason: str, address: str) -> str:
         self.stats["errors"] += 1

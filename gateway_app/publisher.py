@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from shared.kafka import Connectable, TopicSettings, ensure_topic, producer_config
+from shared.kafka import Connectable, TopicSettings, ensure_vigil_topics, producer_config
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,13 @@ class Publisher:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        for topic in (self.topic, self.dead_letter_topic):
-            try:
-                ensure_topic(self.bootstrap, topic, self.topic_settings)
-            except KafkaException as exc:
-                log.warning("could not ensure topic", extra={"topic": topic, "error": str(exc)})
+        try:
+            ensure_vigil_topics(
+                self.bootstrap, self.topic, self.dead_letter_topic, self.topic_settings
+            )
+        except KafkaException as exc:
+            # The producer waits for the broker; the topics are made by whoever reaches it.
+            log.warning("could not ensure the topics", extra={"error": str(exc)})
         self._producer = Producer(
             producer_config(
                 self.bootstrap,

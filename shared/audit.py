@@ -54,6 +54,8 @@ class AuditAction(StrEnum):
     # A request refused by the access check on a route that records nothing else.
     REQUEST = "request"
     SAMPLES_EXPORTED = "patient.samples_export"
+    # gateway_app: an HL7 sender outside the allowed addresses or facilities, answered AR.
+    HL7_SENDER_REFUSED = "hl7.sender_refused"
 
 
 class Outcome(StrEnum):

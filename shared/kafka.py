@@ -255,6 +255,18 @@ def ensure_topic(
     return True
 
 
+def ensure_vigil_topics(
+    bootstrap_servers: Connectable,
+    vitals_topic: str,
+    dead_letter_topic: str,
+    settings: TopicSettings,
+) -> None:
+    """Vigil's two topics, whichever app starts first: the vitals partitioned as `settings`
+    say, the dead letters in one partition, so they are read back in the order they failed."""
+    ensure_topic(bootstrap_servers, vitals_topic, settings)
+    ensure_topic(bootstrap_servers, dead_letter_topic, settings.with_partitions(1))
+
+
 def producer_config(
     bootstrap_servers: Connectable, compression: str = "lz4", **overrides: Any
 ) -> dict[str, Any]:

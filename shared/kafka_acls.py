@@ -36,7 +36,13 @@ from shared.config import (
     parse_nonempty,
     parse_optional,
 )
-from shared.kafka import Connectable, KafkaConnection, TopicSettings, admin_client, ensure_topic
+from shared.kafka import (
+    Connectable,
+    KafkaConnection,
+    TopicSettings,
+    admin_client,
+    ensure_vigil_topics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +151,7 @@ def provision(settings: Mapping[str, Any]) -> None:
     }
     set_passwords(admin, passwords)
     topics = TopicSettings.from_config(settings)
-    ensure_topic(admin, settings["KAFKA_TOPIC"], topics)
-    ensure_topic(admin, settings["KAFKA_DLQ_TOPIC"], topics.with_partitions(1))
+    ensure_vigil_topics(admin, settings["KAFKA_TOPIC"], settings["KAFKA_DLQ_TOPIC"], topics)
     grants = vigil_grants(
         settings["KAFKA_TOPIC"],
         settings["KAFKA_DLQ_TOPIC"],

@@ -355,7 +355,7 @@ def test_one_patient_deteriorates(compose):
     assert any("deteriorating" in command for command in commands)
 
 
-def test_procfile_starts_broker_apps_and_three_named_patients():
+def test_procfile_starts_broker_apps_gateway_and_three_named_patients():
     entries = dict(
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
     )
@@ -365,6 +365,7 @@ def test_procfile_starts_broker_apps_and_three_named_patients():
     assert "celery" in entries["worker"] and "worker_app.celery_app" in entries["worker"]
     assert "gunicorn 'data_app:create_app()'" in entries["data"]
     assert "gunicorn 'monitor_app:create_app()'" in entries["monitor"]
+    assert entries["gateway"].strip().startswith("python -m gateway_app")
     patients = [v for k, v in entries.items() if k.startswith("patient")]
     assert len(patients) == 3
     assert sum("--scenario deteriorating" in p for p in patients) == 1

@@ -14,11 +14,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def app(tansu_bootstrap, topic_names, redis_settings):
+def app(tansu_bootstrap, topic_names, redis_settings, sqlite_url):
     app = gateway_app.create_app(
         {
             "TESTING": True,
             "KAFKA_BOOTSTRAP_SERVERS": tansu_bootstrap,
+            "DATABASE_URL": sqlite_url,
             "HL7_PORT": free_port(),
             "PATIENT_ID_SECRET": SECRET,
             **topic_names,
@@ -45,9 +46,10 @@ def test_health_tells_a_stranger_only_the_status(app):
     assert response.get_json() == {"status": "ok"}
 
 
-def test_health_is_503_when_not_listening(tansu_bootstrap, topic_names, redis_settings):
+def test_health_is_503_when_not_listening(tansu_bootstrap, topic_names, redis_settings, sqlite_url):
     app = gateway_app.create_app(
         {"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": tansu_bootstrap, "PATIENT_ID_SECRET": SECRET}
+        | {"DATABASE_URL": sqlite_url}
         | topic_names
         | redis_settings
     )

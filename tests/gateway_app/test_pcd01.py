@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import hl7
 import pytest
@@ -12,27 +13,11 @@ from gateway_app.pcd01 import (
 )
 from shared.schemas import vitals_errors
 
-# An ORU^R01 in the IHE PCD technical framework's style: MDC codes and units, hierarchical
-# OBX-4 ids, device rows without values, an equipment identifier in OBX-18.
-PCD01 = "\r".join(
-    [
-        "MSH|^~\\&|ICU-GW^0123456789ABCDEF^EUI-64|ICU1|VIGIL|HOSP|20261202120000+0000||"
-        "ORU^R01^ORU_R01|MSG0001|P|2.6|||NE|AL||||||"
-        "IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO",
-        "PID|||MRN-4711^^^HOSP^MR||Petrov^Ivan||19600101|M",
-        "PV1||I|ICU^^Bed 3",
-        "OBR|1|||182777000^monitoring of patient^SNOMED-CT|||20261202115955+0000",
-        "OBX|1||69965^MDC_DEV_MON_PHYSIO_MULTI_PARAM_MDS^MDC|1.0.0.0|||||||X|||||||0123456789ABCDEF^EUI-64",
-        "OBX|2|NM|147842^MDC_ECG_HEART_RATE^MDC|1.1.1.1|72|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20261202115955+0000",
-        "OBX|3|NM|149530^MDC_PULS_OXIM_PULS_RATE^MDC|1.2.1.2|75|264864^MDC_DIM_BEAT_PER_MIN^MDC|||||R|||20261202115955+0000",
-        "OBX|4|NM|151562^MDC_RESP_RATE^MDC|1.3.1.1|14|264928^MDC_DIM_RESP_PER_MIN^MDC|||||R|||20261202115955+0000",
-        "OBX|5|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.2.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||R|||20261202115955+0000",
-        "OBX|6||150020^MDC_PRESS_BLD_NONINV^MDC|1.4.1|||||||X|||20261202115955+0000",
-        "OBX|7|NM|150021^MDC_PRESS_BLD_NONINV_SYS^MDC|1.4.1.1|121|266016^MDC_DIM_MMHG^MDC|||||R|||20261202115955+0000",
-        "OBX|8|NM|150022^MDC_PRESS_BLD_NONINV_DIA^MDC|1.4.1.2|79|266016^MDC_DIM_MMHG^MDC|||||R|||20261202115955+0000",
-        "OBX|9|NM|150364^MDC_TEMP_BODY^MDC|1.5.1.1|98.6|266560^MDC_DIM_FAHR^MDC|||||R|||20261202115955+0000",
-    ]
-)
+# An ORU^R01 in the IHE PCD technical framework's style (the one the README sends with
+# mllp_send): MDC codes and units, hierarchical OBX-4 ids, device rows without values, an
+# equipment identifier in OBX-18, the temperature in degrees Fahrenheit.
+EXAMPLE = Path(__file__).resolve().parents[2] / "gateway_app" / "examples" / "oru-r01.hl7"
+PCD01 = EXAMPLE.read_text().strip().replace("\n", "\r")
 
 
 def parse(text=PCD01):
