@@ -108,6 +108,7 @@ run: install redis $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 	@echo "    FHIR R4:               http://127.0.0.1:$(MONITOR_PORT)/fhir/metadata"
 	@echo "    HL7 v2 in (MLLP):      127.0.0.1:2575, e.g."
 	@echo "      $(BIN)/mllp_send --loose -p 2575 -f gateway_app/examples/oru-r01.hl7 127.0.0.1"
+	@echo "    (Olga Smirnova's monitor already sends that way: patient4, --protocol hl7.)"
 	@echo "  Sign in with an account from var/demo-credentials.txt (ROLE EMAIL PASSWORD);"
 	@echo "  API clients: POST /api/v1/auth/token {\"username\": EMAIL, \"password\": PASSWORD}."
 	@echo "  Stop with Ctrl-C."

@@ -13,6 +13,8 @@ from enum import StrEnum
 import hl7
 from hl7.util import generate_message_control_id
 
+from shared.hl7_text import escape
+
 APPLICATION = "VIGIL"
 # The version an answer to something that was not HL7 speaks (nothing tells the sender's).
 DEFAULT_VERSION = "2.6"
@@ -62,9 +64,9 @@ def acknowledge(
 def reject_unreadable(facility: str, reason: str) -> str:
     """An AR for bytes that are not an HL7 message: no MSH to answer, so a fresh one."""
     now = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    text = _escape(_printable(_clip(reason)))
+    text = escape(_clip(reason))
     msh = (
-        f"MSH|^~\\&|{APPLICATION}|{_escape(facility)}|||{now}||ACK|"
+        f"MSH|^~\\&|{APPLICATION}|{escape(facility)}|||{now}||ACK|"
         f"{generate_message_control_id()}|P|{DEFAULT_VERSION}"
     )
     return f"{msh}\rMSA|{AckCode.REJECT}||{text}\r{_err(ErrorCode.DATA_TYPE_ERROR, text)}"
@@ -77,14 +79,6 @@ def _err(error: ErrorCode, text: str) -> str:
 
 def _clip(reason: str) -> str:
     return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 1] + "…"
-
-
-def _escape(text: str) -> str:
-    """HL7's escapes for the default delimiters (for an answer with no message to ask)."""
-    out = text.replace("\\", "\\E\\")
-    for char, escape in (("|", "\\F\\"), ("^", "\\S\\"), ("~", "\\R\\"), ("&", "\\T\\")):
-        out = out.replace(char, escape)
-    return _printable(out)
 
 
 def _printable(text: str) -> str:

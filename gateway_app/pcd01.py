@@ -9,19 +9,17 @@ the wrong unit is worse than no value.
 
 from __future__ import annotations
 
-import hmac
 import math
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
-from hashlib import sha256
 from typing import Any
 
 import hl7
 from hl7.datatypes import parse_datetime
 
+from shared.patient_ids import identifier_uuid
 from shared.schemas import IDENTIFIER_SYSTEM_LENGTH, IDENTIFIER_VALUE_LENGTH, format_bp
 
 
@@ -197,12 +195,7 @@ class Observations:
 def patient_uuid_for(identifier_system: str, identifier_value: str, secret: str) -> str:
     """The patient's Vigil uuid: an HMAC of their hospital identifier under the id secret, so
     every gateway of one site gives one patient one uuid, and the MRN alone does not tell it."""
-    message = f"{identifier_system}|{identifier_value}".encode()
-    digest = bytearray(hmac.new(secret.encode(), message, sha256).digest()[:16])
-    # Shaped as a version 4, variant 1 uuid (RFC 9562), as the simulator's are.
-    digest[6] = (digest[6] & 0x0F) | 0x40
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return str(uuid.UUID(bytes=bytes(digest)))
+    return str(identifier_uuid(identifier_system, identifier_value, secret))
 
 
 def field(segment: hl7.Segment, number: int, component: int = 1, repetition: int = 1) -> str:

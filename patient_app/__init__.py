@@ -15,8 +15,9 @@ from shared.lifecycle import register_background
 from shared.request_checks import max_content_length
 
 from .config import PATIENT_SETTINGS
-from .monitoring import MetricsService
-from .patients import build_patients
+from .hl7_sender import Hl7Sender
+from .monitoring import MetricsService, SampleSender
+from .patients import build_patients, give_hospital_identifiers
 from .producer import VitalsProducer
 from .routes import blp, health_blp
 
@@ -55,12 +56,23 @@ def register_monitoring(app: Flask) -> None:
         deterioration_s=config["PATIENT_DETERIORATION_SECONDS"],
         id_secret=config["PATIENT_ID_SECRET"],
     )
-    kafka = VitalsProducer(
-        KafkaConnection.from_config(config),
-        config["KAFKA_TOPIC"],
-        TopicSettings.from_config(config),
-        config["KAFKA_COMPRESSION"],
-    )
+    sender: SampleSender
+    if config["PATIENT_PROTOCOL"] == "hl7":
+        facility = config["HL7_SENDING_FACILITY"]
+        give_hospital_identifiers(patients, facility, config["PATIENT_ID_SECRET"])
+        sender = Hl7Sender(
+            config["HL7_GATEWAY_HOST"],
+            config["HL7_GATEWAY_PORT"],
+            {patient.uuid: patient.identifier for patient in patients},
+            facility,
+        )
+    else:
+        sender = VitalsProducer(
+            KafkaConnection.from_config(config),
+            config["KAFKA_TOPIC"],
+            TopicSettings.from_config(config),
+            config["KAFKA_COMPRESSION"],
+        )
     register_background(
-        app, "monitoring", MetricsService(patients, kafka, config["METRICS_INTERVAL"])
+        app, "monitoring", MetricsService(patients, sender, config["METRICS_INTERVAL"])
     )

@@ -1,6 +1,7 @@
 """`python -m patient_app --name "Ivan Petrov" --port 8081`: one named patient on its own port.
 
-`--patients N` simulates N patients in one process, for load.
+`--patients N` simulates N patients in one process, for load; `--protocol hl7` sends their
+samples to gateway_app as HL7 instead of to Kafka.
 """
 
 import argparse
@@ -17,6 +18,9 @@ def main() -> None:
     parser.add_argument("--scenario", help="initial scenario (PATIENT_SCENARIO)")
     parser.add_argument("--seed", help="random seed for a reproducible run (PATIENT_SEED)")
     parser.add_argument("--interval", help="seconds between samples (METRICS_INTERVAL)")
+    parser.add_argument(
+        "--protocol", help="kafka, or hl7 to send through gateway_app (PATIENT_PROTOCOL)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, help="default: $PORT, else 8081")
     args = parser.parse_args()
@@ -28,6 +32,7 @@ def main() -> None:
         ("scenario", "PATIENT_SCENARIO"),
         ("seed", "PATIENT_SEED"),
         ("interval", "METRICS_INTERVAL"),
+        ("protocol", "PATIENT_PROTOCOL"),
     ):
         value = getattr(args, flag)
         if value is not None:

@@ -11,11 +11,21 @@ from shared.config import (
     parse_int,
     parse_nonempty,
     parse_optional,
+    parse_port,
     parse_uuid,
 )
 
 from .id_secret import parse_secret, read_secret
 from .physiology import DEFAULT_DETERIORATION_S, SCENARIOS
+
+PROTOCOLS = ("kafka", "hl7")
+
+
+def parse_protocol(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in PROTOCOLS:
+        raise ValueError(f"expected one of {', '.join(PROTOCOLS)}, got {raw!r}")
+    return value
 
 
 def parse_scenario(raw: str) -> str:
@@ -52,4 +62,11 @@ PATIENT_SETTINGS: tuple[Setting, ...] = (
         DEFAULT_DETERIORATION_S,
     ),
     *KAFKA_TOPIC_SETTINGS,
+    # kafka: samples straight to the vitals topic; hl7: as a bedside monitor's gateway sends
+    # them, ORU^R01 over MLLP to gateway_app, which puts them on the same topic.
+    Setting("PATIENT_PROTOCOL", parse_protocol, "kafka"),
+    Setting("HL7_GATEWAY_HOST", parse_nonempty, "127.0.0.1"),
+    Setting("HL7_GATEWAY_PORT", parse_port, 2575),
+    # MSH-4, and the assigning authority of the simulated patients' MRNs.
+    Setting("HL7_SENDING_FACILITY", parse_nonempty, "VIGIL-SIM"),
 )

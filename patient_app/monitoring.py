@@ -6,7 +6,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from shared.background import BackgroundThread
 from shared.logging import patient_uuid_var
@@ -14,9 +14,20 @@ from shared.logging import patient_uuid_var
 from .exceptions import PatientNotFoundError, UnknownScenarioError
 from .patients import SimulatedPatient
 from .physiology import SCENARIOS
-from .producer import VitalsProducer
 
 log = logging.getLogger(__name__)
+
+
+class SampleSender(Protocol):
+    """Where samples go: Kafka (producer.VitalsProducer) or an HL7 gateway (hl7_sender)."""
+
+    transport: str  # the key of its report in /health
+
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 10.0) -> None: ...
+    def send_metrics(self, patient_uuid: uuid.UUID, sample: dict[str, Any]) -> None: ...
+    def poll(self, timeout: float = 0.0) -> None: ...
+    def health(self) -> dict[str, Any]: ...
 
 
 class MetricsService(BackgroundThread):
@@ -25,11 +36,11 @@ class MetricsService(BackgroundThread):
     failure_message = "scheduler round failed"
 
     def __init__(
-        self, patients: list[SimulatedPatient], kafka: VitalsProducer, interval: float
+        self, patients: list[SimulatedPatient], sender: SampleSender, interval: float
     ) -> None:
         super().__init__("metrics-scheduler")
         self.patients = {p.uuid: p for p in patients}
-        self.kafka = kafka
+        self.sender = sender
         self.interval = interval
         self._next_tick = 0.0
 
@@ -66,7 +77,7 @@ class MetricsService(BackgroundThread):
             token = patient_uuid_var.set(str(patient.uuid))
             try:
                 sample = self.generate_metrics(patient.uuid)
-                self.kafka.send_metrics(patient.uuid, sample)
+                self.sender.send_metrics(patient.uuid, sample)
                 patient.latest = sample
                 queued += 1
             except Exception:
@@ -74,7 +85,7 @@ class MetricsService(BackgroundThread):
                 log.exception("sending sample failed")
             finally:
                 patient_uuid_var.reset(token)
-        self.kafka.poll(0)
+        self.sender.poll(0)
         return queued
 
     def set_scenario(self, patient_uuid: uuid.UUID, scenario: str) -> SimulatedPatient:
@@ -93,14 +104,14 @@ class MetricsService(BackgroundThread):
 
     # -- the scheduler (a background service, started after the server forks) --------------
     def start(self) -> None:
-        """Start the producer, then the scheduler thread: one round every `interval` seconds."""
-        self.kafka.start()
+        """Start the sender, then the scheduler thread: one round every `interval` seconds."""
+        self.sender.start()
         super().start()
 
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)
         log.info("monitoring stopped")
-        self.kafka.stop(timeout)
+        self.sender.stop(timeout)
 
     def _setup(self) -> None:
         log.info(

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.patient_ids import derived_uuid, identifier_uuid
+
+from .oru import HospitalIdentifier
 from .physiology import DEFAULT_DETERIORATION_S, PatientPhysiology
 
 log = logging.getLogger(__name__)
 
 
 def patient_uuid_for(name: str, secret: str) -> uuid.UUID:
-    """The uuid of the patient called `name`: the same on every restart under one secret.
-
-    An HMAC, not a uuid5 of the name: a uuid5's namespace is in the source, so whoever knew a
-    patient's name knew their id. Shaped as a version 4 uuid, which to anyone without the
-    secret it is.
-    """
-    digest = hmac.new(secret.encode(), name.encode(), hashlib.sha256).digest()
-    return uuid.UUID(bytes=digest[:16], version=4)
+    """The uuid of the patient called `name`: the same on every restart under one secret."""
+    return derived_uuid(secret, name)
 
 
 def _uuid_for(name: str, secret: str | None) -> uuid.UUID:
@@ -36,6 +31,8 @@ class SimulatedPatient:
     name: str
     physiology: PatientPhysiology
     latest: dict[str, Any] | None = None
+    # Over HL7, the MRN the hospital knows the patient by (PID-3).
+    identifier: HospitalIdentifier | None = None
     # The scheduler thread steps the model while requests switch its scenario.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -74,3 +71,19 @@ def build_patients(
         physiology = PatientPhysiology(scenario, patient_seed, deterioration_s=deterioration_s)
         patients.append(SimulatedPatient(_uuid_for(numbered, id_secret), numbered, physiology))
     return patients
+
+
+def give_hospital_identifiers(
+    patients: list[SimulatedPatient], authority: str, secret: str | None
+) -> None:
+    """Give each patient an MRN, for the HL7 path, and the uuid gateway_app will derive from it,
+    so the simulator and the rest of Vigil name a patient alike.
+
+    The MRN comes from the patient's own uuid, so a restart keeps it. Without a secret the
+    gateway's uuids (under its own) cannot be known here, and the patients keep theirs.
+    """
+    for patient in patients:
+        identifier = HospitalIdentifier(authority, f"SIM-{patient.uuid.hex[:12].upper()}")
+        patient.identifier = identifier
+        if secret is not None:
+            patient.uuid = identifier_uuid(identifier.system, identifier.value, secret)

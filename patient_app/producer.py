@@ -50,6 +50,8 @@ class VitalsProducer:
     the service builds a fresh producer and re-sends what the old one still held.
     """
 
+    transport = "kafka"
+
     def __init__(
         self,
         bootstrap_servers: Connectable,

@@ -70,16 +70,20 @@ class PatientScenario(MethodView):
 class Health(MethodView):
     @public_identified
     @health_blp.response(200, HealthSchema)
-    @health_blp.alt_response(503, schema=HealthSchema, description="Kafka unreachable")
+    @health_blp.alt_response(
+        503, schema=HealthSchema, description="Kafka (or the HL7 gateway) unreachable"
+    )
     def get(self):
-        """Whether the scheduler runs and Kafka is reachable (the details to admins only)."""
+        """Whether the scheduler runs and Kafka (or the HL7 gateway) is reachable (the details
+        to admins only)."""
         service = metrics_service()
-        kafka = service.kafka.health()
-        healthy = service.running and kafka["kafka"] == "ok" and not kafka["stalled"]
+        transport = service.sender.transport
+        report = service.sender.health()
+        healthy = service.running and report[transport] == "ok" and not report["stalled"]
         body = {
             "status": "ok" if healthy else "degraded",
             "monitoring": service.running,
             "patients": len(service.patients),
-            "kafka": kafka,
+            transport: report,
         }
         return report_for_caller(body), 200 if healthy else 503

@@ -19,6 +19,13 @@ class SimulatedPatientSchema(Schema):
     name = fields.String()
     scenario = fields.Function(lambda patient: patient.physiology.scenario)
     latest = fields.Nested(SampleSchema, allow_none=True)
+    # Over HL7 only: the MRN it is sent under, as a FHIR Identifier (Patient?identifier=).
+    identifier = fields.Function(
+        lambda patient: (
+            patient.identifier
+            and {"system": patient.identifier.system, "value": patient.identifier.value}
+        )
+    )
 
 
 class ScenarioSchema(Schema):
@@ -30,3 +37,4 @@ class HealthSchema(Schema):
     monitoring = fields.Boolean()
     patients = fields.Integer()
     kafka = fields.Dict()
+    hl7 = fields.Dict()

@@ -355,7 +355,7 @@ def test_one_patient_deteriorates(compose):
     assert any("deteriorating" in command for command in commands)
 
 
-def test_procfile_starts_broker_apps_gateway_and_three_named_patients():
+def test_procfile_starts_broker_apps_gateway_and_four_named_patients_one_over_hl7():
     entries = dict(
         line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
     )
@@ -367,8 +367,10 @@ def test_procfile_starts_broker_apps_gateway_and_three_named_patients():
     assert "gunicorn 'monitor_app:create_app()'" in entries["monitor"]
     assert entries["gateway"].strip().startswith("python -m gateway_app")
     patients = [v for k, v in entries.items() if k.startswith("patient")]
-    assert len(patients) == 3
+    assert len(patients) == 4
     assert sum("--scenario deteriorating" in p for p in patients) == 1
+    # One arrives as a bedside monitor's would: HL7 through the gateway, not straight to Kafka.
+    assert sum("--protocol hl7" in p for p in patients) == 1
 
 
 # The Redis roles each service plays (shared.config.RedisRole), so the users whose URLs it gets.

@@ -140,3 +140,41 @@ def test_an_oru_sent_with_mllp_send_is_read_back_as_a_fhir_observation(
     processes.check_running("gateway")
     status, health = get_json(urls["gateway"] + "/health")
     assert (status, health) == (200, {"status": "ok"})
+
+
+def test_the_simulator_over_hl7_is_read_back_in_fhir_under_its_own_uuid(system, wait_for):
+    """`python -m patient_app --protocol hl7`, as the Procfile runs one patient: its samples go
+    through the gateway, and Vigil knows the patient by the uuid the simulator shows."""
+    urls, hl7_port, token, processes = system
+    simulator = f"http://127.0.0.1:{free_port()}"
+    processes.start(
+        "patient",
+        [sys.executable, "-m", "patient_app", "--name", "Olga Smirnova", "--protocol", "hl7"]
+        + ["--port", simulator.rsplit(":", 1)[1], "--interval", "0.5"],
+        HL7_GATEWAY_PORT=str(hl7_port),
+    )
+
+    def simulated():
+        status, body = get_json(simulator + "/api/v1/patient", token=token)
+        return body if status == 200 and body["latest"] else None
+
+    patient = wait_for(simulated, timeout=60, interval=0.3, message="the simulated patient")
+    identifier = patient["identifier"]
+    assert identifier["system"] == "urn:vigil:assigning-authority:VIGIL-SIM"
+
+    def found():
+        query = f"{identifier['system']}|{identifier['value']}"
+        return fhir(urls, token, "Patient", identifier=query).get("entry")
+
+    [entry] = wait_for(found, timeout=60, interval=0.3, message="the simulated patient in FHIR")
+    assert entry["resource"]["id"] == patient["uuid"]
+    assert entry["resource"]["name"][0]["text"] == "Olga Smirnova"
+
+    def heart_rates():
+        bundle = fhir(urls, token, "Observation", patient=patient["uuid"], code=HEART_RATE)
+        return bundle.get("entry")
+
+    [first, *_] = wait_for(heart_rates, timeout=30, interval=0.3, message="its heart rates")
+    assert 20 <= first["resource"]["valueQuantity"]["value"] <= 250
+    processes.check_running("patient")
+    processes.check_running("gateway")

@@ -48,7 +48,7 @@ def test_scheduler_sends_samples_keyed_by_patient(running_app, read_topic, topic
 def test_health_and_latest_sample_once_running(running_app, wait_for):
     client = client_with(running_app, token_for(Role.CLINICIAN))
     service = background_service(running_app, "monitoring")
-    wait_for(lambda: service.kafka.stats["delivered"] >= 3, message="3 delivered samples")
+    wait_for(lambda: service.sender.stats["delivered"] >= 3, message="3 delivered samples")
     # The producer's figures are for admins.
     response = client_with(running_app, token_for(Role.ADMIN)).get("/health")
     assert response.status_code == 200
@@ -70,9 +70,9 @@ def test_topic_is_created_at_start(kafka_bootstrap):
             "KAFKA_TOPIC_PARTITIONS": 4,
         }
     )
-    background_service(app, "monitoring").kafka.start()
+    background_service(app, "monitoring").sender.start()
     try:
         metadata = admin_client(kafka_bootstrap).list_topics(topic, timeout=10)
         assert len(metadata.topics[topic].partitions) == 4
     finally:
-        background_service(app, "monitoring").kafka.stop()
+        background_service(app, "monitoring").sender.stop()

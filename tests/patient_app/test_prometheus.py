@@ -110,7 +110,7 @@ def test_the_scheduler_counts_what_it_sends(
             "PATIENT_SEED": 1,
         }
     )
-    stats = background_service(app, "monitoring").kafka.stats
+    stats = background_service(app, "monitoring").sender.stats
     before = value(PRODUCED)
     start_background(app)
     try:
