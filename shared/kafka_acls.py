@@ -2,9 +2,10 @@
 
 Each identity gets the least its app needs, so credentials that leak let their holder do only
 that app's part: the simulator's cannot read patients' vitals, write dead letters or move the
-consumer group past readings; data_app's cannot invent samples. Identities, topics and ACLs
-are made by an admin (a super user), never by the apps: `python -m shared.kafka_acls` with the
-admin's KAFKA_SASL_* settings does all three (README: "Securing Kafka").
+consumer group past readings; data_app's cannot invent samples; the gateway's cannot read any.
+Identities, topics and ACLs are made by an admin (a super user), never by the apps:
+`python -m shared.kafka_acls` with the admin's KAFKA_SASL_* settings does all three (README:
+"Securing Kafka").
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ def vigil_grants(
     group_id: str,
     producer: str = "patient_app",
     consumer: str = "data_app",
+    gateway: str = "gateway_app",
 ) -> list[Grant]:
-    """Everything Vigil's identities may do; the broker refuses the rest.
+    """Everything Vigil's identities may do; the broker refuses the rest. The HL7 gateway
+    writes samples and the messages it could not use; it reads nothing.
 
     WRITE includes DESCRIBE, and since Kafka 2.8 also the idempotent producer's id (KIP-679);
     READ includes DESCRIBE, which the consumer's offset lookups need.
@@ -85,6 +88,8 @@ def vigil_grants(
         Grant(consumer, AclOperation.READ, ResourceType.TOPIC, vitals_topic),
         Grant(consumer, AclOperation.READ, ResourceType.GROUP, group_id),
         Grant(consumer, AclOperation.WRITE, ResourceType.TOPIC, dlq_topic),
+        Grant(gateway, AclOperation.WRITE, ResourceType.TOPIC, vitals_topic),
+        Grant(gateway, AclOperation.WRITE, ResourceType.TOPIC, dlq_topic),
     ]
 
 
@@ -131,9 +136,11 @@ ACL_SETTINGS: tuple[Setting, ...] = (
     Setting("KAFKA_GROUP_ID", parse_nonempty, "vigil-data"),
     Setting("KAFKA_PRODUCER_USER", parse_nonempty, "patient_app"),
     Setting("KAFKA_CONSUMER_USER", parse_nonempty, "data_app"),
+    Setting("KAFKA_GATEWAY_USER", parse_nonempty, "gateway_app"),
     # Unset: the identity's credentials are the broker operator's business (made elsewhere).
     Setting("KAFKA_PRODUCER_PASSWORD", parse_optional(str), None),
     Setting("KAFKA_CONSUMER_PASSWORD", parse_optional(str), None),
+    Setting("KAFKA_GATEWAY_PASSWORD", parse_optional(str), None),
 )
 
 
@@ -146,6 +153,7 @@ def provision(settings: Mapping[str, Any]) -> None:
         for user, password in (
             ("KAFKA_PRODUCER_USER", "KAFKA_PRODUCER_PASSWORD"),
             ("KAFKA_CONSUMER_USER", "KAFKA_CONSUMER_PASSWORD"),
+            ("KAFKA_GATEWAY_USER", "KAFKA_GATEWAY_PASSWORD"),
         )
         if settings[password] is not None
     }
@@ -158,6 +166,7 @@ def provision(settings: Mapping[str, Any]) -> None:
         settings["KAFKA_GROUP_ID"],
         settings["KAFKA_PRODUCER_USER"],
         settings["KAFKA_CONSUMER_USER"],
+        settings["KAFKA_GATEWAY_USER"],
     )
     grant(admin, grants)
 

@@ -18,8 +18,9 @@ from shared.config import load_settings
 from shared.kafka_acls import ACL_SETTINGS, provision
 from tests.secured_kafka import Ward
 
-# The identities of a secured broker: the simulators' and data_app's (shared.kafka_acls).
-SECURED_USERS = ("patient_app", "data_app")
+# The identities of a secured broker: the simulators', data_app's and the gateway's
+# (shared.kafka_acls).
+SECURED_USERS = ("patient_app", "data_app", "gateway_app")
 
 
 def _cluster(

@@ -36,6 +36,7 @@ from devserver.kafka_node import (
 )
 from devserver.ports import free_port
 from devserver.processes import wait_until
+from gateway_app.config import GATEWAY_SETTINGS
 from patient_app.config import PATIENT_SETTINGS
 from patient_app.producer import VitalsProducer
 from shared.config import Setting, load_settings
@@ -204,7 +205,10 @@ class ComposeBroker:
         return connection_of(ACL_SETTINGS, self.compose["services"]["kafka-setup"], self.bootstrap)
 
     def identity(self, service: str) -> KafkaConnection:
-        settings = PATIENT_SETTINGS if service.startswith("patient") else DATA_SETTINGS
+        if service.startswith("patient"):
+            settings = PATIENT_SETTINGS
+        else:
+            settings = {"data": DATA_SETTINGS, "gateway": GATEWAY_SETTINGS}[service]
         return connection_of(settings, self.compose["services"][service], self.bootstrap)
 
 
@@ -309,6 +313,19 @@ def test_data_app_as_compose_configures_it_writes_dead_letters_and_no_vitals(
     forged = produce_one(data, TOPIC, forged_sample())
     assert forged.error is not None
     assert forged.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_the_gateway_as_compose_configures_it_writes_vitals_and_dead_letters_only(
+    compose_broker: ComposeBroker,
+):
+    gateway = compose_broker.identity("gateway")
+    assert gateway.username == "gateway_app"
+
+    assert produce_one(gateway, TOPIC, b"sample").error is None
+    assert produce_one(gateway, DEAD_LETTERS, b"unusable HL7").error is None
+    invented = produce_one(gateway, f"{TOPIC}-invented", b"forged")
+    assert invented.error is not None
+    assert invented.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
 @pytest.fixture

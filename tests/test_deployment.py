@@ -1,7 +1,8 @@
 """The run files: docker-compose.yml validates and runs every app on PostgreSQL with Prometheus
 and Grafana watching, the files under deploy/ agree with it, and the Procfile runs the system.
-Compose refuses to start without its passwords, publishes only the front door (and Grafana)
-on loopback, runs nothing as root, pins every image, and reaches the analyser over TLS."""
+Compose refuses to start without its passwords, publishes only the front door, Grafana and the
+HL7 gateway's MLLP port on loopback, runs nothing as root, pins every image, and reaches the
+analyser over TLS."""
 
 import json
 import os
@@ -22,6 +23,7 @@ from data_app.config import DATA_SETTINGS
 from devserver.apache_kafka import BROKER_PROPERTIES, kafka_version
 from devserver.kafka_node import SECURED_PROPERTIES, read_properties, size_properties
 from devserver.redis_server import redis_command
+from gateway_app.config import GATEWAY_SETTINGS
 from monitor_app.config import MONITOR_SETTINGS
 from patient_app.config import PATIENT_SETTINGS
 from shared.auth.tokens import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME
@@ -46,6 +48,7 @@ APP_SETTINGS = {
     "worker": WORKER_SETTINGS,
     "data": DATA_SETTINGS,
     "monitor": MONITOR_SETTINGS,
+    "gateway": GATEWAY_SETTINGS,
     "patient-1": PATIENT_SETTINGS,
     "patient-2": PATIENT_SETTINGS,
     "patient-3": PATIENT_SETTINGS,
@@ -127,7 +130,18 @@ def served_ports(name: str, service: dict) -> set[int]:
         config = load_settings(WORKER_SETTINGS, service["environment"], dotenv=False)
         if config["METRICS_HOST"] == ALL_INTERFACES and config["METRICS_PORT"]:
             ports.add(config["METRICS_PORT"])
+    if name == "gateway":
+        # Beside its HTTP, the MLLP listener its settings place.
+        config = gateway_settings(service)
+        if config["HL7_HOST"] == ALL_INTERFACES:
+            ports.add(config["HL7_PORT"])
     return ports
+
+
+def gateway_settings(service: dict) -> dict:
+    """gateway_app's settings as compose's environment gives them."""
+    environment = {key: str(value) for key, value in service["environment"].items()}
+    return load_settings(GATEWAY_SETTINGS, environment, dotenv=False)
 
 
 def healthcheck_port(service: dict) -> int | None:
@@ -237,6 +251,7 @@ def dashboard_exprs(dashboard: dict) -> list[str]:
 # The Kafka identity of each app service that uses Kafka, and the variable of its password.
 KAFKA_IDENTITIES = {
     "data": ("data_app", "VIGIL_KAFKA_DATA_PASSWORD"),
+    "gateway": ("gateway_app", "VIGIL_KAFKA_GATEWAY_PASSWORD"),
     "patient-1": ("patient_app", "VIGIL_KAFKA_PATIENT_PASSWORD"),
     "patient-2": ("patient_app", "VIGIL_KAFKA_PATIENT_PASSWORD"),
     "patient-3": ("patient_app", "VIGIL_KAFKA_PATIENT_PASSWORD"),
@@ -261,6 +276,7 @@ def test_compose_runs_every_app_on_apache_kafka(compose):
         "worker",
         "data",
         "monitor",
+        "gateway",
         "patient-1",
         "patient-2",
         "patient-3",
@@ -332,6 +348,7 @@ def test_kafka_setup_makes_each_identity_with_the_password_its_app_uses(compose)
     made = {
         environment["KAFKA_PRODUCER_USER"]: environment["KAFKA_PRODUCER_PASSWORD"],
         environment["KAFKA_CONSUMER_USER"]: environment["KAFKA_CONSUMER_PASSWORD"],
+        environment["KAFKA_GATEWAY_USER"]: environment["KAFKA_GATEWAY_PASSWORD"],
     }
     used = {
         services[name]["environment"]["KAFKA_SASL_USERNAME"]: services[name]["environment"][
@@ -380,6 +397,8 @@ REDIS_ROLES = {
     "data": {RedisRole.QUEUE, RedisRole.EVENTS},
     "worker": {RedisRole.QUEUE, RedisRole.EVENTS},
     "analyser": {RedisRole.EVENTS},
+    # Only the revoked tokens, for its /metrics and /health: it enqueues nothing.
+    "gateway": {RedisRole.EVENTS},
     "patient-1": {RedisRole.EVENTS},
     "patient-2": {RedisRole.EVENTS},
     "patient-3": {RedisRole.EVENTS},
@@ -664,6 +683,11 @@ def test_no_password_is_written_in_the_compose_file(compose_file):
     assert set(REQUIRED_VARIABLE.findall(text)) == set(PASSWORD_VARIABLES)
 
 
+def test_the_readme_tells_how_to_set_every_password():
+    readme = (ROOT / "README.md").read_text()
+    assert set(re.findall(r"^export (VIGIL_[A-Z_]+)=", readme, re.M)) == set(PASSWORD_VARIABLES)
+
+
 def test_every_password_is_used_where_it_is_checked(compose):
     services = compose["services"]
     postgres = TEST_SECRETS["VIGIL_POSTGRES_PASSWORD"]
@@ -678,10 +702,26 @@ def published(compose: dict) -> dict[str, list[dict]]:
     return {name: s["ports"] for name, s in compose["services"].items() if s.get("ports")}
 
 
-def test_only_the_front_door_and_grafana_are_published_and_on_loopback(compose):
+def test_only_the_front_door_grafana_and_the_mllp_port_are_published_and_on_loopback(compose):
     ports = published(compose)
-    assert set(ports) == {"monitor", "grafana"}
-    assert [p["host_ip"] for each in ports.values() for p in each] == ["127.0.0.1"] * 2
+    assert set(ports) == {"monitor", "grafana", "gateway"}
+    assert [p["host_ip"] for each in ports.values() for p in each] == ["127.0.0.1"] * 3
+    # The gateway's MLLP port alone, where it listens; its HTTP stays inside.
+    gateway = compose["services"]["gateway"]
+    port = gateway_settings(gateway)["HL7_PORT"]
+    assert [(p["target"], int(p["published"])) for p in ports["gateway"]] == [(port, port)]
+    assert port in served_ports("gateway", gateway)
+    assert healthcheck_port(gateway) not in {p["target"] for p in ports["gateway"]}
+
+
+def test_the_gateway_takes_hl7_from_private_networks_unless_told(compose):
+    """Published on loopback, it sees the host's own senders at its network's gateway address
+    (private); VIGIL_HL7_ALLOWED_SENDERS names the monitors' networks."""
+    allowed = gateway_settings(compose["services"]["gateway"])["HL7_ALLOWED_SENDERS"]
+    assert allowed and all(network.is_private for network in allowed)
+    told = compose_config({**TEST_SECRETS, "VIGIL_HL7_ALLOWED_SENDERS": "192.0.2.0/28"})
+    told_allowed = gateway_settings(told["services"]["gateway"])["HL7_ALLOWED_SENDERS"]
+    assert [str(network) for network in told_allowed] == ["192.0.2.0/28"]
 
 
 def test_the_published_address_is_configurable():
@@ -756,6 +796,7 @@ def test_apps_that_check_tokens_have_a_key(compose):
         "analyser",
         "data",
         "monitor",
+        "gateway",
         "patient-1",
         "patient-2",
         "patient-3",
@@ -787,6 +828,7 @@ def test_whoever_mounts_a_made_volume_waits_for_its_maker(compose):
         ("analyser", "keys"),
         ("prometheus", "tls"),
         ("monitor", "keys"),
+        ("gateway", "keys"),
     } <= set(waits)
     assert {pair: c for pair, c in waits.items() if c != "service_completed_successfully"} == {}
 
@@ -819,7 +861,7 @@ def test_prometheus_reads_the_config_in_deploy(compose):
 def test_prometheus_scrapes_every_app_every_5s_with_one_job_per_kind(compose, prometheus_config):
     assert prometheus_config["global"]["scrape_interval"] == "5s"
     jobs = {job["job_name"]: job for job in prometheus_config["scrape_configs"]}
-    assert set(jobs) == {"monitor", "data", "analyser", "worker", "patient"}
+    assert set(jobs) == {"monitor", "data", "analyser", "worker", "patient", "gateway"}
     hosts = set()
     for name, job in jobs.items():
         assert job.get("metrics_path", "/metrics") == "/metrics"
@@ -949,6 +991,7 @@ def test_the_documented_token_reads_the_metrics_of_every_app_that_checks_one(
 
     from analyser_app import create_app as create_analyser_app
     from data_app import create_app as create_data_app
+    from gateway_app import create_app as create_gateway_app
     from monitor_app import create_app as create_monitor_app
     from patient_app import create_app as create_patient_app
 
@@ -960,6 +1003,14 @@ def test_the_documented_token_reads_the_metrics_of_every_app_that_checks_one(
         create_data_app({**common, "DATABASE_URL": env["DATABASE_URL"]}),
         create_patient_app({**common, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}),
         create_analyser_app(common),
+        create_gateway_app(
+            {
+                **common,
+                "DATABASE_URL": env["DATABASE_URL"],
+                "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+                "PATIENT_ID_SECRET": TEST_SECRETS["VIGIL_PATIENT_ID_SECRET"],
+            }
+        ),
     ]
     try:
         for app in apps:
@@ -972,7 +1023,7 @@ def test_the_documented_token_reads_the_metrics_of_every_app_that_checks_one(
                 # metrics:read is all the token may do: it sends no text.
                 analyse = client.post("/api/v1/analyse", json={"text": "x"}, headers=headers)
                 assert analyse.status_code == 403
-            elif app.name != "data_app":  # it serves no patient data
+            elif app.name not in {"data_app", "gateway_app"}:  # they serve no patient data
                 # metrics:read is all the token may do.
                 patients = client.get("/api/v1/patients", headers=headers)
                 assert patients.status_code == 403, app.name

@@ -120,6 +120,21 @@ def test_the_data_app_identity_reads_vitals_and_writes_dead_letters_only(ward: W
     assert ward.stored_messages(ward.vitals) == 1
 
 
+def test_the_gateway_identity_writes_vitals_and_dead_letters_only(ward: Ward, wait_for):
+    gateway = ward.identity("gateway_app")
+
+    assert produce_one(gateway, ward.vitals, b"sample").error is None
+    assert produce_one(gateway, ward.dead_letters, b"unusable HL7").error is None
+    refused = produce_one(gateway, f"{ward.vitals}-invented", b"forged")
+    assert refused.error is not None
+    assert refused.error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # It cannot read the patients' vitals back, nor the dead letters.
+    for topic in (ward.vitals, ward.dead_letters):
+        values, codes = read_errors(gateway, topic, f"reader-{ward.group}", wait_for)
+        assert values == []
+        assert KafkaError.TOPIC_AUTHORIZATION_FAILED in codes
+
+
 @pytest.fixture
 def secured_data_app(
     ward: Ward, sqlite_url: str, redis_settings, request: pytest.FixtureRequest
