@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from patient_app.id_secret import parse_secret, read_secret
+from patient_app.id_secret import ID_SECRET_SETTING
 from shared.config import (
     AUTH_PUBLIC_KEY_SETTING,
     COMMON_SETTINGS,
@@ -16,7 +16,6 @@ from shared.config import (
     parse_float,
     parse_int,
     parse_nonempty,
-    parse_optional,
     parse_port,
 )
 
@@ -67,12 +66,6 @@ GATEWAY_SETTINGS: tuple[Setting, ...] = (
     Setting("HL7_REFUSAL_AUDIT_SECONDS", parse_float(exclusive_minimum=0, maximum=86400), 60.0),
     # The zone of a sender's times that carry no UTC offset.
     Setting("HL7_TIMEZONE", parse_zone, ZoneInfo("UTC")),
-    # Patients' uuids are derived from their MRN under the simulator's secret (one site, one
-    # secret), so a restart or a second gateway gives a patient the same uuid.
-    Setting(
-        "PATIENT_ID_SECRET",
-        parse_optional(parse_secret),
-        read_secret,
-        "Secret the patients' uuids are derived from (default: var/patient-id.secret).",
-    ),
+    # Patients' uuids are derived from their MRN under it.
+    ID_SECRET_SETTING,
 )

@@ -15,7 +15,7 @@ from shared.config import (
     parse_uuid,
 )
 
-from .id_secret import parse_secret, read_secret
+from .id_secret import ID_SECRET_SETTING
 from .physiology import DEFAULT_DETERIORATION_S, SCENARIOS
 
 PROTOCOLS = ("kafka", "hl7")
@@ -45,12 +45,7 @@ PATIENT_SETTINGS: tuple[Setting, ...] = (
     # Without PATIENT_UUID the uuid is derived from the name under PATIENT_ID_SECRET, so a
     # restart keeps the patient and the name alone does not tell the id.
     Setting("PATIENT_UUID", parse_optional(parse_uuid), None),
-    Setting(
-        "PATIENT_ID_SECRET",
-        parse_optional(parse_secret),
-        read_secret,
-        "Secret the patients' uuids are derived from (default: var/patient-id.secret).",
-    ),
+    ID_SECRET_SETTING,
     Setting("PATIENT_NAME", parse_nonempty, "Demo Patient"),
     Setting("PATIENT_COUNT", parse_int(1, 100000), 1),
     Setting("PATIENT_SCENARIO", parse_scenario, "normal"),

@@ -1,7 +1,8 @@
 """`python -m patient_app.id_secret FILE`: create the secret patient uuids are derived from.
 
-A simulated patient's uuid is an HMAC of their name under this secret: stable across
-restarts, and not to be worked out from the name by anyone without the file.
+A simulated patient's uuid is an HMAC of their name under this secret, and a patient the HL7
+gateway receives, of their MRN: stable across restarts, and not to be worked out from the name
+or MRN by anyone without the file.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from shared.config import VAR_DIR
+from shared.config import VAR_DIR, Setting, parse_optional
 
 # Where `make run` keeps it; PATIENT_ID_SECRET overrides it.
 ID_SECRET_FILE = VAR_DIR / "patient-id.secret"
@@ -44,6 +45,16 @@ def parse_secret(raw: str) -> str:
     if len(value) < MIN_SECRET_LENGTH:
         raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
     return value
+
+
+# Both the simulator and the HL7 gateway derive patients' uuids under it (one site, one secret),
+# so a restart, or a second gateway, gives a patient the same uuid.
+ID_SECRET_SETTING = Setting(
+    "PATIENT_ID_SECRET",
+    parse_optional(parse_secret),
+    read_secret,
+    "Secret the patients' uuids are derived from (default: var/patient-id.secret).",
+)
 
 
 def main(argv: list[str]) -> int:

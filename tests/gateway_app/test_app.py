@@ -5,27 +5,16 @@ import pytest
 from hl7.client import MLLPClient
 
 import gateway_app
-from devserver.ports import free_port
 from shared.config import ConfigError, load_settings
 from shared.lifecycle import background_service, start_background, stop_background
-from tests.gateway_app.test_mllp import SECRET, oru
+from tests.gateway_app.test_mllp import oru
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def app(tansu_bootstrap, topic_names, redis_settings, sqlite_url):
-    app = gateway_app.create_app(
-        {
-            "TESTING": True,
-            "KAFKA_BOOTSTRAP_SERVERS": tansu_bootstrap,
-            "DATABASE_URL": sqlite_url,
-            "HL7_PORT": free_port(),
-            "PATIENT_ID_SECRET": SECRET,
-            **topic_names,
-            **redis_settings,
-        }
-    )
+def app(gateway_config):
+    app = gateway_app.create_app(gateway_config)
     start_background(app)
     try:
         yield app
@@ -46,13 +35,8 @@ def test_health_tells_a_stranger_only_the_status(app):
     assert response.get_json() == {"status": "ok"}
 
 
-def test_health_is_503_when_not_listening(tansu_bootstrap, topic_names, redis_settings, sqlite_url):
-    app = gateway_app.create_app(
-        {"TESTING": True, "KAFKA_BOOTSTRAP_SERVERS": tansu_bootstrap, "PATIENT_ID_SECRET": SECRET}
-        | {"DATABASE_URL": sqlite_url}
-        | topic_names
-        | redis_settings
-    )
+def test_health_is_503_when_not_listening(gateway_config):
+    app = gateway_app.create_app(gateway_config)
     assert app.test_client().get("/health").status_code == 503
 
 

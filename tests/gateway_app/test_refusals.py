@@ -8,14 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 import gateway_app
-from devserver.ports import free_port
 from gateway_app import refusals as refusals_module
 from gateway_app.config import parse_networks
 from gateway_app.refusals import Refusal, RefusalAudit
 from shared.audit import AuditAction, AuditEvent
 from shared.db import make_engine
 from shared.lifecycle import background_service, start_background, stop_background
-from tests.gateway_app.test_mllp import SECRET, oru
+from tests.gateway_app.test_mllp import oru
 
 # Senders from a documentation network only: the tests' own loopback is a stranger.
 STRANGERS_ONLY = parse_networks("192.0.2.0/24")
@@ -93,23 +92,12 @@ def test_a_database_that_fails_is_logged_not_raised(tmp_path, caplog):
 
 
 @pytest.fixture
-def serve(tansu_bootstrap, topic_names, redis_settings, sqlite_url):
+def serve(gateway_config):
     """Serves gateway_app with the settings given; its MLLP server."""
     apps = []
 
     def start(**settings):
-        app = gateway_app.create_app(
-            {
-                "TESTING": True,
-                "KAFKA_BOOTSTRAP_SERVERS": tansu_bootstrap,
-                "DATABASE_URL": sqlite_url,
-                "HL7_PORT": free_port(),
-                "PATIENT_ID_SECRET": SECRET,
-                **topic_names,
-                **redis_settings,
-                **settings,
-            }
-        )
+        app = gateway_app.create_app(gateway_config | settings)
         apps.append(app)
         start_background(app)
         return background_service(app, "mllp")
