@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import Headers, MultiDict
 
-from monitor_app.fhir.cursor import Cursor, read_cursor
+from monitor_app.fhir.cursor import Cursor, read_cursor, read_patients_cursor
 from monitor_app.fhir.dates import Bound, DateError, parse_date
 from monitor_app.fhir.outcomes import Refused
 from monitor_app.fhir.vitals import KINDS_BY_CODE, Kind
@@ -28,7 +28,9 @@ MAX_VALUE_LENGTH = 256
 # Taken by every interaction: the format is checked for every /fhir request.
 GENERAL = frozenset({"_format", "_pretty"})
 OBSERVATION_PARAMS = frozenset({"patient", "subject", "code", "date", "_count", "_sort", "_cursor"})
-PATIENT_PARAMS = frozenset({"_id", "identifier", "_count"})
+PATIENT_PARAMS = frozenset({"_id", "identifier", "_count", "_cursor"})
+# Where a Patient search's pages can start: far beyond the patients one MRN can match.
+MAX_PATIENT_OFFSET = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class PatientSearch:
     uuids: tuple[uuid.UUID, ...] | None
     identifier: tuple[str | None, str] | None
     count: int
+    offset: int = 0  # how many the pages before served
 
 
 def lenient(headers: Headers) -> bool:
@@ -200,7 +203,9 @@ def patient_search(args: MultiDict[str, str], headers: Headers) -> PatientSearch
     token = None if identifier is None else read_token(identifier)
     if token is not None and "," in token[1]:
         raise Refused("identifier takes one system|value.", "not-supported")
-    return PatientSearch(uuids=uuids, identifier=token, count=read_count(args))
+    cursor = _one(args, "_cursor")
+    offset = 0 if cursor is None else read_patients_cursor(cursor, MAX_PATIENT_OFFSET)
+    return PatientSearch(uuids=uuids, identifier=token, count=read_count(args), offset=offset)
 
 
 def uuid_or_none(text: str) -> uuid.UUID | None:

@@ -19,7 +19,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotAcceptable, NotFound, Reque
 from monitor_app.audit.recorder import add_audit_detail, add_audit_patient, audited
 from monitor_app.fhir import services
 from monitor_app.fhir.capability import capability_statement
-from monitor_app.fhir.cursor import write_cursor
+from monitor_app.fhir.cursor import write_cursor, write_patients_cursor
 from monitor_app.fhir.outcomes import FHIR_JSON, fhir_response, register_outcomes
 from monitor_app.fhir.paging import observation_page
 from monitor_app.fhir.params import check_known, observation_search, patient_search, uuid_or_none
@@ -78,6 +78,12 @@ def base_url() -> str:
     return url_for("fhir.Metadata", _external=True).removesuffix("/metadata")
 
 
+def next_page(resource_type: str, cursor: str) -> str:
+    """This search's URL with the next page's cursor (the search's own parameters kept)."""
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k != "_cursor"]
+    return f"{base_url()}/{resource_type}?{urlencode([*kept, ('_cursor', cursor)])}"
+
+
 def visible_patient(session: Session, patient_uuid: uuid.UUID) -> Patient | None:
     """The patient, if the caller may see them (as the JSON API finds them), named in the
     request's audit record; None otherwise."""
@@ -122,13 +128,23 @@ class Patients(MethodView):
         """Search Patients by identifier (the MRN) or _id."""
         search = patient_search(request.args, request.headers)
         found, total = services.patients_matching(
-            db.session, uuids=search.uuids, identifier=search.identifier, limit=search.count
+            db.session,
+            uuids=search.uuids,
+            identifier=search.identifier,
+            limit=search.count,
+            offset=search.offset,
         )
         add_audit_detail(patients=[str(patient.uuid) for patient in found])
         if len(found) == 1:
             add_audit_patient(found[0].uuid)
+        served = search.offset + len(found)
+        next_url = (
+            next_page("Patient", write_patients_cursor(served))
+            if found and served < total
+            else None
+        )
         resources = [patient_resource(patient) for patient in found]
-        return fhir_response(searchset(base_url(), request.url, None, total, resources))
+        return fhir_response(searchset(base_url(), request.url, next_url, total, resources))
 
 
 class Observations(MethodView):
@@ -144,9 +160,7 @@ class Observations(MethodView):
         page = observation_page(db.session, patient.id, search)
         next_url = None
         if page.next_cursor is not None:
-            kept = [(k, v) for k, v in request.args.items(multi=True) if k != "_cursor"]
-            query = urlencode([*kept, ("_cursor", write_cursor(page.next_cursor))])
-            next_url = f"{base_url()}/Observation?{query}"
+            next_url = next_page("Observation", write_cursor(page.next_cursor))
         add_audit_detail(observations=len(page.resources))
         return fhir_response(
             searchset(base_url(), request.url, next_url, page.total, page.resources)

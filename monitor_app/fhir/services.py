@@ -56,9 +56,11 @@ def patients_matching(
     uuids: Sequence[uuid.UUID] | None,
     identifier: tuple[str | None, str] | None,
     limit: int,
+    offset: int = 0,
 ) -> tuple[list[Patient], int]:
     """Up to `limit` patients with one of these uuids and this identifier ((system, value);
-    a None system matches any, '' only none), oldest first; and how many match in all."""
+    a None system matches any, '' only none), oldest first, after the first `offset`; and how
+    many match in all."""
     conditions: list[ColumnElement[bool]] = []
     if uuids is not None:
         conditions.append(Patient.uuid.in_(uuids))
@@ -70,7 +72,7 @@ def patients_matching(
         elif system is not None:
             conditions.append(Patient.identifier_system == system)
     total = session.scalar(select(func.count()).select_from(Patient).where(*conditions)) or 0
-    query = select(Patient).where(*conditions).order_by(Patient.id).limit(limit)
+    query = select(Patient).where(*conditions).order_by(Patient.id).offset(offset).limit(limit)
     return list(session.scalars(query)), total
 
 

@@ -372,6 +372,25 @@ def test_patients_are_searched_by_mrn_or_id(
     assert bundle["total"] == len(found)
 
 
+def test_patient_search_pages_follow_next_links_to_every_match_once(
+    client: FlaskClient, make_patient: Callable
+) -> None:
+    made = [make_patient(name) for name in ("ada", "bea", "cy", "dee", "eve")]
+    ids = ",".join(patient.uuid for patient in made[:4])
+
+    pages, walked = walk(client, f"/fhir/Patient?_id={ids}&_count=3")
+
+    assert [len(entries(page)) for page in pages] == [3, 1]
+    assert {page["total"] for page in pages} == {4}
+    assert sorted(p["id"] for p in walked) == sorted(patient.uuid for patient in made[:4])
+    next_url = link(pages[0], "next")
+    assert next_url is not None and "_count=3" in next_url and "_id=" in next_url
+    assert link(pages[-1], "next") is None
+    # A page that ends exactly at the last match says there is no next one.
+    pages, _ = walk(client, f"/fhir/Patient?_id={ids}&_count=2")
+    assert [len(entries(page)) for page in pages] == [2, 2]
+
+
 def test_an_unknown_patient_is_not_found(client: FlaskClient) -> None:
     outcome(client.get(f"/fhir/Patient/{uuid.uuid4()}"), 404, "not-found")
     bundle = search(client, str(uuid.uuid4()))

@@ -132,6 +132,18 @@ PATIENT_SEARCHES = [
     ("_id=" + ",".join([PATIENT] * 21), 400, "too-costly"),
     ("identifier=MRN-1&_count=-5", 400, "invalid"),
     ("identifier=" + "x" * 300, 400, "too-long"),
+    ("identifier=MRN-1&_cursor=!!!", 400, "invalid"),
+    ("identifier=MRN-1&_cursor=" + garbled("1~p~-1"), 400, "invalid"),
+    ("identifier=MRN-1&_cursor=" + garbled("1~p~100001"), 400, "invalid"),
+    ("identifier=MRN-1&_cursor=" + garbled("1~p~1e3"), 400, "invalid"),
+    ("identifier=MRN-1&_cursor=" + garbled("2~p~1"), 400, "invalid"),
+    ("identifier=MRN-1&_cursor=" + garbled("1~p~1~1"), 400, "invalid"),
+    # An Observation search's cursor is not a Patient search's.
+    (
+        "identifier=MRN-1&_cursor=" + garbled(f"1~{PATIENT}~d~2025-01-31T08:00:00+00:00~0"),
+        400,
+        "invalid",
+    ),
 ]
 
 
