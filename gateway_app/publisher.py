@@ -1,21 +1,29 @@
 """Publisher: sends to Kafka and says when the broker has the message, so an HL7 sender is
-answered AA only for what is stored (acks=all, idempotent: shared.kafka.producer_config)."""
+answered AA only for what is stored (acks=all, idempotent: shared.kafka.producer_config).
+
+A producer stuck for good (shared.producer_recovery) is replaced: what it held fails, its
+senders are answered AE and resend, and the new producer takes their messages."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from shared.kafka import Connectable, TopicSettings, ensure_vigil_topics, producer_config
+from shared.producer_recovery import StallWatch, needs_new_producer
 
 log = logging.getLogger(__name__)
 
 # How long a message may wait for the broker before its sender is told AE (and resends).
 DELIVERY_TIMEOUT_MS = 10_000
+# Shorter than that: a producer that delivers nothing while the broker answers is replaced
+# before its messages time out, or each resend would wait on the stuck producer again.
+STALL_TIMEOUT_S = 5.0
 
 
 class Publisher:
@@ -29,6 +37,7 @@ class Publisher:
         dead_letter_topic: str,
         topic_settings: TopicSettings = TopicSettings(),  # noqa: B008  (frozen)
         compression: str = "lz4",
+        stall_timeout: float = STALL_TIMEOUT_S,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
@@ -36,8 +45,12 @@ class Publisher:
         self.topic_settings = topic_settings
         self.compression = compression
         self._producer: Producer | None = None
+        self._lock = threading.Lock()
+        self._fatal: str | None = None
+        self._watch = StallWatch(bootstrap, stall_timeout)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.stats = {"producer_restarts": 0}
 
     def start(self) -> None:
         try:
@@ -47,14 +60,7 @@ class Publisher:
         except KafkaException as exc:
             # The producer waits for the broker; the topics are made by whoever reaches it.
             log.warning("could not ensure the topics", extra={"error": str(exc)})
-        self._producer = Producer(
-            producer_config(
-                self.bootstrap,
-                self.compression,
-                logger=log,
-                **{"message.timeout.ms": DELIVERY_TIMEOUT_MS},
-            )
-        )
+        self._producer = self._new_producer()
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="hl7-publisher", daemon=True)
         self._thread.start()
@@ -88,21 +94,73 @@ class Publisher:
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
             if err is None:
+                self._watch.progressed()
                 future.set_result(None)
-            else:
-                future.set_exception(KafkaException(err))
+                return
+            if needs_new_producer(err):
+                self._fatal = str(err)
+            future.set_exception(KafkaException(err))
 
-        try:
-            self._producer.produce(
-                topic, key=key, value=value, headers=headers, on_delivery=on_delivery
-            )
-        except (BufferError, KafkaException) as exc:
-            future.set_exception(exc)
+        with self._lock:
+            if self._fatal is not None:
+                self._recreate(self._fatal)
+            try:
+                self._producer.produce(
+                    topic, key=key, value=value, headers=headers, on_delivery=on_delivery
+                )
+            except (BufferError, KafkaException) as exc:
+                if isinstance(exc, KafkaException) and needs_new_producer(exc.args[0]):
+                    self._fatal = str(exc)
+                future.set_exception(exc)
         return future
 
+    def _new_producer(self) -> Producer:
+        return Producer(
+            producer_config(
+                self.bootstrap,
+                self.compression,
+                error_cb=self._on_error,
+                logger=log,
+                **{"message.timeout.ms": DELIVERY_TIMEOUT_MS},
+            )
+        )
+
+    def _recreate(self, reason: str) -> None:
+        """Replace the producer; what the old one held fails (its senders resend)."""
+        log.error("producer stuck; recreating it", extra={"reason": reason})
+        old = self._producer
+        old.purge(in_queue=True, in_flight=True)
+        deadline = time.monotonic() + 2.0
+        # The purged messages' reports: each fails its future, so its sender is answered.
+        while len(old) and time.monotonic() < deadline:
+            old.poll(0.1)
+        self._producer = self._new_producer()
+        self._fatal = None
+        self._watch.progressed()
+        self.stats["producer_restarts"] += 1
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = str(err)
+        log.log(
+            logging.ERROR if err.fatal() else logging.WARNING,
+            "producer error",
+            extra={"error": str(err), "fatal": err.fatal()},
+        )
+
     def _serve(self) -> None:
+        """Serve the delivery reports, and replace a producer that is stuck: nothing else
+        would, since its senders wait on it rather than send more."""
         while not self._stop.is_set():
+            with self._lock:
+                if self._fatal is not None:
+                    self._recreate(self._fatal)
+                elif self._watch.stalled(len(self._producer)):
+                    self._recreate("no delivery for a while although the broker answers")
+                producer = self._producer
             try:
-                self._producer.poll(0.1)
+                producer.poll(0.1)
             except KafkaException as exc:
+                if exc.args[0].fatal():
+                    self._fatal = str(exc)
                 log.error("producer error", extra={"error": str(exc)})

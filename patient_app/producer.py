@@ -12,13 +12,8 @@ from typing import Any
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
 
-from shared.kafka import (
-    Connectable,
-    TopicSettings,
-    broker_reachable,
-    ensure_topic,
-    producer_config,
-)
+from shared.kafka import Connectable, TopicSettings, broker_reachable, ensure_topic, producer_config
+from shared.producer_recovery import PURGED, StallWatch, needs_new_producer
 from shared.schemas import vitals_errors
 from shared.telemetry import SAMPLES_DELIVERY_FAILED, SAMPLES_PRODUCED
 
@@ -26,29 +21,14 @@ from .exceptions import KafkaError
 
 log = logging.getLogger(__name__)
 
-_PURGED = {RdKafkaError._PURGE_QUEUE, RdKafkaError._PURGE_INFLIGHT}
-# The broker no longer takes this producer's id: a broker restarted without its state may have
-# handed the same id to another producer. Each sample then fails at once, so nothing stalls;
-# only a new producer, with a new id, gets through.
-_ID_REJECTED = {
-    RdKafkaError.PRODUCER_FENCED,
-    RdKafkaError.INVALID_PRODUCER_EPOCH,
-    RdKafkaError.UNKNOWN_PRODUCER_ID,
-    RdKafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
-}
-
 # Samples queued while the broker is away are kept this long before they count as lost.
 MESSAGE_TIMEOUT_MS = 300_000
 
 
 class VitalsProducer:
-    """A confluent-kafka producer that rebuilds itself instead of going silent.
-
-    Two ways an idempotent producer gets stuck: a fatal error (it then refuses every send),
-    and a broker that restarted without its state (the producer retries with a producer id
-    the broker no longer knows, forever, without ever reporting a fatal error). In both cases
-    the service builds a fresh producer and re-sends what the old one still held.
-    """
+    """A confluent-kafka producer that rebuilds itself instead of going silent: when it is
+    stuck for good (shared.producer_recovery), the service builds a fresh producer and re-sends
+    what the old one still held."""
 
     transport = "kafka"
 
@@ -68,8 +48,7 @@ class VitalsProducer:
         self._producer: Producer | None = None
         self._lock = threading.Lock()
         self._fatal: str | None = None
-        self._last_progress = time.monotonic()
-        self._next_stall_check = 0.0
+        self._watch = StallWatch(bootstrap_servers, stall_timeout)
         self._resend: list[tuple[bytes | None, bytes]] = []
         self.stats = {
             "sent": 0,
@@ -113,7 +92,7 @@ class VitalsProducer:
                 raise KafkaError("The producer is not running.")
             if self._fatal is not None:
                 self._recreate(self._fatal)
-            elif self._stalled():
+            elif self._watch.stalled(len(self._producer)):
                 self._recreate("no delivery for a while although the broker answers")
             try:
                 self._produce(str(patient_uuid), payload)
@@ -123,8 +102,7 @@ class VitalsProducer:
                 self._produce(str(patient_uuid), payload)
             except KafkaException as exc:
                 # After a fatal error, produce() fails with _FATAL, an error not flagged fatal.
-                error = exc.args[0]
-                if not (error.fatal() or error.code() == RdKafkaError._FATAL):
+                if not needs_new_producer(exc.args[0]):
                     raise KafkaError(str(exc)) from exc
                 self._recreate(self._fatal or str(exc))
                 self._produce(str(patient_uuid), payload)
@@ -142,7 +120,7 @@ class VitalsProducer:
         reachable = broker_reachable(self.bootstrap, 1.0)
         with self._lock:
             undelivered = len(self._producer) if self._producer is not None else 0
-        waiting_for = time.monotonic() - self._last_progress if undelivered else 0.0
+        waiting_for = self._watch.waiting_for(undelivered)
         return {
             "kafka": "ok" if reachable else "unreachable",
             "topic": self.topic,
@@ -166,18 +144,6 @@ class VitalsProducer:
             )
         )
 
-    def _stalled(self) -> bool:
-        """Samples wait, none was delivered for `stall_timeout`, yet the broker answers."""
-        now = time.monotonic()
-        if len(self._producer) == 0:
-            self._last_progress = now
-            return False
-        if now - self._last_progress < self.stall_timeout or now < self._next_stall_check:
-            return False
-        # A metadata round trip: at most once per stall_timeout, whatever the send rate.
-        self._next_stall_check = now + self.stall_timeout
-        return broker_reachable(self.bootstrap, 1.0)
-
     def _recreate(self, reason: str) -> None:
         """Replace the producer; what the old one still held is sent again by the new one."""
         log.error("producer stuck; recreating it", extra={"reason": reason})
@@ -189,7 +155,7 @@ class VitalsProducer:
             self._serve(old, 0.1)
         self._producer = self._new_producer()
         self._fatal = None
-        self._last_progress = time.monotonic()
+        self._watch.progressed()
         self.stats["producer_restarts"] += 1
         resend, self._resend = self._resend, []
         for key, payload in resend:
@@ -221,11 +187,11 @@ class VitalsProducer:
     def _on_delivery(self, err: RdKafkaError | None, msg: Message) -> None:
         if err is None:
             self.stats["delivered"] += 1
-            self._last_progress = time.monotonic()
+            self._watch.progressed()
             return
-        if err.fatal() or err.code() in _ID_REJECTED:
+        if needs_new_producer(err):
             self._fatal = str(err)
-        if err.code() in _PURGED or self._fatal is not None:
+        if err.code() in PURGED or self._fatal is not None:
             # Purged by _recreate, or failed with the producer itself: the next one sends it.
             self._resend.append((msg.key(), msg.value()))
             return
