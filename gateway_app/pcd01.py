@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -137,6 +137,7 @@ EXPECTED_UNITS: dict[Vital, frozenset[Unit]] = {
 # OBX-11 result statuses of a value that stands: final, corrected, preliminary, unverified
 # (R: what monitors send for live numerics). Others (X: cannot be obtained; D, W) do not.
 _STANDING_STATUSES = frozenset({"", "F", "C", "P", "R"})
+_WEST_UNDER_AN_HOUR = re.compile(r"-00([0-5]\d)$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 # PID-3's identifier type for a medical record number, preferred over other repetitions.
 _MRN_TYPES = ("MR", "MRN", "PI", "PT")
@@ -385,6 +386,9 @@ def _instant(raw: str, local_zone: tzinfo, where: str) -> datetime | None:
         moment = parse_datetime(raw)
     except (ValueError, OverflowError, TypeError):
         raise Unusable(f"{where}: {raw[:30]!r} is not an HL7 date and time") from None
+    if (west := _WEST_UNDER_AN_HOUR.search(raw)) and moment.tzinfo is not None:
+        # python-hl7 reads -0030 as +00:30: the hours, 0, carry no sign for the minutes.
+        moment = moment.replace(tzinfo=timezone(-timedelta(minutes=int(west[1]))))
     if len(re.split(r"[+-]", raw, maxsplit=1)[0]) < 12:
         raise Unusable(f"{where}: {raw[:30]!r} is not precise to the minute")
     if moment.tzinfo is None:

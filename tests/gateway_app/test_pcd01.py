@@ -72,6 +72,20 @@ def test_a_time_without_offset_is_in_the_configured_zone():
     assert observations.taken_at == datetime(2026, 12, 2, 9, 59, 55, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("offset", "utc"),
+    [
+        ("-0030", datetime(2026, 12, 2, 12, 29, 55, tzinfo=UTC)),
+        ("+0030", datetime(2026, 12, 2, 11, 29, 55, tzinfo=UTC)),
+        ("-0530", datetime(2026, 12, 2, 17, 29, 55, tzinfo=UTC)),
+        ("-0000", datetime(2026, 12, 2, 11, 59, 55, tzinfo=UTC)),
+    ],
+)
+def test_an_offset_west_of_utc_by_minutes_keeps_its_sign(offset, utc):
+    text = PCD01.replace("20261202115955+0000", f"20261202115955{offset}")
+    assert read_observations(parse(text)).taken_at == utc
+
+
 def test_the_same_mrn_gives_the_same_uuid_and_another_secret_another():
     first = patient_uuid_for("urn:x", "MRN-1", "a" * 32)
     assert first == patient_uuid_for("urn:x", "MRN-1", "a" * 32)
