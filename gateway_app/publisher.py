@@ -9,13 +9,12 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-import time
 from datetime import UTC, datetime
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from shared.kafka import Connectable, TopicSettings, ensure_vigil_topics, producer_config
-from shared.producer_recovery import StallWatch, needs_new_producer
+from shared.producer_recovery import StallWatch, needs_new_producer, purge
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +127,8 @@ class Publisher:
     def _recreate(self, reason: str) -> None:
         """Replace the producer; what the old one held fails (its senders resend)."""
         log.error("producer stuck; recreating it", extra={"reason": reason})
-        old = self._producer
-        old.purge(in_queue=True, in_flight=True)
-        deadline = time.monotonic() + 2.0
-        # The purged messages' reports: each fails its future, so its sender is answered.
-        while len(old) and time.monotonic() < deadline:
-            old.poll(0.1)
+        # Each purged message's report fails its future, so its sender is answered.
+        purge(self._producer, lambda producer, timeout: producer.poll(timeout))
         self._producer = self._new_producer()
         self._fatal = None
         self._watch.progressed()

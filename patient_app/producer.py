@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -13,7 +12,7 @@ from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
 
 from shared.kafka import Connectable, TopicSettings, broker_reachable, ensure_topic, producer_config
-from shared.producer_recovery import PURGED, StallWatch, needs_new_producer
+from shared.producer_recovery import PURGED, StallWatch, needs_new_producer, purge
 from shared.schemas import vitals_errors
 from shared.telemetry import SAMPLES_DELIVERY_FAILED, SAMPLES_PRODUCED
 
@@ -147,12 +146,8 @@ class VitalsProducer:
     def _recreate(self, reason: str) -> None:
         """Replace the producer; what the old one still held is sent again by the new one."""
         log.error("producer stuck; recreating it", extra={"reason": reason})
-        old = self._producer
         # Purged messages come back through _on_delivery, which keeps them for re-sending.
-        old.purge(in_queue=True, in_flight=True)
-        deadline = time.monotonic() + 2.0
-        while len(old) and time.monotonic() < deadline:
-            self._serve(old, 0.1)
+        purge(self._producer, self._serve)
         self._producer = self._new_producer()
         self._fatal = None
         self._watch.progressed()

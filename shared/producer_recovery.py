@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, Producer
 
 from shared.kafka import Connectable, broker_reachable
 
@@ -34,6 +34,17 @@ def needs_new_producer(err: KafkaError) -> bool:
     """Whether after `err` only a new producer gets through. After a fatal error, produce()
     fails with _FATAL, an error not itself flagged fatal."""
     return err.fatal() or err.code() in ID_REJECTED or err.code() == KafkaError._FATAL
+
+
+def purge(
+    producer: Producer, serve: Callable[[Producer, float], None], timeout: float = 2.0
+) -> None:
+    """Drop all `producer` holds, and serve the purged messages' reports (their callbacks see
+    a PURGED error and decide what becomes of each) for up to `timeout` seconds."""
+    producer.purge(in_queue=True, in_flight=True)
+    deadline = time.monotonic() + timeout
+    while len(producer) and time.monotonic() < deadline:
+        serve(producer, 0.1)
 
 
 class StallWatch:

@@ -12,7 +12,7 @@ from devserver.processes import RestartableBroker
 from gateway_app.mllp import MllpServer
 from gateway_app.pcd01 import patient_uuid_for
 from gateway_app.publisher import Publisher
-from tests.gateway_app.test_mllp import SECRET, msa, oru, send, settings
+from tests.gateway_app.test_mllp import SECRET, msa, oru, send, serving
 from tests.helpers import read_messages
 from tests.patient_app.test_broker_restart import RECOVERY_DEADLINE_S, take_the_first_producer_id
 
@@ -30,12 +30,8 @@ def gateway(broker: RestartableBroker) -> Iterator[MllpServer]:
     suffix = uuid.uuid4().hex[:10]
     # A short stall timeout: the same rule as the default's, found sooner.
     publisher = Publisher(broker.bootstrap, f"vitals-{suffix}", f"dlq-{suffix}", stall_timeout=2)
-    server = MllpServer(settings(), publisher)
-    server.start()
-    try:
+    with serving(publisher) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("id_taken", [False, True], ids=["stalled", "id-taken"])

@@ -4,6 +4,7 @@ import ipaddress
 import json
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import hl7
@@ -57,17 +58,25 @@ def settings(**overrides) -> GatewaySettings:
     return GatewaySettings(**(values | overrides))
 
 
-@pytest.fixture
-def gateway(tansu_bootstrap, topic_names) -> Iterator[MllpServer]:
-    publisher = Publisher(
-        tansu_bootstrap, topic_names["KAFKA_TOPIC"], topic_names["KAFKA_DLQ_TOPIC"]
-    )
-    server = MllpServer(settings(), publisher)
+@contextmanager
+def serving(publisher: Publisher, **overrides) -> Iterator[MllpServer]:
+    """An MLLP server publishing with `publisher`, its settings()'s but for `overrides`."""
+    server = MllpServer(settings(**overrides), publisher)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+def topic_publisher(bootstrap: str, topic_names: dict[str, str]) -> Publisher:
+    return Publisher(bootstrap, topic_names["KAFKA_TOPIC"], topic_names["KAFKA_DLQ_TOPIC"])
+
+
+@pytest.fixture
+def gateway(tansu_bootstrap, topic_names) -> Iterator[MllpServer]:
+    with serving(topic_publisher(tansu_bootstrap, topic_names)) as server:
+        yield server
 
 
 def send(server: MllpServer, text: str) -> hl7.Message:

@@ -16,9 +16,7 @@ import hl7
 import pytest
 
 from devserver.ports import free_port
-from gateway_app.mllp import MllpServer
 from gateway_app.pcd01 import patient_uuid_for, read_observations
-from gateway_app.publisher import Publisher
 from patient_app import create_app
 from patient_app.config import PATIENT_SETTINGS
 from patient_app.hl7_sender import MAX_ACK_BYTES, Hl7Sender
@@ -28,7 +26,7 @@ from shared.config import ConfigError, load_settings
 from shared.lifecycle import background_service, start_background, stop_background
 from tests.auth import token_for
 from tests.bearer import client_with
-from tests.gateway_app.test_mllp import SECRET, settings
+from tests.gateway_app.test_mllp import SECRET, serving, topic_publisher
 
 PATIENT = uuid.UUID("8a1c7e0e-3f0b-4d7e-9a59-0c6f2b1d4e11")
 IDENTIFIER = HospitalIdentifier("VIGIL-SIM", "SIM-0001")
@@ -52,17 +50,8 @@ def sender(port: int, **options) -> Hl7Sender:
     return Hl7Sender("127.0.0.1", port, {PATIENT: IDENTIFIER}, "VIGIL-SIM", **options)
 
 
-@contextmanager
-def gateway_on(tansu_bootstrap, topic_names, port: int = 0, **overrides) -> Iterator[MllpServer]:
-    publisher = Publisher(
-        tansu_bootstrap, topic_names["KAFKA_TOPIC"], topic_names["KAFKA_DLQ_TOPIC"]
-    )
-    server = MllpServer(settings(port=port, **overrides), publisher)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def gateway_on(tansu_bootstrap, topic_names, port: int = 0, **overrides):
+    return serving(topic_publisher(tansu_bootstrap, topic_names), port=port, **overrides)
 
 
 def test_the_gateway_reads_the_oru_back_as_the_same_sample():
