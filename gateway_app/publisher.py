@@ -10,11 +10,12 @@ import concurrent.futures
 import logging
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from shared.kafka import Connectable, TopicSettings, ensure_vigil_topics, producer_config
-from shared.producer_recovery import StallWatch, needs_new_producer, purge
+from shared.producer_recovery import StallWatch, needs_new_producer, producer_health, purge
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,11 @@ class Publisher:
         if self._producer is not None:
             self._producer.flush(timeout)
             self._producer = None
+
+    def health(self) -> dict[str, Any]:
+        producer = self._producer
+        pending = len(producer) if producer is not None else 0
+        return {**producer_health(self.bootstrap, pending, self._watch), **self.stats}
 
     def publish(self, key: str | None, value: bytes) -> concurrent.futures.Future:
         return self._send(self.topic, key, value, [])

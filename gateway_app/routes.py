@@ -12,7 +12,11 @@ bp = Blueprint("health", __name__)
 @bp.get("/health")
 @public_identified
 def health():
-    """Whether the gateway listens (its counters to admins; the status to anyone)."""
+    """Whether the gateway listens and Kafka takes its messages (the details to admins; the
+    status to anyone): without Kafka every sender is answered AE."""
     server = background_service(current_app, "mllp")
-    report = {"status": "ok" if server.running else "down", "mllp": dict(server.stats)}
-    return report_for_caller(report), 200 if server.running else 503
+    kafka = server.publisher.health()
+    healthy = server.running and kafka["kafka"] == "ok" and not kafka["stalled"]
+    status = "ok" if healthy else "degraded" if server.running else "down"
+    report = {"status": status, "mllp": dict(server.stats), "kafka": kafka}
+    return report_for_caller(report), 200 if healthy else 503

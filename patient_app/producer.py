@@ -11,8 +11,14 @@ from typing import Any
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
 
-from shared.kafka import Connectable, TopicSettings, broker_reachable, ensure_topic, producer_config
-from shared.producer_recovery import PURGED, StallWatch, needs_new_producer, purge
+from shared.kafka import Connectable, TopicSettings, ensure_topic, producer_config
+from shared.producer_recovery import (
+    PURGED,
+    StallWatch,
+    needs_new_producer,
+    producer_health,
+    purge,
+)
 from shared.schemas import vitals_errors
 from shared.telemetry import SAMPLES_DELIVERY_FAILED, SAMPLES_PRODUCED
 
@@ -116,17 +122,10 @@ class VitalsProducer:
 
     def health(self) -> dict[str, Any]:
         """Whether the broker answers, and how many samples wait for delivery."""
-        reachable = broker_reachable(self.bootstrap, 1.0)
         with self._lock:
             undelivered = len(self._producer) if self._producer is not None else 0
-        waiting_for = self._watch.waiting_for(undelivered)
-        return {
-            "kafka": "ok" if reachable else "unreachable",
-            "topic": self.topic,
-            "undelivered": undelivered,
-            "stalled": waiting_for > self.stall_timeout,
-            **self.stats,
-        }
+        health = producer_health(self.bootstrap, undelivered, self._watch)
+        return {**health, "topic": self.topic, **self.stats}
 
     def _produce(self, key: str | bytes | None, payload: bytes) -> None:
         self._producer.produce(self.topic, key=key, value=payload, on_delivery=self._on_delivery)

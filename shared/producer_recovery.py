@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
@@ -81,3 +82,13 @@ class StallWatch:
         # A metadata round trip: at most once per stall_timeout, whatever the send rate.
         self._next_check = now + self.stall_timeout
         return broker_reachable(self.bootstrap, 1.0)
+
+
+def producer_health(bootstrap: Connectable, pending: int, watch: StallWatch) -> dict[str, Any]:
+    """Whether the broker answers, how many messages wait, and whether they wait on a stuck
+    producer: what /health says of a producer."""
+    return {
+        "kafka": "ok" if broker_reachable(bootstrap, 1.0) else "unreachable",
+        "undelivered": pending,
+        "stalled": watch.waiting_for(pending) > watch.stall_timeout,
+    }
