@@ -41,7 +41,7 @@ POLICY: dict[tuple[str, str], Allowed] = {
 @pytest.fixture(autouse=True)
 def no_broker_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """/health asks the broker, a second each time none answers: not what this is about."""
-    monkeypatch.setattr("patient_app.producer.broker_reachable", lambda *_args: False)
+    monkeypatch.setattr("shared.producer_recovery.broker_reachable", lambda *_args: False)
 
 
 (
