@@ -17,6 +17,7 @@ from typing import Any
 
 from data_app.alerts import AlertDecision
 from shared.alarm_text import display_name
+from shared.blood_pressure import format_bp
 from shared.news2 import PARAMETERS, News2, deviation, round_temperature
 
 # What each side of each vital is called in any alert. None of these is a word the
@@ -109,7 +110,7 @@ def _vital(parameter: str, sample: Mapping[str, Any]) -> str:
     if parameter == "spo2":
         return f"SpO2 {sample['spo2']}%"
     if parameter == "systolic":
-        return f"BP {sample['systolic']}/{sample['diastolic']} mmHg"
+        return f"BP {format_bp(sample['systolic'], sample['diastolic'])} mmHg"
     if parameter == "pulse":
         return f"pulse {sample['pulse']} bpm"
     # The value the chart was scored on, so the text never contradicts its sub-score.

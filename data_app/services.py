@@ -26,6 +26,7 @@ from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
 from data_app.decoding import DEFAULT_CLOCK_SKEW, claimed_patient
 from shared.analysis_queue import Origin
+from shared.blood_pressure import format_bp
 from shared.db import db, utcnow
 from shared.events import PATIENTS
 from shared.models import Notification, Patient, PatientMetric
@@ -53,7 +54,7 @@ class StoredSample:
             "patient_name": sample.get("patient_name"),
             "timestamp": sample["timestamp"].isoformat(),
             **{field: sample[field] for field in _METRIC_FIELDS[1:]},
-            "bp": f"{sample['systolic']}/{sample['diastolic']}",
+            "bp": format_bp(sample["systolic"], sample["diastolic"]),
             "news2_score": self.news2.score,
             "news2_band": self.news2.band,
         }

@@ -19,8 +19,9 @@ from typing import Any
 import hl7
 from hl7.datatypes import parse_datetime
 
+from shared.blood_pressure import format_bp
 from shared.patient_ids import identifier_uuid
-from shared.schemas import IDENTIFIER_SYSTEM_LENGTH, IDENTIFIER_VALUE_LENGTH, format_bp
+from shared.schemas import IDENTIFIER_SYSTEM_LENGTH, IDENTIFIER_VALUE_LENGTH
 
 
 class Unusable(ValueError):  # noqa: N818  (a reason, not a crash)

@@ -7,6 +7,8 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 
+from shared.blood_pressure import format_bp
+
 SCENARIOS: tuple[str, ...] = (
     "normal",
     "tachycardia",
@@ -33,7 +35,7 @@ class Vitals:
     @property
     def bp(self) -> str:
         """Blood pressure as charted, e.g. "120/80"."""
-        return f"{self.systolic}/{self.diastolic}"
+        return format_bp(self.systolic, self.diastolic)
 
 
 class UnknownScenarioError(ValueError):

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 # An alarm names who acknowledged it (alarms.acknowledged_by -> users.id): the users table
 # must be in the metadata wherever these models are, or create_all cannot order the tables.
 from shared import identity as _identity  # noqa: F401
+from shared.blood_pressure import format_bp
 from shared.db import Base, UTCDateTime, utcnow
 
 # BIGINT on PostgreSQL; SQLite only autoincrements a column declared INTEGER.
@@ -89,7 +90,7 @@ class PatientMetric(Base):
 
     @property
     def bp(self) -> str:
-        return f"{self.systolic}/{self.diastolic}"
+        return format_bp(self.systolic, self.diastolic)
 
     def __repr__(self) -> str:
         return f"<PatientMetric patient={self.patient_id} at {self.timestamp.isoformat()}>"

@@ -46,10 +46,6 @@ _BP_PATTERN = re.compile(r"^(\d{1,3})/(\d{1,3})$")
 _USUAL_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
 
 
-def format_bp(systolic: int, diastolic: int) -> str:
-    return f"{systolic}/{diastolic}"
-
-
 def parse_bp(value: str) -> tuple[int, int]:
     """'120/80' -> (120, 80); raises ValidationError for anything else."""
     match = _BP_PATTERN.match(value) if isinstance(value, str) else None

@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from monitor_app.config import EXPORT_MAX_SPAN_DAYS, METRICS_LIMIT, METRICS_MAX_LIMIT
 from monitor_app.fields import Instant, check_window
+from shared.blood_pressure import format_bp
 
 INSTANT_FORMAT = (
     "ISO-8601 with a UTC offset, e.g. 2025-01-31T08:00:00Z (write '+' as %2B in "
@@ -56,7 +57,7 @@ def dump_samples(rows: Iterable[Any]) -> list[dict[str, Any]]:
             "timestamp": row.timestamp.isoformat(),
             "pulse": row.pulse,
             "resp_rate": row.resp_rate,
-            "bp": f"{row.systolic}/{row.diastolic}",
+            "bp": format_bp(row.systolic, row.diastolic),
             "systolic": row.systolic,
             "diastolic": row.diastolic,
             "spo2": row.spo2,
