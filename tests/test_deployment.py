@@ -10,6 +10,7 @@ import re
 import shlex
 import subprocess
 import sys
+from ipaddress import ip_network
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
@@ -52,6 +53,7 @@ APP_SETTINGS = {
     "patient-1": PATIENT_SETTINGS,
     "patient-2": PATIENT_SETTINGS,
     "patient-3": PATIENT_SETTINGS,
+    "patient-4": PATIENT_SETTINGS,
 }
 
 # The settings naming the token key files: the private one only monitor_app reads.
@@ -280,6 +282,7 @@ def test_compose_runs_every_app_on_apache_kafka(compose):
         "patient-1",
         "patient-2",
         "patient-3",
+        "patient-4",
     } <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka")
     assert "controller" in kafka_node_properties(compose)["process.roles"]
@@ -359,7 +362,8 @@ def test_kafka_setup_makes_each_identity_with_the_password_its_app_uses(compose)
     assert made == used
 
 
-@pytest.mark.parametrize("name", ["monitor", "worker", "analyser"])
+# The simulator that sends over HL7 talks to the gateway, never to Kafka.
+@pytest.mark.parametrize("name", ["monitor", "worker", "analyser", "patient-4"])
 def test_apps_that_do_not_use_kafka_hold_no_kafka_credentials(compose, name):
     service = compose["services"][name]
     assert not [variable for variable in service["environment"] if variable.startswith("KAFKA_")]
@@ -368,8 +372,85 @@ def test_apps_that_do_not_use_kafka_hold_no_kafka_credentials(compose, name):
 
 
 def test_one_patient_deteriorates(compose):
-    commands = [" ".join(compose["services"][f"patient-{i}"]["command"]) for i in (1, 2, 3)]
+    commands = [" ".join(compose["services"][f"patient-{i}"]["command"]) for i in (1, 2, 3, 4)]
     assert any("deteriorating" in command for command in commands)
+
+
+# Where Docker takes a compose network's addresses from, unless its daemon is told otherwise.
+DOCKER_ADDRESS_POOLS = ("172.17.0.0/16", "172.31.0.0/16", "192.168.0.0/16")
+
+
+def patient_settings(service: dict) -> dict:
+    """patient_app's settings as compose's environment and command line give them."""
+    environment = {key: str(value) for key, value in service["environment"].items()}
+    args = service["command"]
+    assert args[:3] == ["python", "-m", "patient_app"], args
+    options = dict(zip(args[3::2], args[4::2], strict=True))
+    if "--protocol" in options:  # as patient_app/__main__.py passes it on
+        environment["PATIENT_PROTOCOL"] = options["--protocol"]
+    return load_settings(PATIENT_SETTINGS, environment, dotenv=False)
+
+
+def compose_patients(compose: dict) -> dict[str, dict]:
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if name.startswith("patient-")
+    }
+
+
+def test_compose_runs_the_procfiles_patients(compose):
+    """The same four named patients as `make run`, the same one over HL7."""
+    procfile = [
+        shlex.split(line.split(":", 1)[1])
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("patient")
+    ]
+
+    def named(args: list[str]) -> tuple[str, str, str]:
+        options = dict(zip(args[3::2], args[4::2], strict=True))
+        return (
+            options["--name"],
+            options.get("--scenario", "normal"),
+            options.get("--protocol", "kafka"),
+        )
+
+    theirs = sorted(named(service["command"]) for service in compose_patients(compose).values())
+    assert theirs == sorted(named(args) for args in procfile)
+
+
+def test_the_hl7_patient_sends_to_the_gateway_and_holds_no_kafka_settings(compose):
+    services = compose["services"]
+    over_hl7 = [
+        name
+        for name, service in compose_patients(compose).items()
+        if patient_settings(service)["PATIENT_PROTOCOL"] == "hl7"
+    ]
+    assert over_hl7 == ["patient-4"]
+    patient, gateway = services["patient-4"], services["gateway"]
+    config, listener = patient_settings(patient), gateway_settings(gateway)
+    # To the gateway's MLLP listener, by its service name, once it is up.
+    assert config["HL7_GATEWAY_HOST"] == "gateway"
+    assert config["HL7_GATEWAY_PORT"] == listener["HL7_PORT"]
+    assert listener["HL7_PORT"] in served_ports("gateway", gateway)
+    assert patient["depends_on"]["gateway"]["condition"] == "service_healthy"
+    # It sends from the compose network: the gateway's default senders cover it.
+    for pool in DOCKER_ADDRESS_POOLS:
+        network = ip_network(pool)
+        assert any(network.subnet_of(n) for n in listener["HL7_ALLOWED_SENDERS"]), pool
+    # The gateway takes its facility, and derives the uuids its simulator shows.
+    allowed = listener["HL7_ALLOWED_FACILITIES"]
+    assert not allowed or config["HL7_SENDING_FACILITY"] in allowed
+    assert config["PATIENT_ID_SECRET"] == listener["PATIENT_ID_SECRET"]
+    assert config["PATIENT_ID_SECRET"] == TEST_SECRETS["VIGIL_PATIENT_ID_SECRET"]
+    # No Kafka setting at all, not even the broker's address: it never talks to Kafka.
+    assert [v for v in patient["environment"] if v.startswith(("KAFKA_", "EMBEDDED_BROKER"))] == []
+    kafka_password = TEST_SECRETS["VIGIL_KAFKA_PATIENT_PASSWORD"]
+    assert kafka_password not in json.dumps(patient)
+    # The Kafka simulators do send to Kafka.
+    for name in compose_patients(compose).keys() - {"patient-4"}:
+        assert patient_settings(services[name])["PATIENT_PROTOCOL"] == "kafka", name
+        assert name in KAFKA_IDENTITIES, name
 
 
 def test_procfile_starts_broker_apps_gateway_and_four_named_patients_one_over_hl7():
@@ -402,6 +483,7 @@ REDIS_ROLES = {
     "patient-1": {RedisRole.EVENTS},
     "patient-2": {RedisRole.EVENTS},
     "patient-3": {RedisRole.EVENTS},
+    "patient-4": {RedisRole.EVENTS},
 }
 
 
@@ -604,7 +686,16 @@ def test_every_service_waited_on_has_a_healthcheck(compose):
         for dependency, condition in service.get("depends_on", {}).items()
         if condition["condition"] == "service_healthy"
     }
-    assert {"kafka", "redis", "postgres", "analyser", "data", "monitor", "prometheus"} <= awaited
+    assert {
+        "kafka",
+        "redis",
+        "postgres",
+        "analyser",
+        "data",
+        "monitor",
+        "gateway",
+        "prometheus",
+    } <= awaited
     assert [name for name in sorted(awaited) if not has_healthcheck(services[name])] == []
 
 
@@ -800,6 +891,7 @@ def test_apps_that_check_tokens_have_a_key(compose):
         "patient-1",
         "patient-2",
         "patient-3",
+        "patient-4",
     }
 
 
@@ -868,7 +960,7 @@ def test_prometheus_scrapes_every_app_every_5s_with_one_job_per_kind(compose, pr
         assert job.get("scrape_interval", "5s") == "5s"
         for target in (t for group in job["static_configs"] for t in group["targets"]):
             host = target.rsplit(":", 1)[0]
-            # patient-1, patient-2 and patient-3 are all of the job "patient".
+            # patient-1 to patient-4 are all of the job "patient".
             assert re.sub(r"-\d+$", "", host) == name
             hosts.add(host)
     assert hosts == app_services(compose)
