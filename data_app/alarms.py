@@ -39,6 +39,7 @@ from shared.models import (
     Notification,
     Patient,
 )
+from shared.news2 import Band
 from shared.notifications import add_notification
 
 if TYPE_CHECKING:
@@ -192,7 +193,7 @@ def _notify(
 
 # A NEWS2 band is an alarm condition of its own: its priority is the band's.
 NEWS2 = "news2"
-_NEWS2_PRIORITY = {"high": AlarmPriority.HIGH, "medium": AlarmPriority.MEDIUM}
+_NEWS2_PRIORITY = {Band.HIGH: AlarmPriority.HIGH, Band.MEDIUM: AlarmPriority.MEDIUM}
 
 
 def news2_alarm(

@@ -18,7 +18,7 @@ from typing import Any
 from data_app.alerts import AlertDecision
 from shared.alarm_text import display_name
 from shared.blood_pressure import format_bp
-from shared.news2 import PARAMETERS, News2, deviation, round_temperature
+from shared.news2 import PARAMETERS, Band, News2, deviation, round_temperature
 
 # What each side of each vital is called in any alert. None of these is a word the
 # classifier takes for critical, so none can raise an alert above its band.
@@ -63,7 +63,7 @@ def alert_message(
     change = (
         f"NEWS2 for {name} rose from {decision.previous_band} to {news2.score} ({news2.band} risk)"
     )
-    if news2.band == "high":
+    if news2.band == Band.HIGH:
         opening, closing = f"Critical: {change}.", "Urgent clinical review."
     else:
         opening, closing = f"Warning: {change} and needs attention.", "Please review."
@@ -89,7 +89,7 @@ def _abnormal(news2: News2, sample: Mapping[str, Any]) -> str:
 def _term(parameter: str, sample: Mapping[str, Any], news2: News2) -> str:
     key = (parameter, _side(parameter, sample))
     # A critical name only where the alert is critical and this vital is among the reasons.
-    if news2.band == "high" and news2.parameters[parameter] == _SEVERE_SCORE:
+    if news2.band == Band.HIGH and news2.parameters[parameter] == _SEVERE_SCORE:
         return _SEVERE_TERMS.get(key, _TERMS[key])
     return _TERMS[key]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.news2 import band_rank
+from shared.news2 import Band, band_rank
 
 
 @dataclass(frozen=True)
 class AlertState:
-    band: str = "low"  # the band clinicians were last told about (or silently settled at)
+    band: str = Band.LOW  # the band clinicians were last told about (or silently settled at)
     calm_samples: int = 0  # consecutive samples better than `band`
     calm_band: str | None = None  # the worst band among those samples
     checked_at: datetime | None = None  # timestamp of the newest sample taken into account
@@ -54,6 +54,6 @@ def advance(
             band=state.band, calm_samples=calm_samples, calm_band=calm_band, checked_at=timestamp
         ), None
     settled = AlertState(band=calm_band, checked_at=timestamp)
-    if calm_band != "low":
+    if calm_band != Band.LOW:
         return settled, None
     return settled, AlertDecision(kind="recovered", band=calm_band, previous_band=state.band)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from shared import identity as _identity  # noqa: F401
 from shared.blood_pressure import format_bp
 from shared.db import Base, UTCDateTime, utcnow
+from shared.news2 import Band
 
 # BIGINT on PostgreSQL; SQLite only autoincrements a column declared INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -49,7 +50,7 @@ class Patient(Base):
     # What clinicians were last told about this patient's NEWS2 band (data_app/alerts.py):
     # kept with the patient so alerts survive restarts and are decided in the batch's
     # transaction, exactly once per band change.
-    alert_band: Mapped[str] = mapped_column(String(16), default="low")
+    alert_band: Mapped[str] = mapped_column(String(16), default=Band.LOW.value)
     alert_calm_samples: Mapped[int] = mapped_column(Integer, default=0)
     alert_calm_band: Mapped[str | None] = mapped_column(String(16))
     alert_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

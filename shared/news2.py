@@ -12,10 +12,21 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
 
-BANDS: tuple[str, ...] = ("low", "low-medium", "medium", "high")  # ascending risk
+
+class Band(StrEnum):
+    """The NEWS2 clinical risk bands, in ascending risk (stored and sent as their values)."""
+
+    LOW = "low"
+    LOW_MEDIUM = "low-medium"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+BANDS: tuple[Band, ...] = tuple(Band)
 PARAMETERS = ("resp_rate", "spo2", "systolic", "pulse", "temperature")
 
 # The RCP chart, one row per column of it: (highest value in the column, score).
@@ -40,7 +51,7 @@ _RED_SCORE = 3
 @dataclass(frozen=True)
 class News2:
     score: int
-    band: str
+    band: Band
     # Out of the hash because a dict is unhashable; equal results still hash equal.
     parameters: dict[str, int] = field(hash=False)
 
@@ -120,19 +131,19 @@ def score_sample(sample: Mapping[str, Any]) -> News2:
     )
 
 
-def _band(score: int, parameters: dict[str, int]) -> str:
+def _band(score: int, parameters: dict[str, int]) -> Band:
     if score >= 7:
-        return "high"
+        return Band.HIGH
     if score >= 5:
-        return "medium"
+        return Band.MEDIUM
     if _RED_SCORE in parameters.values():
-        return "low-medium"
-    return "low"
+        return Band.LOW_MEDIUM
+    return Band.LOW
 
 
 def band_rank(band: str) -> int:
-    """Position of the band in BANDS, higher meaning riskier."""
+    """Position of the band (or a band's stored value) in BANDS, higher meaning riskier."""
     try:
-        return BANDS.index(band)
+        return BANDS.index(Band(band))
     except ValueError:
         raise ValueError(f"unknown NEWS2 band {band!r}; expected one of {BANDS}") from None

@@ -11,6 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from monitor_app.config import EXPORT_MAX_SPAN_DAYS, METRICS_LIMIT, METRICS_MAX_LIMIT
 from monitor_app.fields import Instant, check_window
 from shared.blood_pressure import format_bp
+from shared.news2 import BANDS
 
 INSTANT_FORMAT = (
     "ISO-8601 with a UTC offset, e.g. 2025-01-31T08:00:00Z (write '+' as %2B in "
@@ -43,7 +44,7 @@ class MetricSchema(Schema):
         allow_none=True,
         dump_only=True,
         metadata={
-            "enum": ["low", "low-medium", "medium", "high"],
+            "enum": list(BANDS),
             "description": "NEWS2 clinical risk band.",
         },
     )
