@@ -82,7 +82,8 @@ class Hl7Sender:
         self.timeout = timeout
         self.retry_after = retry_after
         self.stall_timeout = stall_timeout
-        self._backlog: deque[tuple[str, bytes]] = deque()
+        # (patient uuid, MSH-10 control id, the message) of each sample not yet answered.
+        self._backlog: deque[tuple[str, str, bytes]] = deque()
         self._backlog_limit = backlog
         self._client: BoundedMLLPClient | None = None
         self._lock = threading.Lock()
@@ -112,12 +113,13 @@ class Hl7Sender:
         if errors:
             raise ValueError(f"refusing to send an invalid sample: {errors}")
         identifier = self.identifiers[patient_uuid]
-        message = oru_r01(sample, identifier, self.facility).encode()
+        control_id = uuid.uuid4().hex[:20]
+        message = oru_r01(sample, identifier, self.facility, control_id=control_id).encode()
         with self._lock:
             if len(self._backlog) >= self._backlog_limit:
                 self._backlog.popleft()
                 self._count_failure("dropped", "backlog full: the oldest waiting sample dropped")
-            self._backlog.append((str(patient_uuid), message))
+            self._backlog.append((str(patient_uuid), control_id, message))
             SAMPLES_PRODUCED.inc()
             self._flush()
 
@@ -143,9 +145,9 @@ class Hl7Sender:
             now = time.monotonic()
             if now < self._retry_at or (deadline is not None and now > deadline):
                 return
-            patient_uuid, message = self._backlog[0]
+            patient_uuid, control_id, message = self._backlog[0]
             try:
-                answer = self._exchange(message)
+                code, reason = self._exchange(message, control_id)
             except OSError as exc:
                 # Unreachable, timed out, or a peer that does not speak MLLP: the sample waits,
                 # and the next try comes after a pause so a down gateway costs little.
@@ -158,16 +160,21 @@ class Hl7Sender:
             self._backlog.popleft()
             self._reachable = True
             self._last_progress = time.monotonic()
-            self._acknowledged(patient_uuid, answer)
+            self._acknowledged(patient_uuid, code, reason)
 
-    def _exchange(self, message: bytes) -> bytes:
+    def _exchange(self, message: bytes, control_id: str) -> tuple[str, str]:
+        """Send `message`; its ACK's code and reason."""
         if self._client is None:
             self._client = BoundedMLLPClient(self.host, self.port, self.timeout)
         self.stats["sent"] += 1
-        return self._client.send_message(message)
+        code, acknowledged, reason = _ack(self._client.send_message(message))
+        if acknowledged and acknowledged != control_id:
+            # Out of step with the peer (an answer to an earlier message): nothing it says
+            # about this one can be trusted.
+            raise GatewayError(f"an ACK for message {acknowledged[:40]!r}, not {control_id!r}")
+        return code, reason
 
-    def _acknowledged(self, patient_uuid: str, answer: bytes) -> None:
-        code, reason = _ack(answer)
+    def _acknowledged(self, patient_uuid: str, code: str, reason: str) -> None:
         if code in ("AA", "CA"):
             self.stats["delivered"] += 1
             return
@@ -189,16 +196,18 @@ class Hl7Sender:
             self._client = None
 
 
-def _ack(answer: bytes) -> tuple[str, str]:
-    """MSA-1 (the acknowledgment code) and the reason given (ERR-8, else MSA-3)."""
+def _ack(answer: bytes) -> tuple[str, str, str]:
+    """MSA-1 (the acknowledgment code), MSA-2 (the control id of the message it answers) and
+    the reason given (ERR-8, else MSA-3)."""
     try:
         message = hl7.parse(answer.decode("utf-8", errors="replace"))
         msa = message.segment("MSA")
     except (KeyError, IndexError, ValueError, hl7.ParseException):
-        return "", f"an answer that is not an HL7 ACK: {answer[:60]!r}"
+        return "", "", f"an answer that is not an HL7 ACK: {answer[:60]!r}"
     code = str(msa(1)).strip().upper()
+    acknowledged = str(msa(2)).strip() if len(msa) > 2 else ""
     reason = ""
     for segment in message:
         if str(segment(0)) == "ERR" and len(segment) > 8:
             reason = str(segment(8))
-    return code, (reason or (str(msa(3)) if len(msa) > 3 else ""))[:200]
+    return code, acknowledged, (reason or (str(msa(3)) if len(msa) > 3 else ""))[:200]

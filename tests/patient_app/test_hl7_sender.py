@@ -216,14 +216,23 @@ def framed_nonsense(connection: socket.socket) -> None:
     connection.sendall(b"\x0bHTTP/1.1 200 OK\x1c\r")
 
 
+def out_of_step(connection: socket.socket) -> None:
+    connection.sendall(b"\x0bMSH|^~\\&|GW|HOSP\rMSA|AA|SOMETHING-ELSE\x1c\r")
+
+
 def unframed(connection: socket.socket) -> None:
     connection.sendall(b"MSH|^~\\&|X\rMSA|AA|1\x1c\r")
 
 
 @pytest.mark.parametrize(
     ("answer", "error"),
-    [(silent, "timed out"), (endless, "longer than"), (unframed, "not MLLP-framed")],
-    ids=["never answers", "never stops", "no frame start"],
+    [
+        (silent, "timed out"),
+        (endless, "longer than"),
+        (unframed, "not MLLP-framed"),
+        (out_of_step, "an ACK for message 'SOMETHING-ELSE'"),
+    ],
+    ids=["never answers", "never stops", "no frame start", "another message's ack"],
 )
 def test_a_peer_that_does_not_answer_like_a_gateway_keeps_the_sample_waiting(answer, error):
     with peer(answer) as (port, received):
