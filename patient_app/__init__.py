@@ -9,6 +9,7 @@ from flask import Flask
 from shared.app import OPENAPI_DEFAULTS, create_base_app, make_api
 from shared.auth.policy import SIGNED_IN, declare
 from shared.auth.verify import init_token_auth
+from shared.config import ConfigError
 from shared.errors import register_error_handlers
 from shared.kafka import KafkaConnection, TopicSettings
 from shared.lifecycle import register_background
@@ -58,6 +59,12 @@ def register_monitoring(app: Flask) -> None:
     )
     sender: SampleSender
     if config["PATIENT_PROTOCOL"] == "hl7":
+        if config["PATIENT_UUID"] is not None:
+            # Over HL7 the patient is named by MRN, and the gateway derives the uuid from it.
+            raise ConfigError(
+                "PATIENT_UUID: not with PATIENT_PROTOCOL=hl7, where the gateway gives the "
+                "patient the uuid of their MRN"
+            )
         facility = config["HL7_SENDING_FACILITY"]
         give_hospital_identifiers(patients, facility, config["PATIENT_ID_SECRET"])
         sender = Hl7Sender(

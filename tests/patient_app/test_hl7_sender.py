@@ -263,3 +263,11 @@ def test_the_protocol_setting_refuses_anything_but_kafka_or_hl7(value):
 def test_the_protocol_setting_is_read_without_case_or_spaces():
     loaded = load_settings(PATIENT_SETTINGS, {"PATIENT_PROTOCOL": " HL7 "}, dotenv=False)
     assert loaded["PATIENT_PROTOCOL"] == "hl7"
+
+
+def test_a_chosen_uuid_is_refused_over_hl7_where_the_gateway_names_the_patient(redis_settings):
+    with pytest.raises(ConfigError, match="PATIENT_UUID"):
+        create_app(
+            {"TESTING": True, **redis_settings}
+            | {"PATIENT_PROTOCOL": "hl7", "PATIENT_UUID": PATIENT, "PATIENT_ID_SECRET": SECRET}
+        )
