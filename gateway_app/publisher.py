@@ -12,10 +12,10 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
-from shared.kafka import Connectable, TopicSettings, ensure_vigil_topics, producer_config
-from shared.producer_recovery import StallWatch, needs_new_producer, producer_health, purge
+from shared.kafka import Connectable, TopicSettings, ensure_vigil_topics
+from shared.producer_recovery import RecoveringProducer, needs_new_producer, producer_health
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ DELIVERY_TIMEOUT_MS = 10_000
 STALL_TIMEOUT_S = 5.0
 
 
-class Publisher:
+class Publisher(RecoveringProducer):
     """One producer for the vitals and the dead-letter topics, its callbacks served by a
     thread of its own; `publish` returns a future the delivery report resolves."""
 
@@ -39,18 +39,12 @@ class Publisher:
         compression: str = "lz4",
         stall_timeout: float = STALL_TIMEOUT_S,
     ) -> None:
-        self.bootstrap = bootstrap
+        super().__init__(bootstrap, compression, DELIVERY_TIMEOUT_MS, stall_timeout, log)
         self.topic = topic
         self.dead_letter_topic = dead_letter_topic
         self.topic_settings = topic_settings
-        self.compression = compression
-        self._producer: Producer | None = None
-        self._lock = threading.Lock()
-        self._fatal: str | None = None
-        self._watch = StallWatch(bootstrap, stall_timeout)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.stats = {"producer_restarts": 0}
 
     def start(self) -> None:
         try:
@@ -119,35 +113,10 @@ class Publisher:
                 future.set_exception(exc)
         return future
 
-    def _new_producer(self) -> Producer:
-        return Producer(
-            producer_config(
-                self.bootstrap,
-                self.compression,
-                error_cb=self._on_error,
-                logger=log,
-                **{"message.timeout.ms": DELIVERY_TIMEOUT_MS},
-            )
-        )
-
     def _recreate(self, reason: str) -> None:
         """Replace the producer; what the old one held fails (its senders resend)."""
-        log.error("producer stuck; recreating it", extra={"reason": reason})
         # Each purged message's report fails its future, so its sender is answered.
-        purge(self._producer, lambda producer, timeout: producer.poll(timeout))
-        self._producer = self._new_producer()
-        self._fatal = None
-        self._watch.progressed()
-        self.stats["producer_restarts"] += 1
-
-    def _on_error(self, err: KafkaError) -> None:
-        if err.fatal():
-            self._fatal = str(err)
-        log.log(
-            logging.ERROR if err.fatal() else logging.WARNING,
-            "producer error",
-            extra={"error": str(err), "fatal": err.fatal()},
-        )
+        self._replace(reason, lambda producer, timeout: producer.poll(timeout))
 
     def _serve(self) -> None:
         """Serve the delivery reports, and replace a producer that is stuck: nothing else

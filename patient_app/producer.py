@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from typing import Any
 
 from confluent_kafka import KafkaError as RdKafkaError
 from confluent_kafka import KafkaException, Message, Producer
 
-from shared.kafka import Connectable, TopicSettings, ensure_topic, producer_config
+from shared.kafka import Connectable, TopicSettings, ensure_topic
 from shared.producer_recovery import (
     PURGED,
-    StallWatch,
+    RecoveringProducer,
     needs_new_producer,
     producer_health,
-    purge,
 )
 from shared.schemas import vitals_errors
 from shared.telemetry import SAMPLES_DELIVERY_FAILED, SAMPLES_PRODUCED
@@ -30,7 +28,7 @@ log = logging.getLogger(__name__)
 MESSAGE_TIMEOUT_MS = 300_000
 
 
-class VitalsProducer:
+class VitalsProducer(RecoveringProducer):
     """A confluent-kafka producer that rebuilds itself instead of going silent: when it is
     stuck for good (shared.producer_recovery), the service builds a fresh producer and re-sends
     what the old one still held."""
@@ -45,24 +43,11 @@ class VitalsProducer:
         compression: str = "lz4",
         stall_timeout: float = 10.0,
     ) -> None:
-        self.bootstrap = bootstrap_servers
+        super().__init__(bootstrap_servers, compression, MESSAGE_TIMEOUT_MS, stall_timeout, log)
         self.topic = topic
         self.topic_settings = topic_settings
-        self.compression = compression
-        self.stall_timeout = stall_timeout
-        self._producer: Producer | None = None
-        self._lock = threading.Lock()
-        self._fatal: str | None = None
-        self._watch = StallWatch(bootstrap_servers, stall_timeout)
         self._resend: list[tuple[bytes | None, bytes]] = []
-        self.stats = {
-            "sent": 0,
-            "delivered": 0,
-            "failed": 0,
-            "resent": 0,
-            "producer_restarts": 0,
-            "last_error": None,
-        }
+        self.stats.update({"sent": 0, "delivered": 0, "failed": 0, "resent": 0})
 
     def start(self) -> None:
         """Find or create the topic, then create the producer."""
@@ -131,26 +116,10 @@ class VitalsProducer:
         self._producer.produce(self.topic, key=key, value=payload, on_delivery=self._on_delivery)
         self.stats["sent"] += 1
 
-    def _new_producer(self) -> Producer:
-        return Producer(
-            producer_config(
-                self.bootstrap,
-                self.compression,
-                error_cb=self._on_error,
-                logger=log,
-                **{"message.timeout.ms": MESSAGE_TIMEOUT_MS},
-            )
-        )
-
     def _recreate(self, reason: str) -> None:
         """Replace the producer; what the old one still held is sent again by the new one."""
-        log.error("producer stuck; recreating it", extra={"reason": reason})
         # Purged messages come back through _on_delivery, which keeps them for re-sending.
-        purge(self._producer, self._serve)
-        self._producer = self._new_producer()
-        self._fatal = None
-        self._watch.progressed()
-        self.stats["producer_restarts"] += 1
+        self._replace(reason, self._serve)
         resend, self._resend = self._resend, []
         for key, payload in resend:
             # Re-sending may repeat a sample the broker did store; data_app skips repeats.
@@ -166,17 +135,6 @@ class VitalsProducer:
             if not exc.args[0].fatal():
                 raise
             self._on_error(exc.args[0])
-
-    def _on_error(self, err: RdKafkaError) -> None:
-        """Note an error; a fatal one makes the next send recreate the producer."""
-        if err.fatal():
-            self._fatal = str(err)
-        self.stats["last_error"] = str(err)
-        log.log(
-            logging.ERROR if err.fatal() else logging.WARNING,
-            "producer error",
-            extra={"error": str(err), "fatal": err.fatal()},
-        )
 
     def _on_delivery(self, err: RdKafkaError | None, msg: Message) -> None:
         if err is None:

@@ -8,13 +8,15 @@ gateway_app's Publisher both watch for them and build a fresh producer.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
-from shared.kafka import Connectable, broker_reachable
+from shared.kafka import Connectable, broker_reachable, producer_config
 
 # Failed because the producer purged its queue: a replaced producer's messages.
 PURGED = frozenset({KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT})
@@ -92,3 +94,60 @@ def producer_health(bootstrap: Connectable, pending: int, watch: StallWatch) -> 
         "undelivered": pending,
         "stalled": watch.waiting_for(pending) > watch.stall_timeout,
     }
+
+
+class RecoveringProducer:
+    """What both producers keep to replace a stuck one: the producer (under `_lock`), the error
+    that made it unusable, the stall watch and the restarts counted. Each subclass decides
+    when to check and what becomes of the messages the old producer held."""
+
+    def __init__(
+        self,
+        bootstrap: Connectable,
+        compression: str,
+        message_timeout_ms: int,
+        stall_timeout: float,
+        logger: logging.Logger,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.compression = compression
+        self.stall_timeout = stall_timeout
+        self._message_timeout_ms = message_timeout_ms
+        self._log = logger
+        self._producer: Producer | None = None
+        self._lock = threading.Lock()
+        self._fatal: str | None = None
+        self._watch = StallWatch(bootstrap, stall_timeout)
+        self.stats: dict[str, Any] = {"producer_restarts": 0, "last_error": None}
+
+    def _new_producer(self) -> Producer:
+        return Producer(
+            producer_config(
+                self.bootstrap,
+                self.compression,
+                error_cb=self._on_error,
+                logger=self._log,
+                **{"message.timeout.ms": self._message_timeout_ms},
+            )
+        )
+
+    def _replace(self, reason: str, serve: Callable[[Producer, float], None]) -> None:
+        """A new producer for the stuck one, whose messages are purged and their reports
+        served by `serve`. Under `_lock`."""
+        self._log.error("producer stuck; recreating it", extra={"reason": reason})
+        purge(self._producer, serve)
+        self._producer = self._new_producer()
+        self._fatal = None
+        self._watch.progressed()
+        self.stats["producer_restarts"] += 1
+
+    def _on_error(self, err: KafkaError) -> None:
+        """Note an error; after a fatal one the producer is replaced."""
+        if err.fatal():
+            self._fatal = str(err)
+        self.stats["last_error"] = str(err)
+        self._log.log(
+            logging.ERROR if err.fatal() else logging.WARNING,
+            "producer error",
+            extra={"error": str(err), "fatal": err.fatal()},
+        )

@@ -61,7 +61,13 @@ def test_admins_see_the_listener_and_producer_figures(app):
     body = client_with(app, token_for(Role.ADMIN)).get("/health").get_json()
     assert body["status"] == "ok" and body["mllp"]["accepted"] == 1
     kafka = body["kafka"]
-    assert kafka == {"kafka": "ok", "undelivered": 0, "stalled": False, "producer_restarts": 0}
+    assert kafka == {
+        "kafka": "ok",
+        "undelivered": 0,
+        "stalled": False,
+        "producer_restarts": 0,
+        "last_error": None,
+    }
 
 
 def test_health_is_503_when_not_listening(gateway_config):
