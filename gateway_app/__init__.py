@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from flask import Flask
@@ -19,6 +20,20 @@ from shared.errors import register_error_handlers
 from shared.kafka import KafkaConnection, TopicSettings
 from shared.lifecycle import register_background
 from shared.request_checks import max_content_length
+from shared.tls import server_context
+
+
+def listener_tls(config: dict[str, Any]) -> ssl.SSLContext | None:
+    """The MLLP listener's TLS context, from HL7_TLS_CERT_FILE and HL7_TLS_KEY_FILE."""
+    cert_file, key_file = config["HL7_TLS_CERT_FILE"], config["HL7_TLS_KEY_FILE"]
+    if (cert_file is None) != (key_file is None):
+        raise ConfigError("HL7_TLS_CERT_FILE and HL7_TLS_KEY_FILE: set both or neither")
+    if cert_file is None:
+        return None
+    try:
+        return server_context(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"HL7_TLS_CERT_FILE, HL7_TLS_KEY_FILE: {exc}") from None
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -47,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         idle_timeout=config["HL7_IDLE_TIMEOUT_SECONDS"],
         max_connections=config["HL7_MAX_CONNECTIONS"],
         local_zone=config["HL7_TIMEZONE"],
+        tls=listener_tls(config),
     )
     db.init_app(app)
     refusals = RefusalAudit(db.sessionmaker(app), config["HL7_REFUSAL_AUDIT_SECONDS"])

@@ -16,6 +16,8 @@ from shared.config import (
     parse_float,
     parse_int,
     parse_nonempty,
+    parse_optional,
+    parse_path,
     parse_port,
 )
 
@@ -61,6 +63,9 @@ GATEWAY_SETTINGS: tuple[Setting, ...] = (
     Setting("HL7_MAX_MESSAGE_BYTES", parse_int(1024, 1024 * 1024), 64 * 1024),
     Setting("HL7_IDLE_TIMEOUT_SECONDS", parse_float(exclusive_minimum=0, maximum=3600), 300.0),
     Setting("HL7_MAX_CONNECTIONS", parse_int(1, 10000), 256),
+    # HL7 over TLS: both, or neither (plain MLLP, for a network the hospital trusts).
+    Setting("HL7_TLS_CERT_FILE", parse_optional(parse_path), None),
+    Setting("HL7_TLS_KEY_FILE", parse_optional(parse_path), None),
     # Refused senders are recorded in the audit trail (DATABASE_URL's), one record per address
     # in this many seconds at most, counting those in between.
     Setting("HL7_REFUSAL_AUDIT_SECONDS", parse_float(exclusive_minimum=0, maximum=86400), 60.0),

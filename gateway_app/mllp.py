@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import ssl
 import threading
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -33,6 +34,10 @@ from shared.schemas import vitals_errors
 
 log = logging.getLogger(__name__)
 
+# A TLS handshake takes a round trip or two; a client that has not finished one by then is
+# only holding a connection open.
+HANDSHAKE_TIMEOUT_S = 10.0
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -48,6 +53,7 @@ class GatewaySettings:
     idle_timeout: float
     max_connections: int
     local_zone: tzinfo
+    tls: ssl.SSLContext | None = None  # None: plain MLLP
 
 
 class MllpServer:
@@ -100,6 +106,10 @@ class MllpServer:
                     limit=self.settings.max_message_bytes,
                     encoding="utf-8",
                     encoding_errors="replace",
+                    # A client that fails the handshake never reaches _connected: asyncio
+                    # closes it, and the listener goes on. One that never finishes it is
+                    # dropped as an idle one would be, if sooner.
+                    **self._tls_options(),
                 )
             )
         except OSError:
@@ -107,12 +117,21 @@ class MllpServer:
             self._ready.set()
             return
         self.port = self._server.sockets[0].getsockname()[1]
-        log.info("listening for HL7 over MLLP", extra={"port": self.port})
+        log.info(
+            "listening for HL7 over MLLP",
+            extra={"port": self.port, "tls": self.settings.tls is not None},
+        )
         self._ready.set()
         try:
             self._loop.run_forever()
         finally:
             self._close()
+
+    def _tls_options(self) -> dict:
+        if self.settings.tls is None:
+            return {}
+        handshake = min(self.settings.idle_timeout, HANDSHAKE_TIMEOUT_S)
+        return {"ssl": self.settings.tls, "ssl_handshake_timeout": handshake}
 
     def _close(self) -> None:
         """Stop listening, end every connection's task, then let their closes run."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from flask import Flask
@@ -14,6 +15,7 @@ from shared.errors import register_error_handlers
 from shared.kafka import KafkaConnection, TopicSettings
 from shared.lifecycle import register_background
 from shared.request_checks import max_content_length
+from shared.tls import client_context
 
 from .config import PATIENT_SETTINGS
 from .hl7_sender import Hl7Sender
@@ -45,6 +47,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def gateway_tls(config: dict[str, Any]) -> ssl.SSLContext | None:
+    """The TLS context for the HL7 gateway, if HL7_GATEWAY_TLS or HL7_GATEWAY_CA_FILE asks."""
+    ca_file = config["HL7_GATEWAY_CA_FILE"]
+    if not (config["HL7_GATEWAY_TLS"] or ca_file is not None):
+        return None
+    try:
+        return client_context(ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"HL7_GATEWAY_CA_FILE: {exc}") from None
+
+
 def register_monitoring(app: Flask) -> None:
     """The simulated patients, their producer and scheduler (not started here)."""
     config = app.config
@@ -72,6 +85,7 @@ def register_monitoring(app: Flask) -> None:
             config["HL7_GATEWAY_PORT"],
             {patient.uuid: patient.identifier for patient in patients},
             facility,
+            tls=gateway_tls(config),
         )
     else:
         sender = VitalsProducer(

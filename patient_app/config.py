@@ -7,10 +7,12 @@ from shared.config import (
     REDIS_SETTINGS,
     Setting,
     parse_api_prefix,
+    parse_bool,
     parse_float,
     parse_int,
     parse_nonempty,
     parse_optional,
+    parse_path,
     parse_port,
     parse_uuid,
 )
@@ -62,6 +64,10 @@ PATIENT_SETTINGS: tuple[Setting, ...] = (
     Setting("PATIENT_PROTOCOL", parse_protocol, "kafka"),
     Setting("HL7_GATEWAY_HOST", parse_nonempty, "127.0.0.1"),
     Setting("HL7_GATEWAY_PORT", parse_port, 2575),
+    # TLS to the gateway: its certificate checked against this CA (else the system's), its
+    # name against HL7_GATEWAY_HOST. A CA file alone turns TLS on.
+    Setting("HL7_GATEWAY_TLS", parse_bool, False),
+    Setting("HL7_GATEWAY_CA_FILE", parse_optional(parse_path), None),
     # MSH-4, and the assigning authority of the simulated patients' MRNs.
     Setting("HL7_SENDING_FACILITY", parse_nonempty, "VIGIL-SIM"),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 import uuid
@@ -39,9 +40,18 @@ class BoundedMLLPClient(MLLPClient):
     """python-hl7's client, with a timeout on connecting and reading, and a read that takes the
     whole framed ACK (the library's takes one recv, however much of the answer that is)."""
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:  # noqa: D107
+    def __init__(  # noqa: D107
+        self, host: str, port: int, timeout: float, tls: ssl.SSLContext | None = None
+    ) -> None:
         # Not the library's __init__: it connects without a timeout.
-        self.socket = socket.create_connection((host, port), timeout=timeout)
+        connection = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            try:
+                connection = tls.wrap_socket(connection, server_hostname=host)
+            except OSError:
+                connection.close()
+                raise
+        self.socket = connection
         self.encoding = "utf-8"
 
     def send(self, data: bytes) -> bytes:
@@ -74,8 +84,10 @@ class Hl7Sender:
         backlog: int = 1000,
         retry_after: float = 1.0,
         stall_timeout: float = 10.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
+        self.tls = tls
         self.port = port
         self.identifiers = identifiers
         self.facility = facility
@@ -134,6 +146,7 @@ class Hl7Sender:
         return {
             "hl7": "ok" if self._reachable else "unreachable",
             "gateway": self.gateway,
+            "tls": self.tls is not None,
             "undelivered": undelivered,
             "stalled": waiting_for > self.stall_timeout,
             **self.stats,
@@ -165,7 +178,7 @@ class Hl7Sender:
     def _exchange(self, message: bytes, control_id: str) -> tuple[str, str]:
         """Send `message`; its ACK's code and reason."""
         if self._client is None:
-            self._client = BoundedMLLPClient(self.host, self.port, self.timeout)
+            self._client = BoundedMLLPClient(self.host, self.port, self.timeout, self.tls)
         self.stats["sent"] += 1
         code, acknowledged, reason = _ack(self._client.send_message(message))
         if acknowledged and acknowledged != control_id:

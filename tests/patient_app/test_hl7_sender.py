@@ -271,3 +271,24 @@ def test_a_chosen_uuid_is_refused_over_hl7_where_the_gateway_names_the_patient(r
             {"TESTING": True, **redis_settings}
             | {"PATIENT_PROTOCOL": "hl7", "PATIENT_UUID": PATIENT, "PATIENT_ID_SECRET": SECRET}
         )
+
+
+def test_a_ca_file_alone_turns_tls_to_the_gateway_on(redis_settings, tmp_path):
+    from devserver.tls import make_server_certificate
+
+    ca_file = make_server_certificate(tmp_path / "tls").ca_file
+    base = {"TESTING": True, **redis_settings, "PATIENT_ID_SECRET": SECRET}
+    app = create_app(base | {"PATIENT_PROTOCOL": "hl7", "HL7_GATEWAY_CA_FILE": ca_file})
+    assert background_service(app, "monitoring").sender.tls is not None
+    plain = create_app(base | {"PATIENT_PROTOCOL": "hl7"})
+    assert background_service(plain, "monitoring").sender.tls is None
+
+
+def test_a_ca_file_that_is_no_certificate_is_refused_by_name(redis_settings, tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("no certificate here")
+    with pytest.raises(ConfigError, match="HL7_GATEWAY_CA_FILE"):
+        create_app(
+            {"TESTING": True, **redis_settings, "PATIENT_ID_SECRET": SECRET}
+            | {"PATIENT_PROTOCOL": "hl7", "HL7_GATEWAY_CA_FILE": bad}
+        )
