@@ -37,6 +37,9 @@ class ServerCertificate:
     ca_file: Path
     cert_file: Path
     key_file: Path
+    # A client's certificate from the same CA, for mutual TLS, when one was asked for.
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
 
     def keystore(self) -> Path:
         """One PEM file holding the key, then the certificate: what Kafka's PEM keystore and
@@ -78,9 +81,11 @@ def make_server_certificate(
     ca_name: str = "Vigil test CA",
     lifetime: timedelta = LIFETIME,
     ca_folder: Path | None = None,
+    client: str | None = None,
 ) -> ServerCertificate:
     """A new CA and a certificate it signs for `hosts`, written to `folder` (created); the
-    CA's certificate to `ca_folder` if given, for those who only verify."""
+    CA's certificate to `ca_folder` if given, for those who only verify. With `client`, also
+    a client certificate of that name from the same CA."""
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(CURVE)
@@ -112,33 +117,51 @@ def make_server_certificate(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    server_key = ec.generate_private_key(CURVE)
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(_name(hosts[0]))
-        .issuer_name(ca.subject)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + lifetime)
-        .add_extension(x509.SubjectAlternativeName(_subject_names(hosts)), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
     files = ServerCertificate(
         ca_file=(ca_folder or folder) / "ca.pem",
         cert_file=folder / "server.pem",
         key_file=folder / "server-key.pem",
+        client_cert_file=None if client is None else folder / "client.pem",
+        client_key_file=None if client is None else folder / "client-key.pem",
     )
     files.ca_file.parent.mkdir(parents=True, exist_ok=True)
     files.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    files.cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    _write_private_key(files.key_file, server_key)
+    leaves = [(files.cert_file, files.key_file, hosts[0], hosts, ExtendedKeyUsageOID.SERVER_AUTH)]
+    if client is not None:
+        leaves.append(
+            (
+                files.client_cert_file,
+                files.client_key_file,
+                client,
+                (),
+                ExtendedKeyUsageOID.CLIENT_AUTH,
+            )
+        )
+    for cert_file, key_file, name, names, usage in leaves:
+        key = ec.generate_private_key(CURVE)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name(name))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + lifetime)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                critical=False,
+            )
+        )
+        if names:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(_subject_names(names)), critical=False
+            )
+        cert_file.write_bytes(
+            builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+        )
+        _write_private_key(key_file, key)
     return files
 
 

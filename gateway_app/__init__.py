@@ -24,16 +24,23 @@ from shared.tls import server_context
 
 
 def listener_tls(config: dict[str, Any]) -> ssl.SSLContext | None:
-    """The MLLP listener's TLS context, from HL7_TLS_CERT_FILE and HL7_TLS_KEY_FILE."""
+    """The MLLP listener's TLS context, from HL7_TLS_CERT_FILE and HL7_TLS_KEY_FILE (and
+    HL7_TLS_CLIENT_CA_FILE, for mutual TLS)."""
     cert_file, key_file = config["HL7_TLS_CERT_FILE"], config["HL7_TLS_KEY_FILE"]
+    client_ca_file = config["HL7_TLS_CLIENT_CA_FILE"]
     if (cert_file is None) != (key_file is None):
         raise ConfigError("HL7_TLS_CERT_FILE and HL7_TLS_KEY_FILE: set both or neither")
     if cert_file is None:
+        if client_ca_file is not None:
+            # Whoever set it believes senders are checked: without TLS, none would be.
+            raise ConfigError("HL7_TLS_CLIENT_CA_FILE: set, but TLS is off (HL7_TLS_CERT_FILE)")
         return None
     try:
-        return server_context(cert_file, key_file)
+        return server_context(cert_file, key_file, client_ca_file)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"HL7_TLS_CERT_FILE, HL7_TLS_KEY_FILE: {exc}") from None
+        raise ConfigError(
+            f"HL7_TLS_CERT_FILE, HL7_TLS_KEY_FILE, HL7_TLS_CLIENT_CA_FILE: {exc}"
+        ) from None
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

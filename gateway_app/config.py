@@ -66,6 +66,8 @@ GATEWAY_SETTINGS: tuple[Setting, ...] = (
     # HL7 over TLS: both, or neither (plain MLLP, for a network the hospital trusts).
     Setting("HL7_TLS_CERT_FILE", parse_optional(parse_path), None),
     Setting("HL7_TLS_KEY_FILE", parse_optional(parse_path), None),
+    # And, if set, every sender shows a certificate this CA signed (mutual TLS).
+    Setting("HL7_TLS_CLIENT_CA_FILE", parse_optional(parse_path), None),
     # Refused senders are recorded in the audit trail (DATABASE_URL's), one record per address
     # in this many seconds at most, counting those in between.
     Setting("HL7_REFUSAL_AUDIT_SECONDS", parse_float(exclusive_minimum=0, maximum=86400), 60.0),

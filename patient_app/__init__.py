@@ -48,14 +48,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def gateway_tls(config: dict[str, Any]) -> ssl.SSLContext | None:
-    """The TLS context for the HL7 gateway, if HL7_GATEWAY_TLS or HL7_GATEWAY_CA_FILE asks."""
+    """The TLS context for the HL7 gateway, if HL7_GATEWAY_TLS, HL7_GATEWAY_CA_FILE or a client
+    certificate asks for one."""
     ca_file = config["HL7_GATEWAY_CA_FILE"]
-    if not (config["HL7_GATEWAY_TLS"] or ca_file is not None):
+    cert_file, key_file = config["HL7_GATEWAY_CERT_FILE"], config["HL7_GATEWAY_KEY_FILE"]
+    if (cert_file is None) != (key_file is None):
+        raise ConfigError("HL7_GATEWAY_CERT_FILE and HL7_GATEWAY_KEY_FILE: set both or neither")
+    if not (config["HL7_GATEWAY_TLS"] or ca_file is not None or cert_file is not None):
         return None
     try:
-        return client_context(ca_file)
+        return client_context(ca_file, cert_file, key_file)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"HL7_GATEWAY_CA_FILE: {exc}") from None
+        raise ConfigError(
+            f"HL7_GATEWAY_CA_FILE, HL7_GATEWAY_CERT_FILE, HL7_GATEWAY_KEY_FILE: {exc}"
+        ) from None
 
 
 def register_monitoring(app: Flask) -> None:

@@ -68,6 +68,9 @@ PATIENT_SETTINGS: tuple[Setting, ...] = (
     # name against HL7_GATEWAY_HOST. A CA file alone turns TLS on.
     Setting("HL7_GATEWAY_TLS", parse_bool, False),
     Setting("HL7_GATEWAY_CA_FILE", parse_optional(parse_path), None),
+    # For a gateway that asks for client certificates (mutual TLS): both or neither.
+    Setting("HL7_GATEWAY_CERT_FILE", parse_optional(parse_path), None),
+    Setting("HL7_GATEWAY_KEY_FILE", parse_optional(parse_path), None),
     # MSH-4, and the assigning authority of the simulated patients' MRNs.
     Setting("HL7_SENDING_FACILITY", parse_nonempty, "VIGIL-SIM"),
 )

@@ -140,3 +140,52 @@ def test_an_unreadable_key_is_refused_by_name(gateway_config, certificates, tmp_
         gateway_app.create_app(
             gateway_config | {"HL7_TLS_CERT_FILE": certificates.cert_file, "HL7_TLS_KEY_FILE": bad}
         )
+
+
+# -- mutual TLS: the gateway asks every sender for a certificate its CA signed ----------------
+
+
+@pytest.fixture
+def monitors(tmp_path):
+    """The gateway's certificate and, from the same CA, a monitor gateway's own."""
+    return make_server_certificate(tmp_path / "mtls", client="icu-east-gateway")
+
+
+@pytest.fixture
+def mtls_gateway(tansu_bootstrap, topic_names, monitors):
+    tls = server_context(monitors.cert_file, monitors.key_file, client_ca_file=monitors.ca_file)
+    with serving(topic_publisher(tansu_bootstrap, topic_names), tls=tls) as server:
+        yield server
+
+
+def mtls_sender(port: int, monitors, cert_file=None, key_file=None) -> Hl7Sender:
+    tls = client_context(monitors.ca_file, cert_file, key_file)
+    return Hl7Sender("127.0.0.1", port, {PATIENT: IDENTIFIER}, "VIGIL-SIM", timeout=2.0, tls=tls)
+
+
+def test_a_sender_with_a_certificate_from_the_ca_is_taken(mtls_gateway, monitors):
+    sender = mtls_sender(
+        mtls_gateway.port, monitors, monitors.client_cert_file, monitors.client_key_file
+    )
+    sender.send_metrics(PATIENT, sample())
+    sender.stop()
+    assert sender.health()["delivered"] == 1
+
+
+@pytest.mark.parametrize("shown", ["none", "another CA's"])
+def test_a_sender_without_a_certificate_from_the_ca_is_refused(
+    mtls_gateway, monitors, tmp_path, shown
+):
+    other = make_server_certificate(tmp_path / "other", ca_name="Another CA", client="intruder")
+    files = (None, None) if shown == "none" else (other.client_cert_file, other.client_key_file)
+    sender = mtls_sender(mtls_gateway.port, monitors, *files)
+    sender.send_metrics(PATIENT, sample())
+    sender.stop(timeout=0)
+    health = sender.health()
+    assert (health["delivered"], health["undelivered"]) == (0, 1)
+    assert mtls_gateway.stats["accepted"] == 0
+
+
+def test_a_client_ca_without_tls_is_refused(gateway_config, monitors):
+    with pytest.raises(ConfigError, match="HL7_TLS_CLIENT_CA_FILE"):
+        gateway_app.create_app(gateway_config | {"HL7_TLS_CLIENT_CA_FILE": monitors.ca_file})

@@ -292,3 +292,14 @@ def test_a_ca_file_that_is_no_certificate_is_refused_by_name(redis_settings, tmp
             {"TESTING": True, **redis_settings, "PATIENT_ID_SECRET": SECRET}
             | {"PATIENT_PROTOCOL": "hl7", "HL7_GATEWAY_CA_FILE": bad}
         )
+
+
+def test_a_client_certificate_without_its_key_is_refused_by_name(redis_settings, tmp_path):
+    from devserver.tls import make_server_certificate
+
+    files = make_server_certificate(tmp_path / "tls", client="monitor")
+    with pytest.raises(ConfigError, match="HL7_GATEWAY_CERT_FILE and HL7_GATEWAY_KEY_FILE"):
+        create_app(
+            {"TESTING": True, **redis_settings, "PATIENT_ID_SECRET": SECRET}
+            | {"PATIENT_PROTOCOL": "hl7", "HL7_GATEWAY_CERT_FILE": files.client_cert_file}
+        )
