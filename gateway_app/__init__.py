@@ -14,7 +14,7 @@ from gateway_app.refusals import RefusalAudit
 from gateway_app.routes import bp as health_bp
 from shared.app import create_base_app
 from shared.auth.verify import init_token_auth
-from shared.config import ConfigError
+from shared.config import ConfigError, paired
 from shared.db import SchemaMigration, db
 from shared.errors import register_error_handlers
 from shared.kafka import KafkaConnection, TopicSettings
@@ -26,17 +26,15 @@ from shared.tls import server_context
 def listener_tls(config: dict[str, Any]) -> ssl.SSLContext | None:
     """The MLLP listener's TLS context, from HL7_TLS_CERT_FILE and HL7_TLS_KEY_FILE (and
     HL7_TLS_CLIENT_CA_FILE, for mutual TLS)."""
-    cert_file, key_file = config["HL7_TLS_CERT_FILE"], config["HL7_TLS_KEY_FILE"]
+    pair = paired(config, "HL7_TLS_CERT_FILE", "HL7_TLS_KEY_FILE")
     client_ca_file = config["HL7_TLS_CLIENT_CA_FILE"]
-    if (cert_file is None) != (key_file is None):
-        raise ConfigError("HL7_TLS_CERT_FILE and HL7_TLS_KEY_FILE: set both or neither")
-    if cert_file is None:
+    if pair is None:
         if client_ca_file is not None:
             # Whoever set it believes senders are checked: without TLS, none would be.
             raise ConfigError("HL7_TLS_CLIENT_CA_FILE: set, but TLS is off (HL7_TLS_CERT_FILE)")
         return None
     try:
-        return server_context(cert_file, key_file, client_ca_file)
+        return server_context(*pair, client_ca_file)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(
             f"HL7_TLS_CERT_FILE, HL7_TLS_KEY_FILE, HL7_TLS_CLIENT_CA_FILE: {exc}"

@@ -10,7 +10,7 @@ from flask import Flask
 from shared.app import OPENAPI_DEFAULTS, create_base_app, make_api
 from shared.auth.policy import SIGNED_IN, declare
 from shared.auth.verify import init_token_auth
-from shared.config import ConfigError
+from shared.config import ConfigError, paired
 from shared.errors import register_error_handlers
 from shared.kafka import KafkaConnection, TopicSettings
 from shared.lifecycle import register_background
@@ -51,13 +51,11 @@ def gateway_tls(config: dict[str, Any]) -> ssl.SSLContext | None:
     """The TLS context for the HL7 gateway, if HL7_GATEWAY_TLS, HL7_GATEWAY_CA_FILE or a client
     certificate asks for one."""
     ca_file = config["HL7_GATEWAY_CA_FILE"]
-    cert_file, key_file = config["HL7_GATEWAY_CERT_FILE"], config["HL7_GATEWAY_KEY_FILE"]
-    if (cert_file is None) != (key_file is None):
-        raise ConfigError("HL7_GATEWAY_CERT_FILE and HL7_GATEWAY_KEY_FILE: set both or neither")
-    if not (config["HL7_GATEWAY_TLS"] or ca_file is not None or cert_file is not None):
+    pair = paired(config, "HL7_GATEWAY_CERT_FILE", "HL7_GATEWAY_KEY_FILE")
+    if not (config["HL7_GATEWAY_TLS"] or ca_file is not None or pair is not None):
         return None
     try:
-        return client_context(ca_file, cert_file, key_file)
+        return client_context(ca_file, *(pair or (None, None)))
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(
             f"HL7_GATEWAY_CA_FILE, HL7_GATEWAY_CERT_FILE, HL7_GATEWAY_KEY_FILE: {exc}"

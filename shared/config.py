@@ -168,6 +168,15 @@ def default_database_url() -> str:
     return f"sqlite:///{VAR_DIR / 'vigil.db'}"
 
 
+def paired(config: Mapping[str, Any], first: str, second: str) -> tuple[Any, Any] | None:
+    """Two settings that only go together (a certificate and its key): both values, or None
+    when neither is set; only one is a ConfigError naming both."""
+    values = config[first], config[second]
+    if (values[0] is None) != (values[1] is None):
+        raise ConfigError(f"{first} and {second}: set both or neither")
+    return None if values[0] is None else values
+
+
 def parse_path(raw: str) -> Path:
     value = raw.strip()
     if not value:
