@@ -20,7 +20,8 @@ import hl7
 from hl7.datatypes import parse_datetime
 
 from shared.blood_pressure import format_bp
-from shared.patient_ids import identifier_uuid
+from shared.mdc import TERMS, UNITS
+from shared.patient_ids import authority_system, identifier_uuid
 from shared.schemas import IDENTIFIER_SYSTEM_LENGTH, IDENTIFIER_VALUE_LENGTH
 
 
@@ -56,37 +57,23 @@ class Code:
     preference: int = 0
 
 
-# OBX-3 codes, by coding system. MDC codes are "partition 2" (SCADA) ids: 2 * 65536 + term.
-MDC_CODES: dict[str, Code] = {
-    "147842": Code(Vital.PULSE),  # MDC_ECG_HEART_RATE
-    "149530": Code(Vital.PULSE, 1),  # MDC_PULS_OXIM_PULS_RATE
-    "149546": Code(Vital.PULSE, 2),  # MDC_PULS_RATE_NON_INV
-    "151562": Code(Vital.RESP_RATE),  # MDC_RESP_RATE
-    "151570": Code(Vital.RESP_RATE, 1),  # MDC_AWAY_RESP_RATE
-    "150456": Code(Vital.SPO2),  # MDC_PULS_OXIM_SAT_O2
-    "150021": Code(Vital.SYSTOLIC),  # MDC_PRESS_BLD_NONINV_SYS
-    "150022": Code(Vital.DIASTOLIC),  # MDC_PRESS_BLD_NONINV_DIA
-    "150364": Code(Vital.TEMPERATURE),  # MDC_TEMP_BODY
-    "150380": Code(Vital.TEMPERATURE, 1),  # MDC_TEMP_ORAL
-    "150384": Code(Vital.TEMPERATURE, 1),  # MDC_TEMP_AXILLA
-    "150388": Code(Vital.TEMPERATURE, 1),  # MDC_TEMP_RECT
-    "150392": Code(Vital.TEMPERATURE, 1),  # MDC_TEMP_TYMP
+# OBX-3 codes, by coding system: MDC's by reference id (shared/mdc.py has their numbers).
+_MDC_BY_NAME: dict[str, Code] = {
+    "MDC_ECG_HEART_RATE": Code(Vital.PULSE),
+    "MDC_PULS_OXIM_PULS_RATE": Code(Vital.PULSE, 1),
+    "MDC_PULS_RATE_NON_INV": Code(Vital.PULSE, 2),
+    "MDC_RESP_RATE": Code(Vital.RESP_RATE),
+    "MDC_AWAY_RESP_RATE": Code(Vital.RESP_RATE, 1),
+    "MDC_PULS_OXIM_SAT_O2": Code(Vital.SPO2),
+    "MDC_PRESS_BLD_NONINV_SYS": Code(Vital.SYSTOLIC),
+    "MDC_PRESS_BLD_NONINV_DIA": Code(Vital.DIASTOLIC),
+    "MDC_TEMP_BODY": Code(Vital.TEMPERATURE),
+    "MDC_TEMP_ORAL": Code(Vital.TEMPERATURE, 1),
+    "MDC_TEMP_AXILLA": Code(Vital.TEMPERATURE, 1),
+    "MDC_TEMP_RECT": Code(Vital.TEMPERATURE, 1),
+    "MDC_TEMP_TYMP": Code(Vital.TEMPERATURE, 1),
 }
-MDC_NAMES: dict[str, str] = {
-    "MDC_ECG_HEART_RATE": "147842",
-    "MDC_PULS_OXIM_PULS_RATE": "149530",
-    "MDC_PULS_RATE_NON_INV": "149546",
-    "MDC_RESP_RATE": "151562",
-    "MDC_AWAY_RESP_RATE": "151570",
-    "MDC_PULS_OXIM_SAT_O2": "150456",
-    "MDC_PRESS_BLD_NONINV_SYS": "150021",
-    "MDC_PRESS_BLD_NONINV_DIA": "150022",
-    "MDC_TEMP_BODY": "150364",
-    "MDC_TEMP_ORAL": "150380",
-    "MDC_TEMP_AXILLA": "150384",
-    "MDC_TEMP_RECT": "150388",
-    "MDC_TEMP_TYMP": "150392",
-}
+MDC_CODES: dict[str, Code] = {TERMS[name]: code for name, code in _MDC_BY_NAME.items()}
 LOINC_CODES: dict[str, Code] = {
     "8867-4": Code(Vital.PULSE),  # Heart rate
     "9279-1": Code(Vital.RESP_RATE),  # Respiratory rate
@@ -113,19 +100,18 @@ UCUM_UNITS: dict[str, Unit] = {
     "Cel": Unit.CELSIUS,
     "[degF]": Unit.FAHRENHEIT,
 }
-MDC_UNITS: dict[str, Unit] = {
-    "264864": Unit.PER_MINUTE,  # MDC_DIM_BEAT_PER_MIN
-    "264928": Unit.PER_MINUTE,  # MDC_DIM_RESP_PER_MIN
-    "262688": Unit.PERCENT,  # MDC_DIM_PERCENT
-    "266016": Unit.MM_HG,  # MDC_DIM_MMHG
-    "268192": Unit.CELSIUS,  # MDC_DIM_DEGC
-    "266560": Unit.FAHRENHEIT,  # MDC_DIM_FAHR
+_MDC_UNITS_BY_NAME: dict[str, Unit] = {
     "MDC_DIM_BEAT_PER_MIN": Unit.PER_MINUTE,
     "MDC_DIM_RESP_PER_MIN": Unit.PER_MINUTE,
     "MDC_DIM_PERCENT": Unit.PERCENT,
     "MDC_DIM_MMHG": Unit.MM_HG,
     "MDC_DIM_DEGC": Unit.CELSIUS,
     "MDC_DIM_FAHR": Unit.FAHRENHEIT,
+}
+# By code, or by reference id: senders write either.
+MDC_UNITS: dict[str, Unit] = {
+    **{UNITS[name]: unit for name, unit in _MDC_UNITS_BY_NAME.items()},
+    **_MDC_UNITS_BY_NAME,
 }
 EXPECTED_UNITS: dict[Vital, frozenset[Unit]] = {
     Vital.PULSE: frozenset({Unit.PER_MINUTE}),
@@ -288,8 +274,7 @@ def _identifier(pid: hl7.Segment, head: Header, systems: dict[str, str]) -> tupl
     elif universal and universal_type == "ISO" and re.fullmatch(r"[0-2](\.\d+)+", universal):
         system = f"urn:oid:{universal}"
     elif authority and re.fullmatch(r"[A-Za-z0-9._-]+", authority):
-        # No URI is known for this assigning authority: a name under Vigil's own namespace.
-        system = f"urn:vigil:assigning-authority:{authority}"
+        system = authority_system(authority)
     else:
         raise Unusable("PID-3 names no assigning authority (CX.4), and MSH-4 is empty")
     if len(system) > IDENTIFIER_SYSTEM_LENGTH[1]:
@@ -338,7 +323,7 @@ def _code(obx: hl7.Segment) -> Code | None:
         system = field(obx, 3, first + 2).upper()
         if system in _MDC_SYSTEMS:
             # The numeric code decides; a reference id (MDC_...) stands in only without one.
-            key = identifier if identifier.isdigit() else MDC_NAMES.get(identifier or text, "")
+            key = identifier if identifier.isdigit() else TERMS.get(identifier or text, "")
             code = MDC_CODES.get(key)
         elif system in _LOINC_SYSTEMS:
             code = LOINC_CODES.get(identifier)

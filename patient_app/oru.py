@@ -13,20 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.hl7_text import escape
+from shared.mdc import coded
+from shared.patient_ids import authority_system
 from shared.schemas import parse_bp
-
-# (MDC code, reference id) of each vital and (MDC code, reference id) of its unit.
-_HEART_RATE = ("147842", "MDC_ECG_HEART_RATE")
-_RESP_RATE = ("151562", "MDC_RESP_RATE")
-_SPO2 = ("150456", "MDC_PULS_OXIM_SAT_O2")
-_SYSTOLIC = ("150021", "MDC_PRESS_BLD_NONINV_SYS")
-_DIASTOLIC = ("150022", "MDC_PRESS_BLD_NONINV_DIA")
-_TEMPERATURE = ("150364", "MDC_TEMP_BODY")
-_PER_MINUTE_BEATS = ("264864", "MDC_DIM_BEAT_PER_MIN")
-_PER_MINUTE_BREATHS = ("264928", "MDC_DIM_RESP_PER_MIN")
-_PERCENT = ("262688", "MDC_DIM_PERCENT")
-_MM_HG = ("266016", "MDC_DIM_MMHG")
-_CELSIUS = ("268192", "MDC_DIM_DEGC")
 
 SENDING_APPLICATION = "VIGIL-SIM"
 
@@ -40,8 +29,7 @@ class HospitalIdentifier:
 
     @property
     def system(self) -> str:
-        # How gateway_app names an authority it knows no URI for (pcd01._identifier).
-        return f"urn:vigil:assigning-authority:{self.authority}"
+        return authority_system(self.authority)
 
 
 def hl7_time(moment: datetime) -> str:
@@ -61,13 +49,14 @@ def oru_r01(
     taken = hl7_time(datetime.fromisoformat(sample["timestamp"]))
     systolic, diastolic = parse_bp(sample["bp"])
     family, given = _name_parts(sample.get("patient_name") or "")
+    # (MDC term, value, MDC unit) of each vital.
     observations = (
-        (_HEART_RATE, sample["pulse"], _PER_MINUTE_BEATS),
-        (_RESP_RATE, sample["resp_rate"], _PER_MINUTE_BREATHS),
-        (_SPO2, sample["spo2"], _PERCENT),
-        (_SYSTOLIC, systolic, _MM_HG),
-        (_DIASTOLIC, diastolic, _MM_HG),
-        (_TEMPERATURE, sample["temperature"], _CELSIUS),
+        ("MDC_ECG_HEART_RATE", sample["pulse"], "MDC_DIM_BEAT_PER_MIN"),
+        ("MDC_RESP_RATE", sample["resp_rate"], "MDC_DIM_RESP_PER_MIN"),
+        ("MDC_PULS_OXIM_SAT_O2", sample["spo2"], "MDC_DIM_PERCENT"),
+        ("MDC_PRESS_BLD_NONINV_SYS", systolic, "MDC_DIM_MMHG"),
+        ("MDC_PRESS_BLD_NONINV_DIA", diastolic, "MDC_DIM_MMHG"),
+        ("MDC_TEMP_BODY", sample["temperature"], "MDC_DIM_DEGC"),
     )
     segments = [
         "|".join(
@@ -100,10 +89,9 @@ def oru_r01(
         f"{escape(family)}^{escape(given)}",
         f"OBR|1|||182777000^monitoring of patient^SNOMED-CT|||{taken}",
     ]
-    for number, ((code, name), value, (unit, unit_name)) in enumerate(observations, start=1):
+    for number, (term, value, unit) in enumerate(observations, start=1):
         segments.append(
-            f"OBX|{number}|NM|{code}^{name}^MDC|1.0.0.{number}|{value}|"
-            f"{unit}^{unit_name}^MDC|||||R|||{taken}"
+            f"OBX|{number}|NM|{coded(term)}|1.0.0.{number}|{value}|{coded(unit)}|||||R|||{taken}"
         )
     return "\r".join(segments)
 

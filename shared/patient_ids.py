@@ -24,3 +24,10 @@ def identifier_uuid(system: str, value: str, secret: str) -> uuid.UUID:
     """The uuid of the patient a hospital identifies as `value` in `system` (FHIR's
     Identifier.system, the URI of who assigned it)."""
     return derived_uuid(secret, f"{system}|{value}")
+
+
+def authority_system(authority: str) -> str:
+    """The identifier system for an assigning authority (PID-3's CX.4) no URI is known for: its
+    name under Vigil's own namespace. The gateway names MRNs so, and the simulator, sending
+    over HL7, knows its patients' systems by it."""
+    return f"urn:vigil:assigning-authority:{authority}"
