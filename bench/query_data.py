@@ -29,10 +29,11 @@ from patient_app.patients import patient_uuid_for
 from patient_app.physiology import PatientPhysiology
 from shared.db import MIGRATIONS_DIR, make_engine, migrate
 from shared.news2 import score_news2
+from shared.rollups import rebuild_statements
 
 CACHE_DIR = OUTPUT_DIR / "query-db"
 # Bumped whenever the rows this module writes change, so cached files are rebuilt.
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 SAMPLE_SECONDS = 5
 # Distinct physiology traces; patient n follows trace n mod TRACES. One in ten is abnormal.
 TRACES = 100
@@ -137,6 +138,9 @@ def _build(path: Path, patients: int, samples_per_patient: int) -> str:
         )
         while chunk := list(islice(rows, INSERT_CHUNK)):
             connection.executemany(insert, chunk)
+        # The rollups and counts data_app would have kept while storing these samples.
+        for statement in rebuild_statements("sqlite"):
+            connection.execute(statement)
         connection.execute("COMMIT")
         # The journal mode Vigil's engine sets anyway; leaves the file ready for readers.
         connection.execute("PRAGMA journal_mode=WAL")

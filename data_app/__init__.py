@@ -8,6 +8,7 @@ from flask import Flask
 
 from data_app.config import DATA_SETTINGS
 from data_app.consumer import VitalsConsumer
+from data_app.retention import RetentionJob
 from data_app.routes import bp as health_bp
 from shared.app import create_base_app
 from shared.auth.verify import init_token_auth
@@ -27,6 +28,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_notifications(app)
     # Order matters: the schema exists before the first batch is stored.
     register_background(app, "schema", SchemaMigration(app))
+    register_background(app, "retention", RetentionJob(app))
     register_background(app, "consumer", VitalsConsumer(app))
     app.register_blueprint(health_bp)
     init_token_auth(app)

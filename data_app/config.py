@@ -49,4 +49,11 @@ DATA_SETTINGS: tuple[Setting, ...] = (
     Setting("ALARM_MAX_GAP_SECONDS", parse_float(exclusive_minimum=0, maximum=3600), 15.0),
     # A patient's samples refused this many times in a row raise a low technical alarm.
     Setting("INVALID_DATA_ALARM_AFTER", parse_int(1, 10000), 3),
+    # How long raw samples and their per-minute rollups are kept (data_app/retention.py);
+    # samples older than RAW_RETENTION_DAYS are refused. The rollups outlive the samples.
+    Setting("RAW_RETENTION_DAYS", parse_int(1, 36500), 30),
+    Setting("ROLLUP_RETENTION_DAYS", parse_int(1, 36500), 730),
+    # PostgreSQL: days of partitions made ahead, and how often the retention pass runs.
+    Setting("PARTITION_DAYS_AHEAD", parse_int(1, 366), 7),
+    Setting("RETENTION_INTERVAL_SECONDS", parse_float(minimum=1, maximum=86400), 3600.0),
 )

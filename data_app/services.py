@@ -25,6 +25,7 @@ from data_app.alarms import (
 from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
 from data_app.decoding import DEFAULT_CLOCK_SKEW, claimed_patient
+from data_app.rollups import add_stored
 from shared.analysis_queue import Origin
 from shared.blood_pressure import format_bp
 from shared.db import db, utcnow
@@ -130,43 +131,54 @@ def store_samples(
         return []
     ids = patient_ids(session, samples, remembered_ids)
     scored: dict[tuple[int, datetime], StoredSample] = {}
-    rows = []
+    rows: dict[tuple[int, datetime], dict[str, Any]] = {}
     # One arrival time for the batch: it also tells this batch's rows from earlier ones.
     received_at = utcnow()
     for sample in samples:
         patient_id = ids[sample["patient_uuid"]]
+        key = (patient_id, _utc(sample["timestamp"]))
+        if key in rows:  # the same sample twice in one batch: the first is stored
+            continue
         news2 = score_sample(sample)
-        scored[(patient_id, _utc(sample["timestamp"]))] = StoredSample(
-            patient_id, sample["patient_uuid"], sample, news2
-        )
-        rows.append(
-            {
-                "patient_id": patient_id,
-                **{f: sample[f] for f in _METRIC_FIELDS},
-                "news2_score": news2.score,
-                "news2_band": news2.band,
-                "received_at": received_at,
-            }
-        )
+        scored[key] = StoredSample(patient_id, sample["patient_uuid"], sample, news2)
+        rows[key] = {
+            "patient_id": patient_id,
+            **{f: sample[f] for f in _METRIC_FIELDS},
+            "news2_score": news2.score,
+            "news2_band": news2.band,
+            "received_at": received_at,
+        }
+    inserted = _insert_new(session, list(rows.values()), received_at)
+    if inserted is None:  # every row was new
+        inserted = list(rows)
+    add_stored(session, [rows[key] for key in inserted])
+    return [scored[key] for key in inserted]
+
+
+def _insert_new(
+    session: Session, rows: list[dict[str, Any]], received_at: datetime
+) -> list[tuple[int, datetime]] | None:
+    """Insert the rows not stored yet; the (patient_id, timestamp) of those inserted, in order,
+    or None when all were."""
     table = PatientMetric.__table__
     insert = _insert_ignoring_duplicates(session, table)
     if session.get_bind().dialect.name != "sqlite":
         inserted = session.execute(insert.returning(table.c.patient_id, table.c.timestamp), rows)
-        return [scored[(patient_id, _utc(moment))] for patient_id, moment in inserted]
+        return [(patient_id, _utc(moment)) for patient_id, moment in inserted]
     # On SQLite, RETURNING made every row cost twice as much. Without it, the row count
     # says whether every sample was new, as nearly all are; only a batch with replays needs
     # to read which rows it added.
     if session.execute(insert, rows).rowcount == len(rows):
-        return list(scored.values())
+        return None
     inserted = session.execute(
         select(table.c.patient_id, table.c.timestamp)
         .where(
             table.c.received_at == received_at,
-            table.c.patient_id.in_({patient_id for patient_id, _ in scored}),
+            table.c.patient_id.in_({row["patient_id"] for row in rows}),
         )
         .order_by(table.c.id)
     )
-    return [scored[(patient_id, _utc(moment))] for patient_id, moment in inserted]
+    return [(patient_id, _utc(moment)) for patient_id, moment in inserted]
 
 
 class RaisedAlert(NamedTuple):

@@ -11,12 +11,14 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Column,
     Float,
     ForeignKey,
     Index,
     Integer,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     Uuid,
@@ -57,6 +59,9 @@ class Patient(Base):
     # The alarm engine's episodes that are not idle (shared/alarms), by condition: what each
     # batch's transaction continues from, so a delay or a latch outlives a restart.
     alarm_episodes: Mapped[dict | None] = mapped_column(JSON)
+    # How many of their samples are kept: added to as samples are stored, taken from as
+    # retention removes old ones (data_app/retention.py), so the detail view never counts rows.
+    sample_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     metrics: Mapped[list[PatientMetric]] = relationship(
         back_populates="patient", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
@@ -68,7 +73,11 @@ class Patient(Base):
 
 class PatientMetric(Base):
     """One vitals sample. Unique per (patient, timestamp), so a replayed message is a no-op;
-    the same index serves "this patient's metrics in a time range, newest first"."""
+    the same index serves "this patient's metrics in a time range, newest first".
+
+    On PostgreSQL the table is partitioned by day of `timestamp` (shared/partitions.py), so
+    its primary key there is (id, timestamp): migration 0009 makes it, not this model.
+    """
 
     __tablename__ = "patient_metrics"
     __table_args__ = (UniqueConstraint("patient_id", "timestamp"),)
@@ -95,6 +104,54 @@ class PatientMetric(Base):
 
     def __repr__(self) -> str:
         return f"<PatientMetric patient={self.patient_id} at {self.timestamp.isoformat()}>"
+
+
+# The rolled-up vitals, each with the column type of its minimum and maximum.
+ROLLED_UP = {
+    "pulse": Integer,
+    "resp_rate": Integer,
+    "systolic": Integer,
+    "diastolic": Integer,
+    "spo2": Integer,
+    "temperature": Float,
+    "news2_score": SmallInteger,
+}
+
+
+def _rollup_columns() -> list[Column]:
+    columns = []
+    for name, kind in ROLLED_UP.items():
+        # A NEWS2 is null on rows stored before scoring existed: a minute may have none.
+        optional = name == "news2_score"
+        columns += [
+            Column(f"{name}_min", kind(), nullable=optional),
+            Column(f"{name}_max", kind(), nullable=optional),
+            Column(f"{name}_sum", Float() if kind is Float else BigInteger(), nullable=False),
+        ]
+    return columns
+
+
+# Each patient's samples per minute: count, minimum, maximum and sum of every vital (the sum,
+# not the mean, so the minutes of a longer bucket add up exactly). Added to in the transaction
+# that stores the samples (data_app/rollups.py), so a replay, which stores nothing, adds
+# nothing. Long history windows read these instead of the samples, and they outlive them
+# (ROLLUP_RETENTION_DAYS against RAW_RETENTION_DAYS). Partitioned by month on PostgreSQL.
+patient_metric_minutes = Table(
+    "patient_metric_minutes",
+    Base.metadata,
+    Column(
+        "patient_id",
+        BigId,
+        ForeignKey("patients.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("minute", UTCDateTime, primary_key=True),
+    Column("samples", Integer, nullable=False),
+    # How many of them have a NEWS2 (the news2_score statistics' count).
+    Column("news2_samples", Integer, nullable=False),
+    *_rollup_columns(),
+    postgresql_partition_by="RANGE (minute)",
+)
 
 
 PROCESSING_STATUSES = ("pending", "processing", "completed", "failed")

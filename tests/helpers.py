@@ -15,15 +15,19 @@ from typing import Any, Protocol
 
 import pytest
 import websocket
+from alembic import command
+from alembic.config import Config
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from flask import Flask
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 import data_app
+from data_app.rollups import add_stored
 from shared.audit import AuditEvent
-from shared.db import db, migrate
+from shared.db import MIGRATIONS_DIR, db, migrate
 from shared.identity import ApiToken, User, UserSession, Ward, WardMember
 from shared.kafka import Connectable, client_config
 from shared.lifecycle import background_service
@@ -308,3 +312,22 @@ def open_stream(url: str, token: str, timeout: float) -> websocket.WebSocket | t
         return int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode()
     assert json.loads(frame.data)["type"] == "hello"
     return ws
+
+
+def to_revision(engine: Engine, revision: str, *, down: bool = False) -> set[str]:
+    """Migrate to `revision`; the tables there are then."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+    with engine.connect() as connection:
+        return set(inspect(connection).get_table_names())
+
+
+def insert_samples(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert patient_metrics rows as data_app stores them: with their rollups and counts."""
+    if not rows:
+        return
+    session.execute(insert(PatientMetric.__table__), rows)
+    add_stored(session, rows)

@@ -7,14 +7,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.db import MIGRATIONS_DIR, make_engine, migrate
+from shared.db import make_engine, migrate
 from shared.models import Alarm, AlarmKind, AlarmPriority, AlarmState, Patient
+from tests.helpers import to_revision
 
 ALARM_TABLES = {"alarms", "alarm_limits"}
 
@@ -24,17 +23,6 @@ def engine(empty_database_url: str) -> Iterator[Engine]:
     engine = make_engine(empty_database_url)
     yield engine
     engine.dispose()
-
-
-def to_revision(engine: Engine, revision: str, *, down: bool = False) -> set[str]:
-    """Migrate to `revision`; the tables there are then."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
-    with engine.connect() as connection:
-        return set(inspect(connection).get_table_names())
 
 
 def test_0006_upgrades_from_0005_and_downgrades_back(engine: Engine) -> None:

@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from shared.db import Base, UTCDateTime, make_engine, migrate
+from shared.partitions import include_name
 
 
 @pytest.fixture
@@ -21,7 +22,8 @@ def test_migrations_build_exactly_the_models_schema(engine):
     migrate(engine)
     migrate(engine)  # a second start finds nothing to do
     with engine.connect() as connection:
-        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        context = MigrationContext.configure(connection, opts={"include_name": include_name})
+        assert compare_metadata(context, Base.metadata) == []
         unique = inspect(connection).get_unique_constraints("patient_metrics")
     assert [c["column_names"] for c in unique] == [["patient_id", "timestamp"]]
 

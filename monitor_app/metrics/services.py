@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, aliased
 
 from shared.models import Patient, PatientMetric
@@ -87,13 +87,3 @@ def latest_samples(
     newest_ids = select(newest_id).where(Patient.id.in_(patient_ids))
     samples = session.scalars(select(PatientMetric).where(PatientMetric.id.in_(newest_ids)))
     return {sample.patient_id: sample for sample in samples}
-
-
-def count_samples(session: Session, patient_id: int) -> int:
-    """How many samples a patient has."""
-    query = (
-        select(func.count())
-        .select_from(PatientMetric)
-        .where(PatientMetric.patient_id == patient_id)
-    )
-    return session.scalar(query) or 0

@@ -27,6 +27,12 @@ class PatientSchema(Schema):
 
 
 class PatientDetailSchema(PatientSchema):
-    """A patient, their newest sample and how many samples they have."""
+    """A patient, their newest sample and how many samples are kept of theirs."""
 
-    sample_count = fields.Integer(dump_only=True)
+    sample_count = fields.Integer(
+        dump_only=True,
+        metadata={
+            "description": "How many of the patient's samples are stored: samples older than"
+            " the raw retention (RAW_RETENTION_DAYS) are no longer counted."
+        },
+    )

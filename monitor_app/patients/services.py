@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from monitor_app.metrics.services import count_samples, latest_samples
+from monitor_app.metrics.services import latest_samples
 from shared.models import Patient, PatientMetric
 
 
@@ -60,5 +60,6 @@ def patient_detail(
     return PatientOverview(
         patient,
         latest_samples(session, [patient.id], not_after=newest).get(patient.id),
-        count_samples(session, patient.id),
+        # Kept by data_app as samples are stored and removed: no count of their history.
+        patient.sample_count,
     )

@@ -34,7 +34,7 @@ TILE_VITALS = {
     "temperature": r"\d+\.\d",
 }
 CHARTS = ("pulse", "resp_rate", "bp", "spo2", "temperature", "news2_score")
-WINDOWS = ("15m", "1h", "6h", "24h")
+WINDOWS = ("15m", "1h", "6h", "24h", "7d", "30d")
 HIGH_RISK_COLOUR = "rgb(198, 40, 40)"
 POSITIVE = re.compile(r"^[1-9]\d*$")
 ABNORMAL = re.compile(r"(^|\s)abnormal(\s|$)")

@@ -15,9 +15,10 @@ from flask.testing import FlaskClient
 from monitor_app import create_app
 from shared.auth.roles import Role
 from shared.db import db, migrate
-from shared.models import Patient, PatientMetric
+from shared.models import Patient
 from shared.news2 import score_news2
 from tests.auth import Account, client_for, create_account
+from tests.helpers import insert_samples
 
 T0 = datetime(2025, 1, 31, 8, 0, tzinfo=UTC)
 STEP = timedelta(minutes=1)
@@ -119,6 +120,7 @@ def make_patient(app: Flask) -> Callable[..., MadePatient]:
             patient = Patient(uuid=patient_uuid, name=name)
             session.add(patient)
             session.flush()
+            rows = []
             for i, moment in enumerate(times):
                 vitals = {
                     "pulse": 60 + i,
@@ -128,16 +130,17 @@ def make_patient(app: Flask) -> Callable[..., MadePatient]:
                     "temperature": 36.6,
                 }
                 news2 = score_news2(**vitals)
-                session.add(
-                    PatientMetric(
-                        patient_id=patient.id,
-                        timestamp=moment,
-                        diastolic=80,
+                rows.append(
+                    {
+                        "patient_id": patient.id,
+                        "timestamp": moment,
+                        "diastolic": 80,
                         **vitals,
-                        news2_score=news2.score,
-                        news2_band=news2.band,
-                    )
+                        "news2_score": news2.score,
+                        "news2_band": news2.band,
+                    }
                 )
+            insert_samples(session, rows)
         return MadePatient(str(patient_uuid), name, times)
 
     return make

@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from shared.db import db
-from shared.models import Patient, PatientMetric
+from shared.models import Patient
+from tests.helpers import insert_samples
 
 
 @pytest.fixture
@@ -20,20 +21,15 @@ def add_sample(app: Flask) -> Callable[..., None]:
     def add(patient_uuid: str, moment: datetime, pulse: int) -> None:
         with db.sessionmaker(app).begin() as session:
             patient = session.scalar(select(Patient).where(Patient.uuid == uuid.UUID(patient_uuid)))
-            session.add(
-                PatientMetric(
-                    patient_id=patient.id,
-                    timestamp=moment,
-                    pulse=pulse,
-                    resp_rate=14,
-                    systolic=120,
-                    diastolic=80,
-                    spo2=97,
-                    temperature=36.6,
-                    news2_score=0,
-                    news2_band="low",
-                )
-            )
+            row = {
+                "patient_id": patient.id,
+                "timestamp": moment,
+                **dict(pulse=pulse, resp_rate=14, systolic=120, diastolic=80, spo2=97),
+                "temperature": 36.6,
+                "news2_score": 0,
+                "news2_band": "low",
+            }
+            insert_samples(session, [row])
 
     return add
 
