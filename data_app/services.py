@@ -46,6 +46,8 @@ class StoredSample:
     patient_uuid: uuid.UUID
     sample: dict[str, Any]
     news2: News2
+    # The patient was first stored by this sample's batch: the patients list changes.
+    first_seen: bool = False
 
     def event(self) -> dict[str, Any]:
         """How the live stream shows it."""
@@ -72,8 +74,9 @@ def patient_ids(
     session: Session,
     samples: Iterable[dict[str, Any]],
     remembered: dict[uuid.UUID, int] | None = None,
-) -> dict[uuid.UUID, int]:
-    """Ids of the samples' patients, creating the ones never seen before.
+) -> tuple[dict[uuid.UUID, int], set[uuid.UUID]]:
+    """Ids of the samples' patients, creating the ones never seen before; and which of them
+    were.
 
     `remembered` holds ids this process already knows; they are not looked up again, and
     the ones found or created here are added to it.
@@ -84,7 +87,7 @@ def patient_ids(
         if sample["patient_uuid"] not in known:
             firsts.setdefault(sample["patient_uuid"], sample)
     if not firsts:
-        return known
+        return known, set()
     known.update(
         session.execute(select(Patient.uuid, Patient.id).where(Patient.uuid.in_(firsts))).all()
     )
@@ -99,7 +102,7 @@ def patient_ids(
                 )
             ).all()
         )
-    return known
+    return known, {m["uuid"] for m in missing}
 
 
 def _new_patient(patient_uuid: uuid.UUID, sample: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +132,7 @@ def store_samples(
     """
     if not samples:
         return []
-    ids = patient_ids(session, samples, remembered_ids)
+    ids, created = patient_ids(session, samples, remembered_ids)
     scored: dict[tuple[int, datetime], StoredSample] = {}
     rows: dict[tuple[int, datetime], dict[str, Any]] = {}
     # One arrival time for the batch: it also tells this batch's rows from earlier ones.
@@ -140,7 +143,13 @@ def store_samples(
         if key in rows:  # the same sample twice in one batch: the first is stored
             continue
         news2 = score_sample(sample)
-        scored[key] = StoredSample(patient_id, sample["patient_uuid"], sample, news2)
+        scored[key] = StoredSample(
+            patient_id,
+            sample["patient_uuid"],
+            sample,
+            news2,
+            first_seen=sample["patient_uuid"] in created,
+        )
         rows[key] = {
             "patient_id": patient_id,
             **{f: sample[f] for f in _METRIC_FIELDS},
@@ -320,8 +329,12 @@ class DataService:
             for item in stored:
                 self.refused_in_a_row.pop(item.patient_uuid, None)
             if stored:
+                # Only a new patient changes the patients list; newest samples are read live.
+                new_patient = any(item.first_seen for item in stored)
                 events(self.app).publish(
-                    "vitals", {"samples": [s.event() for s in stored]}, invalidates=(PATIENTS,)
+                    "vitals",
+                    {"samples": [s.event() for s in stored]},
+                    invalidates=(PATIENTS,) if new_patient else (),
                 )
             # An alarm is shown the moment it is stored, never after its analysis.
             for change in [a.alarm for a in alerts if a.alarm is not None] + alarms:

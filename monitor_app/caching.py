@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Response, current_app, request
 from marshmallow import EXCLUDE, ValidationError
@@ -33,6 +33,8 @@ from shared.auth.principal import Principal, current_principal
 from shared.notifications import events
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _WARN_EVERY_SECONDS = 30.0
 _last_warning = 0.0
@@ -78,19 +80,43 @@ def _cache_set(key: str, value: Any, timeout: int | None) -> None:
         _warn_cache_down(exc)
 
 
+def cached_value(
+    kind: str,
+    suffix: str,
+    compute: Callable[[], T],
+    dump: Callable[[T], Any],
+    load: Callable[[Any], T | None],
+    timeout: int | None = None,
+) -> tuple[T, bool]:
+    """`compute()` cached under the current generation of `kind`, and whether it was a hit.
+
+    `dump` makes the JSON stored; `load` reads it back, None for anything it does not hold
+    (a value planted or left by another version is recomputed, never trusted).
+    """
+    key = _cache_key(kind, suffix)
+    if key is not None:
+        value = load(_cache_get(key))
+        if value is not None:
+            return value, True
+    value = compute()
+    if key is not None:
+        _cache_set(key, dump(value), timeout)
+    return value, False
+
+
 def memoize(
     kind: str, suffix: str, compute: Callable[[], Any], timeout: int | None = None, of: type = int
 ) -> Any:
     """`compute()`, cached under the current generation of `kind`; a cached value that is
     not an `of` is recomputed."""
-    key = _cache_key(kind, suffix)
-    if key is not None:
-        value = _cache_get(key)
-        if isinstance(value, of):
-            return value
-    value = compute()
-    if key is not None:
-        _cache_set(key, value, timeout)
+    value, _ = cached_value(
+        kind,
+        suffix,
+        compute,
+        dump=lambda value: value,
+        load=lambda value: value if isinstance(value, of) else None,
+        timeout=timeout,
+    )
     return value
 
 

@@ -21,7 +21,7 @@ import redis
 
 log = logging.getLogger(__name__)
 
-# Kinds of cached reads: data_app bumps PATIENTS with every stored batch.
+# Kinds of cached reads: data_app bumps PATIENTS with a batch that brings a new patient.
 PATIENTS = "patients"
 NOTIFICATIONS = "notifications"
 

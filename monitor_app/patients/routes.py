@@ -13,17 +13,16 @@ from flask_smorest.pagination import PaginationParameters
 from sqlalchemy.orm import Session
 
 from monitor_app.audit.recorder import audited
-from monitor_app.caching import cached_response
 from monitor_app.config import PATIENTS_MAX_PAGE_SIZE, PATIENTS_PAGE_SIZE
 from monitor_app.pagination import PaginatedBlueprint, past_last_page
 from monitor_app.patients import services
+from monitor_app.patients.listing import patient_page
 from monitor_app.patients.schemas import PatientDetailSchema, PatientSchema
 from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.roles import Scope
 from shared.db import db
 from shared.errors import UNPROCESSABLE
-from shared.events import PATIENTS
 from shared.models import Patient
 
 blp = PaginatedBlueprint(
@@ -35,21 +34,30 @@ blp = PaginatedBlueprint(
 class Patients(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
     @audited(AuditAction.PATIENTS_LISTED)
-    @cached_response(PATIENTS)
     @blp.response(200, PatientSchema(many=True))
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     @blp.paginate(page_size=PATIENTS_PAGE_SIZE, max_page_size=PATIENTS_MAX_PAGE_SIZE)
-    def get(self, pagination_parameters: PaginationParameters) -> list[services.PatientOverview]:
-        """List patients by name, each with their newest sample."""
-        pagination_parameters.item_count = services.count_patients(db.session)
-        if past_last_page(pagination_parameters):
-            return []
-        return services.list_patients(
+    def get(
+        self, pagination_parameters: PaginationParameters
+    ) -> tuple[list[services.PatientOverview], dict[str, str]]:
+        """List patients by name, each with their newest sample.
+
+        `X-Cache: hit` when the page of patients came from the cache (their newest samples
+        are always read afresh).
+        """
+        page, hit = patient_page(
             db.session,
             offset=pagination_parameters.first_item,
             limit=pagination_parameters.page_size,
-            max_clock_skew=max_clock_skew(),
         )
+        pagination_parameters.item_count = page.item_count
+        headers = {"X-Cache": "hit" if hit else "miss"}
+        if past_last_page(pagination_parameters):
+            return [], headers
+        overviews = services.list_patients(
+            db.session, page.patients, max_clock_skew=max_clock_skew()
+        )
+        return overviews, headers
 
 
 @blp.route("/<uuid:patient_uuid>")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor_app.metrics.services import latest_samples
+from monitor_app.patients.listing import ListedPatient
 from shared.models import Patient, PatientMetric
 
 
@@ -17,7 +19,7 @@ from shared.models import Patient, PatientMetric
 class PatientOverview:
     """A patient with their newest sample and, when asked for, how many samples they have."""
 
-    patient: Patient
+    patient: Patient | ListedPatient
     latest: PatientMetric | None
     sample_count: int | None = None
 
@@ -27,22 +29,15 @@ def find_patient(session: Session, patient_uuid: uuid.UUID) -> Patient | None:
     return session.scalar(select(Patient).where(Patient.uuid == patient_uuid))
 
 
-def count_patients(session: Session) -> int:
-    """How many patients there are."""
-    return session.scalar(select(func.count()).select_from(Patient)) or 0
-
-
 def newest_credible(max_clock_skew: timedelta) -> datetime:
     """The latest timestamp a sample may have now and still count as a patient's newest."""
     return datetime.now(UTC) + max_clock_skew
 
 
 def list_patients(
-    session: Session, *, offset: int, limit: int, max_clock_skew: timedelta
+    session: Session, patients: Sequence[ListedPatient], *, max_clock_skew: timedelta
 ) -> list[PatientOverview]:
-    """One page of patients by name, each with their newest sample: two queries in all."""
-    query = select(Patient).order_by(Patient.name, Patient.uuid).offset(offset).limit(limit)
-    patients = list(session.scalars(query))
+    """A page of patients, each with their newest sample, read in one query."""
     latest = latest_samples(
         session, [patient.id for patient in patients], not_after=newest_credible(max_clock_skew)
     )
