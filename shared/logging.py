@@ -40,6 +40,8 @@ class JsonFormatter(logging.Formatter):
             "module": record.module,
             "function": record.funcName,
             "line": record.lineno,
+            # Which worker: an app may run several (data_app's consumers, monitor_app's).
+            "pid": record.process,
         }
         for key, var in (("patient_uuid", patient_uuid_var), ("request_id", request_id_var)):
             value = var.get()
