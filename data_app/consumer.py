@@ -52,6 +52,7 @@ class VitalsConsumer(BackgroundThread):
         self.batch_size: int = config["CONSUMER_BATCH_SIZE"]
         self.poll_timeout: float = config["CONSUMER_POLL_TIMEOUT"]
         self.max_clock_skew = timedelta(seconds=config["MAX_CLOCK_SKEW_SECONDS"])
+        self.max_age = timedelta(days=config["RAW_RETENTION_DAYS"])
         self.degraded_after: int = config["CONSUMER_DEGRADED_AFTER_FAILURES"]
         max_message_bytes = config["KAFKA_MAX_MESSAGE_BYTES"]
         self.topic_settings = TopicSettings.from_config(config)
@@ -262,7 +263,9 @@ class VitalsConsumer(BackgroundThread):
             first_offsets.setdefault(partition, message.offset())
             next_offsets[partition] = message.offset() + 1
             try:
-                decoded.append((message, decode_sample(message.value(), self.max_clock_skew)))
+                decoded.append(
+                    (message, decode_sample(message.value(), self.max_clock_skew, self.max_age))
+                )
             except InvalidSample as exc:
                 rejected.append((message, str(exc)))
             except Exception as exc:

@@ -30,9 +30,12 @@ class InvalidSample(ValueError):  # noqa: N818  (a reason, not a crash)
 
 
 def decode_sample(
-    value: bytes | None, max_clock_skew: timedelta = DEFAULT_CLOCK_SKEW
+    value: bytes | None,
+    max_clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    max_age: timedelta | None = None,
 ) -> dict[str, Any]:
-    """Parse and validate one message value against the shared vitals schema."""
+    """Parse and validate one message value against the shared vitals schema; a sample more
+    than `max_clock_skew` ahead of the clock, or older than `max_age`, is refused."""
     if not value:
         raise InvalidSample("empty message")
     if len(value) > MAX_MESSAGE_BYTES:
@@ -57,6 +60,8 @@ def decode_sample(
         _check_text("patient_identifier.system", identifier["system"])
         _check_text("patient_identifier.value", identifier["value"])
     _check_not_ahead(sample["timestamp"], max_clock_skew)
+    if max_age is not None:
+        _check_not_expired(sample["timestamp"], max_age)
     return sample
 
 
@@ -87,6 +92,18 @@ def _check_not_ahead(timestamp: datetime, max_clock_skew: timedelta) -> None:
         raise InvalidSample(
             f"timestamp in the future: {ahead.total_seconds():.1f} s ahead of the clock, "
             f"more than the {max_clock_skew.total_seconds():g} s allowed"
+        )
+
+
+def _check_not_expired(timestamp: datetime, max_age: timedelta) -> None:
+    # Older than the raw retention, it would be deleted at the next pass, and counted in the
+    # rollups meanwhile; its alerts would be about a patient as they were weeks ago.
+    age = datetime.now(UTC) - timestamp
+    if age > max_age:
+        raise InvalidSample(
+            f"timestamp too old: {age.total_seconds() / 86400:.1f} days before the clock, "
+            f"more than the {max_age.total_seconds() / 86400:g} days samples are kept "
+            "(RAW_RETENTION_DAYS)"
         )
 
 

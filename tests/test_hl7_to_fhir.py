@@ -2,8 +2,10 @@
 python-hl7's own `mllp_send` -> gateway_app -> broker -> data_app -> database -> monitor_app's
 FHIR API, read back as resources that fhir.resources validates."""
 
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -22,6 +24,15 @@ EXAMPLE = ROOT / "gateway_app" / "examples" / "oru-r01.hl7"
 # PID-3 of the example: MRN-4711, assigned by HOSP (no URI known for it).
 IDENTIFIER = "urn:vigil:assigning-authority:HOSP|MRN-4711"
 HEART_RATE = f"{LOINC}|8867-4"
+
+
+def stamped(example: Path, folder: Path, taken: datetime) -> Path:
+    """A copy of `example` taken at `taken`: data_app refuses samples older than it keeps
+    (RAW_RETENTION_DAYS), and the example's own time stays fixed as the calendar moves on."""
+    text = re.sub(r"\b20\d{12}\+0000\b", taken.strftime("%Y%m%d%H%M%S+0000"), example.read_text())
+    copy = folder / example.name
+    copy.write_text(text)
+    return copy
 
 
 @pytest.fixture
@@ -87,7 +98,8 @@ def test_an_oru_sent_with_mllp_send_is_read_back_as_a_fhir_observation(
     )
     wait_for(lambda: get_json(urls["monitor"] + "/health")[0] == 200, timeout=60)
 
-    answer = mllp_send(hl7_port, EXAMPLE)
+    taken = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    answer = mllp_send(hl7_port, stamped(EXAMPLE, tmp_path, taken))
     assert "MSA|AA|MSG0001" in answer
 
     def patient_found():
@@ -112,7 +124,7 @@ def test_an_oru_sent_with_mllp_send_is_read_back_as_a_fhir_observation(
     assert category["coding"][0]["code"] == "vital-signs"
     assert {"system": LOINC, "code": "8867-4"}.items() <= observation["code"]["coding"][0].items()
     assert observation["subject"]["reference"] == f"Patient/{patient['id']}"
-    assert observation["effectiveDateTime"].startswith("2026-12-02T11:59:55")
+    assert datetime.fromisoformat(observation["effectiveDateTime"]) == taken
     quantity = observation["valueQuantity"]
     # The ECG's rate (MDC_ECG_HEART_RATE, 72), preferred over the pulse oximeter's (75).
     assert quantity["value"] == 72

@@ -109,6 +109,15 @@ def test_a_few_seconds_of_clock_skew_are_allowed_and_the_bound_is_a_parameter():
         decode_sample(minute_ahead, timedelta(seconds=30))
 
 
+def test_a_sample_older_than_its_retention_is_refused_when_asked():
+    month_old = encode(sample(timestamp=ahead(-timedelta(days=31))))
+    assert decode_sample(month_old)["pulse"] == 72  # no bound unless one is given
+    with pytest.raises(InvalidSample, match=r"too old: 31\.0 days .* the 30 days samples are kept"):
+        decode_sample(month_old, max_age=timedelta(days=30))
+    recent = encode(sample(timestamp=ahead(-timedelta(days=29))))
+    assert decode_sample(recent, max_age=timedelta(days=30))["pulse"] == 72
+
+
 def test_a_hospital_identifier_is_decoded():
     identifier = {"system": "urn:oid:1.2.840.114350", "value": "MRN-0042"}
     decoded = decode_sample(encode(sample(patient_identifier=identifier)))

@@ -191,6 +191,9 @@ def hostile_corpus() -> list[tuple[str, bytes | None, bytes, str]]:
         ),
         ("4 minutes ahead", None, hostile(12, timestamp=ahead(timedelta(minutes=4))), "future"),
         ("30 seconds ahead", None, hostile(13, timestamp=ahead(timedelta(seconds=30))), "future"),
+        # Older than the samples kept (RAW_RETENTION_DAYS, 30): a replay from a month-old log.
+        ("31 days old", None, hostile(14, timestamp=ahead(-timedelta(days=31))), "too old"),
+        ("a year old", None, hostile(15, timestamp=ahead(-timedelta(days=365))), "too old"),
         ("non-UTF-8 key", b"\xff\xfe\xfd", b"\xc3\x28", "not UTF-8"),
         ("key of 100 KiB", b"k" * 102400, b"{}", '"patient_uuid"'),
     ]
