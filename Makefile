@@ -119,10 +119,10 @@ run: install redis $(if $(filter apache,$(KAFKA_ENGINE)),kafka)
 test: install browser postgres kafka redis
 	$(BIN)/python -m pytest
 
-# The four benchmarks (ingest, query, end to end, alerts), each beside a baseline measured in
-# the same run; tables in var/bench/summary.md. Not part of `make test`. The query benchmark's
-# load comes from Debian's wrk.
-bench: install
+# The benchmarks (bench/__main__.py's BENCHMARKS), each beside a baseline measured in the same
+# run; tables in var/bench/summary.md. Not part of `make test`. The query benchmark's load
+# comes from Debian's wrk; storage runs a private PostgreSQL cluster.
+bench: install postgres
 	@command -v wrk >/dev/null || { $(call apt_install,wrk); }
 	$(BIN)/pip install --quiet --require-hashes -r requirements/bench.lock
 	$(BIN)/python -m bench
