@@ -48,45 +48,47 @@ def _without(field):
     return encode(document)
 
 
-@pytest.mark.parametrize(
-    ("value", "reason"),
-    [
-        (b"", "empty message"),
-        (None, "empty message"),
-        (b"not json", "not JSON"),
-        (b"\xff\xfe\x00garbage", "not UTF-8"),
-        (b"[1, 2, 3]", "expected a JSON object"),
-        (encode(sample(pulse="fast")), "pulse"),
-        (encode(sample(pulse=72.5)), "pulse"),
-        (encode(sample(pulse=True)), "pulse"),
-        (encode(sample(pulse=900)), "pulse"),
-        (encode(sample(spo2=101)), "spo2"),
-        (encode(sample(resp_rate=-1)), "resp_rate"),
-        (encode(sample(temperature=60.0)), "temperature"),
-        (b'{"temperature": NaN}', "not JSON"),
-        (encode(sample()).replace(b"36.8", b"Infinity"), "not JSON"),
-        (encode(sample(bp="abc")), "bp"),
-        (encode(sample(bp="120/")), "bp"),
-        (encode(sample(bp="80/120")), "bp"),
-        (encode(sample(bp="400/80")), "bp"),
-        (encode(sample(patient_uuid="not-a-uuid")), "patient_uuid"),
-        (encode(sample(timestamp="yesterday")), "timestamp"),
-        (encode(sample(timestamp="2026-01-01T10:00:00")), "timestamp"),
-        (encode(sample(timestamp=(datetime.now(UTC) + timedelta(days=365)).isoformat())), "future"),
-        (_without("pulse"), "pulse"),
-        (_without("patient_uuid"), "patient_uuid"),
-        (b"{" + b" " * 20000 + b"}", "too large"),
-        # Input that raised something other than InvalidSample, failing its whole batch.
-        (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
-        (encode(sample()).replace(b'"pulse": 72', b'"pulse": ' + b"9" * 5000), "4300 digits"),
-        (encode(sample(timestamp="0001-01-01T00:00:00+01:00")), "out of range"),
-        (encode(sample(timestamp="9999-12-31T23:59:59-23:59")), "out of range"),
-        # Names the databases cannot store: their batch failed to insert, for ever.
-        (encode(sample(patient_name="\ud800")), "U\\+D800"),
-        (encode(sample(patient_name="Ivan\x00Petrov")), "U\\+0000 at position 4"),
-        (encode(sample()).replace(b"36.8", b"1e999"), "temperature"),
-    ],
-)
+# What a broken or hostile producer sends, and what the dead-letter reason must mention
+# (tests/test_shared_schemas.py also holds the quick decoder to the schema on these).
+BAD_MESSAGES = [
+    (b"", "empty message"),
+    (None, "empty message"),
+    (b"not json", "not JSON"),
+    (b"\xff\xfe\x00garbage", "not UTF-8"),
+    (b"[1, 2, 3]", "expected a JSON object"),
+    (encode(sample(pulse="fast")), "pulse"),
+    (encode(sample(pulse=72.5)), "pulse"),
+    (encode(sample(pulse=True)), "pulse"),
+    (encode(sample(pulse=900)), "pulse"),
+    (encode(sample(spo2=101)), "spo2"),
+    (encode(sample(resp_rate=-1)), "resp_rate"),
+    (encode(sample(temperature=60.0)), "temperature"),
+    (b'{"temperature": NaN}', "not JSON"),
+    (encode(sample()).replace(b"36.8", b"Infinity"), "not JSON"),
+    (encode(sample(bp="abc")), "bp"),
+    (encode(sample(bp="120/")), "bp"),
+    (encode(sample(bp="80/120")), "bp"),
+    (encode(sample(bp="400/80")), "bp"),
+    (encode(sample(patient_uuid="not-a-uuid")), "patient_uuid"),
+    (encode(sample(timestamp="yesterday")), "timestamp"),
+    (encode(sample(timestamp="2026-01-01T10:00:00")), "timestamp"),
+    (encode(sample(timestamp=(datetime.now(UTC) + timedelta(days=365)).isoformat())), "future"),
+    (_without("pulse"), "pulse"),
+    (_without("patient_uuid"), "patient_uuid"),
+    (b"{" + b" " * 20000 + b"}", "too large"),
+    # Input that raised something other than InvalidSample, failing its whole batch.
+    (b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+    (encode(sample()).replace(b'"pulse": 72', b'"pulse": ' + b"9" * 5000), "4300 digits"),
+    (encode(sample(timestamp="0001-01-01T00:00:00+01:00")), "out of range"),
+    (encode(sample(timestamp="9999-12-31T23:59:59-23:59")), "out of range"),
+    # Names the databases cannot store: their batch failed to insert, for ever.
+    (encode(sample(patient_name="\ud800")), "U\\+D800"),
+    (encode(sample(patient_name="Ivan\x00Petrov")), "U\\+0000 at position 4"),
+    (encode(sample()).replace(b"36.8", b"1e999"), "temperature"),
+]
+
+
+@pytest.mark.parametrize(("value", "reason"), BAD_MESSAGES)
 def test_bad_messages_are_rejected_with_a_reason(value, reason):
     with pytest.raises(InvalidSample, match=reason):
         decode_sample(value)
@@ -119,17 +121,20 @@ def test_a_sample_without_identifier_has_none():
     assert decode_sample(encode(sample()))["patient_identifier"] is None
 
 
+BAD_IDENTIFIERS = [
+    ({"system": "urn:oid:1.2"}, "value"),
+    ({"system": "", "value": "42"}, "system"),
+    ({"system": "urn:x", "value": "9" * 65}, "value"),
+    ({"system": "urn:x", "value": "4\x002"}, "patient_identifier.value holds character U+0000"),
+    ({"system": "urn:\x1bx", "value": "42"}, "patient_identifier.system holds"),
+    ("MRN-0042", "patient_identifier"),
+    ({"system": ["urn:x"], "value": "42"}, "system"),
+]
+
+
 @pytest.mark.parametrize(
     ("identifier", "reason"),
-    [
-        ({"system": "urn:oid:1.2"}, "value"),
-        ({"system": "", "value": "42"}, "system"),
-        ({"system": "urn:x", "value": "9" * 65}, "value"),
-        ({"system": "urn:x", "value": "4\x002"}, "patient_identifier.value holds character U+0000"),
-        ({"system": "urn:\x1bx", "value": "42"}, "patient_identifier.system holds"),
-        ("MRN-0042", "patient_identifier"),
-        ({"system": ["urn:x"], "value": "42"}, "system"),
-    ],
+    BAD_IDENTIFIERS,
     ids=["no value", "empty system", "long value", "NUL", "escape", "a string", "a list"],
 )
 def test_a_bad_identifier_is_refused_with_its_reason(identifier, reason):
