@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from shared.sample import VitalsSample
 
 
 class Band(StrEnum):
@@ -120,14 +122,14 @@ def score_news2(
     return News2(score=score, band=_band(score, parameters), parameters=parameters)
 
 
-def score_sample(sample: Mapping[str, Any]) -> News2:
-    """Score a decoded sample (a mapping with `systolic`, as data_app stores it)."""
+def score_sample(sample: VitalsSample) -> News2:
+    """Score a decoded sample, as data_app stores it."""
     return score_news2(
-        resp_rate=sample["resp_rate"],
-        spo2=sample["spo2"],
-        systolic=sample["systolic"],
-        pulse=sample["pulse"],
-        temperature=sample["temperature"],
+        resp_rate=sample.resp_rate,
+        spo2=sample.spo2,
+        systolic=sample.systolic,
+        pulse=sample.pulse,
+        temperature=sample.temperature,
     )
 
 

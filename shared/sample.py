@@ -101,7 +101,9 @@ _DECODER = msgspec.json.Decoder(_Message)
 
 
 def decode_vitals(value: bytes) -> VitalsSample | None:
-    """The sample in a message's bytes if plainly valid; None when the schema must look."""
+    """The sample in a message's bytes if plainly valid; None when the schema must look.
+
+    OverflowError for an instant with no UTC form (see `_checked`)."""
     try:
         return _checked(_DECODER.decode(value))
     # RecursionError: msgspec raises it, as json does, for arrays nested thousands deep.
@@ -110,7 +112,8 @@ def decode_vitals(value: bytes) -> VitalsSample | None:
 
 
 def convert_vitals(document: Any) -> VitalsSample | None:
-    """The sample in an already parsed message if plainly valid; None when the schema must look."""
+    """The sample in an already parsed message if plainly valid; None when the schema must
+    look. OverflowError for an instant with no UTC form (see `_checked`)."""
     try:
         return _checked(msgspec.convert(document, _Message))
     except (msgspec.ValidationError, RecursionError):
@@ -123,14 +126,21 @@ def vitals_errors(document: Any) -> dict[str, Any]:
 
 
 def _checked(message: _Message) -> VitalsSample | None:
-    """The rules msgspec cannot express: the "120/80" text and the instant's range."""
+    """The rules msgspec cannot express: the instant's range and the "120/80" text.
+
+    An instant valid in ISO 8601 that has no UTC form (year 1 east of UTC) raises
+    OverflowError, which is the refusal's reason: the schema would only call it "in the
+    future".
+    """
     try:
-        systolic, diastolic = parse_bp(message.bp)
-        # Year 1 east of UTC is valid ISO 8601 but overflows in UTC: the schema says so.
         timestamp = datetime.fromisoformat(message.timestamp).astimezone(UTC)
-    except (ValidationError, ValueError, OverflowError):
+    except ValueError:
         return None
     if not EARLIEST_SAMPLE <= timestamp <= datetime.now(UTC) + MAX_CLOCK_SKEW:
+        return None
+    try:
+        systolic, diastolic = parse_bp(message.bp)
+    except ValidationError:
         return None
     return VitalsSample(
         patient_uuid=message.patient_uuid,

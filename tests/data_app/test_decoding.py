@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from data_app.decoding import InvalidSample, decode_sample
+from shared.sample import PatientIdentifier
 
 
 def sample(**overrides):
@@ -28,18 +29,17 @@ def encode(document) -> bytes:
 
 def test_valid_sample_is_decoded_with_bp_split():
     decoded = decode_sample(encode(sample(bp="135/85")))
-    assert (decoded["systolic"], decoded["diastolic"]) == (135, 85)
-    assert "bp" not in decoded
-    assert decoded["timestamp"].tzinfo is not None
+    assert (decoded.systolic, decoded.diastolic, decoded.bp) == (135, 85, "135/85")
+    assert decoded.timestamp.tzinfo is not None
 
 
 def test_unknown_fields_are_ignored():
-    assert decode_sample(encode(sample(firmware="2.1")))["pulse"] == 72
+    assert decode_sample(encode(sample(firmware="2.1"))).pulse == 72
 
 
 def test_abnormal_but_physical_values_are_accepted():
     decoded = decode_sample(encode(sample(pulse=0, spo2=60, temperature=41.5, bp="70/30")))
-    assert decoded["pulse"] == 0
+    assert decoded.pulse == 0
 
 
 def _without(field):
@@ -100,13 +100,13 @@ def ahead(delta: timedelta) -> str:
 
 def test_a_few_seconds_of_clock_skew_are_allowed_and_the_bound_is_a_parameter():
     # Stamped here, not at collection: the parameters of a test are made long before it runs.
-    assert decode_sample(encode(sample(timestamp=ahead(timedelta(seconds=2)))))["pulse"] == 72
+    assert decode_sample(encode(sample(timestamp=ahead(timedelta(seconds=2))))).pulse == 72
     with pytest.raises(InvalidSample, match=r"future: 2[34]\d\.\d s ahead"):
         decode_sample(encode(sample(timestamp=ahead(timedelta(minutes=4)))))
     with pytest.raises(InvalidSample, match="more than the 5 s allowed"):
         decode_sample(encode(sample(timestamp=ahead(timedelta(seconds=30)))))
     minute_ahead = encode(sample(timestamp=ahead(timedelta(minutes=1))))
-    assert decode_sample(minute_ahead, timedelta(minutes=2))["pulse"] == 72
+    assert decode_sample(minute_ahead, timedelta(minutes=2)).pulse == 72
     with pytest.raises(InvalidSample, match="more than the 30 s allowed"):
         decode_sample(minute_ahead, timedelta(seconds=30))
 
@@ -114,11 +114,11 @@ def test_a_few_seconds_of_clock_skew_are_allowed_and_the_bound_is_a_parameter():
 def test_a_hospital_identifier_is_decoded():
     identifier = {"system": "urn:oid:1.2.840.114350", "value": "MRN-0042"}
     decoded = decode_sample(encode(sample(patient_identifier=identifier)))
-    assert decoded["patient_identifier"] == identifier
+    assert decoded.patient_identifier == PatientIdentifier(**identifier)
 
 
 def test_a_sample_without_identifier_has_none():
-    assert decode_sample(encode(sample()))["patient_identifier"] is None
+    assert decode_sample(encode(sample())).patient_identifier is None
 
 
 BAD_IDENTIFIERS = [
