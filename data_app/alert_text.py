@@ -13,6 +13,7 @@ alarm itself; so it lists the latest vitals plainly.
 from __future__ import annotations
 
 from data_app.alerts import AlertDecision
+from shared.alarm_limits import Side
 from shared.alarm_text import display_name
 from shared.news2 import PARAMETERS, Band, News2, deviation, round_temperature
 from shared.sample import VitalsSample
@@ -91,7 +92,7 @@ def _term(parameter: str, sample: VitalsSample, news2: News2) -> str:
     return _TERMS[key]
 
 
-def _side(parameter: str, sample: VitalsSample) -> str:
+def _side(parameter: str, sample: VitalsSample) -> Side:
     side = deviation(parameter, getattr(sample, parameter))
     if side is None:
         raise ValueError(

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
+
+from shared.alarm_limits import Side
 
 if TYPE_CHECKING:
     from shared.sample import VitalsSample
@@ -80,14 +82,14 @@ def parameter_score(parameter: str, value: float) -> int:
     return _SCORES[parameter][_column(parameter, value)]
 
 
-def deviation(parameter: str, value: float) -> Literal["low", "high"] | None:
+def deviation(parameter: str, value: float) -> Side | None:
     """Which side of the range that scores 0 the value lies on; None inside it."""
     rows = _CHART[parameter]
     normal = next(i for i, (_, score) in enumerate(rows) if score == 0)
     column = _column(parameter, value)
     if column == normal:
         return None
-    return "low" if column < normal else "high"
+    return Side.LOW if column < normal else Side.HIGH
 
 
 def normal_ranges() -> dict[str, dict[str, float | None]]:
