@@ -1,7 +1,7 @@
 """One vitals sample as Vigil's apps hand it on: a frozen, typed value, decoded in C.
 
-The topic's message (shared.schemas.VitalsSchema) is read by msgspec into `VitalsSample` with
-the schema's bounds as `Meta` constraints; what msgspec cannot say (the "120/80" text, the
+The topic's message (shared.schemas.VitalsSchema) is read by msgspec, with the schema's bounds
+as `Meta` constraints, into `VitalsSample`; what msgspec cannot say (the "120/80" text, the
 instant's range) is checked just after. That is the path of nearly every message. Anything it
 does not take is left to the marshmallow schema, which decides and says why: the reasons of
 refusals stay the schema's, and a message the quick path is too strict for is still loaded.
@@ -122,7 +122,12 @@ def convert_vitals(document: Any) -> VitalsSample | None:
 
 def vitals_errors(document: Any) -> dict[str, Any]:
     """`vitals_schema.validate(document)`, sooner for the usual well-formed sample."""
-    return {} if convert_vitals(document) is not None else vitals_schema.validate(document)
+    try:
+        if convert_vitals(document) is not None:
+            return {}
+    except OverflowError:  # an instant with no UTC form: the schema's errors name the field
+        pass
+    return vitals_schema.validate(document)
 
 
 def _checked(message: _Message) -> VitalsSample | None:

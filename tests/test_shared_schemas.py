@@ -229,3 +229,11 @@ def test_an_unknown_field_is_ignored_whatever_number_it_holds():
     value = encode(document).replace(b'"@"', b"9" * 5000)
     assert by_schema(value) is None
     assert decode_vitals(value) == by_schema(encode({**document, "firmware": 9}))
+
+
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59"])
+def test_an_instant_with_no_utc_form_is_an_error_to_producers_not_a_crash(instant):
+    document = sample(timestamp=instant)
+    with pytest.raises(OverflowError):  # data_app words its refusal from this
+        convert_vitals(document)
+    assert vitals_errors(document) == vitals_schema.validate(document) != {}
