@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, bindparam, func, update
+from sqlalchemy import ColumnElement, Insert, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from data_app.staging import copy_rows, staging_table, taken_from
 from shared.models import ROLLED_UP, Patient, patient_metric_minutes
 
 Row = Mapping[str, Any]
@@ -54,10 +55,23 @@ def _minutes(rows: Sequence[Row]) -> list[dict[str, Any]]:
     return [minutes[key] for key in sorted(minutes)]
 
 
+_STAGED_MINUTES = staging_table(
+    "vigil_staged_minutes",
+    patient_metric_minutes,
+    [column.name for column in patient_metric_minutes.columns],
+)
+
+
 def _merge_into_existing(dialect: str) -> Insert:
-    """INSERT the minutes, or add them to the rows already there."""
+    """INSERT the minutes, or add them to the rows already there; on PostgreSQL the minutes
+    copied into the staging table, on SQLite those given as parameters."""
     table = patient_metric_minutes
     insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    if dialect == "postgresql":
+        taken = taken_from(_STAGED_MINUTES)
+        # In key order, as _minutes sorts them for SQLite: the locks of two batches, too.
+        staged = select(*taken.c).order_by(taken.c.patient_id, taken.c.minute)
+        insert = insert.from_select([column.name for column in taken.c], staged)
     new = insert.excluded
 
     def lower(name: str) -> ColumnElement:
@@ -84,6 +98,9 @@ def _merge_into_existing(dialect: str) -> Insert:
     return insert.on_conflict_do_update(index_elements=["patient_id", "minute"], set_=changes)
 
 
+_MERGE = {dialect: _merge_into_existing(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 _ADD_TO_COUNT = (
     update(Patient.__table__)
     .where(Patient.__table__.c.id == bindparam("patient"))
@@ -96,7 +113,12 @@ def add_stored(session: Session, rows: Sequence[Row]) -> None:
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    session.execute(_merge_into_existing(dialect), _minutes(rows))
+    minutes = _minutes(rows)
+    if dialect == "postgresql":
+        copy_rows(session, _STAGED_MINUTES, minutes)
+        session.execute(_MERGE[dialect])
+    else:
+        session.execute(_MERGE[dialect], minutes)
     added = Counter(row["patient_id"] for row in rows)
     # In id order, as raise_alerts locks the same rows: two batches never wait on each other.
     session.execute(
