@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta, timezone
 
 import pytest
 from flask import Flask
@@ -67,6 +68,24 @@ def test_replays_and_in_batch_duplicates_are_stored_once_through_copy(data_app: 
         batch[-1]["temperature"],
     )
     assert newest.news2_band is not None
+
+
+def test_a_time_given_in_another_zone_is_stored_at_its_instant(data_app: Flask) -> None:
+    """COPY writes the columns' UTC without a zone itself (shared.db.UTCDateTime's form); the
+    same instant written in two zones is one sample."""
+    patient = uuid.uuid4()
+    utc, later = samples_for(patient, 2)
+    plus_five = timezone(timedelta(hours=5))
+    in_kolkata = {**later, "timestamp": later["timestamp"].astimezone(plus_five)}
+    with db.sessionmaker(data_app).begin() as session:
+        stored = store_samples(session, [utc, in_kolkata, later])
+    assert len(stored) == 2
+    with db.sessionmaker(data_app)() as session:
+        moments = session.scalars(select(PatientMetric.timestamp).order_by("timestamp")).all()
+        minute = session.scalar(select(patient_metric_minutes.c.minute))
+    assert moments == [utc["timestamp"], later["timestamp"]]
+    assert minute == utc["timestamp"].replace(second=0)
+    assert totals(data_app, patient) == (2, 2, 2)
 
 
 def test_two_batches_in_one_transaction_each_count_once(data_app: Flask) -> None:
