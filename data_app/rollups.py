@@ -109,9 +109,9 @@ _ADD_TO_COUNT = (
     .where(Patient.__table__.c.id == bindparam("patient"))
     .values(sample_count=Patient.__table__.c.sample_count + bindparam("added"))
 )
-# PostgreSQL: the same in two statements, not one per patient (a fifth of the consumer's time
-# there). The rows are locked first, in id order, as raise_alerts locks them (the UPDATE's join
-# has no order of its own): two batches never wait on each other.
+# PostgreSQL: the same in two statements, not one per patient (which took a fifth of storing
+# a batch there). The rows are locked first, in id order, as raise_alerts locks them (the join
+# of the UPDATE has no order of its own): two batches never wait on each other.
 _LOCK_IN_ID_ORDER = text(
     "SELECT id FROM patients WHERE id = ANY(:patients) ORDER BY id FOR NO KEY UPDATE"
 )
