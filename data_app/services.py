@@ -26,6 +26,7 @@ from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
 from data_app.decoding import DEFAULT_CLOCK_SKEW, claimed_patient
 from data_app.rollups import add_stored
+from data_app.staging import copy_rows, staging_table, taken_from
 from shared.analysis_queue import Origin
 from shared.db import db, utcnow
 from shared.events import PATIENTS
@@ -36,6 +37,15 @@ from shared.sample import VitalsSample
 from shared.telemetry import ALERTS_RAISED
 
 _METRIC_FIELDS = ("timestamp", "pulse", "resp_rate", "systolic", "diastolic", "spo2", "temperature")
+# What a batch writes of each row on PostgreSQL, through binary COPY (data_app/staging.py).
+_STAGED_FIELDS = ("patient_id", *_METRIC_FIELDS, "received_at", "news2_score", "news2_band")
+_STAGED_SAMPLES = staging_table("vigil_staged_samples", PatientMetric.__table__, _STAGED_FIELDS)
+_MOVE_NEW_SAMPLES = (
+    postgresql.insert(PatientMetric.__table__)
+    .from_select(_STAGED_FIELDS, select(*taken_from(_STAGED_SAMPLES).c))
+    .on_conflict_do_nothing()
+    .returning(PatientMetric.__table__.c.patient_id, PatientMetric.__table__.c.timestamp)
+)
 
 
 @dataclass(frozen=True)
@@ -169,11 +179,10 @@ def _insert_new(
 ) -> list[tuple[int, datetime]] | None:
     """Insert the rows not stored yet; the (patient_id, timestamp) of those inserted, in order,
     or None when all were."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_new(session, rows)
     table = PatientMetric.__table__
     insert = _insert_ignoring_duplicates(session, table)
-    if session.get_bind().dialect.name != "sqlite":
-        inserted = session.execute(insert.returning(table.c.patient_id, table.c.timestamp), rows)
-        return [(patient_id, _utc(moment)) for patient_id, moment in inserted]
     # On SQLite, RETURNING made every row cost twice as much. Without it, the row count
     # says whether every sample was new, as nearly all are; only a batch with replays needs
     # to read which rows it added.
@@ -187,6 +196,13 @@ def _insert_new(
         )
         .order_by(table.c.id)
     )
+    return [(patient_id, _utc(moment)) for patient_id, moment in inserted]
+
+
+def _copy_new(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, datetime]]:
+    """PostgreSQL: COPY the rows into the staging table, then move those not stored yet."""
+    copy_rows(session, _STAGED_SAMPLES, rows)
+    inserted = session.execute(_MOVE_NEW_SAMPLES)
     return [(patient_id, _utc(moment)) for patient_id, moment in inserted]
 
 
