@@ -8,12 +8,13 @@ import json
 import uuid
 from datetime import timedelta, timezone
 
+import msgspec
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-import data_app.decoding as decoding
+import data_app.consumer as consumer
 from data_app.refusals import refusal_reason
 from data_app.services import store_samples
 from shared.db import db
@@ -56,16 +57,16 @@ def test_replays_and_in_batch_duplicates_are_stored_once_through_copy(data_app: 
         assert staged_here(session) == 0
     with db.sessionmaker(data_app).begin() as session:
         replayed = store_samples(session, batch[10:] + batch[-1:] + batch[:3])
-    assert sorted(s.sample["timestamp"] for s in replayed) == [s["timestamp"] for s in batch[15:]]
+    assert sorted(s.sample.timestamp for s in replayed) == [s.timestamp for s in batch[15:]]
     assert totals(data_app, patient) == (20, 20, 20)
     with db.sessionmaker(data_app)() as session:
         newest = session.scalars(
             select(PatientMetric).order_by(PatientMetric.timestamp.desc()).limit(1)
         ).one()
     assert (newest.timestamp, newest.pulse, newest.temperature) == (
-        batch[-1]["timestamp"],
-        batch[-1]["pulse"],
-        batch[-1]["temperature"],
+        batch[-1].timestamp,
+        batch[-1].pulse,
+        batch[-1].temperature,
     )
     assert newest.news2_band is not None
 
@@ -76,15 +77,15 @@ def test_a_time_given_in_another_zone_is_stored_at_its_instant(data_app: Flask) 
     patient = uuid.uuid4()
     utc, later = samples_for(patient, 2)
     plus_five = timezone(timedelta(hours=5))
-    in_kolkata = {**later, "timestamp": later["timestamp"].astimezone(plus_five)}
+    in_kolkata = msgspec.structs.replace(later, timestamp=later.timestamp.astimezone(plus_five))
     with db.sessionmaker(data_app).begin() as session:
         stored = store_samples(session, [utc, in_kolkata, later])
     assert len(stored) == 2
     with db.sessionmaker(data_app)() as session:
         moments = session.scalars(select(PatientMetric.timestamp).order_by("timestamp")).all()
         minute = session.scalar(select(patient_metric_minutes.c.minute))
-    assert moments == [utc["timestamp"], later["timestamp"]]
-    assert minute == utc["timestamp"].replace(second=0)
+    assert moments == [utc.timestamp, later.timestamp]
+    assert minute == utc.timestamp.replace(second=0)
     assert totals(data_app, patient) == (2, 2, 2)
 
 
@@ -133,7 +134,7 @@ def test_a_value_copy_cannot_store_is_a_refusal_not_a_wrapped_number(
 ) -> None:
     patient = uuid.uuid4()
     batch = samples_for(patient, 3)
-    batch[1]["pulse"] = pulse
+    batch[1] = msgspec.structs.replace(batch[1], pulse=pulse)
     with pytest.raises(Exception) as raised:  # noqa: PT011  (the kinds differ; the reason says)
         with db.sessionmaker(data_app).begin() as session:
             store_samples(session, batch)
@@ -147,15 +148,15 @@ def test_a_value_copy_cannot_store_is_a_refusal_not_a_wrapped_number(
 def test_a_sample_copy_cannot_store_is_dead_lettered_alone(
     make_data_app, produce, read_topic, topic_names, wait_for, monkeypatch
 ) -> None:
-    real_load = decoding.load_vitals
+    real_decode = consumer.decode_sample
 
-    def lenient(document):
+    def lenient(value: bytes, *bounds):
         # As if validation let through a pulse no column holds (it does not).
-        sample = real_load({**document, "pulse": 70})
-        sample["pulse"] = document["pulse"]
-        return sample
+        document = json.loads(value)
+        sample = real_decode(json.dumps({**document, "pulse": 70}).encode(), *bounds)
+        return msgspec.structs.replace(sample, pulse=document["pulse"])
 
-    monkeypatch.setattr(decoding, "load_vitals", lenient)
+    monkeypatch.setattr(consumer, "decode_sample", lenient)
     app = make_data_app()
     patients = [uuid.uuid4() for _ in range(3)]
     good = [vitals_message(patients[0], i) for i in range(6)]
