@@ -120,6 +120,13 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "holds (signed out, idle, account disabled, token revoked) is closed.",
     ),
     Setting(
+        "WS_PING_SECONDS",
+        parse_float(exclusive_minimum=0, maximum=300),
+        25.0,
+        "How often the server pings each WebSocket client; one that has not answered the "
+        "last ping by the next is dropped (1008 'Ping/Pong timeout').",
+    ),
+    Setting(
         "WS_MAX_PATIENTS",
         parse_int(1, 1000),
         100,
@@ -289,7 +296,8 @@ def extension_config(config: dict[str, Any]) -> dict[str, Any]:
         # forks, and count each worker apart.)
         "RATELIMIT_SWALLOW_ERRORS": False,
         "SOCK_SERVER_OPTIONS": {
-            "ping_interval": 25,
+            # simple-websocket closes a stream whose client has not answered its last ping.
+            "ping_interval": config["WS_PING_SECONDS"],
             "max_message_size": ws_client_message_bytes(config["WS_MAX_PATIENTS"]),
         },
     }

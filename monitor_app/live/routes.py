@@ -19,6 +19,9 @@ new one; changes take effect at most once a second, the latest winning. A list t
 malformed, too long, or names an unknown patient closes the stream with 1008 and the reason
 (monitor_app/live/patients.py). Each patient subscribed to is recorded in the audit trail.
 
+The server pings each client every WS_PING_SECONDS (simple-websocket's heartbeat) and drops
+one that has not answered the last ping by the next, with 1008 "Ping/Pong timeout".
+
 The handshake is signed in like any request (the dashboard's cookie, or a bearer token) and
 refused from another site's page. The stream re-checks its session or token every
 WS_SESSION_CHECK_SECONDS and closes with 1008 "session ended" once it no longer holds.
