@@ -1,4 +1,5 @@
-"""`python -m bench [ingest query e2e alerts alarms]`: run the benchmarks, then write the summary.
+"""`python -m bench [ingest query e2e alerts alarms live]`: run the benchmarks, then write the
+summary.
 
 The summary (var/bench/summary.md) is the Markdown that README.md's benchmark section shows.
 """
@@ -12,7 +13,7 @@ import time
 
 from bench.report import OUTPUT_DIR, Report, machine
 
-BENCHMARKS = ("ingest", "query", "e2e", "alerts", "alarms")
+BENCHMARKS = ("ingest", "query", "e2e", "alerts", "alarms", "live")
 
 
 def main(argv: list[str] | None = None) -> int:
