@@ -12,8 +12,16 @@ import pytest
 import websocket
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
-from monitor_app.live.routes import CLIENT_FLOOD, CLIENT_MESSAGES_PER_WAKE, POLICY_VIOLATION
+from monitor_app.live import routes
+from monitor_app.live.routes import (
+    AUDIT_DOWN,
+    CLIENT_FLOOD,
+    CLIENT_MESSAGES_PER_WAKE,
+    POLICY_VIOLATION,
+    TRY_AGAIN_LATER,
+)
 from shared.audit import AuditAction, AuditEvent
 from shared.auth.roles import Role
 from shared.db import db
@@ -363,3 +371,49 @@ def test_a_flood_of_subscribe_messages_closes_the_stream(
         pass  # closed meanwhile: what the server should do
 
     assert closed_with(ws) == (POLICY_VIOLATION, CLIENT_FLOOD)
+
+
+# -- the audit trail down -------------------------------------------------------------------
+@pytest.fixture
+def audit_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writing a subscription's audit events fails, as with the database gone."""
+
+    def fail(*_args, **_kwargs) -> None:
+        raise OperationalError("INSERT INTO audit_events", {}, Exception("database is down"))
+
+    monkeypatch.setattr(routes, "record_request_per_patient", fail)
+
+
+def test_no_patient_data_flows_unaudited_at_the_handshake(
+    served: Served, clinician: Account, ward: list[str], audit_down: None
+) -> None:
+    ws = open_raw(served, clinician, f"?patients={ward[0]}")
+    publish(served.app, "unaudited", sample(ward[0]))
+
+    # Closed before its hello: not a sample reached it.
+    assert closed_with(ws) == (TRY_AGAIN_LATER, AUDIT_DOWN)
+    assert background_service(served.app, "event_hub").client_count == 0
+
+
+def test_no_patient_data_flows_unaudited_after_a_change(
+    served: Served, clinician: Account, ward: list[str], audit_down: None
+) -> None:
+    ada = ward[0]
+    # The whole ward's start is recorded (by record_request, still working); the change fails.
+    ws = stream(served, clinician, "?types=alarm")
+    subscribe(ws, [ada])
+
+    seen = []
+    try:
+        while True:
+            opcode, frame = ws.recv_data_frame(True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                closed = (int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode())
+                break
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                seen.append(json.loads(frame.data)["type"])
+    finally:
+        ws.close()
+        ws.shutdown()
+    assert closed == (TRY_AGAIN_LATER, AUDIT_DOWN)
+    assert "subscribed" not in seen
