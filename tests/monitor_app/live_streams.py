@@ -62,9 +62,15 @@ def connect(served: Served, query: str = "", **options) -> websocket.WebSocket:
     return ws
 
 
-def closed_with(ws: websocket.WebSocket, timeout: float = CLOSE_DEADLINE) -> tuple[int, str]:
+def closed_with(
+    ws: websocket.WebSocket, timeout: float = CLOSE_DEADLINE, answer_pings: bool = True
+) -> tuple[int, str]:
     """The close code and reason the server ends the stream with; events before it are
-    skipped. Fails if the stream is still open after `timeout` seconds."""
+    skipped. Fails if the stream is still open after `timeout` seconds.
+
+    `answer_pings=False` reads the frames as they come, answering none: a client the server
+    dropped for silence would otherwise answer the pings still buffered, into a closed socket.
+    """
     deadline = time.monotonic() + timeout
     try:
         while True:
@@ -73,7 +79,11 @@ def closed_with(ws: websocket.WebSocket, timeout: float = CLOSE_DEADLINE) -> tup
                 raise AssertionError(f"the stream was still open after {timeout}s")
             ws.settimeout(remaining)
             try:
-                opcode, frame = ws.recv_data_frame(True)
+                if answer_pings:
+                    opcode, frame = ws.recv_data_frame(True)
+                else:
+                    frame = ws.frame_buffer.recv_frame()
+                    opcode = frame.opcode
             except websocket.WebSocketTimeoutException:
                 raise AssertionError(f"the stream was still open after {timeout}s") from None
             if opcode == websocket.ABNF.OPCODE_CLOSE:
