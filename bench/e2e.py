@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import websocket
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -125,6 +126,21 @@ def probe_broker(collector: Collector, bootstrap: str) -> None:
         producer.flush(5)
 
 
+def group_cpu_seconds(groups: list[int]) -> float:
+    """User plus system CPU the live processes of these process groups have used so far: a
+    simulator is gunicorn's arbiter and its worker, one group (devserver.processes)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After "pid (comm)": state ppid pgrp … utime stime (fields 3, 4, 5 … 14, 15).
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) in groups:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def consumer_lag(data_url: str, token: str) -> int | None:
     # /health tells the consumer's figures to admins only.
     status, body = get_json(f"{data_url}/health", token=token)
@@ -142,6 +158,7 @@ def measure(patients: int, seconds: float) -> dict:
         for index in range(processes):
             share = patients // processes + (index < patients % processes)
             stack.start_patients(f"Load{index}", share, interval=1.0)
+        simulators = [stack.processes.running[f"Load{i}"].pid for i in range(processes)]
         # Warm: every patient has been stored at least once and the consumer is assigned.
         wait_until(
             lambda: stack.count("patient_metrics") >= patients,
@@ -164,6 +181,7 @@ def measure(patients: int, seconds: float) -> dict:
         ]
         time.sleep(5)  # the warm-up interval itself, not a wait for a condition
         rows_before = stack.count("patient_metrics")
+        simulator_cpu = group_cpu_seconds(simulators)
         lags: list[tuple[float, int | None]] = []
         started = time.monotonic()
         for collector in (stored, delivered, probe):
@@ -174,6 +192,7 @@ def measure(patients: int, seconds: float) -> dict:
         for collector in (stored, delivered, probe):
             collector.recording.clear()
         elapsed = time.monotonic() - started
+        simulator_cpu = group_cpu_seconds(simulators) - simulator_cpu
         rows = stack.count("patient_metrics") - rows_before
         lags.append((elapsed, consumer_lag(data, stack.admin_token())))
         for collector in (stored, delivered, probe):
@@ -188,6 +207,7 @@ def measure(patients: int, seconds: float) -> dict:
         "patients": patients,
         "seconds": elapsed,
         "rows": rows,
+        "simulator_cpu": simulator_cpu,
         "one_in": one_in,
         "stored": stored.latencies,
         "delivered": delivered.latencies,
@@ -216,6 +236,7 @@ def run(quick: bool = False) -> Report:
         columns=[
             "patients",
             "samples/s",
+            "simulator CPU µs/sample",
             "stored p50 ms",
             "stored p99 ms",
             "WebSocket p50 ms",
@@ -241,6 +262,7 @@ def run(quick: bool = False) -> Report:
             **{
                 "patients": patients,
                 "samples/s": result["rows"] / result["seconds"],
+                "simulator CPU µs/sample": result["simulator_cpu"] / max(1, result["rows"]) * 1e6,
                 "stored p50 ms": ms["stored"][0],
                 "stored p99 ms": ms["stored"][1],
                 "WebSocket p50 ms": ms["delivered"][0],
@@ -270,5 +292,9 @@ def run(quick: bool = False) -> Report:
         f"{DB_POLL_SECONDS * 1000:.0f} ms (so up to that much late); WebSocket "
         "= one client of monitor_app's /api/v1/ws; broker = a probe produced "
         "and consumed with confluent-kafka alone under the same load."
+    )
+    report.notes.append(
+        "Simulator CPU = user + system CPU of the simulator processes (model step, JSON, "
+        "produce, their HTTP) over the recording, from /proc, per sample stored meanwhile."
     )
     return report
