@@ -12,7 +12,7 @@ import time
 
 from bench.report import OUTPUT_DIR, Report, machine
 
-BENCHMARKS = ("ingest", "query", "e2e", "alerts", "alarms", "storage")
+BENCHMARKS = ("ingest", "query", "e2e", "alerts", "alarms", "storage", "simulator")
 
 
 def main(argv: list[str] | None = None) -> int:
