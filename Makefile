@@ -125,7 +125,7 @@ test: install browser postgres kafka redis
 bench: install postgres
 	@command -v wrk >/dev/null || { $(call apt_install,wrk); }
 	$(BIN)/pip install --quiet --require-hashes -r requirements/bench.lock
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --readme
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """`python -m bench [NAME …]`: run the benchmarks (all of BENCHMARKS), then write the summary.
 
-The summary (var/bench/summary.md) is the Markdown that README.md's benchmark section shows.
+The summary (var/bench/summary.md) is the Markdown that README.md's benchmark section shows;
+`--readme` (as `make bench` runs it) puts it there.
 """
 
 from __future__ import annotations
@@ -10,9 +11,20 @@ import importlib
 import sys
 import time
 
-from bench.report import OUTPUT_DIR, Report, machine
+from bench.report import OUTPUT_DIR, ROOT, Report, machine
 
-BENCHMARKS = ("ingest", "query", "e2e", "alerts", "alarms", "storage", "simulator")
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+BENCHMARKS = (
+    "ingest",
+    "query",
+    "query_postgres",
+    "e2e",
+    "alerts",
+    "alarms",
+    "live",
+    "storage",
+    "simulator",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="small sizes and short runs: checks the benchmarks work, figures not comparable",
     )
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="also put the summary into README.md, between its bench:start and bench:end marks",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.names) - set(BENCHMARKS)
     if unknown:
@@ -40,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         report = module.run(quick=args.quick)
         report.show()
         reports.append(report)
-    write_summary(reports, time.monotonic() - started)
+    summary = write_summary(reports, time.monotonic() - started)
+    if args.readme:
+        into_readme(summary)
     return 0
 
 
-def write_summary(reports: list[Report], seconds: float) -> None:
+def write_summary(reports: list[Report], seconds: float) -> str:
     facts = machine()
     lines = [
         f"Measured on {facts['cpu']}, {facts['cores']} cores, {facts['memory_gib']} GiB; "
@@ -56,6 +75,19 @@ def write_summary(reports: list[Report], seconds: float) -> None:
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUTPUT_DIR / "summary.md").write_text("\n".join(lines))
     print(f"\nSummary: {(OUTPUT_DIR / 'summary.md')}")
+    return "\n".join(lines)
+
+
+def into_readme(summary: str) -> None:
+    """Replace what README.md shows between its marks with `summary`."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    before, start, rest = text.partition(README_START)
+    _, end, after = rest.partition(README_END)
+    if not (start and end):
+        raise SystemExit(f"README.md has no {README_START} … {README_END} block")
+    readme.write_text(f"{before}{start}\n{summary.rstrip()}\n{end}{after}")
+    print("README.md: benchmark block replaced")
 
 
 if __name__ == "__main__":

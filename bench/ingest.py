@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy import func, select
@@ -37,6 +38,7 @@ from bench.ingest_baselines import (
     raw_insert,
     straightforward_consume,
 )
+from bench.ingest_postgres import drain_in_processes, prepared_databases, raw_copy
 from bench.report import OUTPUT_DIR, Report
 from bench.stack import Stack
 from data_app import create_app
@@ -186,29 +188,38 @@ class Drain:
     alerts: int
 
 
+def vigil_config(stack: Stack, database_url: str, group: str, sizes: Sizes) -> dict[str, Any]:
+    """data_app's settings for a drain of the topic into `database_url` by consumer `group`."""
+    return {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "KAFKA_TOPIC": TOPIC,
+        "KAFKA_DLQ_TOPIC": f"{TOPIC}.dlq",
+        "KAFKA_GROUP_ID": group,
+        "CONSUMER_BATCH_SIZE": sizes.batch_size,
+        **stack.redis_settings,
+        "REDIS_NAMESPACE": "bench-ingest",
+        "LOG_LEVEL": "WARNING",
+        # Only shortens the wait for the first assignment, which is not timed.
+        "KAFKA_SESSION_TIMEOUT_MS": 2000,
+        **stack.key_settings(),
+    }
+
+
 def drain_with_vigil(
-    stack: Stack, ends: dict[int, int], sizes: Sizes, profile_dir: Path | None
+    stack: Stack,
+    ends: dict[int, int],
+    sizes: Sizes,
+    profile: Path | None,
+    database_url: str,
+    group: str,
 ) -> Drain:
-    """Run the real data_app's consumer until every sample is stored and its offset committed."""
-    group = "bench-vigil"
-    app = create_app(
-        {
-            "DATABASE_URL": f"sqlite:///{stack.folder / 'vigil.db'}",
-            "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
-            "KAFKA_TOPIC": TOPIC,
-            "KAFKA_DLQ_TOPIC": f"{TOPIC}.dlq",
-            "KAFKA_GROUP_ID": group,
-            "CONSUMER_BATCH_SIZE": sizes.batch_size,
-            **stack.redis_settings,
-            "REDIS_NAMESPACE": "bench-ingest",
-            "LOG_LEVEL": "WARNING",
-            # Only shortens the wait for the first assignment, which is not timed.
-            "KAFKA_SESSION_TIMEOUT_MS": 2000,
-            **stack.key_settings(),
-        }
-    )
+    """Run the real data_app's consumer until every sample is stored and its offset committed.
+
+    `profile`: where to write a profile of the drain (.html and .txt), if anywhere."""
+    app = create_app(vigil_config(stack, database_url, group, sizes))
     service = background_service(app, "consumer")
-    profiled = _profile_batches(service, sizes.samples, profile_dir) if profile_dir else None
+    profiled = _profile_batches(service, sizes.samples, profile) if profile else None
     try:
         background_service(app, "schema").start()
         started = time.perf_counter()
@@ -241,7 +252,7 @@ def drain_with_vigil(
     return Drain(timing, now - assigned, assigned - started, alerts)
 
 
-def _profile_batches(service, expected: int, folder: Path) -> threading.Event:
+def _profile_batches(service, expected: int, profile: Path) -> threading.Event:
     """Profile the consumer thread from its first batch of messages to the last stored one.
 
     pyinstrument samples only the thread that starts it, so it is started and stopped inside
@@ -261,9 +272,9 @@ def _profile_batches(service, expected: int, folder: Path) -> threading.Event:
         finally:
             if profiler.is_running and service.status["stored"] >= expected:
                 profiler.stop()
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / "ingest-profile.html").write_text(profiler.output_html())
-                (folder / "ingest-profile.txt").write_text(profiler.output_text(unicode=True))
+                profile.parent.mkdir(parents=True, exist_ok=True)
+                profile.with_suffix(".html").write_text(profiler.output_html())
+                profile.with_suffix(".txt").write_text(profiler.output_text(unicode=True))
                 finished.set()
 
     service.process_messages = process_profiled
@@ -291,7 +302,7 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
     partitions = DEFAULTS["KAFKA_TOPIC_PARTITIONS"]
     report = Report(
         "ingest",
-        "Ingest: draining a backlog of vitals from Kafka into SQLite",
+        "Ingest: draining a backlog of vitals from Kafka into SQLite and PostgreSQL",
         ["path", "samples", "seconds", "samples/s", "CPU µs/sample", "timed"],
     )
     report.parameters = {
@@ -305,16 +316,41 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
     with Stack("ingest") as stack:
         stack.start_broker()
         stack.start_redis()
+        postgres = stack.start_postgres()
         workload = make_workload(sizes.samples, sizes.patients)
         prepared = time.perf_counter()
         ends = preload(stack.bootstrap, partitions, workload.messages)
         loaded = time.perf_counter()
         consumed = raw_consume(stack.bootstrap, TOPIC, partitions, sizes.samples, sizes.batch_size)
         inserted = raw_insert(stack.folder / "raw.db", workload.patients, workload.rows)
-        # data_app's process holds no such backlog: its collector should not walk ours.
-        del workload
-        gc.collect()
-        drain = drain_with_vigil(stack, ends, sizes, profile_dir)
+        with prepared_databases(postgres) as database:
+            with database("bench_raw") as url:
+                copied = raw_copy(url, workload.patients, workload.rows)
+            # data_app's process holds no such backlog: its collector should not walk ours.
+            del workload
+            gc.collect()
+            drain = drain_with_vigil(
+                stack,
+                ends,
+                sizes,
+                profile_dir and profile_dir / "ingest-profile",
+                f"sqlite:///{stack.folder / 'vigil.db'}",
+                "bench-vigil",
+            )
+            with database("bench_vigil") as url:
+                drain_pg = drain_with_vigil(
+                    stack,
+                    ends,
+                    sizes,
+                    profile_dir and profile_dir / "ingest-profile-postgres",
+                    url,
+                    "bench-vigil-postgres",
+                )
+            in_processes: dict[int, Timing] = {}
+            for processes in (1, 2):
+                with database(f"bench_{processes}_processes") as url:
+                    config = vigil_config(stack, url, f"bench-{processes}-processes", sizes)
+                    in_processes[processes] = drain_in_processes(config, processes, sizes.samples)
         per_message = straightforward_consume(
             stack.bootstrap,
             TOPIC,
@@ -324,6 +360,7 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
         )
 
     rates: dict[str, float] = {}  # samples/s, in the order of the rows
+    every_process = "every process's first stored batch → last one"
     for path, (samples, seconds, cpu_seconds), timed in (
         ("Vigil (data_app)", drain.timing, "first stored batch → last offset commit"),
         ("straightforward (per message)", per_message, "first message → last offset commit"),
@@ -333,6 +370,18 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
             inserted,
             f"{RAW_TRANSACTION_ROWS:,} rows a transaction",
         ),
+        (
+            "PostgreSQL: Vigil (data_app)",
+            drain_pg.timing,
+            "first stored batch → last offset commit",
+        ),
+        (
+            "PostgreSQL: raw insert (psycopg binary COPY)",
+            copied,
+            f"{RAW_TRANSACTION_ROWS:,} rows a transaction",
+        ),
+        ("PostgreSQL: Vigil, 1 process", in_processes[1], every_process),
+        ("PostgreSQL: Vigil, 2 processes", in_processes[2], every_process),
     ):
         rates[path] = samples / seconds
         report.add(
@@ -346,7 +395,7 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
             },
         )
 
-    vigil, straightforward, consume, insert = rates.values()
+    vigil, straightforward, consume, insert, vigil_pg, copy, one, two = rates.values()
     report.target("Vigil ÷ straightforward", vigil / straightforward, 20)
     report.target("Vigil ÷ min(raw consume, raw insert)", vigil / min(consume, insert), 0.5)
     report.notes += [
@@ -355,6 +404,16 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
         f"Vigil from its assignment: "
         f"{sizes.samples / drain.from_assignment:,.0f} samples/s. The drain ends when data_app "
         f"reports every sample stored; then all rows and a committed lag of 0 are checked.",
+        f"Vigil ÷ raw insert: SQLite {vigil / insert:.2f}, PostgreSQL {vigil_pg / copy:.2f} "
+        f"(PostgreSQL ÷ SQLite for Vigil: {vigil_pg / vigil:.2f}). PostgreSQL is a private "
+        f"cluster on this machine with fsync, synchronous_commit and full_page_writes off; "
+        f"samples go into today's partition, made before the drain as data_app's retention "
+        f"job makes it.",
+        f"Consumer processes (data_app's consumer alone in each, one group over the "
+        f"{partitions} partitions, each process its own database connection): 2 ÷ 1 = "
+        f"{two / one:.2f}, on {os.cpu_count()} cores shared with the broker and PostgreSQL. "
+        f"Timed once every process has stored a batch, so start-up and the group's settling "
+        f"are left out; CPU is the consumer processes' own.",
         "CPU µs/sample: this process's CPU time (all threads, librdkafka's included; not the "
         "broker's) over the same window; it moves less than samples/s when other work shares "
         "the machine.",
@@ -369,9 +428,10 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
     ]
     if profile_dir:
         report.notes.append(
-            "Profiled (pyinstrument in the consumer thread): Vigil's figure "
-            "includes the profiler's overhead. Profile in "
-            "var/bench/ingest-profile.html and .txt."
+            "Profiled (pyinstrument in the consumer thread): Vigil's figures "
+            "include the profiler's overhead. Profiles in "
+            "var/bench/ingest-profile.html and .txt (SQLite), "
+            "ingest-profile-postgres.html and .txt (PostgreSQL)."
         )
     return report
 

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.orm import sessionmaker
 
 from devserver.ports import free_port
+from devserver.postgres import PostgresCluster
 from devserver.processes import Processes, get_json, wait_until
 from devserver.redis_credentials import RedisAccess
 from devserver.redis_server import start_redis, wait_for_redis
@@ -80,6 +81,7 @@ class Stack:
         }
         self.processes = Processes(self.folder, self.settings)
         self._services: list[Any] = []
+        self._clusters: list[PostgresCluster] = []
         self._token: str | None = None
         self._worker_token: str | None = None
 
@@ -109,6 +111,15 @@ class Stack:
         self.redis_settings = access.settings()
         self._set(**self.redis_settings)
         return self.redis_url
+
+    def start_postgres(self) -> str:
+        """A private PostgreSQL with the tests' speed settings (fsync, synchronous_commit and
+        full_page_writes off): what it measures is Vigil's work, not this machine's disk.
+        Returns the URL of its `postgres` database, over the loopback without TLS."""
+        cluster = PostgresCluster()
+        self._clusters.append(cluster)
+        cluster.start()
+        return f"{cluster.url}?sslmode=disable"
 
     # -- Vigil's apps ----------------------------------------------------------------------
     def url(self, name: str) -> str:
@@ -227,6 +238,8 @@ class Stack:
             if service.poll() is None:
                 service.send_signal(signal.SIGTERM)
                 service.wait(10)
+        for cluster in self._clusters:
+            cluster.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _set(self, **settings: str) -> None:

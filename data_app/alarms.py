@@ -104,7 +104,7 @@ def raise_alarms(
         engine = AlarmEngine(patient_limits, timing.delay, timing.max_gap)
         episodes = load_episodes(plain)
         events: list[Event] = []
-        for item in sorted(by_patient[patient_id], key=lambda i: i.sample["timestamp"]):
+        for item in sorted(by_patient[patient_id], key=lambda i: i.sample.timestamp):
             step = engine.step(episodes, Sample.from_vitals(item.sample))
             episodes = step.episodes
             events.extend(step.events)
@@ -138,7 +138,7 @@ def _data_flows_again(
     for alarm in silent:
         items = by_patient[alarm.patient_id]
         alarm.state = AlarmState.RESOLVED
-        alarm.ended_at = min(item.sample["timestamp"] for item in items)
+        alarm.ended_at = min(item.sample.timestamp for item in items)
         view = alarm_view(alarm, items[0].patient_uuid, names[alarm.patient_id])
         changes.append(AlarmChange(EventKind.RESOLVED, view, None))
     session.flush()

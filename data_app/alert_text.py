@@ -12,13 +12,11 @@ alarm itself; so it lists the latest vitals plainly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from data_app.alerts import AlertDecision
+from shared.alarm_limits import Side
 from shared.alarm_text import display_name
-from shared.blood_pressure import format_bp
 from shared.news2 import PARAMETERS, Band, News2, deviation, round_temperature
+from shared.sample import VitalsSample
 
 # What each side of each vital is called in any alert. None of these is a word the
 # classifier takes for critical, so none can raise an alert above its band.
@@ -45,7 +43,7 @@ _SEVERE_SCORE = 3  # a red score: the chart's furthest column from normal
 
 
 def alert_message(
-    patient_name: str, news2: News2, sample: Mapping[str, Any], decision: AlertDecision
+    patient_name: str, news2: News2, sample: VitalsSample, decision: AlertDecision
 ) -> tuple[str, str]:
     """(title, text) announcing a worsened or recovered NEWS2 band."""
     name = display_name(patient_name)
@@ -70,7 +68,7 @@ def alert_message(
     return f"{name}: {risk}", f"{opening} {_abnormal(news2, sample)} {closing}"
 
 
-def _abnormal(news2: News2, sample: Mapping[str, Any]) -> str:
+def _abnormal(news2: News2, sample: VitalsSample) -> str:
     # Worst first; sorted() is stable, so ties keep the chart's order (breathing first).
     scored = sorted(
         (p for p in PARAMETERS if news2.parameters[p] > 0),
@@ -86,7 +84,7 @@ def _abnormal(news2: News2, sample: Mapping[str, Any]) -> str:
     return f"Abnormal vitals: {'; '.join(findings)}."
 
 
-def _term(parameter: str, sample: Mapping[str, Any], news2: News2) -> str:
+def _term(parameter: str, sample: VitalsSample, news2: News2) -> str:
     key = (parameter, _side(parameter, sample))
     # A critical name only where the alert is critical and this vital is among the reasons.
     if news2.band == Band.HIGH and news2.parameters[parameter] == _SEVERE_SCORE:
@@ -94,24 +92,24 @@ def _term(parameter: str, sample: Mapping[str, Any], news2: News2) -> str:
     return _TERMS[key]
 
 
-def _side(parameter: str, sample: Mapping[str, Any]) -> str:
-    side = deviation(parameter, sample[parameter])
+def _side(parameter: str, sample: VitalsSample) -> Side:
+    side = deviation(parameter, getattr(sample, parameter))
     if side is None:
         raise ValueError(
-            f"{parameter} {sample[parameter]!r} scores 0 in NEWS2; "
+            f"{parameter} {getattr(sample, parameter)!r} scores 0 in NEWS2; "
             "the score does not belong to this sample"
         )
     return side
 
 
-def _vital(parameter: str, sample: Mapping[str, Any]) -> str:
+def _vital(parameter: str, sample: VitalsSample) -> str:
     if parameter == "resp_rate":
-        return f"respiration rate {sample['resp_rate']}/min"
+        return f"respiration rate {sample.resp_rate}/min"
     if parameter == "spo2":
-        return f"SpO2 {sample['spo2']}%"
+        return f"SpO2 {sample.spo2}%"
     if parameter == "systolic":
-        return f"BP {format_bp(sample['systolic'], sample['diastolic'])} mmHg"
+        return f"BP {sample.bp} mmHg"
     if parameter == "pulse":
-        return f"pulse {sample['pulse']} bpm"
+        return f"pulse {sample.pulse} bpm"
     # The value the chart was scored on, so the text never contradicts its sub-score.
-    return f"temperature {round_temperature(sample['temperature']):.1f} °C"
+    return f"temperature {round_temperature(sample.temperature):.1f} °C"

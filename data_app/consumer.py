@@ -23,6 +23,7 @@ from data_app.refusals import refusal_reason
 from data_app.services import DataService
 from shared.background import BackgroundThread, StopRequested, backoff
 from shared.kafka import KafkaConnection, TopicSettings, ensure_vigil_topics
+from shared.sample import VitalsSample
 from shared.telemetry import (
     BATCH_COMMIT_SECONDS,
     CONSUMER_LAG,
@@ -250,7 +251,7 @@ class VitalsConsumer(BackgroundThread):
 
     def process_messages(self, messages: list[Message]) -> None:
         """Store the good samples, dead-letter the bad ones, then commit the offsets."""
-        decoded: list[tuple[Message, dict[str, Any]]] = []
+        decoded: list[tuple[Message, VitalsSample]] = []
         rejected: list[tuple[Message, str]] = []
         first_offsets: dict[tuple[str, int], int] = {}
         next_offsets: dict[tuple[str, int], int] = {}
@@ -313,7 +314,7 @@ class VitalsConsumer(BackgroundThread):
         )
 
     def _store(
-        self, decoded: list[tuple[Message, dict[str, Any]]]
+        self, decoded: list[tuple[Message, VitalsSample]]
     ) -> tuple[int, list[tuple[Message, str]]]:
         """One transaction for the batch; retried until it succeeds or the service stops.
 

@@ -1,5 +1,8 @@
 """Turn raw Kafka message bytes into a validated sample, or say exactly why not.
 
+The usual message takes msgspec's quick path (shared.sample); the rest go through the
+marshmallow schema, which loads the odd valid one and words the dead-letter reasons.
+
 Whatever the bytes, the answer is a sample or an InvalidSample: a message that raised anything
 else would fail its whole batch, which is then read again, and fail again, forever.
 """
@@ -14,7 +17,8 @@ from typing import Any
 
 from marshmallow import ValidationError
 
-from shared.schemas import MAX_MESSAGE_BYTES, load_vitals
+from shared.sample import VitalsSample, decode_vitals
+from shared.schemas import MAX_MESSAGE_BYTES, vitals_schema
 
 # How far ahead of this server's clock a sample may be stamped (MAX_CLOCK_SKEW_SECONDS).
 DEFAULT_CLOCK_SKEW = timedelta(seconds=5)
@@ -33,13 +37,32 @@ def decode_sample(
     value: bytes | None,
     max_clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
     max_age: timedelta | None = None,
-) -> dict[str, Any]:
+) -> VitalsSample:
     """Parse and validate one message value against the shared vitals schema; a sample more
     than `max_clock_skew` ahead of the clock, or older than `max_age`, is refused."""
     if not value:
         raise InvalidSample("empty message")
     if len(value) > MAX_MESSAGE_BYTES:
         raise InvalidSample(f"too large: message of {len(value)} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        sample = decode_vitals(value)
+    except OverflowError as exc:
+        raise InvalidSample(f"invalid sample: {type(exc).__name__}: {exc}") from None
+    if sample is None:
+        sample = _decode_by_schema(value)
+    _check_text("patient_name", sample.patient_name)
+    if identifier := sample.patient_identifier:
+        _check_text("patient_identifier.system", identifier.system)
+        _check_text("patient_identifier.value", identifier.value)
+    _check_not_ahead(sample.timestamp, max_clock_skew)
+    if max_age is not None:
+        _check_not_expired(sample.timestamp, max_age)
+    return sample
+
+
+def _decode_by_schema(value: bytes) -> VitalsSample:
+    """The sample the quick path did not take, if the schema does; else InvalidSample saying
+    why, in the schema's words."""
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -48,21 +71,13 @@ def decode_sample(
     if not isinstance(document, dict):
         raise InvalidSample(f"expected a JSON object, got {type(document).__name__}")
     try:
-        sample = load_vitals(document)
+        return VitalsSample.from_loaded(vitals_schema.load(document))
     except ValidationError as exc:
         raise InvalidSample(f"invalid sample: {json.dumps(exc.messages, sort_keys=True)}") from None
     except (ArithmeticError, ValueError, TypeError) as exc:
-        # A timestamp such as 0001-01-01T00:00:00+01:00 is valid ISO 8601, but in UTC it
-        # falls outside the years datetime can hold.
+        # As the quick path's OverflowError: a timestamp such as 0001-01-01T00:00:00+01:00 is
+        # valid ISO 8601, but in UTC it falls outside the years datetime can hold.
         raise InvalidSample(f"invalid sample: {type(exc).__name__}: {exc}") from None
-    _check_text("patient_name", sample.get("patient_name"))
-    if identifier := sample.get("patient_identifier"):
-        _check_text("patient_identifier.system", identifier["system"])
-        _check_text("patient_identifier.value", identifier["value"])
-    _check_not_ahead(sample["timestamp"], max_clock_skew)
-    if max_age is not None:
-        _check_not_expired(sample["timestamp"], max_age)
-    return sample
 
 
 def _parse_json(text: str) -> Any:

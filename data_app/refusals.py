@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 from sqlalchemy.exc import DataError, DBAPIError, StatementError
 
 MAX_REASON_CHARS = 500
@@ -13,6 +14,10 @@ def refusal_reason(exc: BaseException) -> str | None:
     A lost connection, a lock or a deadlock is worth retrying; a value the database rejects
     (out of range, NUL in text) or the driver cannot send (a lone surrogate) fails the same
     way every time, and retried, it held up every sample behind it.
+
+    PostgreSQL's binary COPY (data_app/staging.py) raises the driver's own errors, not
+    SQLAlchemy's: psycopg's DataError from the server, OverflowError for an int no column
+    holds, ValueError or TypeError for a value psycopg cannot write.
     """
     if isinstance(exc, DataError):
         cause: BaseException = exc.orig
@@ -21,6 +26,7 @@ def refusal_reason(exc: BaseException) -> str | None:
         cause = exc.orig
     else:
         cause = exc
-    if not isinstance(exc, DataError) and not isinstance(cause, ValueError | TypeError):
+    refused = psycopg.DataError | ValueError | TypeError | OverflowError
+    if not isinstance(exc, DataError) and not isinstance(cause, refused):
         return None
     return f"not storable: {type(cause).__name__}: {cause}"[:MAX_REASON_CHARS]

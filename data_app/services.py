@@ -26,16 +26,26 @@ from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
 from data_app.decoding import DEFAULT_CLOCK_SKEW, claimed_patient
 from data_app.rollups import add_stored
+from data_app.staging import copy_rows, staging_table, taken_from
 from shared.analysis_queue import Origin
-from shared.blood_pressure import format_bp
 from shared.db import db, utcnow
 from shared.events import PATIENTS
 from shared.models import Notification, Patient, PatientMetric
 from shared.news2 import News2, score_sample
 from shared.notifications import add_notification, announce, events
+from shared.sample import VitalsSample
 from shared.telemetry import ALERTS_RAISED
 
 _METRIC_FIELDS = ("timestamp", "pulse", "resp_rate", "systolic", "diastolic", "spo2", "temperature")
+# What a batch writes of each row on PostgreSQL, through binary COPY (data_app/staging.py).
+_STAGED_FIELDS = ("patient_id", *_METRIC_FIELDS, "received_at", "news2_score", "news2_band")
+_STAGED_SAMPLES = staging_table("vigil_staged_samples", PatientMetric.__table__, _STAGED_FIELDS)
+_MOVE_NEW_SAMPLES = (
+    postgresql.insert(PatientMetric.__table__)
+    .from_select(_STAGED_FIELDS, select(*taken_from(_STAGED_SAMPLES).c))
+    .on_conflict_do_nothing()
+    .returning(PatientMetric.__table__.c.patient_id, PatientMetric.__table__.c.timestamp)
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ class StoredSample:
 
     patient_id: int
     patient_uuid: uuid.UUID
-    sample: dict[str, Any]
+    sample: VitalsSample
     news2: News2
     # The patient was first stored by this sample's batch: the patients list changes.
     first_seen: bool = False
@@ -54,10 +64,10 @@ class StoredSample:
         sample = self.sample
         return {
             "patient_uuid": str(self.patient_uuid),
-            "patient_name": sample.get("patient_name"),
-            "timestamp": sample["timestamp"].isoformat(),
-            **{field: sample[field] for field in _METRIC_FIELDS[1:]},
-            "bp": format_bp(sample["systolic"], sample["diastolic"]),
+            "patient_name": sample.patient_name,
+            "timestamp": sample.timestamp.isoformat(),
+            **{field: getattr(sample, field) for field in _METRIC_FIELDS[1:]},
+            "bp": sample.bp,
             "news2_score": self.news2.score,
             "news2_band": self.news2.band,
         }
@@ -72,7 +82,7 @@ def _insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
 
 def patient_ids(
     session: Session,
-    samples: Iterable[dict[str, Any]],
+    samples: Iterable[VitalsSample],
     remembered: dict[uuid.UUID, int] | None = None,
 ) -> tuple[dict[uuid.UUID, int], set[uuid.UUID]]:
     """Ids of the samples' patients, creating the ones never seen before; and which of them
@@ -82,10 +92,10 @@ def patient_ids(
     the ones found or created here are added to it.
     """
     known = {} if remembered is None else remembered
-    firsts: dict[uuid.UUID, dict[str, Any]] = {}
+    firsts: dict[uuid.UUID, VitalsSample] = {}
     for sample in samples:
-        if sample["patient_uuid"] not in known:
-            firsts.setdefault(sample["patient_uuid"], sample)
+        if sample.patient_uuid not in known:
+            firsts.setdefault(sample.patient_uuid, sample)
     if not firsts:
         return known, set()
     known.update(
@@ -105,14 +115,14 @@ def patient_ids(
     return known, {m["uuid"] for m in missing}
 
 
-def _new_patient(patient_uuid: uuid.UUID, sample: dict[str, Any]) -> dict[str, Any]:
+def _new_patient(patient_uuid: uuid.UUID, sample: VitalsSample) -> dict[str, Any]:
     """The patients row for a patient first seen in `sample`."""
-    identifier = sample.get("patient_identifier") or {}
+    identifier = sample.patient_identifier
     return {
         "uuid": patient_uuid,
-        "name": sample.get("patient_name") or f"Patient {str(patient_uuid)[:8]}",
-        "identifier_system": identifier.get("system"),
-        "identifier_value": identifier.get("value"),
+        "name": sample.patient_name or f"Patient {str(patient_uuid)[:8]}",
+        "identifier_system": identifier.system if identifier else None,
+        "identifier_value": identifier.value if identifier else None,
     }
 
 
@@ -123,7 +133,7 @@ def _utc(moment: datetime) -> datetime:
 
 def store_samples(
     session: Session,
-    samples: Sequence[dict[str, Any]],
+    samples: Sequence[VitalsSample],
     remembered_ids: dict[uuid.UUID, int] | None = None,
 ) -> list[StoredSample]:
     """Insert validated samples with their NEWS2; a sample already stored is skipped.
@@ -138,21 +148,21 @@ def store_samples(
     # One arrival time for the batch: it also tells this batch's rows from earlier ones.
     received_at = utcnow()
     for sample in samples:
-        patient_id = ids[sample["patient_uuid"]]
-        key = (patient_id, _utc(sample["timestamp"]))
+        patient_id = ids[sample.patient_uuid]
+        key = (patient_id, _utc(sample.timestamp))
         if key in rows:  # the same sample twice in one batch: the first is stored
             continue
         news2 = score_sample(sample)
         scored[key] = StoredSample(
             patient_id,
-            sample["patient_uuid"],
+            sample.patient_uuid,
             sample,
             news2,
-            first_seen=sample["patient_uuid"] in created,
+            first_seen=sample.patient_uuid in created,
         )
         rows[key] = {
             "patient_id": patient_id,
-            **{f: sample[f] for f in _METRIC_FIELDS},
+            **{f: getattr(sample, f) for f in _METRIC_FIELDS},
             "news2_score": news2.score,
             "news2_band": news2.band,
             "received_at": received_at,
@@ -169,11 +179,10 @@ def _insert_new(
 ) -> list[tuple[int, datetime]] | None:
     """Insert the rows not stored yet; the (patient_id, timestamp) of those inserted, in order,
     or None when all were."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _copy_new(session, rows)
     table = PatientMetric.__table__
     insert = _insert_ignoring_duplicates(session, table)
-    if session.get_bind().dialect.name != "sqlite":
-        inserted = session.execute(insert.returning(table.c.patient_id, table.c.timestamp), rows)
-        return [(patient_id, _utc(moment)) for patient_id, moment in inserted]
     # On SQLite, RETURNING made every row cost twice as much. Without it, the row count
     # says whether every sample was new, as nearly all are; only a batch with replays needs
     # to read which rows it added.
@@ -187,6 +196,13 @@ def _insert_new(
         )
         .order_by(table.c.id)
     )
+    return [(patient_id, _utc(moment)) for patient_id, moment in inserted]
+
+
+def _copy_new(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, datetime]]:
+    """PostgreSQL: COPY the rows into the staging table, then move those not stored yet."""
+    copy_rows(session, _STAGED_SAMPLES, rows)
+    inserted = session.execute(_MOVE_NEW_SAMPLES)
     return [(patient_id, _utc(moment)) for patient_id, moment in inserted]
 
 
@@ -243,9 +259,9 @@ def raise_alerts(
             before = replace(before, checked_at=None)
         state = before
         decisions = []
-        for item in sorted(by_patient[patient_id], key=lambda i: i.sample["timestamp"]):
+        for item in sorted(by_patient[patient_id], key=lambda i: i.sample.timestamp):
             state, decision = advance(
-                state, item.news2.band, item.sample["timestamp"], recovery_samples
+                state, item.news2.band, item.sample.timestamp, recovery_samples
             )
             if decision is not None:
                 decisions.append((item, decision))
@@ -270,7 +286,7 @@ def raise_alerts(
                 patient,
                 decision,
                 item.news2.score,
-                item.sample["timestamp"],
+                item.sample.timestamp,
                 notification,
             )
             alerts.append(RaisedAlert(notification, decision, alarm))
@@ -303,7 +319,7 @@ class DataService:
             max_gap=timedelta(seconds=app.config["ALARM_MAX_GAP_SECONDS"]),
         )
 
-    def store(self, samples: Sequence[dict[str, Any]]) -> int:
+    def store(self, samples: Sequence[VitalsSample]) -> int:
         """Store a batch atomically; returns the rows inserted (the rest were replays)."""
         config = self.app.config
         if len(self.patient_ids) > self.MAX_REMEMBERED_PATIENTS:

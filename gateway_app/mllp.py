@@ -30,7 +30,7 @@ from gateway_app.pcd01 import (
 )
 from gateway_app.publisher import Publisher
 from gateway_app.refusals import Refusal, RefusalAudit
-from shared.schemas import vitals_errors
+from shared.sample import vitals_errors
 
 log = logging.getLogger(__name__)
 

@@ -120,6 +120,20 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "holds (signed out, idle, account disabled, token revoked) is closed.",
     ),
     Setting(
+        "WS_PING_SECONDS",
+        parse_float(exclusive_minimum=0, maximum=300),
+        25.0,
+        "How often the server pings each WebSocket client; one that has not answered the "
+        "last ping by the next is dropped (1008 'Ping/Pong timeout').",
+    ),
+    Setting(
+        "WS_MAX_PATIENTS",
+        parse_int(1, 1000),
+        100,
+        "Patients one WebSocket stream may subscribe to (`?patients=` or a subscribe "
+        "message); without a subscription it streams the whole ward.",
+    ),
+    Setting(
         "METRICS_INTERVAL",
         parse_float(exclusive_minimum=0, maximum=3600),
         5.0,
@@ -203,9 +217,18 @@ NOTIFICATIONS_MAX_PAGE_SIZE = 200
 ALARMS_PAGE_SIZE = 50
 ALARMS_MAX_PAGE_SIZE = 200
 
-# The live stream is the server's to send: a client message longer than this closes it with
-# 1009 (simple-websocket would otherwise buffer any size, and the memory stays taken).
+# The live stream is the server's to send: a client message longer than this, beside the room
+# a subscribe message needs for its uuids, closes it with 1009 (simple-websocket would
+# otherwise buffer any size, and the memory stays taken).
 WS_CLIENT_MESSAGE_BYTES = 1024
+# One uuid in a subscribe message's list: 36 characters, its quotes, a comma and a space.
+WS_BYTES_PER_PATIENT = 40
+
+
+def ws_client_message_bytes(max_patients: int) -> int:
+    """The longest message a stream takes: a subscribe message naming `max_patients`."""
+    return WS_CLIENT_MESSAGE_BYTES + WS_BYTES_PER_PATIENT * max_patients
+
 
 # Where the app serves Swagger UI's own files, so /docs needs no CDN.
 SWAGGER_UI_ASSETS_URL = "/docs/assets"
@@ -272,5 +295,9 @@ def extension_config(config: dict[str, Any]) -> dict[str, Any]:
         # (The in-memory fallback would start a timer thread in the factory, before gunicorn
         # forks, and count each worker apart.)
         "RATELIMIT_SWALLOW_ERRORS": False,
-        "SOCK_SERVER_OPTIONS": {"ping_interval": 25, "max_message_size": WS_CLIENT_MESSAGE_BYTES},
+        "SOCK_SERVER_OPTIONS": {
+            # simple-websocket closes a stream whose client has not answered its last ping.
+            "ping_interval": config["WS_PING_SECONDS"],
+            "max_message_size": ws_client_message_bytes(config["WS_MAX_PATIENTS"]),
+        },
     }

@@ -21,7 +21,7 @@ from typing import Any
 import hl7
 from hl7.client import CR, EB, SB, MLLPClient
 
-from shared.schemas import vitals_errors
+from shared.sample import vitals_errors
 from shared.telemetry import SAMPLES_DELIVERY_FAILED, SAMPLES_PRODUCED
 
 from .oru import HospitalIdentifier, oru_r01

@@ -17,7 +17,7 @@ from shared.producer_recovery import (
     needs_new_producer,
     producer_health,
 )
-from shared.schemas import vitals_errors
+from shared.sample import vitals_errors
 from shared.telemetry import SAMPLES_DELIVERY_FAILED, SAMPLES_PRODUCED
 
 from .exceptions import KafkaError

@@ -10,7 +10,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
 
 from shared.schemas import (
     PULSE_RANGE,
@@ -188,12 +187,13 @@ def quiet_ranges(limits: Mapping[Parameter, Limits]) -> tuple[tuple[str, float, 
     return tuple(ranges)
 
 
-def all_quiet(ranges: tuple[tuple[str, float, float], ...], vitals: Mapping[str, Any]) -> bool:
-    """Whether every value lies inside its quiet range: then the alarm engine, stepping idle
-    episodes, would raise nothing and remember nothing. A missing value is quiet; so is NaN
-    (no comparison holds), which the engine also ignores."""
+def all_quiet(ranges: tuple[tuple[str, float, float], ...], vitals: object) -> bool:
+    """Whether every value of `vitals` (a VitalsSample, or the engine's Sample) lies inside its
+    quiet range: then the alarm engine, stepping idle episodes, would raise nothing and
+    remember nothing. A missing value is quiet; so is NaN (no comparison holds), which the
+    engine also ignores."""
     for name, low, high in ranges:
-        value = vitals.get(name)
+        value = getattr(vitals, name, None)
         if value is not None and (value < low or value > high):
             return False
     return True

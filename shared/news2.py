@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING
+
+from shared.alarm_limits import Side
+
+if TYPE_CHECKING:
+    from shared.sample import VitalsSample
 
 
 class Band(StrEnum):
@@ -78,14 +82,14 @@ def parameter_score(parameter: str, value: float) -> int:
     return _SCORES[parameter][_column(parameter, value)]
 
 
-def deviation(parameter: str, value: float) -> Literal["low", "high"] | None:
+def deviation(parameter: str, value: float) -> Side | None:
     """Which side of the range that scores 0 the value lies on; None inside it."""
     rows = _CHART[parameter]
     normal = next(i for i, (_, score) in enumerate(rows) if score == 0)
     column = _column(parameter, value)
     if column == normal:
         return None
-    return "low" if column < normal else "high"
+    return Side.LOW if column < normal else Side.HIGH
 
 
 def normal_ranges() -> dict[str, dict[str, float | None]]:
@@ -120,14 +124,14 @@ def score_news2(
     return News2(score=score, band=_band(score, parameters), parameters=parameters)
 
 
-def score_sample(sample: Mapping[str, Any]) -> News2:
-    """Score a decoded sample (a mapping with `systolic`, as data_app stores it)."""
+def score_sample(sample: VitalsSample) -> News2:
+    """Score a decoded sample, as data_app stores it."""
     return score_news2(
-        resp_rate=sample["resp_rate"],
-        spo2=sample["spo2"],
-        systolic=sample["systolic"],
-        pulse=sample["pulse"],
-        temperature=sample["temperature"],
+        resp_rate=sample.resp_rate,
+        spo2=sample.spo2,
+        systolic=sample.systolic,
+        pulse=sample.pulse,
+        temperature=sample.temperature,
     )
 
 

@@ -64,10 +64,21 @@ def post_worker_init(worker) -> None:
     """Start the app's background services in the worker, after gunicorn has forked."""
     app = getattr(worker, "wsgi", None)
     if isinstance(app, Flask):
-        # How many requests the worker serves at once: what long-lived ones (monitor_app's
-        # WebSocket streams) must leave room within.
-        app.config["SERVER_THREADS"] = worker.cfg.threads
+        threads = server_threads(worker)
+        if threads is not None:
+            app.config["SERVER_THREADS"] = threads
         start_background(app)
+
+
+def server_threads(worker) -> int | None:
+    """How many requests the worker serves at once: what long-lived ones (monitor_app's
+    WebSocket streams) must leave room within. None for an async worker (gevent's), whose
+    requests each run in a greenlet and hold no thread, which that limit does not concern."""
+    from gunicorn.workers.base_async import AsyncWorker
+
+    if isinstance(worker, AsyncWorker):
+        return None
+    return worker.cfg.threads
 
 
 def worker_exit(_server, worker) -> None:

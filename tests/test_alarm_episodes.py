@@ -8,7 +8,7 @@ import pytest
 
 from shared.alarms import Condition, Episode, Parameter, Priority, Sample, Side, State
 from shared.news2 import PARAMETERS
-from shared.schemas import load_vitals
+from shared.sample import convert_vitals
 from tests.alarm_streams import SPO2_LOW, Run, at, every
 
 
@@ -82,7 +82,7 @@ def test_malformed_plain_values_are_refused(change, error):
 
 
 def test_a_sample_from_decoded_vitals():
-    vitals = load_vitals(
+    vitals = convert_vitals(
         {
             "patient_uuid": "5b0f3c4e-8a53-4b8e-9f0e-2f1d2a6c7b10",
             "timestamp": "2026-03-01T08:00:00Z",

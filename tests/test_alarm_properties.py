@@ -173,11 +173,12 @@ _DELAY_OR_NONE = st.sampled_from([timedelta(0), timedelta(seconds=10)])
 @given(_VITALS, _DELAY_OR_NONE)
 def test_quiet_values_are_exactly_those_the_engine_lets_pass(vitals, delay):
     engine = AlarmEngine(DEFAULT_LIMITS, delay=delay)
-    step = engine.step({}, Sample(at(0), **vitals))
+    sample = Sample(at(0), **vitals)
+    step = engine.step({}, sample)
     nothing = not step.events and all(
         e.alarm is None and e.pending_since is None for e in step.episodes.values()
     )
-    if all_quiet(quiet_ranges(DEFAULT_LIMITS), vitals):
+    if all_quiet(quiet_ranges(DEFAULT_LIMITS), sample):
         assert nothing
     elif all(v is None or math.isfinite(v) for v in vitals.values()):
         # A finite value out of range starts something: pending, or an alarm at once.

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from data_app.services import DataService
 from shared.db import db, migrate
 from shared.models import Alarm, Notification, Patient, PatientMetric
+from shared.sample import VitalsSample
 from tests.helpers import NORMAL_VITALS, data_app_on
 from worker_app import create_app as create_worker_app
 from worker_app.alarm_watch import check_alarms
@@ -222,7 +223,7 @@ def test_the_next_sample_ends_the_no_data_alarm(worker, database_url, redis_sett
     with db.sessionmaker(worker)() as session:
         patient_uuid = session.get(Patient, patient_id).uuid
     with data_app_on({"DATABASE_URL": database_url, **redis_settings}) as data:
-        sample = {"patient_uuid": patient_uuid, "timestamp": now, **NORMAL_VITALS}
+        sample = VitalsSample(patient_uuid=patient_uuid, timestamp=now, **NORMAL_VITALS)
         DataService(data).store([sample])
     (ended,) = no_data_alarms(worker)
     assert (ended.state, ended.ended_at) == ("resolved", now)

@@ -27,6 +27,7 @@ from shared.db import db, migrate, utcnow
 from shared.models import Notification
 from shared.notifications import add_notification, analysis_queue
 from shared.redis_acl import _RULES
+from shared.sample import VitalsSample
 from tests.auth import create_account
 from tests.bearer import client_with
 from tests.helpers import CRITICAL_VITALS as CRITICAL
@@ -39,16 +40,16 @@ FLOOD = 300
 WORKER_CONCURRENCY = 4
 
 
-def critical_samples(count: int = 1) -> list[dict]:
+def critical_samples(count: int = 1) -> list[VitalsSample]:
     start = datetime.now(UTC) - timedelta(minutes=1)
     patient = uuid.uuid4()
     return [
-        {
-            "patient_uuid": patient,
-            "patient_name": "Maria Sokolova",
-            "timestamp": start + timedelta(seconds=5 * i),
+        VitalsSample(
+            patient_uuid=patient,
+            patient_name="Maria Sokolova",
+            timestamp=start + timedelta(seconds=5 * i),
             **CRITICAL,
-        }
+        )
         for i in range(count)
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.alarm_limits import Side
 from shared.news2 import (
     BANDS,
     PARAMETERS,
@@ -162,7 +163,7 @@ def test_result_is_hashable() -> None:
     ],
 )
 def test_deviation(parameter: str, value: float, side: str | None) -> None:
-    assert deviation(parameter, value) == side
+    assert deviation(parameter, value) is (None if side is None else Side(side))
 
 
 def test_band_rank_orders_bands_by_risk() -> None:

@@ -24,7 +24,7 @@ from devserver.ports import free_port
 from devserver.redis_credentials import RedisAccess
 from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tls import ServerCertificate, make_server_certificate
-from monitor_app.config import extension_config
+from monitor_app.config import MONITOR_SETTINGS, extension_config
 from monitor_app.json_cache import JsonCache
 from monitor_app.live.hub import EventHub
 from shared.analysis_queue import AnalysisQueue, queue_name
@@ -87,7 +87,10 @@ def test_the_cache_reads_and_writes_over_tls(settings: dict[str, Any]) -> None:
 
 
 def test_rate_limits_count_over_tls(settings: dict[str, Any]) -> None:
-    config = extension_config({**settings, "RATE_LIMIT_ENABLED": True, "RATE_LIMIT": "5/minute"})
+    defaults = {setting.name: setting.default for setting in MONITOR_SETTINGS}
+    config = extension_config(
+        {**defaults, **settings, "RATE_LIMIT_ENABLED": True, "RATE_LIMIT": "5/minute"}
+    )
     storage = storage_from_string(
         config["RATELIMIT_STORAGE_URI"], **config["RATELIMIT_STORAGE_OPTIONS"]
     )

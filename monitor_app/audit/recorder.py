@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, g, request
@@ -93,6 +93,25 @@ def record_request(action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **fi
             **request_origin(),
             **fields,
         )
+
+
+def record_request_per_patient(
+    action: AuditAction, patient_uuids: Iterable[uuid.UUID], **fields: Any
+) -> None:
+    """Record one event per patient the current request reads, in one transaction: each
+    patient's trail (`GET /audit?patient_uuid=`) shows the read."""
+    principal, origin = current_principal(), request_origin()
+    with db.sessionmaker().begin() as session:
+        for patient_uuid in sorted(patient_uuids):
+            record(
+                session,
+                action,
+                Outcome.ALLOWED,
+                principal=principal,
+                patient_uuid=patient_uuid,
+                **origin,
+                **fields,
+            )
 
 
 def request_origin() -> dict[str, Any]:

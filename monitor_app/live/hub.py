@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # Sent to every client when events start or stop flowing, whatever types it asked for.
 LIVE_STATUS = "live"
+VITALS = "vitals"
 # Sent to a client's queue to end its stream (it fell too far behind, or we are stopping).
 CLOSE = object()
 
@@ -41,11 +42,16 @@ class TooManyClientsError(RuntimeError):
 @dataclass(eq=False)
 class Subscription:
     """One client's queue of JSON texts, the types it asked for, and who it is: a client
-    receives only the notifications its user may see."""
+    receives only the notifications its user may see. With `patients` (their uuids as the
+    events write them), its `vitals` events hold only those patients' samples."""
 
     types: frozenset[str] | None
     viewer: Principal | None = None
+    patients: frozenset[str] | None = None
     messages: queue.Queue = field(default_factory=lambda: queue.Queue(maxsize=1000))
+    # Held while an event is chosen and queued, and while `patients` changes: an event
+    # queued after the change was cut down for the new patients.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wants(self, event_type: str, event: dict[str, Any]) -> bool:
         if event_type == LIVE_STATUS:
@@ -90,12 +96,13 @@ class EventHub(BackgroundThread):
         types: frozenset[str] | None = None,
         viewer: Principal | None = None,
         seats: SeatLimits | None = None,
+        patients: frozenset[uuid.UUID] | None = None,
     ) -> Subscription:
         with self._lock:
             refusal = self._refusal(viewer, seats)
             if refusal is not None:
                 raise TooManyClientsError(refusal)
-            subscription = Subscription(types, viewer)
+            subscription = Subscription(types, viewer, _event_form(patients))
             self._subscriptions.add(subscription)
             WEBSOCKET_CLIENTS.inc()
             return subscription
@@ -107,6 +114,15 @@ class EventHub(BackgroundThread):
 
     def _refusal(self, viewer: Principal | None, seats: SeatLimits | None) -> str | None:
         return (seats or self.seats).refusal(viewer, (s.viewer for s in self._subscriptions))
+
+    def resubscribe(
+        self, subscription: Subscription, patients: frozenset[uuid.UUID] | None, notice: str
+    ) -> None:
+        """Show `patients` (None: the whole ward) from now on; `notice` is queued first, so
+        the client knows where the new subscription starts."""
+        with subscription.lock:
+            subscription.patients = _event_form(patients)
+            self._queue(subscription, notice)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
@@ -128,16 +144,24 @@ class EventHub(BackgroundThread):
             return
         with self._lock:
             subscriptions = list(self._subscriptions)
+        # Parsed once; cut down and serialised once per distinct set of patients.
+        cut = _VitalsCutter(event, text) if event_type == VITALS else None
         for subscription in subscriptions:
-            if not subscription.wants(event_type, event):
-                continue
-            try:
-                subscription.messages.put_nowait(text)
-            except queue.Full:
-                # A client this far behind is better off reconnecting and re-reading the API.
-                self.unsubscribe(subscription)
-                _drain(subscription.messages)
-                subscription.messages.put_nowait(CLOSE)
+            with subscription.lock:
+                if not subscription.wants(event_type, event):
+                    continue
+                message = text if cut is None else cut.for_patients(subscription.patients)
+                if message is not None:
+                    self._queue(subscription, message)
+
+    def _queue(self, subscription: Subscription, message: str) -> None:
+        try:
+            subscription.messages.put_nowait(message)
+        except queue.Full:
+            # A client this far behind is better off reconnecting and re-reading the API.
+            self.unsubscribe(subscription)
+            _drain(subscription.messages)
+            subscription.messages.put_nowait(CLOSE)
 
     # -- lifecycle --------------------------------------------------------------------------
     def stop(self, timeout: float = 10.0) -> None:
@@ -191,6 +215,47 @@ class EventHub(BackgroundThread):
         """Tell the clients, who were greeted with the old state, that it changed."""
         self.connected = connected
         self._fan_out(json.dumps({"type": LIVE_STATUS, "live": connected}).encode())
+
+
+def _event_form(patients: frozenset[uuid.UUID] | None) -> frozenset[str] | None:
+    """Patients' uuids as a `vitals` event's samples write them (data_app's str(uuid))."""
+    return None if patients is None else frozenset(str(patient) for patient in patients)
+
+
+class _VitalsCutter:
+    """One `vitals` event, as each set of patients is to receive it."""
+
+    def __init__(self, event: dict[str, Any], text: str) -> None:
+        self.event = event
+        self.text = text
+        samples = event.get("samples")
+        self.samples = samples if isinstance(samples, list) else []
+        self._texts: dict[frozenset[str], str | None] = {}
+
+    def for_patients(self, patients: frozenset[str] | None) -> str | None:
+        """The event's text with only `patients`' samples (all: the text as published);
+        None when it has none of theirs."""
+        if patients is None:
+            return self.text
+        if patients not in self._texts:
+            wanted = [
+                sample
+                for sample in self.samples
+                if isinstance(sample, dict) and _patient_of(sample) in patients
+            ]
+            if not wanted:
+                text = None
+            elif len(wanted) == len(self.samples):
+                text = self.text
+            else:
+                text = json.dumps({**self.event, "samples": wanted})
+            self._texts[patients] = text
+        return self._texts[patients]
+
+
+def _patient_of(sample: dict[str, Any]) -> str | None:
+    patient = sample.get("patient_uuid")
+    return patient if isinstance(patient, str) else None
 
 
 def _drain(messages: queue.Queue) -> None:

@@ -9,13 +9,26 @@ or `alarm.resolved` (with `alarm`, as the alarms API shows it).
 `{"type": "hello", "live": <whether events are flowing>}`; `{"type": "live", "live": …}`
 follows whenever that changes (sent whatever `types` asked for).
 
+`?patients=<uuid>,<uuid>` (at most WS_MAX_PATIENTS) subscribes to those patients: `vitals`
+events then hold only their samples, and one that holds none is not sent; without it the
+stream shows the whole ward. Alarms and notifications are sent whatever the subscription:
+the station must not miss one. A client changes its subscription by sending
+`{"subscribe": {"patients": [<uuid>, …]}}` (`null`: the whole ward), answered with
+`{"type": "subscribed", "patients": [...] or null}`, after which every event is cut for the
+new one; changes take effect at most once a second, the latest winning. A list that is
+malformed, too long, or names an unknown patient closes the stream with 1008 and the reason
+(monitor_app/live/patients.py). Each patient subscribed to is recorded in the audit trail.
+
+The server pings each client every WS_PING_SECONDS (simple-websocket's heartbeat) and drops
+one that has not answered the last ping by the next, with 1008 "Ping/Pong timeout".
+
 The handshake is signed in like any request (the dashboard's cookie, or a bearer token) and
 refused from another site's page. The stream re-checks its session or token every
 WS_SESSION_CHECK_SECONDS and closes with 1008 "session ended" once it no longer holds.
 
-The stream takes no messages: what a client sends is discarded, a message over
-WS_CLIENT_MESSAGE_BYTES (monitor_app/config.py) closes it with 1009, and a flood of them
-with 1008 "this stream takes no messages".
+Other client messages are discarded; one longer than a subscribe message for WS_MAX_PATIENTS
+patients (monitor_app/config.py ws_client_message_bytes) closes the stream with 1009, and a
+flood of messages with 1008 "this stream takes no messages".
 """
 
 from __future__ import annotations
@@ -24,16 +37,25 @@ import json
 import logging
 import queue
 import time
+import uuid
+from dataclasses import dataclass
 
 from flask import Blueprint, current_app, request
 from simple_websocket import ConnectionClosed, Server
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import Forbidden, ServiceUnavailable
 
-from monitor_app.audit.recorder import record_request
+from monitor_app.audit.recorder import record_request, record_request_per_patient
 from monitor_app.auth.authenticate import still_signed_in
 from monitor_app.extensions import sock
-from monitor_app.live.hub import CLOSE, TooManyClientsError, event_hub
+from monitor_app.live.hub import CLOSE, Subscription, TooManyClientsError, event_hub
+from monitor_app.live.patients import (
+    Subscribe,
+    SubscriptionError,
+    check_known,
+    patients_from_query,
+    subscribe_message,
+)
 from monitor_app.live.seats import seat_limits
 from shared.audit import AuditAction
 from shared.auth.policy import signed_in
@@ -56,6 +78,10 @@ SESSION_ENDED = "session ended"
 # most IDLE_CHECK_SECONDS apart) close it: a real client sends none.
 CLIENT_MESSAGES_PER_WAKE = 100
 CLIENT_FLOOD = "this stream takes no messages"
+# A client's subscription changes at most this often (each checks the patients and writes
+# the audit trail); one sent sooner waits, and a newer one replaces it.
+SUBSCRIBE_EVERY_SECONDS = 1.0
+AUDIT_DOWN = "cannot record the subscription now; reconnect"
 
 
 @bp.before_request
@@ -87,13 +113,50 @@ def _requested_types() -> frozenset[str] | None:
     return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _discard_client_messages(ws: Server) -> int:
-    """Drop what the client sent (small messages: SOCK_SERVER_OPTIONS refuses larger ones);
-    unread, they would pile up in the connection for as long as it lasts. How many."""
-    count = 0
-    while ws.receive(timeout=0) is not None:
-        count += 1
-    return count
+@dataclass(slots=True)
+class ClientMessages:
+    """What a client sent since the stream last looked: how many, and its newest subscribe
+    message."""
+
+    count: int = 0
+    subscribe: Subscribe | None = None
+
+
+def _read_client_messages(ws: Server, limit: int) -> ClientMessages:
+    """Read what the client sent (small messages: SOCK_SERVER_OPTIONS refuses larger ones);
+    unread, they would pile up in the connection for as long as it lasts. Stops at a flood
+    (more than CLIENT_MESSAGES_PER_WAKE). Raises SubscriptionError at a bad subscribe."""
+    read = ClientMessages()
+    while read.count <= CLIENT_MESSAGES_PER_WAKE:
+        text = ws.receive(timeout=0)
+        if text is None:
+            break
+        read.count += 1
+        read.subscribe = subscribe_message(text, limit) or read.subscribe
+    return read
+
+
+def _audit(
+    types: frozenset[str] | None,
+    patients: frozenset[uuid.UUID] | None,
+    before: frozenset[uuid.UUID] | None = frozenset(),
+) -> None:
+    """Record a subscription: the whole ward, or each patient it adds to `before`."""
+    detail = {"types": sorted(types or EVENT_FAMILIES)}
+    if patients is None:
+        if before is not None:
+            record_request(AuditAction.LIVE_SUBSCRIBED, detail=detail)
+        return
+    added = patients - before if before is not None else patients
+    if added:
+        record_request_per_patient(
+            AuditAction.LIVE_SUBSCRIBED, added, detail={**detail, "patients": len(patients)}
+        )
+
+
+def _subscribed_notice(patients: frozenset[uuid.UUID] | None) -> str:
+    listed = None if patients is None else sorted(str(patient) for patient in patients)
+    return json.dumps({"type": "subscribed", "patients": listed})
 
 
 @sock.route("/ws", bp=bp)
@@ -104,46 +167,101 @@ def stream(ws: Server) -> None:
     if types is not None and not types <= EVENT_FAMILIES:
         ws.close(POLICY_VIOLATION, f"unknown types; expected some of {sorted(EVENT_FAMILIES)}")
         return
+    max_patients = current_app.config["WS_MAX_PATIENTS"]
+    try:
+        patients = patients_from_query(request.args.get("patients"), max_patients)
+        if patients is not None:
+            check_known(patients)
+    except SubscriptionError as refusal:
+        ws.close(POLICY_VIOLATION, str(refusal))
+        return
+    except SQLAlchemyError:
+        log.warning("could not check a stream's patients", exc_info=True)
+        ws.close(TRY_AGAIN_LATER, AUDIT_DOWN)
+        return
     principal = require_principal()
     hub = event_hub()
     try:
-        subscription = hub.subscribe(types, principal, seat_limits(current_app.config))
+        subscription = hub.subscribe(
+            types, principal, seat_limits(current_app.config), patients=patients
+        )
     except TooManyClientsError as refusal:
         ws.close(TRY_AGAIN_LATER, str(refusal))
         return
-    record_request(AuditAction.LIVE_SUBSCRIBED, detail={"types": sorted(types or EVENT_FAMILIES)})
-    check_every = current_app.config["WS_SESSION_CHECK_SECONDS"]
-    next_check = time.monotonic() + check_every
     try:
-        ws.send(json.dumps({"type": "hello", "live": hub.connected}))
-        while ws.connected:
-            try:
-                message = subscription.messages.get(timeout=min(IDLE_CHECK_SECONDS, check_every))
-            except queue.Empty:
-                message = None
-            if time.monotonic() >= next_check:
-                # Signed out, gone idle, disabled or revoked since the handshake: stop here.
-                try:
-                    holds = still_signed_in(principal)
-                except SQLAlchemyError:
-                    log.warning("could not re-check a stream's session", exc_info=True)
-                    ws.close(TRY_AGAIN_LATER, "cannot check the session now; reconnect")
-                    return
-                if not holds:
-                    ws.close(POLICY_VIOLATION, SESSION_ENDED)
-                    return
-                next_check = time.monotonic() + check_every
-            if _discard_client_messages(ws) > CLIENT_MESSAGES_PER_WAKE:
-                # Flooding: each wait lets them pile up again (about a second's worth).
-                ws.close(POLICY_VIOLATION, CLIENT_FLOOD)
-                return
-            if message is None:
-                continue
-            if message is CLOSE:
-                ws.close(TRY_AGAIN_LATER, "stream ended; reconnect")
-                return
-            ws.send(message)
+        try:
+            _audit(types, patients)
+        except SQLAlchemyError:
+            log.warning("could not record a stream's subscription", exc_info=True)
+            ws.close(TRY_AGAIN_LATER, AUDIT_DOWN)
+            return
+        _serve(ws, subscription, types, patients)
     except ConnectionClosed:
         pass
     finally:
         hub.unsubscribe(subscription)
+
+
+def _serve(
+    ws: Server,
+    subscription: Subscription,
+    types: frozenset[str] | None,
+    patients: frozenset[uuid.UUID] | None,
+) -> None:
+    """Send the subscription's events, re-check the session, and apply subscribe messages."""
+    principal = require_principal()
+    hub = event_hub()
+    max_patients = current_app.config["WS_MAX_PATIENTS"]
+    check_every = current_app.config["WS_SESSION_CHECK_SECONDS"]
+    next_check = time.monotonic() + check_every
+    pending: Subscribe | None = None
+    next_change = time.monotonic()
+    ws.send(json.dumps({"type": "hello", "live": hub.connected}))
+    while ws.connected:
+        try:
+            message = subscription.messages.get(timeout=min(IDLE_CHECK_SECONDS, check_every))
+        except queue.Empty:
+            message = None
+        if time.monotonic() >= next_check:
+            # Signed out, gone idle, disabled or revoked since the handshake: stop here.
+            try:
+                holds = still_signed_in(principal)
+            except SQLAlchemyError:
+                log.warning("could not re-check a stream's session", exc_info=True)
+                ws.close(TRY_AGAIN_LATER, "cannot check the session now; reconnect")
+                return
+            if not holds:
+                ws.close(POLICY_VIOLATION, SESSION_ENDED)
+                return
+            next_check = time.monotonic() + check_every
+        try:
+            sent = _read_client_messages(ws, max_patients)
+        except SubscriptionError as refusal:
+            ws.close(POLICY_VIOLATION, str(refusal))
+            return
+        if sent.count > CLIENT_MESSAGES_PER_WAKE:
+            # Flooding: each wait lets them pile up again (about a second's worth).
+            ws.close(POLICY_VIOLATION, CLIENT_FLOOD)
+            return
+        pending = sent.subscribe or pending
+        if pending is not None and time.monotonic() >= next_change:
+            try:
+                if pending.patients is not None:
+                    check_known(pending.patients)
+                _audit(types, pending.patients, before=patients)
+            except SubscriptionError as refusal:
+                ws.close(POLICY_VIOLATION, str(refusal))
+                return
+            except SQLAlchemyError:
+                log.warning("could not record a stream's subscription", exc_info=True)
+                ws.close(TRY_AGAIN_LATER, AUDIT_DOWN)
+                return
+            patients = pending.patients
+            hub.resubscribe(subscription, patients, _subscribed_notice(patients))
+            pending, next_change = None, time.monotonic() + SUBSCRIBE_EVERY_SECONDS
+        if message is None:
+            continue
+        if message is CLOSE:
+            ws.close(TRY_AGAIN_LATER, "stream ended; reconnect")
+            return
+        ws.send(message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +27,14 @@ class PatientOverview:
 def find_patient(session: Session, patient_uuid: uuid.UUID) -> Patient | None:
     """The patient with this UUID, or None."""
     return session.scalar(select(Patient).where(Patient.uuid == patient_uuid))
+
+
+def unknown_patients(
+    session: Session, patient_uuids: Collection[uuid.UUID]
+) -> frozenset[uuid.UUID]:
+    """Those of `patient_uuids` that no patient has."""
+    known = session.scalars(select(Patient.uuid).where(Patient.uuid.in_(patient_uuids)))
+    return frozenset(patient_uuids) - frozenset(known)
 
 
 def newest_credible(max_clock_skew: timedelta) -> datetime:

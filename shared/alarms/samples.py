@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shared.alarms.conditions import Parameter
+
+if TYPE_CHECKING:
+    from shared.sample import VitalsSample
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +29,16 @@ class Sample:
         require_zone(self.timestamp)
 
     @classmethod
-    def from_vitals(cls, vitals: Mapping[str, Any]) -> Sample:
-        """From a decoded sample as data_app stores it (`load_vitals`: systolic split out)."""
+    def from_vitals(cls, vitals: VitalsSample) -> Sample:
+        """From a decoded sample as data_app stores it."""
         return cls(
-            timestamp=vitals["timestamp"],
-            **{name: vitals.get(name) for name in (*Parameter, "diastolic")},
+            timestamp=vitals.timestamp,
+            pulse=vitals.pulse,
+            resp_rate=vitals.resp_rate,
+            spo2=vitals.spo2,
+            systolic=vitals.systolic,
+            diastolic=vitals.diastolic,
+            temperature=vitals.temperature,
         )
 
     def value(self, parameter: Parameter) -> float | None:

@@ -13,22 +13,22 @@ from sqlalchemy import select, update
 from data_app.services import DataService
 from shared.db import db
 from shared.models import Alarm, AlarmLimits, Notification, Patient
+from shared.sample import VitalsSample
 from tests.helpers import CRITICAL_VITALS, NORMAL_VITALS, consumer_of, stored_rows, vitals_message
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 STEP = timedelta(seconds=5)  # the delay is 10 s: three crossing samples raise
 
 
-def samples(patient: uuid.UUID, *values: dict, start: datetime = START) -> list[dict]:
+def samples(patient: uuid.UUID, *values: dict, start: datetime = START) -> list[VitalsSample]:
     """One sample per entry, 5 s apart: NORMAL_VITALS with the entry's changes."""
     return [
-        {
-            "patient_uuid": patient,
-            "patient_name": "Ines Duarte",
-            "timestamp": start + i * STEP,
-            **NORMAL_VITALS,
-            **changes,
-        }
+        VitalsSample(
+            patient_uuid=patient,
+            patient_name="Ines Duarte",
+            timestamp=start + i * STEP,
+            **{**NORMAL_VITALS, **changes},
+        )
         for i, changes in enumerate(values)
     ]
 

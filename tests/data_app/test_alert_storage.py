@@ -11,6 +11,7 @@ from sqlalchemy import select
 from data_app.services import DataService, raise_alerts, store_samples
 from shared.db import db
 from shared.models import Notification, PatientMetric
+from shared.sample import VitalsSample
 from tests.helpers import CRITICAL_VITALS as CRITICAL
 from tests.helpers import NORMAL_VITALS as NORMAL
 
@@ -26,17 +27,19 @@ MEDIUM = {
 }
 
 
-def stream(patient: uuid.UUID, *phases: tuple[dict, int], start: datetime = START) -> list[dict]:
+def stream(
+    patient: uuid.UUID, *phases: tuple[dict, int], start: datetime = START
+) -> list[VitalsSample]:
     samples, second = [], 0
     for vitals, count in phases:
         for _ in range(count):
             samples.append(
-                {
-                    "patient_uuid": patient,
-                    "patient_name": "Maria Sokolova",
-                    "timestamp": start + timedelta(seconds=5 * second),
+                VitalsSample(
+                    patient_uuid=patient,
+                    patient_name="Maria Sokolova",
+                    timestamp=start + timedelta(seconds=5 * second),
                     **vitals,
-                }
+                )
             )
             second += 1
     return samples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from analyser_app.analysis import analyse
 from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision
 from shared.news2 import BANDS, PARAMETERS, News2, band_rank, score_news2, score_sample
+from shared.sample import VitalsSample
 from shared.schemas import (
     PULSE_RANGE,
     RESP_RATE_RANGE,
@@ -23,6 +25,7 @@ from shared.schemas import (
 )
 
 NAME = "Maria Sokolova"
+PATIENT = uuid.UUID("6f1c2b3a-0d4e-4f5a-8b6c-7d8e9f0a1b2c")
 CLINICAL_TERMS = [
     "tachypnoea",
     "bradypnoea",
@@ -87,11 +90,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
+def vitals(values: dict[str, Any]) -> VitalsSample:
+    """A decoded sample with these vitals."""
+    return VitalsSample(patient_uuid=PATIENT, timestamp=datetime(2024, 3, 1, tzinfo=UTC), **values)
+
+
 def message(band: str, kind: str, previous: str, name: str = NAME) -> tuple[str, str]:
-    sample = {**SAMPLES[band], "timestamp": datetime(2024, 3, 1, tzinfo=UTC)}
-    news2 = score_news2(**{k: v for k, v in sample.items() if k not in ("diastolic", "timestamp")})
+    sample = SAMPLES[band]
+    news2 = score_news2(**{k: v for k, v in sample.items() if k != "diastolic"})
     assert news2.band == band
-    return alert_message(name, news2, sample, AlertDecision(kind, band, previous))
+    return alert_message(name, news2, vitals(sample), AlertDecision(kind, band, previous))
 
 
 def words(text: str) -> set[str]:
@@ -171,8 +179,8 @@ def test_lengths_hold_for_a_very_long_name(band: str, kind: str) -> None:
 
 def test_temperature_is_shown_as_scored() -> None:
     # 35.05 scores as 35.1 (1, not 3); the text must not print 35.0.
-    sample = {**SAMPLES["medium"], "temperature": 35.05}
-    news2 = score_news2(**{k: v for k, v in sample.items() if k != "diastolic"})
+    sample = vitals({**SAMPLES["medium"], "temperature": 35.05})
+    news2 = score_sample(sample)
     _, text = alert_message(NAME, news2, sample, AlertDecision("worsened", "medium", "low"))
     assert "temperature 35.1 °C (hypothermia, scores 1)" in text
 
@@ -180,13 +188,13 @@ def test_temperature_is_shown_as_scored() -> None:
 def test_unknown_kind_is_rejected() -> None:
     news2 = score_news2(**{k: v for k, v in SAMPLES["high"].items() if k != "diastolic"})
     with pytest.raises(ValueError, match="unknown alert kind"):
-        alert_message(NAME, news2, SAMPLES["high"], AlertDecision("stable", "high", "high"))
+        alert_message(NAME, news2, vitals(SAMPLES["high"]), AlertDecision("stable", "high", "high"))
 
 
 def test_medium_alert_with_spo2_94_is_a_warning_not_critical() -> None:
     # The reported case: SpO2 94% scores 1, yet was named hypoxaemia, which the analyser
     # files as critical whatever the band.
-    sample = {**SAMPLES["medium"], "spo2": 94}
+    sample = vitals({**SAMPLES["medium"], "spo2": 94})
     news2 = score_sample(sample)
     assert (news2.band, news2.parameters["spo2"]) == ("medium", 1)
     _, text = alert_message(NAME, news2, sample, AlertDecision("worsened", "medium", "low"))
@@ -206,7 +214,7 @@ def test_a_severe_value_below_the_high_band_gets_no_critical_name(
     changes: dict[str, int], finding: str
 ) -> None:
     # A red score alone makes only low-medium risk: the alert must not read as critical.
-    sample = {**SAMPLES["low"], "resp_rate": 16, "pulse": 80, **changes}
+    sample = vitals({**SAMPLES["low"], "resp_rate": 16, "pulse": 80, **changes})
     news2 = score_sample(sample)
     assert news2.band == "low-medium"
     _, text = alert_message(NAME, news2, sample, AlertDecision("worsened", "low-medium", "low"))
@@ -252,15 +260,15 @@ def _reading(name: str, *bounds: Bounds) -> st.SearchStrategy[float]:
 
 
 @st.composite
-def samples(draw: st.DrawFn, *bounds: Bounds) -> dict[str, Any]:
+def samples(draw: st.DrawFn, *bounds: Bounds) -> VitalsSample:
     """Valid samples, each vital drawn from one of `bounds`."""
-    sample = {name: draw(_reading(name, *bounds)) for name in PARAMETERS}
+    values = {name: draw(_reading(name, *bounds)) for name in PARAMETERS}
     # The schema's own rule: systolic above diastolic.
-    sample["diastolic"] = draw(st.integers(0, max(sample["systolic"] - 1, 0)))
-    return sample
+    values["diastolic"] = draw(st.integers(0, max(values["systolic"] - 1, 0)))
+    return vitals(values)
 
 
-def _worsened_text(sample: dict[str, Any], news2: News2, previous: str) -> str:
+def _worsened_text(sample: VitalsSample, news2: News2, previous: str) -> str:
     decision = AlertDecision("worsened", news2.band, previous)
     return alert_message(NAME, news2, sample, decision)[1]
 
@@ -268,9 +276,9 @@ def _worsened_text(sample: dict[str, Any], news2: News2, previous: str) -> str:
 @SAMPLE_SETTINGS
 # BELOW_RED twice: half the vitals near normal, or nearly every sample would be high risk.
 @given(sample=samples(BELOW_RED, BELOW_RED, NEAR_NORMAL, SCHEMA), rise=st.integers(1, 3))
-@example(sample={**SAMPLES["medium"], "spo2": 94}, rise=2).via("the reported case")
+@example(sample=vitals({**SAMPLES["medium"], "spo2": 94}), rise=2).via("the reported case")
 def test_a_worsened_alert_is_critical_exactly_when_its_band_is_high(
-    sample: dict[str, Any], rise: int
+    sample: VitalsSample, rise: int
 ) -> None:
     news2 = score_sample(sample)
     assume(news2.band != "low")  # nothing worsens to low
@@ -282,7 +290,7 @@ def test_a_worsened_alert_is_critical_exactly_when_its_band_is_high(
 
 @SAMPLE_SETTINGS
 @given(sample=samples(BELOW_RED), previous=st.sampled_from(BANDS[1:]))
-def test_a_recovery_is_never_a_warning_or_critical(sample: dict[str, Any], previous: str) -> None:
+def test_a_recovery_is_never_a_warning_or_critical(sample: VitalsSample, previous: str) -> None:
     news2 = score_sample(sample)
     assume(news2.band == "low")  # only a settled return to low is announced
     decision = AlertDecision("recovered", "low", previous)

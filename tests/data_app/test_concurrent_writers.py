@@ -13,6 +13,7 @@ from data_app.services import raise_alerts, store_samples
 from devserver.processes import wait_until
 from shared.db import make_engine, migrate
 from shared.models import Notification, Patient
+from shared.sample import VitalsSample
 from tests.data_app.test_alert_storage import CRITICAL, MEDIUM, NORMAL, START, stream
 
 WARD = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -20,7 +21,7 @@ WARD = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 def _write(
     engine,
-    samples: list[dict],
+    samples: list[VitalsSample],
     locked: threading.Event | None = None,
     hold: threading.Event | None = None,
 ) -> None:
@@ -84,6 +85,6 @@ def test_a_second_writer_waits_for_the_first_and_raises_no_repeat_alert(postgres
             # The second writer folded its sample into the first's state: still high, with
             # one calmer sample counted towards a recovery.
             assert (state.alert_band, state.alert_calm_samples) == ("high", 1)
-            assert state.alert_checked_at == second[-1]["timestamp"]
+            assert state.alert_checked_at == second[-1].timestamp
     finally:
         engine.dispose()

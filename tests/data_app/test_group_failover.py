@@ -30,6 +30,7 @@ from shared.alarms import AlarmEngine, EventKind, Sample
 from shared.kafka import TopicSettings, ensure_topic, producer_config
 from shared.models import Notification, Patient, PatientMetric
 from shared.news2 import score_sample
+from shared.sample import VitalsSample
 from tests.auth import get_json_as_admin
 from tests.data_app.test_alert_storage import CRITICAL, MEDIUM, NORMAL
 from tests.helpers import both_brokers
@@ -45,47 +46,50 @@ RECOVERY_SAMPLES = 3
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 
 
-def series(patient: uuid.UUID, name: str) -> list[dict]:
+def series(patient: uuid.UUID, name: str) -> list[VitalsSample]:
     """One patient's samples as data_app decodes them, 1 s apart."""
     samples = []
     for vitals, count in PHASES:
         for _ in range(count):
             moment = START + timedelta(seconds=len(samples))
             samples.append(
-                {"patient_uuid": patient, "patient_name": name, "timestamp": moment, **vitals}
+                VitalsSample(patient_uuid=patient, patient_name=name, timestamp=moment, **vitals)
             )
     return samples
 
 
-def message(sample: dict) -> bytes:
+def message(sample: VitalsSample) -> bytes:
     """The sample as a bedside monitor sends it."""
-    vitals = {k: v for k, v in sample.items() if k not in ("systolic", "diastolic")}
     return json.dumps(
         {
-            **vitals,
-            "patient_uuid": str(sample["patient_uuid"]),
-            "timestamp": sample["timestamp"].isoformat(),
-            "bp": f"{sample['systolic']}/{sample['diastolic']}",
+            "patient_uuid": str(sample.patient_uuid),
+            "patient_name": sample.patient_name,
+            "timestamp": sample.timestamp.isoformat(),
+            "pulse": sample.pulse,
+            "resp_rate": sample.resp_rate,
+            "bp": sample.bp,
+            "spo2": sample.spo2,
+            "temperature": sample.temperature,
         }
     ).encode()
 
 
-def expected_titles(samples: list[dict]) -> list[str]:
+def expected_titles(samples: list[VitalsSample]) -> list[str]:
     """The notifications one patient's samples must raise, by the alert rules and the alarm
     engine (default limits and timing) alone."""
     state, titles = AlertState(), []
     engine, episodes = AlarmEngine(DEFAULT_LIMITS), {}
     for sample in samples:
         news2 = score_sample(sample)
-        state, decision = advance(state, news2.band, sample["timestamp"], RECOVERY_SAMPLES)
+        state, decision = advance(state, news2.band, sample.timestamp, RECOVERY_SAMPLES)
         if decision is not None:
-            titles.append(alert_message(sample["patient_name"], news2, sample, decision)[0])
+            titles.append(alert_message(sample.patient_name, news2, sample, decision)[0])
         step = engine.step(episodes, Sample.from_vitals(sample))
         episodes = step.episodes
         for event in step.events:
             if event.kind is not EventKind.RESOLVED:
                 title, _text = alarm_message(
-                    sample["patient_name"],
+                    sample.patient_name,
                     event.condition,
                     event.priority,
                     event.value,
@@ -153,7 +157,7 @@ def test_the_survivor_stores_everything_once_and_alerts_once_per_band_change(
     producer = Producer(producer_config(kafka_bootstrap))
     for row in zip(*samples.values(), strict=True):
         for sample in row:
-            producer.produce(topic, message(sample), key=str(sample["patient_uuid"]))
+            producer.produce(topic, message(sample), key=str(sample.patient_uuid))
         producer.poll(0)
     assert producer.flush(30) == 0, "samples were not delivered in time"
 
@@ -191,7 +195,7 @@ def test_the_survivor_stores_everything_once_and_alerts_once_per_band_change(
             ).all()
         )
     assert sum(keys.values()) == len(keys) == total, "a sample was stored twice or lost"
-    assert set(keys) == {(s["patient_uuid"], s["timestamp"]) for p in samples.values() for s in p}
+    assert set(keys) == {(s.patient_uuid, s.timestamp) for p in samples.values() for s in p}
     expected = Counter(
         (patient, title)
         for patient, series_ in samples.items()

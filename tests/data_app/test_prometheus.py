@@ -20,6 +20,7 @@ from shared.auth.roles import Role, Scope
 from shared.db import db
 from shared.models import Notification
 from shared.news2 import BANDS
+from shared.sample import VitalsSample
 from tests.auth import token_for
 from tests.bearer import (
     client_with,
@@ -106,18 +107,18 @@ def test_consumer_counts_consumed_stored_and_dead_lettered_samples(
     assert again["vigil_batch_commit_seconds_count"] > after["vigil_batch_commit_seconds_count"]
 
 
-def stream(patient: uuid.UUID, *phases: tuple[dict, int]) -> list[dict]:
+def stream(patient: uuid.UUID, *phases: tuple[dict, int]) -> list[VitalsSample]:
     """Samples five seconds apart, `count` of each phase's vitals in turn."""
     samples = []
     for vitals, count in phases:
         for _ in range(count):
             samples.append(
-                {
-                    "patient_uuid": patient,
-                    "patient_name": "Maria Sokolova",
-                    "timestamp": START + timedelta(seconds=5 * len(samples)),
+                VitalsSample(
+                    patient_uuid=patient,
+                    patient_name="Maria Sokolova",
+                    timestamp=START + timedelta(seconds=5 * len(samples)),
                     **vitals,
-                }
+                )
             )
     return samples
 

@@ -1,5 +1,6 @@
 """Which storage errors mean "never" (dead-letter the sample) and which "not now" (retry)."""
 
+import psycopg
 import pytest
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 
@@ -16,7 +17,14 @@ class DriverError(Exception):
         (DataError("INSERT", {}, DriverError("text fields cannot contain NUL")), "NUL"),
         (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), "surrogates"),
         (StatementError("bind", "INSERT", {}, ValueError("naive datetime")), "naive datetime"),
+        # Raised by psycopg itself during a binary COPY (data_app/staging.py), unwrapped.
+        (OverflowError("int too big to convert"), "int too big"),
+        (psycopg.errors.CharacterNotInRepertoire("invalid byte sequence: 0x00"), "0x00"),
+        (psycopg.errors.NumericValueOutOfRange("integer out of range"), "out of range"),
         (OperationalError("INSERT", {}, DriverError("database is locked")), None),
+        (psycopg.OperationalError("server closed the connection unexpectedly"), None),
+        (psycopg.errors.DeadlockDetected("deadlock detected"), None),
+        (psycopg.errors.UndefinedTable('relation "x" does not exist'), None),
         (OperationalError("INSERT", {}, DriverError("server closed the connection")), None),
         (IntegrityError("INSERT", {}, DriverError("duplicate key")), None),
         (RuntimeError("anything else"), None),

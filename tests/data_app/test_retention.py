@@ -16,26 +16,27 @@ from data_app.services import store_samples
 from shared.db import db
 from shared.models import Patient, PatientMetric, patient_metric_minutes
 from shared.partitions import ROLLUPS, SAMPLES, create_partitions, existing_partitions
+from shared.sample import VitalsSample
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 POLICY = RetentionPolicy(raw_days=30, rollup_days=60, days_ahead=7)
 
 
-def sample(patient: uuid.UUID, moment: datetime, pulse: int = 70) -> dict:
-    return {
-        "patient_uuid": patient,
-        "patient_name": "Anna Ivanova",
-        "timestamp": moment,
-        "pulse": pulse,
-        "resp_rate": 14,
-        "systolic": 120,
-        "diastolic": 80,
-        "spo2": 97,
-        "temperature": 36.7,
-    }
+def sample(patient: uuid.UUID, moment: datetime, pulse: int = 70) -> VitalsSample:
+    return VitalsSample(
+        patient_uuid=patient,
+        patient_name="Anna Ivanova",
+        timestamp=moment,
+        pulse=pulse,
+        resp_rate=14,
+        systolic=120,
+        diastolic=80,
+        spo2=97,
+        temperature=36.7,
+    )
 
 
-def store(app: Flask, samples: list[dict]) -> int:
+def store(app: Flask, samples: list[VitalsSample]) -> int:
     with db.sessionmaker(app).begin() as session:
         return len(store_samples(session, samples))
 

@@ -12,22 +12,25 @@ from sqlalchemy import select
 from data_app.services import DataService, store_samples
 from shared.db import db
 from shared.models import Patient, patient_metric_minutes
+from shared.sample import VitalsSample
 
 MINUTE = datetime(2026, 11, 30, 8, 15, tzinfo=UTC)
 
 
-def sample(patient: uuid.UUID, second: float, pulse: int, temperature: float = 36.6) -> dict:
-    return {
-        "patient_uuid": patient,
-        "patient_name": "Anna Ivanova",
-        "timestamp": MINUTE + timedelta(seconds=second),
-        "pulse": pulse,
-        "resp_rate": 14,
-        "systolic": 120,
-        "diastolic": 80,
-        "spo2": 97,
-        "temperature": temperature,
-    }
+def sample(
+    patient: uuid.UUID, second: float, pulse: int, temperature: float = 36.6
+) -> VitalsSample:
+    return VitalsSample(
+        patient_uuid=patient,
+        patient_name="Anna Ivanova",
+        timestamp=MINUTE + timedelta(seconds=second),
+        pulse=pulse,
+        resp_rate=14,
+        systolic=120,
+        diastolic=80,
+        spo2=97,
+        temperature=temperature,
+    )
 
 
 def minutes(app: Flask, patient: uuid.UUID) -> list[dict]:

@@ -1,28 +1,30 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from msgspec.structs import replace
 from sqlalchemy import func, select
 
 from data_app.services import store_samples
 from shared.db import db
 from shared.models import Patient, PatientMetric
+from shared.sample import PatientIdentifier, VitalsSample
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 def samples_for(patient_uuid, count, name="Anna Ivanova", start=START):
     return [
-        {
-            "patient_uuid": patient_uuid,
-            "patient_name": name,
-            "timestamp": start + timedelta(seconds=5 * i),
-            "pulse": 70 + i % 5,
-            "resp_rate": 14,
-            "systolic": 120,
-            "diastolic": 80,
-            "spo2": 97,
-            "temperature": 36.7,
-        }
+        VitalsSample(
+            patient_uuid=patient_uuid,
+            patient_name=name,
+            timestamp=start + timedelta(seconds=5 * i),
+            pulse=70 + i % 5,
+            resp_rate=14,
+            systolic=120,
+            diastolic=80,
+            spo2=97,
+            temperature=36.7,
+        )
         for i in range(count)
     ]
 
@@ -71,7 +73,7 @@ def test_many_patients_in_one_batch(data_app):
 def test_failed_transaction_stores_nothing(data_app):
     pid = uuid.uuid4()
     bad = samples_for(pid, 3)
-    bad[2]["diastolic"] = None  # violates NOT NULL inside the batch
+    bad[2] = replace(bad[2], diastolic=None)  # violates NOT NULL inside the batch
     try:
         with db.sessionmaker(data_app).begin() as session:
             store_samples(session, bad)
@@ -110,9 +112,8 @@ def test_an_open_read_transaction_does_not_block_writes(make_data_app, sqlite_ur
 
 def test_a_new_patient_keeps_the_hospital_identifier_of_their_first_sample(data_app):
     pid = uuid.uuid4()
-    first = samples_for(pid, 2)
-    for sample in first:
-        sample["patient_identifier"] = {"system": "urn:oid:1.2.3", "value": "MRN-7"}
+    identifier = PatientIdentifier(system="urn:oid:1.2.3", value="MRN-7")
+    first = [replace(sample, patient_identifier=identifier) for sample in samples_for(pid, 2)]
     with db.sessionmaker(data_app).begin() as session:
         store_samples(session, first)
     with db.sessionmaker(data_app)() as session:

@@ -11,7 +11,7 @@ from gateway_app.pcd01 import (
     patient_uuid_for,
     read_observations,
 )
-from shared.schemas import vitals_errors
+from shared.sample import vitals_errors
 
 # An ORU^R01 in the IHE PCD technical framework's style (the one the README sends with
 # mllp_send): MDC codes and units, hierarchical OBX-4 ids, device rows without values, an

@@ -20,6 +20,7 @@ from shared.config import DEFAULT_WARD_ID
 from shared.db import db
 from shared.models import Alarm, Patient
 from shared.news2 import score_sample
+from shared.sample import VitalsSample
 from tests.auth import Account
 from tests.helpers import NORMAL_VITALS, on_sqlite_only
 
@@ -46,7 +47,11 @@ def feed(app: Flask, make_patient: Callable) -> Callable[..., None]:
             )
             stored = []
             for i, change in enumerate(changes):
-                sample = {"timestamp": start + i * STEP, **NORMAL_VITALS, **change}
+                sample = VitalsSample(
+                    patient_uuid=uuid.UUID(patient_uuid),
+                    timestamp=start + i * STEP,
+                    **{**NORMAL_VITALS, **change},
+                )
                 news2 = score_sample(sample)
                 stored.append(StoredSample(patient_id, uuid.UUID(patient_uuid), sample, news2))
             raise_alarms(session, stored, user_id=DEFAULT_WARD_ID, timing=TIMING)

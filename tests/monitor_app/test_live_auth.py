@@ -6,12 +6,9 @@ started; the stream re-checks its session or token every 0.1 s here.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -19,10 +16,9 @@ import websocket
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
-from werkzeug.serving import make_server
 
 from monitor_app.auth import services
-from monitor_app.config import WS_CLIENT_MESSAGE_BYTES
+from monitor_app.config import ws_client_message_bytes
 from monitor_app.live.routes import (
     CLIENT_FLOOD,
     CLIENT_MESSAGES_PER_WAKE,
@@ -32,31 +28,22 @@ from monitor_app.live.routes import (
 from shared.auth.roles import Role, Scope
 from shared.db import db, utcnow
 from shared.identity import User, UserSession
-from shared.lifecycle import background_service
 from shared.notifications import events
 from shared.web_security import same_origin
 from tests.auth import Account, signer
 from tests.helpers import open_stream
+from tests.monitor_app.live_streams import (
+    CHECK_SECONDS,
+    CLOSE_DEADLINE,
+    Served,
+    closed_with,
+    connect,
+    receive_event,
+    serving,
+)
 
-CHECK_SECONDS = 0.1
-# A stream must notice within a few checks; the rest is margin for a loaded machine.
-CLOSE_DEADLINE = 10.0
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@dataclass(frozen=True)
-class Served:
-    app: Flask
-    port: int
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/api/v1/ws"
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture
@@ -69,20 +56,8 @@ def database_url(sqlite_url: str) -> str:
 @pytest.fixture
 def served(app: Flask, own_contexts: None, wait_for: Callable[..., object]) -> Iterator[Served]:
     """`app` behind a real server, its event hub relaying this test's Redis channel."""
-    app.config["WS_SESSION_CHECK_SECONDS"] = CHECK_SECONDS
-    hub = background_service(app, "event_hub")
-    hub.start()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="test-server", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: hub.connected, timeout=10, message="the event hub to subscribe")
-        yield Served(app, server.server_port)
-    finally:
-        hub.stop(timeout=5)
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
+    with serving(app, wait_for) as served:
+        yield served
 
 
 def signed_in_browser(app: Flask, account: Account) -> FlaskClient:
@@ -107,49 +82,11 @@ def cookie_header(client: FlaskClient) -> str:
     return f"vigil_session={cookie.value}"
 
 
-def connect(served: Served, **options) -> websocket.WebSocket:
-    """A stream past its hello (websocket-client sends this site's Origin by default)."""
-    ws = websocket.create_connection(served.ws_url, timeout=CLOSE_DEADLINE, **options)
-    assert json.loads(ws.recv())["type"] == "hello"
-    return ws
-
-
 def refused(served: Served, **options) -> int:
     """The HTTP status a handshake is refused with (fails if it is accepted)."""
     with pytest.raises(websocket.WebSocketBadStatusException) as refusal:
         websocket.create_connection(served.ws_url, timeout=CLOSE_DEADLINE, **options).close()
     return refusal.value.status_code
-
-
-def closed_with(ws: websocket.WebSocket, timeout: float = CLOSE_DEADLINE) -> tuple[int, str]:
-    """The close code and reason the server ends the stream with; events before it are
-    skipped. Fails if the stream is still open after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"the stream was still open after {timeout}s")
-            ws.settimeout(remaining)
-            try:
-                opcode, frame = ws.recv_data_frame(True)
-            except websocket.WebSocketTimeoutException:
-                raise AssertionError(f"the stream was still open after {timeout}s") from None
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                data = frame.data
-                return int.from_bytes(data[:2], "big"), data[2:].decode()
-    finally:
-        ws.close()
-        # Having answered the server's close, the client no longer closes its socket itself.
-        ws.shutdown()
-
-
-def receive_event(ws: websocket.WebSocket, event_type: str) -> dict:
-    """The next event of `event_type` (the socket's timeout bounds the wait)."""
-    while True:
-        event = json.loads(ws.recv())
-        if event["type"] == event_type:
-            return event
 
 
 def publish_vitals(app: Flask, marker: str) -> None:
@@ -434,7 +371,10 @@ def test_client_messages_are_discarded_and_a_long_one_closes_the_stream(
     publish_vitals(served.app, "still streaming")
     assert receive_event(ws, "vitals")["marker"] == "still streaming"
 
-    ws.send("x" * (WS_CLIENT_MESSAGE_BYTES + 1))
+    # Room for a subscribe message naming as many patients as a stream may have, no more.
+    longest = ws_client_message_bytes(served.app.config["WS_MAX_PATIENTS"])
+    assert served.app.config["SOCK_SERVER_OPTIONS"]["max_message_size"] == longest
+    ws.send("x" * (longest + 1))
 
     assert closed_with(ws) == (MESSAGE_TOO_BIG, "Message is too big")
 

@@ -24,7 +24,7 @@ def events(redis_settings: dict[str, str]) -> Events:
 
 @pytest.fixture
 def hub(events: Events, redis_settings: dict[str, str]) -> Iterator[EventHub]:
-    hub = EventHub(redis_settings["REDIS_EVENTS_URL"], events.channel, max_clients=4)
+    hub = EventHub(redis_settings["REDIS_EVENTS_URL"], events.channel, max_clients=8)
     yield hub
     hub.stop()
 
@@ -82,3 +82,64 @@ def test_alarm_events_reach_the_clients_that_asked_for_alarms(hub, events):
     assert next_event(vitals_only)["type"] == "vitals"
     with pytest.raises(queue.Empty):
         alarms_only.messages.get(timeout=0.2)
+
+
+def test_vitals_are_cut_once_for_each_set_of_patients(hub, events):
+    """Parsed once per event, serialised once per distinct set: clients showing the same
+    patients are queued the same text."""
+    ada, bea, cy = (uuid.uuid4() for _ in range(3))
+    first = hub.subscribe(patients=frozenset({ada}))
+    second = hub.subscribe(patients=frozenset({ada}))
+    both = hub.subscribe(patients=frozenset({ada, bea}))
+    nobody_here = hub.subscribe(patients=frozenset({uuid.uuid4()}))
+    ward = hub.subscribe()
+    hub.start()
+    for subscription in (first, second, both, nobody_here, ward):
+        assert next_event(subscription)["type"] == "live"
+
+    samples = [{"patient_uuid": str(p), "pulse": n} for n, p in enumerate((ada, bea, cy))]
+    assert events.publish("vitals", {"samples": samples})
+    assert events.publish("vitals", {"samples": [samples[2]], "last": True})
+
+    texts = [s.messages.get(timeout=10) for s in (first, second, both)]
+    assert texts[0] is texts[1]
+    assert json.loads(texts[0])["samples"] == samples[:1]
+    assert json.loads(texts[2])["samples"] == samples[:2]
+    assert json.loads(ward.messages.get(timeout=10))["samples"] == samples
+    assert next_event(ward)["last"] is True
+    for subscription in (first, second, both, nobody_here):
+        with pytest.raises(queue.Empty):
+            subscription.messages.get(timeout=0.2)
+
+
+def test_samples_a_filter_cannot_read_reach_only_the_whole_ward(hub, events):
+    """A broken publisher's samples: not dicts, no uuid, a uuid that is not a string."""
+    ada = uuid.uuid4()
+    some = hub.subscribe(patients=frozenset({ada}))
+    ward = hub.subscribe()
+    hub.start()
+    assert next_event(some)["type"] == "live"
+    assert next_event(ward)["type"] == "live"
+
+    broken = [None, "x", {"pulse": 1}, {"patient_uuid": [str(ada)]}, {"patient_uuid": 7}]
+    assert events.publish("vitals", {"samples": broken})
+    assert events.publish("vitals", {"samples": "not a list"})
+    assert events.publish("vitals", {"samples": [{"patient_uuid": str(ada)}]})
+
+    assert next_event(ward)["samples"] == broken
+    assert next_event(ward)["samples"] == "not a list"
+    assert next_event(some)["samples"] == [{"patient_uuid": str(ada)}]
+
+
+def test_events_after_a_resubscription_are_cut_for_its_patients(hub, events):
+    ada, bea = uuid.uuid4(), uuid.uuid4()
+    subscription = hub.subscribe(patients=frozenset({ada}))
+    hub.start()
+    assert next_event(subscription)["type"] == "live"
+
+    hub.resubscribe(subscription, frozenset({bea}), json.dumps({"type": "subscribed"}))
+    assert events.publish("vitals", {"samples": [{"patient_uuid": str(ada)}]})
+    assert events.publish("vitals", {"samples": [{"patient_uuid": str(bea)}]})
+
+    assert next_event(subscription)["type"] == "subscribed"
+    assert next_event(subscription)["samples"] == [{"patient_uuid": str(bea)}]

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from data_app import create_app as create_data_app
 from data_app.services import DataService
 from shared.db import db
+from shared.sample import VitalsSample
 
 URL = "/api/v1/patients"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -43,19 +44,19 @@ def cache_keys(redis_admin: redis.Redis, redis_settings: dict[str, str]) -> Call
     return lambda: sorted(redis_admin.scan_iter(match=pattern, count=1000))
 
 
-def batch(patients: dict[uuid.UUID, str], at: datetime, pulse: int = 70) -> list[dict]:
+def batch(patients: dict[uuid.UUID, str], at: datetime, pulse: int = 70) -> list[VitalsSample]:
     return [
-        {
-            "patient_uuid": patient_uuid,
-            "patient_name": name,
-            "timestamp": at,
-            "pulse": pulse,
-            "resp_rate": 14,
-            "systolic": 120,
-            "diastolic": 80,
-            "spo2": 97,
-            "temperature": 36.6,
-        }
+        VitalsSample(
+            patient_uuid=patient_uuid,
+            patient_name=name,
+            timestamp=at,
+            pulse=pulse,
+            resp_rate=14,
+            systolic=120,
+            diastolic=80,
+            spo2=97,
+            temperature=36.6,
+        )
         for patient_uuid, name in patients.items()
     ]
 
