@@ -14,7 +14,17 @@ import time
 from bench.report import OUTPUT_DIR, ROOT, Report, machine
 
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
-BENCHMARKS = ("ingest", "query", "query_postgres", "e2e", "alerts", "alarms", "live", "storage")
+BENCHMARKS = (
+    "ingest",
+    "query",
+    "query_postgres",
+    "e2e",
+    "alerts",
+    "alarms",
+    "live",
+    "storage",
+    "simulator",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

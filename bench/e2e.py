@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import websocket
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -125,6 +126,32 @@ def probe_broker(collector: Collector, bootstrap: str) -> None:
         producer.flush(5)
 
 
+def group_cpu_seconds(groups: list[int]) -> float:
+    """User plus system CPU the live processes of these process groups have used so far: a
+    simulator is gunicorn's arbiter and its worker, one group (devserver.processes)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After "pid (comm)": state ppid pgrp … utime stime (fields 3, 4, 5 … 14, 15).
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[2]) in groups:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def samples_sent(simulator_urls: list[str], token: str) -> int:
+    """Samples the simulators have queued for the broker so far (their /health, for admins)."""
+    total = 0
+    for url in simulator_urls:
+        _status, body = get_json(f"{url}/health", token=token)
+        if not (body and "sent" in body.get("kafka", {})):
+            raise RuntimeError(f"{url}/health does not say how many samples were sent: {body!r}")
+        total += body["kafka"]["sent"]
+    return total
+
+
 def consumer_lag(data_url: str, token: str) -> int | None:
     # /health tells the consumer's figures to admins only.
     status, body = get_json(f"{data_url}/health", token=token)
@@ -139,9 +166,11 @@ def measure(patients: int, seconds: float) -> dict:
         data = stack.start_data()
         monitor = stack.start_monitor()
         processes = math.ceil(patients / PATIENTS_PER_PROCESS)
+        simulator_urls = []
         for index in range(processes):
             share = patients // processes + (index < patients % processes)
-            stack.start_patients(f"Load{index}", share, interval=1.0)
+            simulator_urls.append(stack.start_patients(f"Load{index}", share, interval=1.0))
+        simulators = [stack.processes.running[f"Load{i}"].pid for i in range(processes)]
         # Warm: every patient has been stored at least once and the consumer is assigned.
         wait_until(
             lambda: stack.count("patient_metrics") >= patients,
@@ -164,6 +193,8 @@ def measure(patients: int, seconds: float) -> dict:
         ]
         time.sleep(5)  # the warm-up interval itself, not a wait for a condition
         rows_before = stack.count("patient_metrics")
+        simulator_cpu = group_cpu_seconds(simulators)
+        sent = samples_sent(simulator_urls, stack.admin_token())
         lags: list[tuple[float, int | None]] = []
         started = time.monotonic()
         for collector in (stored, delivered, probe):
@@ -174,6 +205,8 @@ def measure(patients: int, seconds: float) -> dict:
         for collector in (stored, delivered, probe):
             collector.recording.clear()
         elapsed = time.monotonic() - started
+        simulator_cpu = group_cpu_seconds(simulators) - simulator_cpu
+        sent = samples_sent(simulator_urls, stack.admin_token()) - sent
         rows = stack.count("patient_metrics") - rows_before
         lags.append((elapsed, consumer_lag(data, stack.admin_token())))
         for collector in (stored, delivered, probe):
@@ -188,6 +221,8 @@ def measure(patients: int, seconds: float) -> dict:
         "patients": patients,
         "seconds": elapsed,
         "rows": rows,
+        "simulator_cpu": simulator_cpu,
+        "sent": sent,
         "one_in": one_in,
         "stored": stored.latencies,
         "delivered": delivered.latencies,
@@ -216,6 +251,7 @@ def run(quick: bool = False) -> Report:
         columns=[
             "patients",
             "samples/s",
+            "simulator CPU µs/sample",
             "stored p50 ms",
             "stored p99 ms",
             "WebSocket p50 ms",
@@ -241,6 +277,7 @@ def run(quick: bool = False) -> Report:
             **{
                 "patients": patients,
                 "samples/s": result["rows"] / result["seconds"],
+                "simulator CPU µs/sample": result["simulator_cpu"] / max(1, result["sent"]) * 1e6,
                 "stored p50 ms": ms["stored"][0],
                 "stored p99 ms": ms["stored"][1],
                 "WebSocket p50 ms": ms["delivered"][0],
@@ -270,5 +307,9 @@ def run(quick: bool = False) -> Report:
         f"{DB_POLL_SECONDS * 1000:.0f} ms (so up to that much late); WebSocket "
         "= one client of monitor_app's /api/v1/ws; broker = a probe produced "
         "and consumed with confluent-kafka alone under the same load."
+    )
+    report.notes.append(
+        "Simulator CPU = user + system CPU of the simulator processes (model step, JSON, "
+        "produce, their HTTP) over the recording, from /proc, per sample they sent meanwhile."
     )
     return report

@@ -44,7 +44,7 @@ from bench.stack import Stack
 from data_app import create_app
 from data_app.config import DATA_SETTINGS
 from patient_app.patients import patient_uuid_for
-from patient_app.physiology import PatientPhysiology
+from patient_app.ward import WardPhysiology
 from shared.db import db
 from shared.kafka import TopicSettings, ensure_topic, producer_config
 from shared.lifecycle import background_service, stop_background
@@ -92,18 +92,22 @@ def make_workload(samples: int, patients: int) -> Workload:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=per_patient + 60)
     received_at = datetime.now(UTC).strftime(SQLITE_TIME)
     workload = Workload()
-    ward = []
+    # One model for every patient, stepped a second at a time, as the simulator does.
+    ward = WardPhysiology(patients, seed=1)
+    beds = []
     for index in range(1, patients + 1):
         name = f"Ingest Bench {index:05d}"
         scenario = ABNORMAL[index // 10 % len(ABNORMAL)] if index % 10 == 0 else "normal"
+        ward.set_scenario(index - 1, scenario)
         patient_uuid = patient_uuid_for(name, BENCH_ID_SECRET)
-        ward.append((index, str(patient_uuid), name, PatientPhysiology(scenario, seed=index)))
+        beds.append((index, str(patient_uuid), name))
         workload.patients.append((index, patient_uuid.hex, name, received_at))
     for second in range(per_patient):
         moment = start + timedelta(seconds=second)
         stamp, stored_at = moment.isoformat(timespec="milliseconds"), moment.strftime(SQLITE_TIME)
-        for index, patient_uuid, name, physiology in ward[: samples - len(workload.rows)]:
-            v = physiology.step(1.0)
+        vitals = ward.step(1.0)
+        for index, patient_uuid, name in beds[: samples - len(workload.rows)]:
+            v = vitals.vitals(index - 1)
             workload.messages.append(
                 (
                     patient_uuid.encode(),

@@ -18,7 +18,8 @@ from shared.config import (
 )
 
 from .id_secret import ID_SECRET_SETTING
-from .physiology import DEFAULT_DETERIORATION_S, SCENARIOS
+from .scenarios import DEFAULT_DETERIORATION_S, SCENARIOS
+from .ward import MAX_PATIENTS
 
 PROTOCOLS = ("kafka", "hl7")
 
@@ -49,7 +50,7 @@ PATIENT_SETTINGS: tuple[Setting, ...] = (
     Setting("PATIENT_UUID", parse_optional(parse_uuid), None),
     ID_SECRET_SETTING,
     Setting("PATIENT_NAME", parse_nonempty, "Demo Patient"),
-    Setting("PATIENT_COUNT", parse_int(1, 100000), 1),
+    Setting("PATIENT_COUNT", parse_int(1, MAX_PATIENTS), 1),
     Setting("PATIENT_SCENARIO", parse_scenario, "normal"),
     Setting("PATIENT_SEED", parse_optional(parse_int()), None),
     # How long "deteriorating" takes to reach its end state; short for demos and tests.

@@ -1,19 +1,21 @@
-"""MetricsService: turns the physiology models into samples and sends them on a schedule."""
+"""MetricsService: steps the ward model, turns it into samples and sends them on a schedule."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.background import BackgroundThread
+from shared.blood_pressure import format_bp
 from shared.logging import patient_uuid_var
 
 from .exceptions import PatientNotFoundError, UnknownScenarioError
 from .patients import SimulatedPatient
-from .physiology import SCENARIOS
+from .scenarios import SCENARIOS
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,15 @@ class MetricsService(BackgroundThread):
         self.sender = sender
         self.interval = interval
         self._next_tick = 0.0
+        self.ward = patients[0].ward
+        # In bed order, the order of the ward's arrays.
+        self._beds = sorted(patients, key=lambda p: p.bed)
+        if any(p.ward is not self.ward for p in patients) or [p.bed for p in self._beds] != list(
+            range(len(self.ward))
+        ):
+            raise ValueError("the patients must be the beds of one ward, each bed once")
+        # The scheduler thread steps the ward while requests switch scenarios.
+        self._ward_lock = threading.Lock()
 
     # -- samples ---------------------------------------------------------------------------
     def patient(self, patient_uuid: uuid.UUID | None = None) -> SimulatedPatient:
@@ -54,29 +65,34 @@ class MetricsService(BackgroundThread):
         except KeyError:
             raise PatientNotFoundError() from None
 
-    def generate_metrics(self, patient_uuid: uuid.UUID | None = None) -> dict[str, Any]:
-        """Advance one patient's model by one interval and return the sample."""
-        patient = self.patient(patient_uuid)
-        with patient.lock:
-            vitals = patient.physiology.step(self.interval)
-        return {
-            "patient_uuid": str(patient.uuid),
-            "patient_name": patient.name,
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "pulse": vitals.pulse,
-            "resp_rate": vitals.resp_rate,
-            "bp": vitals.bp,
-            "spo2": vitals.spo2,
-            "temperature": vitals.temperature,
-        }
+    def generate_samples(self) -> list[dict[str, Any]]:
+        """Advance the ward by one interval: every patient's sample, in bed order."""
+        with self._ward_lock:
+            vitals = self.ward.step(self.interval)
+        # The whole ward is sampled at one instant, so one clock reading serves every sample.
+        timestamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        return [
+            {
+                "patient_uuid": str(patient.uuid),
+                "patient_name": patient.name,
+                "timestamp": timestamp,
+                "pulse": pulse,
+                "resp_rate": resp_rate,
+                "bp": format_bp(systolic, diastolic),
+                "spo2": spo2,
+                "temperature": temperature,
+            }
+            for patient, (pulse, resp_rate, systolic, diastolic, spo2, temperature) in zip(
+                self._beds, vitals.rows(), strict=True
+            )
+        ]
 
     def send_metrics(self) -> int:
-        """Generate and send one sample per patient. Returns how many were queued."""
+        """Step the ward and send one sample per patient. Returns how many were queued."""
         queued = 0
-        for patient in self.patients.values():
-            token = patient_uuid_var.set(str(patient.uuid))
+        for patient, sample in zip(self._beds, self.generate_samples(), strict=True):
+            token = patient_uuid_var.set(sample["patient_uuid"])
             try:
-                sample = self.generate_metrics(patient.uuid)
                 self.sender.send_metrics(patient.uuid, sample)
                 patient.latest = sample
                 queued += 1
@@ -95,8 +111,8 @@ class MetricsService(BackgroundThread):
                 f"Unknown scenario {scenario!r}; expected one of {', '.join(SCENARIOS)}."
             )
         patient = self.patient(patient_uuid)
-        with patient.lock:
-            patient.physiology.set_scenario(scenario)
+        with self._ward_lock:
+            self.ward.set_scenario(patient.bed, scenario)
         log.info(
             "scenario switched", extra={"patient_uuid": str(patient_uuid), "scenario": scenario}
         )

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shared.patient_ids import derived_uuid, identifier_uuid
 
 from .oru import HospitalIdentifier
-from .physiology import DEFAULT_DETERIORATION_S, PatientPhysiology
+from .scenarios import DEFAULT_DETERIORATION_S
+from .ward import WardPhysiology
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,17 @@ def _uuid_for(name: str, secret: str | None) -> uuid.UUID:
 class SimulatedPatient:
     uuid: uuid.UUID
     name: str
-    physiology: PatientPhysiology
+    # The process's patients share one ward model, stepped at once; this one is in `bed`.
+    ward: WardPhysiology
+    bed: int
     latest: dict[str, Any] | None = None
     # Over HL7, the MRN the hospital knows the patient by (PID-3).
     identifier: HospitalIdentifier | None = None
-    # The scheduler thread steps the model while requests switch its scenario.
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def scenario(self) -> str:
+        """The scenario the patient's vitals drift toward."""
+        return self.ward.scenario(self.bed)
 
 
 def build_patients(
@@ -56,20 +61,14 @@ def build_patients(
             "no patient id secret: the patients get random uuids, new at every restart "
             "(set PATIENT_ID_SECRET, or run python -m patient_app.id_secret var/patient-id.secret)"
         )
+    # A ward of `count` beds in one seeded model: the same seed gives the same ward.
+    ward = WardPhysiology(count, scenario, seed, deterioration_s=deterioration_s)
     if count == 1:
-        return [
-            SimulatedPatient(
-                patient_uuid or _uuid_for(name, id_secret),
-                name,
-                PatientPhysiology(scenario, seed, deterioration_s=deterioration_s),
-            )
-        ]
+        return [SimulatedPatient(patient_uuid or _uuid_for(name, id_secret), name, ward, 0)]
     patients = []
-    for index in range(1, count + 1):
-        numbered = f"{name} {index:0{len(str(count))}d}"
-        patient_seed = None if seed is None else seed + index
-        physiology = PatientPhysiology(scenario, patient_seed, deterioration_s=deterioration_s)
-        patients.append(SimulatedPatient(_uuid_for(numbered, id_secret), numbered, physiology))
+    for bed in range(count):
+        numbered = f"{name} {bed + 1:0{len(str(count))}d}"
+        patients.append(SimulatedPatient(_uuid_for(numbered, id_secret), numbered, ward, bed))
     return patients
 
 

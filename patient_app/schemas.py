@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from .physiology import SCENARIOS
+from .scenarios import SCENARIOS
 
 
 class SampleSchema(Schema):
@@ -17,7 +17,7 @@ class SampleSchema(Schema):
 class SimulatedPatientSchema(Schema):
     uuid = fields.UUID()
     name = fields.String()
-    scenario = fields.Function(lambda patient: patient.physiology.scenario)
+    scenario = fields.Function(lambda patient: patient.scenario)
     latest = fields.Nested(SampleSchema, allow_none=True)
     # Over HL7 only: the MRN it is sent under, as a FHIR Identifier (Patient?identifier=).
     identifier = fields.Function(

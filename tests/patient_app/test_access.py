@@ -56,7 +56,7 @@ def test_admins_and_scenario_writers_switch_scenarios(app: Flask, metrics_servic
     patient = metrics_service.patient()
     response = switch(client_with(app, token()), patient.uuid)
     assert response.status_code == 200
-    assert patient.physiology.scenario == "sepsis"
+    assert patient.scenario == "sepsis"
 
 
 def test_anonymous_scenario_switch_is_401_and_changes_nothing(
@@ -64,7 +64,7 @@ def test_anonymous_scenario_switch_is_401_and_changes_nothing(
 ) -> None:
     patient = metrics_service.patient()
     assert_refused(switch(anonymous, patient.uuid), 401)
-    assert patient.physiology.scenario == "normal"
+    assert patient.scenario == "normal"
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_anonymous_scenario_switch_is_401_and_changes_nothing(
 def test_roles_and_scopes_without_scenario_write_get_403(app: Flask, metrics_service, token):
     patient = metrics_service.patient()
     assert_refused(switch(client_with(app, token()), patient.uuid), 403)
-    assert patient.physiology.scenario == "normal"
+    assert patient.scenario == "normal"
 
 
 @pytest.mark.parametrize("make_token", BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
@@ -92,7 +92,7 @@ def test_a_token_that_does_not_verify_is_401_for_the_switch(
 ) -> None:
     patient = metrics_service.patient()
     assert_refused(switch(client_with(app, make_token()), patient.uuid), 401)
-    assert patient.physiology.scenario == "normal"
+    assert patient.scenario == "normal"
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_credentials_not_sent_as_a_bearer_token_count_as_none(
         headers={"Authorization": header},
     )
     assert_refused(response, 401)
-    assert patient.physiology.scenario == "normal"
+    assert patient.scenario == "normal"
 
 
 def test_the_switch_checks_access_before_the_body(anonymous: FlaskClient, metrics_service):

@@ -1,5 +1,6 @@
 """The simulator's services and HTTP surface, without a broker."""
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -7,13 +8,16 @@ import pytest
 
 from patient_app import create_app
 from patient_app.patients import build_patients, patient_uuid_for
+from shared.auth.roles import Role
 from shared.config import ConfigError
-from shared.lifecycle import background_service
+from shared.lifecycle import background_service, stop_background
 from shared.schemas import vitals_schema
+from tests.auth import token_for
+from tests.bearer import client_with
 
 
 def test_generated_sample_has_the_message_fields_and_passes_the_shared_schema(metrics_service):
-    sample = metrics_service.generate_metrics()
+    (sample,) = metrics_service.generate_samples()
     assert set(sample) >= {"timestamp", "pulse", "resp_rate", "bp", "spo2", "temperature"}
     assert vitals_schema.validate(sample) == {}
     assert datetime.fromisoformat(sample["timestamp"]).tzinfo == UTC
@@ -38,10 +42,12 @@ def test_many_patients_in_one_process_have_distinct_names_and_uuids():
 def test_same_seed_reproduces_the_run():
     first = build_patients("Bed", count=3, seed=42)
     second = build_patients("Bed", count=3, seed=42)
-    for a, b in zip(first, second, strict=True):
-        assert [a.physiology.step(5) for _ in range(50)] == [
-            b.physiology.step(5) for _ in range(50)
-        ]
+    assert [p.bed for p in first] == [p.bed for p in second] == [0, 1, 2]
+    first_ward, second_ward = first[0].ward, second[0].ward
+    assert first_ward is not second_ward
+    assert [list(first_ward.step(5).rows()) for _ in range(50)] == [
+        list(second_ward.step(5).rows()) for _ in range(50)
+    ]
 
 
 def test_deterioration_seconds_reach_every_simulated_patient():
@@ -57,9 +63,85 @@ def test_deterioration_seconds_reach_every_simulated_patient():
         }
     )
     assert app.config["PATIENT_DETERIORATION_SECONDS"] == 30
-    for patient in background_service(app, "monitoring").patients.values():
-        samples = [patient.physiology.step(5) for _ in range(24)]  # two minutes
-        assert samples[-1].pulse >= 120 and samples[-1].spo2 <= 91, samples[-1]
+    service = background_service(app, "monitoring")
+    for _ in range(24):  # two minutes
+        samples = service.generate_samples()
+    assert len(samples) == 2
+    for sample in samples:
+        assert sample["pulse"] >= 120 and sample["spo2"] <= 91, sample
+
+
+@pytest.fixture
+def ward_app(redis_settings):
+    app = create_app(
+        {
+            "TESTING": True,
+            **redis_settings,
+            "PATIENT_NAME": "Bed",
+            "PATIENT_COUNT": 12,
+            "PATIENT_ID_SECRET": "0123456789abcdef" * 4,
+            "PATIENT_SEED": 5,
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        }
+    )
+    yield app
+    stop_background(app)
+
+
+def test_one_ward_step_gives_every_patient_a_sample_of_the_wire_format(ward_app):
+    service = background_service(ward_app, "monitoring")
+    samples = service.generate_samples()
+    assert [s["patient_uuid"] for s in samples] == [str(p) for p in service.patients]
+    assert [s["patient_name"] for s in samples] == [f"Bed {n:02d}" for n in range(1, 13)]
+    for sample in samples:
+        assert vitals_schema.validate(sample) == {}
+        # Python numbers, not numpy's: the producer's json.dumps takes nothing else.
+        assert json.loads(json.dumps(sample)) == sample
+        assert [type(sample[k]) for k in ("pulse", "resp_rate", "spo2", "temperature")] == [
+            int,
+            int,
+            int,
+            float,
+        ]
+        assert set(sample) == {
+            "patient_uuid",
+            "patient_name",
+            "timestamp",
+            "pulse",
+            "resp_rate",
+            "bp",
+            "spo2",
+            "temperature",
+        }
+
+
+def test_switching_one_patient_of_a_ward_over_http(ward_app, wait_for):
+    service = background_service(ward_app, "monitoring")
+    client = client_with(ward_app, token_for(Role.ADMIN))
+    target = list(service.patients.values())[7]
+    response = client.put(f"/api/v1/patients/{target.uuid}/scenario", json={"scenario": "sepsis"})
+    assert response.status_code == 200
+    assert response.json["uuid"] == str(target.uuid) and response.json["scenario"] == "sepsis"
+    listed = {p["uuid"]: p["scenario"] for p in client.get("/api/v1/patients").json}
+    assert listed == {
+        str(p.uuid): "sepsis" if p is target else "normal" for p in service.patients.values()
+    }
+    for _ in range(15 * 12):  # 15 minutes at 5 s
+        samples = service.generate_samples()
+    by_uuid = {s["patient_uuid"]: s for s in samples}
+    assert by_uuid[str(target.uuid)]["temperature"] >= 38.8
+    assert all(s["temperature"] < 37.5 for u, s in by_uuid.items() if u != str(target.uuid))
+
+
+def test_patients_of_two_wards_cannot_share_a_service():
+    from patient_app.monitoring import MetricsService
+
+    first = build_patients("A", count=2, seed=1, id_secret="s" * 32)
+    second = build_patients("B", count=2, seed=1, id_secret="s" * 32)
+    with pytest.raises(ValueError, match="one ward"):
+        MetricsService([first[0], second[1]], sender=None, interval=1.0)
+    with pytest.raises(ValueError, match="one ward"):
+        MetricsService(first[:1], sender=None, interval=1.0)
 
 
 def test_identity_and_latest_sample(app, client, metrics_service):
@@ -75,7 +157,7 @@ def test_switching_scenario(client, metrics_service):
     response = client.put(f"/api/v1/patients/{pid}/scenario", json={"scenario": "sepsis"})
     assert response.status_code == 200
     assert response.json["scenario"] == "sepsis"
-    assert metrics_service.patient().physiology.scenario == "sepsis"
+    assert metrics_service.patient().scenario == "sepsis"
 
 
 @pytest.mark.parametrize(
@@ -109,6 +191,7 @@ def test_health_reports_unreachable_kafka(client):
         ("PATIENT_UUID", "nope"),
         ("PATIENT_SCENARIO", "zombie"),
         ("PATIENT_COUNT", "0"),
+        ("PATIENT_COUNT", "100001"),
         ("PATIENT_DETERIORATION_SECONDS", "0"),
         ("PATIENT_DETERIORATION_SECONDS", "86401"),
     ],
