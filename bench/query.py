@@ -235,30 +235,12 @@ def measure_size(
         }
         for name, paths in workloads.items():
             server = uncached_url if name == UNCACHED else url
-            workers = pids[server]
             seconds = max(2, sizes.seconds // 4) if "cached" in name else sizes.seconds
-            cpu_before = [query_profile.cpu_seconds(pid) for pid in workers]
-            figures = run_wrk(server, paths, seconds, sizes.connections, stack.folder, token)
-            cpu_used = [
-                query_profile.cpu_seconds(pid) - before
-                for pid, before in zip(workers, cpu_before, strict=True)
-            ]
+            figures, cpu = load(server, pids[server], paths, seconds, sizes, stack.folder, token)
             stack.check_running()
             served[name] = figures
             report.add(
-                **{
-                    "rows": db.rows,
-                    "endpoint": name,
-                    "path": f"HTTP (gunicorn {WORKERS}×{THREADS}, wrk)",
-                    "req/s": figures["rate"],
-                    "p50 ms": figures["p50_ms"],
-                    "p99 ms": figures["p99_ms"],
-                    "requests": figures["requests"],
-                    "non-2xx": figures["non2xx"],
-                    "errors": figures["socket_errors"] + figures["timeouts"],
-                    "cache hit %": _hit_rate(figures),
-                    **_cpu_columns(cpu_used, figures["requests"]),
-                }
+                **http_row(db.rows, name, f"HTTP (gunicorn {WORKERS}×{THREADS}, wrk)", figures, cpu)
             )
         if profile:
             summary = profile_metrics(master, url, workloads[METRICS], sizes, stack.folder, token)
@@ -340,6 +322,44 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
         f"wrk and the server share this machine's {os.cpu_count()} cores.",
     ]
     return report
+
+
+def load(
+    server: str,
+    workers: list[int],
+    paths: list[str],
+    seconds: int,
+    sizes: Any,
+    folder: Path,
+    token: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """wrk's figures for one workload, and the CPU columns of the server's `workers` over it."""
+    cpu_before = [query_profile.cpu_seconds(pid) for pid in workers]
+    figures = run_wrk(server, paths, seconds, sizes.connections, folder, token)
+    cpu_used = [
+        query_profile.cpu_seconds(pid) - before
+        for pid, before in zip(workers, cpu_before, strict=True)
+    ]
+    return figures, _cpu_columns(cpu_used, figures["requests"])
+
+
+def http_row(
+    rows: int, endpoint: str, path: str, figures: dict[str, Any], cpu: dict[str, Any]
+) -> dict[str, Any]:
+    """The report's row of one workload served over HTTP."""
+    return {
+        "rows": rows,
+        "endpoint": endpoint,
+        "path": path,
+        "req/s": figures["rate"],
+        "p50 ms": figures["p50_ms"],
+        "p99 ms": figures["p99_ms"],
+        "requests": figures["requests"],
+        "non-2xx": figures["non2xx"],
+        "errors": figures["socket_errors"] + figures["timeouts"],
+        "cache hit %": _hit_rate(figures),
+        **cpu,
+    }
 
 
 def _cpu_columns(cpu_used: list[float], requests: int) -> dict[str, Any]:

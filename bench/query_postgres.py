@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
 from bench import query_profile
-from bench.query import COLUMNS, METRICS, THREADS, WORKERS, _cpu_columns, run_wrk
+from bench.query import COLUMNS, METRICS, THREADS, WORKERS, http_row, load, run_wrk
 from bench.report import Report
 from bench.stack import Stack
 from devserver.postgres import PostgresCluster, fresh_database
@@ -146,36 +146,16 @@ def measure(db: PgDatabase, sizes: Sizes, report: Report) -> dict[str, dict[str,
         for name, paths in workloads.items():
             seconds = max(2, sizes.seconds // 4) if "cached" in name else sizes.seconds
             stored_before, started = _stored(db.url), time.monotonic()
-            cpu_before = [query_profile.cpu_seconds(pid) for pid in workers]
-            figures = run_wrk(url, paths, seconds, sizes.connections, stack.folder, token)
-            cpu_used = [
-                query_profile.cpu_seconds(pid) - before
-                for pid, before in zip(workers, cpu_before, strict=True)
-            ]
+            figures, cpu = load(url, workers, paths, seconds, sizes, stack.folder, token)
             ingest = (_stored(db.url) - stored_before) / (time.monotonic() - started)
             stack.check_running()
             served[name] = figures
             report.add(
-                **{
-                    "rows": db.rows,
-                    "endpoint": name,
-                    "path": f"HTTP, live ingest {ingest:,.0f} samples/s",
-                    "req/s": figures["rate"],
-                    "p50 ms": figures["p50_ms"],
-                    "p99 ms": figures["p99_ms"],
-                    "requests": figures["requests"],
-                    "non-2xx": figures["non2xx"],
-                    "errors": figures["socket_errors"] + figures["timeouts"],
-                    "cache hit %": _hits(figures),
-                    **_cpu_columns(cpu_used, figures["requests"]),
-                }
+                **http_row(
+                    db.rows, name, f"HTTP, live ingest {ingest:,.0f} samples/s", figures, cpu
+                )
             )
     return served
-
-
-def _hits(figures: dict[str, Any]) -> str:
-    answered = figures["cache_hits"] + figures["cache_misses"]
-    return f"{100 * figures['cache_hits'] / answered:.1f}%" if answered else "–"
 
 
 def run(quick: bool = False) -> Report:
