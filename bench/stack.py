@@ -125,9 +125,12 @@ class Stack:
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
 
-    def start_data(self, **env: str) -> str:
+    def start_data(self, workers: int = 2, **env: str) -> str:
+        """data_app as the Procfile serves it: each gunicorn worker one consumer of the group."""
         self.ports["data"] = free_port()
-        self.processes.start_gunicorn("data", "data_app", self.ports["data"], **env)
+        self.processes.start_gunicorn(
+            "data", "data_app", self.ports["data"], workers=workers, **env
+        )
         return self._healthy("data")
 
     def start_monitor(
