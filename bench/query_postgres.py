@@ -30,6 +30,7 @@ from bench import query_profile
 from bench.query import COLUMNS, METRICS, THREADS, WORKERS, http_row, load, run_wrk
 from bench.report import Report
 from bench.stack import Stack
+from bench.storage import samples_sql
 from devserver.postgres import PostgresCluster, fresh_database
 from shared.db import migrate
 from shared.models import PatientMetric
@@ -91,19 +92,14 @@ def build(url: str, patients: int) -> PgDatabase:
                 ),
                 {"patients": patients, "start": start},
             )
-            noise = "((p.id * 7 + s) % 13)"
             connection.execute(
-                text(
-                    "INSERT INTO patient_metrics (patient_id, timestamp, pulse, resp_rate,"  # noqa: S608
-                    " systolic, diastolic, spo2, temperature, received_at, news2_score,"
-                    " news2_band)"
-                    " SELECT p.id, ts, 64 + n, 14 + n % 5, 112 + n, 70 + n % 9, 95 + n % 4,"
-                    " 36.5 + n / 20.0, ts, n % 4, 'low'"
-                    f" FROM patients AS p, generate_series(0, :samples - 1) AS s,"
-                    f" LATERAL (SELECT {noise} AS n,"
-                    " CAST(:start AS timestamptz) + s * :step * interval '1 second' AS ts) AS v"
-                ),
-                {"samples": SAMPLES_PER_PATIENT, "start": start, "step": SAMPLE_SECONDS},
+                text(samples_sql("postgresql")),
+                {
+                    "patients": patients,
+                    "seconds": SAMPLE_SECONDS * SAMPLES_PER_PATIENT,
+                    "step": SAMPLE_SECONDS,
+                    "start": start.replace(tzinfo=None),
+                },
             )
             for statement in rebuild_statements("postgresql"):
                 connection.exec_driver_sql(statement)

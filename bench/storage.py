@@ -49,15 +49,16 @@ class Sizes:
     minute_bytes: int
 
 
-def _samples_sql(dialect: str) -> str:
-    """INSERT of `:patients` patients' samples every `:step` s from `:start` for `:seconds` s,
-    values varying as vitals do (what they are barely changes the row's size)."""
+def samples_sql(dialect: str) -> str:
+    """INSERT of the samples of patients 1 to `:patients`, every `:step` s from `:start` (UTC,
+    without a zone) for `:seconds` s, their values varying as vitals do (what they are barely
+    changes a row's size). Also the query benchmark's PostgreSQL databases."""
+    noise = "(p * 7 + s) % 13"
     if dialect == "postgresql":
         series = (
             "FROM generate_series(1, :patients) AS p, generate_series(0, :seconds - 1, :step) AS s"
         )
         moment = "CAST(:start AS timestamp) + s * interval '1 second'"
-        noise = "(p * 7 + s) % 13"
     else:
         series = (
             "FROM (WITH RECURSIVE n(p) AS (SELECT 1 UNION ALL SELECT p + 1 FROM n"
@@ -66,7 +67,6 @@ def _samples_sql(dialect: str) -> str:
             " WHERE s + :step < :seconds) SELECT s FROM t)"
         )
         moment = "strftime('%Y-%m-%d %H:%M:%f000', :start, '+' || s || ' seconds')"
-        noise = "(p * 7 + s) % 13"
     return (
         "INSERT INTO patient_metrics (patient_id, timestamp, pulse, resp_rate, systolic,"  # noqa: S608
         " diastolic, spo2, temperature, received_at, news2_score, news2_band)"
@@ -119,7 +119,7 @@ def _store_day(
         bounds = {k: v.strftime("%Y-%m-%d %H:%M:%S.%f") for k, v in bounds.items()}
     first = naive.isoformat(sep=" ") if dialect == "sqlite" else naive
     connection.execute(
-        text(_samples_sql(dialect)),
+        text(samples_sql(dialect)),
         {"patients": patients, "seconds": seconds, "step": step, "start": first},
     )
     connection.execute(text(_rollup_sql(dialect)), bounds)
