@@ -22,8 +22,10 @@ from shared.events import Events
 
 TARGET_STREAMS = 1000
 NAMESPACE = "vigil-bench-live"
-# Layouts: (label, workers, threads). The Procfile's, then one worker with threads for all.
-PROCFILE = ("Procfile: 2 workers x 16 threads", 2, 16)
+# Layouts: (label, workers, threads; None: gevent's worker). The Procfile's, then gthread
+# workers as before: the threads Vigil once served with, and one worker with threads for all.
+PROCFILE = ("Procfile: 2 gevent workers", 2, None)
+THREADED = ("2 workers x 16 threads", 2, 16)
 BIG_POOL = ("1 worker x 2100 threads", 1, 2100)
 
 
@@ -105,7 +107,7 @@ def measure(layout: tuple[str, int, int], asked: int, hold: float) -> dict[str, 
 
 def run(quick: bool = False) -> Report:
     asked, hold = (100, 3.0) if quick else (TARGET_STREAMS, 30.0)
-    layouts = [PROCFILE] if quick else [PROCFILE, BIG_POOL]
+    layouts = [PROCFILE] if quick else [PROCFILE, THREADED, BIG_POOL]
     report = Report(
         "live",
         "Live streams one monitor instance holds",

@@ -134,13 +134,17 @@ class Stack:
         return self._healthy("data")
 
     def start_monitor(
-        self, workers: int = 2, threads: int = 16, name: str = "monitor", **env: str
+        self, workers: int = 2, threads: int | None = None, name: str = "monitor", **env: str
     ) -> str:
-        """monitor_app under gunicorn; another `name` for a second one (other `env`)."""
+        """monitor_app under gunicorn as the Procfile serves it (gevent's worker), or on
+        `threads` threads a worker; another `name` for a second one (other `env`)."""
         self.ports[name] = free_port()
-        self.processes.start_gunicorn(
-            name, "monitor_app", self.ports[name], workers=workers, threads=threads, **env
-        )
+        if threads is None:
+            self.processes.start_monitor(name, self.ports[name], workers, **env)
+        else:
+            self.processes.start_gunicorn(
+                name, "monitor_app", self.ports[name], workers=workers, threads=threads, **env
+            )
         return self._healthy(name)
 
     def start_patients(

@@ -19,11 +19,14 @@ from devserver.redis_server import start_redis, wait_for_redis
 from devserver.server import Server
 from devserver.tansu import start_broker
 from shared.kafka import wait_for_broker
+from shared.serve import GEVENT_WORKER_CLASS
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GUNICORN = str(BIN / "gunicorn")
 CELERY = str(BIN / "celery")
+# The Procfile's monitor_app: connections each gevent worker holds (HTTP and WebSocket).
+MONITOR_CONNECTIONS = 2000
 
 
 def get_json(url: str, method: str = "GET", body: object = None, token: str | None = None):
@@ -106,9 +109,24 @@ class Processes:
         )
 
     def start_gunicorn(
-        self, name: str, app: str, port: int, workers: int = 1, threads: int = 4, **env: str
+        self,
+        name: str,
+        app: str,
+        port: int,
+        workers: int = 1,
+        threads: int = 4,
+        worker_connections: int | None = None,
+        **env: str,
     ) -> subprocess.Popen:
-        """`app` ("monitor_app", "data_app") served as the Procfile serves it."""
+        """`app` ("monitor_app", "data_app") served as the Procfile serves it: on `threads`
+        threads a worker, or with `worker_connections`, on gevent's worker (monitor_app's)."""
+        if worker_connections is None:
+            layout = ["--threads", str(threads)]
+        else:
+            layout = [
+                *("--worker-class", GEVENT_WORKER_CLASS),
+                *("--worker-connections", str(worker_connections)),
+            ]
         return self.start(
             name,
             [
@@ -118,10 +136,15 @@ class Processes:
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(workers),
-                "--threads",
-                str(threads),
+                *layout,
             ],
             **env,
+        )
+
+    def start_monitor(self, name: str, port: int, workers: int = 2, **env: str) -> subprocess.Popen:
+        """monitor_app as the Procfile serves it: gevent workers of MONITOR_CONNECTIONS."""
+        return self.start_gunicorn(
+            name, "monitor_app", port, workers, worker_connections=MONITOR_CONNECTIONS, **env
         )
 
     def start_simulator(self, name: str, port: int, *options: str, **env: str) -> subprocess.Popen:

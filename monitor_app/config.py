@@ -95,8 +95,9 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "WS_MAX_CLIENTS",
         parse_int(1, 10000),
-        8,
-        "WebSocket clients per gunicorn worker; each holds one of its threads, so a worker "
+        1000,
+        "WebSocket clients per gunicorn worker. On gevent's worker (the Procfile's) a stream "
+        "is a greenlet; on a threaded worker it holds one of the threads, so there a worker "
         "takes at most half its threads' worth whatever this says.",
     ),
     Setting(

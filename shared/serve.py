@@ -25,6 +25,8 @@ METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _OWNED_METRICS_DIR = "VIGIL_OWNS_PROMETHEUS_DIR"
 # gthread, but a thread only for a request that has arrived: slow clients cannot hold them.
 WORKER_CLASS = "shared.buffering_worker.BufferingThreadWorker"
+# monitor_app's in the Procfile: a greenlet a connection, so a live stream holds no thread.
+GEVENT_WORKER_CLASS = "shared.gevent_worker.BoundedGeventWorker"
 
 
 def prepare_metrics_dir() -> None:

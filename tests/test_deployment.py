@@ -23,6 +23,7 @@ from analyser_app.config import ANALYSER_SETTINGS
 from data_app.config import DATA_SETTINGS
 from devserver.apache_kafka import BROKER_PROPERTIES, kafka_version
 from devserver.kafka_node import SECURED_PROPERTIES, read_properties, size_properties
+from devserver.processes import MONITOR_CONNECTIONS
 from devserver.redis_server import redis_command
 from gateway_app.config import GATEWAY_SETTINGS
 from monitor_app.config import MONITOR_SETTINGS
@@ -31,6 +32,7 @@ from shared.auth.tokens import PRIVATE_KEY_NAME, PUBLIC_KEY_NAME
 from shared.config import DATABASE_SETTING, RedisRole, load_settings, redis_url_setting
 from shared.lifecycle import stop_background
 from shared.redis_acl import USER_NAMES, password_setting, user_name
+from shared.serve import GEVENT_WORKER_CLASS
 from tests.compose import (
     PASSWORD_VARIABLES,
     ROOT,
@@ -451,6 +453,24 @@ def test_the_hl7_patient_sends_to_the_gateway_and_holds_no_kafka_settings(compos
     for name in compose_patients(compose).keys() - {"patient-4"}:
         assert patient_settings(services[name])["PATIENT_PROTOCOL"] == "kafka", name
         assert name in KAFKA_IDENTITIES, name
+
+
+def test_monitor_app_is_served_on_gevent_workers_as_the_tests_serve_it(compose):
+    """The Procfile and compose serve monitor_app on the gevent worker the tests start it
+    with (devserver's start_monitor): a live stream holds no thread."""
+    procfile = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
+    )
+    commands = {
+        "Procfile": shlex.split(procfile["monitor"]),
+        "compose": compose["services"]["monitor"]["command"],
+    }
+    for where, words in commands.items():
+        options = dict(zip(words[2::2], words[3::2], strict=True))
+        assert words[:2] == ["gunicorn", "monitor_app:create_app()"], where
+        assert options["--worker-class"] == GEVENT_WORKER_CLASS, where
+        assert int(options["--worker-connections"]) == MONITOR_CONNECTIONS, where
+        assert "--threads" not in options, where
 
 
 def test_procfile_starts_broker_apps_gateway_and_four_named_patients_one_over_hl7():

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 
 from devserver.ports import free_port
-from devserver.processes import BIN, ROOT, Processes, get_json
+from devserver.processes import BIN, ROOT, Processes, get_json, wait_until
 from shared.auth.roles import Role
 from tests.auth import account_in
 from tests.fhir import LOINC, VITAL_SIGNS, validated
@@ -55,14 +55,21 @@ def system(tansu_bootstrap, topic_names, redis_settings, tmp_path):
     ports = {"data": free_port(), "monitor": free_port(), "gateway": free_port()}
     hl7_port = free_port()
     processes.start_gunicorn("data", "data_app", ports["data"])
-    processes.start_gunicorn("monitor", "monitor_app", ports["monitor"], workers=2)
+    processes.start_monitor("monitor", ports["monitor"])
     processes.start(
         "gateway",
         [sys.executable, "-m", "gateway_app", "--port", str(ports["gateway"])],
         HL7_PORT=str(hl7_port),
     )
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+
+    def monitor_serving() -> bool:
+        processes.check_running("monitor")
+        return get_json(f"{urls['monitor']}/health")[0] == 200
+
     try:
+        # The tests read back through monitor_app, which boots beside the others.
+        wait_until(monitor_serving, timeout=60, interval=0.2, message="monitor_app serving")
         yield urls, hl7_port, clinician.token, processes
     finally:
         processes.stop_all()

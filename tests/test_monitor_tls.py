@@ -58,7 +58,7 @@ def test_monitor_app_serves_https_and_wss_with_the_documented_command(
         words,
         bind=f"127.0.0.1:{port}",
         workers="1",
-        threads="4",
+        **{"worker-connections": "100"},
         certfile=str(tls.cert_file),
         keyfile=str(tls.key_file),
     )
@@ -98,5 +98,5 @@ def test_monitor_app_serves_https_and_wss_with_the_documented_command(
             live.close()
     finally:
         trusted.close()
-        # Quick shutdown: a graceful one would wait for the live stream's thread to notice.
+        # Quick shutdown: a graceful one would wait for the live stream to notice.
         processes.stop("monitor", signal.SIGQUIT)

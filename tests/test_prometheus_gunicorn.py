@@ -86,7 +86,7 @@ def monitor(
         tmp_path, {**redis_settings, "TMPDIR": str(temp), "DATABASE_URL": database_url}
     )
     if request.param == "gunicorn":
-        processes.start_gunicorn("monitor", "monitor_app", port, workers=2)
+        processes.start_monitor("monitor", port)
     else:
         processes.start(
             "monitor",

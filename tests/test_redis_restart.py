@@ -103,9 +103,7 @@ def system(
         processes.start_worker(**WORKER_SETTINGS)
         # Rate limits off: with them on, changes wait for Redis (503: test_rate_limits). This
         # test is about what becomes of changes made while Redis is down.
-        processes.start_gunicorn(
-            "monitor", "monitor_app", monitor_port, workers=2, RATE_LIMIT_ENABLED="false"
-        )
+        processes.start_monitor("monitor", monitor_port, RATE_LIMIT_ENABLED="false")
         wait_for(
             lambda: get_json(f"http://127.0.0.1:{analyser_port}/health")[0] == 200,
             timeout=60,

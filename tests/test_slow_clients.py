@@ -1,12 +1,15 @@
-"""Slow and hostile clients against monitor_app served as the Procfile serves it (gunicorn
-from the project root, gunicorn.conf.py, two workers of sixteen threads): the station keeps
-answering while they hold their connections open.
+"""Slow and hostile clients against monitor_app served under gunicorn from the project root
+(gunicorn.conf.py, two workers): as the Procfile serves it, on gevent's worker, and on the
+threaded worker (sixteen threads) that `python -m monitor_app` and the other apps use. The
+station keeps answering while they hold their connections open.
 
-One server for the module; each test leaves it as it found it (its sockets closed).
+One server per layout for the module; each test leaves it as it found it (its sockets
+closed).
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -20,6 +23,7 @@ from devserver.ports import free_port
 from devserver.processes import Processes, wait_until
 from devserver.redis_credentials import RedisAccess
 from shared.auth.roles import Role
+from shared.events import Events
 from tests.auth import Account, account_in
 from tests.helpers import open_stream
 from tests.slow_clients import (
@@ -36,11 +40,14 @@ from tests.slow_clients import (
 pytestmark = pytest.mark.integration
 
 WORKERS = 2
-THREADS = 16  # the Procfile's
+THREADS = 16  # the threaded layout's
 # Misconfigured: as many WebSocket seats as the worker has threads.
 WS_MAX_CLIENTS = THREADS
 # What the seats are lowered to: half the threads, on each worker.
 SEATS = WORKERS * THREADS // 2
+GEVENT, THREADED = "gevent", "threaded"
+# Streams the gevent layout is asked to hold: far more than the threaded layout's seats.
+STREAMS = 200
 
 
 @dataclass
@@ -48,6 +55,8 @@ class Station:
     processes: Processes
     port: int
     accounts: dict[Role, list[Account]]
+    layout: str
+    events: Events
 
     @property
     def master(self):
@@ -63,27 +72,43 @@ class Station:
         return {int(child) for child in children}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=[GEVENT, THREADED])
 def station(
-    tmp_path_factory: pytest.TempPathFactory, redis_users: RedisAccess
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_users: RedisAccess,
 ) -> Iterator[Station]:
-    """monitor_app under gunicorn as the Procfile starts it, with accounts to sign in as."""
-    folder = tmp_path_factory.mktemp("slow-clients")
+    """monitor_app under gunicorn in one of its layouts, with accounts to sign in as."""
+    layout = request.param
+    folder = tmp_path_factory.mktemp(f"slow-clients-{layout}")
     database_url = f"sqlite:///{folder / 'vigil.db'}"
     accounts = {Role.CLINICIAN: [account_in(database_url, Role.CLINICIAN) for _ in range(8)]}
     port = free_port()
+    namespace = f"test-slow-{port}"
+    settings = redis_users.settings()
     processes = Processes(
         folder,
         {
-            **redis_users.settings(),
-            "REDIS_NAMESPACE": f"test-slow-{port}",
+            **settings,
+            "REDIS_NAMESPACE": namespace,
             "DATABASE_URL": database_url,
             "TMPDIR": str(folder),
-            "WS_MAX_CLIENTS": str(WS_MAX_CLIENTS),
         },
     )
-    processes.start_gunicorn("monitor", "monitor_app", port, workers=WORKERS, threads=THREADS)
-    station = Station(processes, port, accounts)
+    if layout == GEVENT:
+        processes.start_monitor("monitor", port, WORKERS, WS_MAX_CLIENTS_PER_USER=str(STREAMS))
+    else:
+        processes.start_gunicorn(
+            "monitor",
+            "monitor_app",
+            port,
+            workers=WORKERS,
+            threads=THREADS,
+            WS_MAX_CLIENTS=str(WS_MAX_CLIENTS),
+        )
+    station = Station(
+        processes, port, accounts, layout, Events(settings["REDIS_EVENTS_URL"], namespace)
+    )
 
     def ready() -> bool:
         processes.check_running("monitor")
@@ -187,6 +212,7 @@ def stream_for(station: Station, account: Account) -> websocket.WebSocket:
     return wait_until(seated, timeout=10, interval=0.2, message="a free seat")
 
 
+@pytest.mark.parametrize("station", [THREADED], indirect=True)
 def test_websocket_clients_never_take_every_thread(station: Station) -> None:
     """WS_MAX_CLIENTS as large as the threads: with every seat taken, HTTP still answers."""
     clinicians = station.accounts[Role.CLINICIAN]
@@ -219,6 +245,64 @@ def test_websocket_clients_never_take_every_thread(station: Station) -> None:
     assert '"WebSocket seats lowered to half the worker\'s threads"' in station.processes.log(
         "monitor"
     )
+
+
+def next_vitals(stream: websocket.WebSocket) -> dict:
+    """The stream's next `vitals` event (others, such as `live`, are skipped)."""
+    while True:
+        event = json.loads(stream.recv())
+        if event["type"] == "vitals":
+            return event
+
+
+@pytest.mark.parametrize("station", [GEVENT], indirect=True)
+def test_gevent_workers_hold_hundreds_of_streams_and_keep_answering(station: Station) -> None:
+    """As the Procfile serves it, a stream holds no thread: far more streams than the threaded
+    layout's seats are held, each gets every event, and HTTP keeps answering beside them."""
+    clinicians = station.accounts[Role.CLINICIAN]
+    streams: list[websocket.WebSocket] = []
+    try:
+        for index in range(STREAMS):
+            stream = opened(station, clinicians[index % len(clinicians)])
+            assert isinstance(stream, websocket.WebSocket), stream
+            streams.append(stream)
+        slowest = keeps_answering(station.port, seconds=3.0, token=clinicians[0].token)
+        assert station.events.publish("vitals", {"samples": [], "mark": "to all"})
+        marks = {next_vitals(stream)["mark"] for stream in streams}
+    finally:
+        for stream in streams:
+            stream.close()
+    print(f"{len(streams)} streams open; slowest answer beside them: {slowest:.3f}s")
+    assert marks == {"to all"}
+    assert '"WebSocket seats lowered' not in station.processes.log("monitor")
+
+
+# Events enough to overflow a stream's queue (1,000) and the socket buffers between.
+FLOOD_EVENTS = 3000
+FLOOD_PADDING = "x" * 16384
+
+
+def test_a_stream_that_stops_reading_is_dropped_and_never_slows_the_others(
+    station: Station,
+) -> None:
+    """A client that stops reading (a frozen browser tab, or an attacker holding the
+    server's memory) loses its stream; the others get every event meanwhile."""
+    stalled_clinician, reading_clinician = station.accounts[Role.CLINICIAN][2:4]
+    stalled = stream_for(station, stalled_clinician)
+    reader = stream_for(station, reading_clinician)
+    try:
+        for number in range(FLOOD_EVENTS):
+            event = {"samples": [], "number": number, "padding": FLOOD_PADDING}
+            assert station.events.publish("vitals", event)
+            assert next_vitals(reader)["number"] == number
+        wait_until(
+            lambda: '"dropped a live stream that fell behind"' in station.processes.log("monitor"),
+            timeout=10,
+            message="the stalled stream dropped",
+        )
+    finally:
+        stalled.shutdown()
+        reader.close()
 
 
 def rss_mib(pid: int) -> float:

@@ -1,7 +1,8 @@
 """Slow clients against monitor_app when gunicorn serves TLS itself (README, Deployment):
 the handshake, and the request after it, arrive slowly; the station keeps answering.
 
-One server for the module: the Procfile's two workers of sixteen threads, over TLS.
+One server per layout for the module, over TLS: two gevent workers as the Procfile's, and two
+workers of sixteen threads.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import pytest
 import websocket
 
 from devserver.ports import free_port
-from devserver.processes import GUNICORN, Processes, wait_until
+from devserver.processes import GUNICORN, MONITOR_CONNECTIONS, Processes, wait_until
 from devserver.redis_credentials import RedisAccess
 from devserver.tls import make_server_certificate
 from shared.auth.roles import Role
+from shared.serve import GEVENT_WORKER_CLASS
 from tests.auth import account_in
 from tests.slow_clients import ATTACKERS, Slowloris, keeps_answering
 
@@ -27,6 +29,15 @@ pytestmark = pytest.mark.integration
 
 WORKERS = 2
 THREADS = 16
+LAYOUTS = {
+    "gevent": [
+        "--worker-class",
+        GEVENT_WORKER_CLASS,
+        "--worker-connections",
+        str(MONITOR_CONNECTIONS),
+    ],
+    "threaded": ["--threads", str(THREADS)],
+}
 # A ClientHello's record header, announcing 512 bytes, then a byte of it every second.
 SLOW_HELLO = (b"\x16\x03\x01\x02\x00\x01", b"\x00")
 
@@ -44,11 +55,13 @@ class TlsStation:
         return self.client.wrap_socket(self.tcp(), server_hostname="127.0.0.1")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=sorted(LAYOUTS))
 def station(
-    tmp_path_factory: pytest.TempPathFactory, redis_users: RedisAccess
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_users: RedisAccess,
 ) -> Iterator[TlsStation]:
-    folder = tmp_path_factory.mktemp("slow-tls")
+    folder = tmp_path_factory.mktemp(f"slow-tls-{request.param}")
     tls = make_server_certificate(folder / "tls", hosts=("127.0.0.1",))
     port = free_port()
     database_url = f"sqlite:///{folder / 'vigil.db'}"
@@ -71,8 +84,7 @@ def station(
             f"127.0.0.1:{port}",
             "--workers",
             str(WORKERS),
-            "--threads",
-            str(THREADS),
+            *LAYOUTS[request.param],
             "--certfile",
             str(tls.cert_file),
             "--keyfile",
@@ -109,7 +121,7 @@ def test_slow_tls_clients_do_not_stop_health_answering(
 
 
 def test_the_live_stream_works_over_tls(station: TlsStation) -> None:
-    """The worker completes the handshake itself; the stream's thread gets the TLS socket."""
+    """The worker completes the handshake itself; the stream gets the TLS socket."""
     ws = websocket.create_connection(
         f"wss://127.0.0.1:{station.port}/api/v1/ws",
         timeout=10,

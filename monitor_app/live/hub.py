@@ -159,6 +159,11 @@ class EventHub(BackgroundThread):
             subscription.messages.put_nowait(message)
         except queue.Full:
             # A client this far behind is better off reconnecting and re-reading the API.
+            viewer = subscription.viewer
+            log.warning(
+                "dropped a live stream that fell behind",
+                extra={"user_id": None if viewer is None else str(viewer.user_id)},
+            )
             self.unsubscribe(subscription)
             _drain(subscription.messages)
             subscription.messages.put_nowait(CLOSE)

@@ -61,6 +61,7 @@ from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.principal import current_principal, require_principal
 from shared.auth.roles import Scope
+from shared.gevent_worker import lift_deadline
 from shared.web_security import same_origin
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,8 @@ def _subscribed_notice(patients: frozenset[uuid.UUID] | None) -> str:
 @signed_in(scope=Scope.PATIENTS_READ)
 def stream(ws: Server) -> None:
     """Stream events until the client leaves or the server stops."""
+    # Signed in and upgraded: a stream lasts as long as the client watches.
+    lift_deadline()
     types = _requested_types()
     if types is not None and not types <= EVENT_FAMILIES:
         ws.close(POLICY_VIOLATION, f"unknown types; expected some of {sorted(EVENT_FAMILIES)}")

@@ -126,9 +126,7 @@ class System:
         self.processes.stop("monitor", signal.SIGINT)
 
     def start_monitor(self) -> None:
-        self.processes.start_gunicorn(
-            "monitor", "monitor_app", self.monitor_port, workers=2, threads=16, **self.monitor_env
-        )
+        self.processes.start_monitor("monitor", self.monitor_port, **self.monitor_env)
         self.wait_for_health(self.url, "monitor")
 
     def wait_for_health(self, url: str, name: str, timeout: float = 60) -> None:

@@ -330,11 +330,16 @@ def opened(served: Served, account: Account) -> websocket.WebSocket | tuple[int,
 
 
 def test_viewers_cannot_take_the_seats_kept_for_clinicians(
-    served: Served, make_account: Callable[..., Account], clinician: Account
+    served: Served,
+    make_account: Callable[..., Account],
+    clinician: Account,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One viewer account (or one leaked integration token) opening stream after stream:
     it gets its share, and a clinician still gets in."""
-    assert served.app.config["WS_MAX_CLIENTS"] == 8
+    # Eight seats, four kept for clinicians (the default WS_CLINICIAN_SEATS).
+    monkeypatch.setitem(served.app.config, "WS_MAX_CLIENTS", 8)
+    assert served.app.config["WS_CLINICIAN_SEATS"] == 4
     greedy, other_viewer = make_account(Role.VIEWER), make_account(Role.VIEWER)
     streams = []
     try:
