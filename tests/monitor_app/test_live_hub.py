@@ -112,6 +112,25 @@ def test_vitals_are_cut_once_for_each_set_of_patients(hub, events):
             subscription.messages.get(timeout=0.2)
 
 
+def test_each_bed_group_gets_its_patients_samples_in_the_events_order(hub, events):
+    """Dashboards of a few beds each, on a ward of many: each is sent its own patients'
+    samples, as the event ordered them, and nobody else's."""
+    ward = [uuid.uuid4() for _ in range(12)]
+    groups = [frozenset(ward[start : start + 3]) for start in range(0, 12, 3)]
+    subscriptions = [hub.subscribe(patients=group) for group in groups]
+    hub.start()
+    for subscription in subscriptions:
+        assert next_event(subscription)["type"] == "live"
+
+    # Two samples of each patient, interleaved as a batch of the whole ward would be.
+    samples = [{"patient_uuid": str(p), "round": r} for r in range(2) for p in reversed(ward)]
+    assert events.publish("vitals", {"samples": samples})
+
+    for group, subscription in zip(groups, subscriptions, strict=True):
+        mine = [sample for sample in samples if uuid.UUID(sample["patient_uuid"]) in group]
+        assert next_event(subscription)["samples"] == mine
+
+
 def test_samples_a_filter_cannot_read_reach_only_the_whole_ward(hub, events):
     """A broken publisher's samples: not dicts, no uuid, a uuid that is not a string."""
     ada = uuid.uuid4()
