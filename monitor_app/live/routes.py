@@ -173,14 +173,8 @@ def stream(ws: Server) -> None:
     max_patients = current_app.config["WS_MAX_PATIENTS"]
     try:
         patients = patients_from_query(request.args.get("patients"), max_patients)
-        if patients is not None:
-            check_known(patients)
     except SubscriptionError as refusal:
         ws.close(POLICY_VIOLATION, str(refusal))
-        return
-    except SQLAlchemyError:
-        log.warning("could not check a stream's patients", exc_info=True)
-        ws.close(TRY_AGAIN_LATER, AUDIT_DOWN)
         return
     principal = require_principal()
     hub = event_hub()
@@ -192,17 +186,35 @@ def stream(ws: Server) -> None:
         ws.close(TRY_AGAIN_LATER, str(refusal))
         return
     try:
-        try:
-            _audit(types, patients)
-        except SQLAlchemyError:
-            log.warning("could not record a stream's subscription", exc_info=True)
-            ws.close(TRY_AGAIN_LATER, AUDIT_DOWN)
-            return
-        _serve(ws, subscription, types, patients)
+        if _admitted(ws, types, patients):
+            _serve(ws, subscription, types, patients)
     except ConnectionClosed:
         pass
     finally:
         hub.unsubscribe(subscription)
+
+
+def _admitted(
+    ws: Server,
+    types: frozenset[str] | None,
+    patients: frozenset[uuid.UUID] | None,
+    before: frozenset[uuid.UUID] | None = frozenset(),
+) -> bool:
+    """Whether the stream may show `patients` (None: the whole ward) instead of `before`:
+    each is a known patient, and the trail records it. If not, the stream is closed with why.
+    """
+    try:
+        if patients is not None:
+            check_known(patients)
+        _audit(types, patients, before)
+    except SubscriptionError as refusal:
+        ws.close(POLICY_VIOLATION, str(refusal))
+        return False
+    except SQLAlchemyError:
+        log.warning("could not check or record a stream's subscription", exc_info=True)
+        ws.close(TRY_AGAIN_LATER, AUDIT_DOWN)
+        return False
+    return True
 
 
 def _serve(
@@ -248,16 +260,7 @@ def _serve(
             return
         pending = sent.subscribe or pending
         if pending is not None and time.monotonic() >= next_change:
-            try:
-                if pending.patients is not None:
-                    check_known(pending.patients)
-                _audit(types, pending.patients, before=patients)
-            except SubscriptionError as refusal:
-                ws.close(POLICY_VIOLATION, str(refusal))
-                return
-            except SQLAlchemyError:
-                log.warning("could not record a stream's subscription", exc_info=True)
-                ws.close(TRY_AGAIN_LATER, AUDIT_DOWN)
+            if not _admitted(ws, types, pending.patients, before=patients):
                 return
             patients = pending.patients
             hub.resubscribe(subscription, patients, _subscribed_notice(patients))
