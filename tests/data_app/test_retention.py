@@ -144,7 +144,9 @@ def test_rollups_cannot_be_kept_shorter_than_samples() -> None:
 def test_the_retention_job_runs_when_it_starts(make_data_app, wait_for) -> None:
     app = make_data_app(RAW_RETENTION_DAYS=1, ROLLUP_RETENTION_DAYS=1)
     patient = uuid.uuid4()
-    store(app, [sample(patient, datetime.now(UTC) - timedelta(days=3))])
+    # Older than a month: its rollup minute is past the cutoff whatever today's date (a
+    # month's rollup partition goes only once the whole month is).
+    store(app, [sample(patient, datetime.now(UTC) - timedelta(days=40))])
     job = RetentionJob(app)
     job.start()
     try:
