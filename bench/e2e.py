@@ -13,8 +13,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.report import Report, percentile
 from bench.stack import Stack, epoch
-from devserver.processes import get_json, wait_until
+from devserver.processes import ROOT, get_json, wait_until
 
 # One simulator process keeps up with about this many patients a second on one core.
 PATIENTS_PER_PROCESS = 2500
@@ -33,6 +36,10 @@ PROBE_EVERY_SECONDS = 0.1
 # Every sample is timed at 1,000 patients; at 10,000 the observer's own CPU (on the same two
 # cores as the system) would slow what it measures, so one sample in this many is timed.
 SAMPLE_ONE_IN = {1000: 1, 10000: 10}
+# Dashboards beside that one client (bench/crowd.py): each shows this many beds.
+CROWD_CLIENTS = {"quick": 100, "full": 1000}
+CROWD_BEDS = 10
+CROWD_TIMED_ONE_IN = 10
 
 
 @dataclass
@@ -126,6 +133,43 @@ def probe_broker(collector: Collector, bootstrap: str) -> None:
         producer.flush(5)
 
 
+class Crowd:
+    """bench/crowd.py's dashboards in their own process, on `url`'s stream."""
+
+    def __init__(self, stack: Stack, url: str, clients: int) -> None:
+        connection = stack.read()
+        rows = connection.execute("SELECT uuid FROM patients").fetchall()
+        patients = [str(uuid.UUID(row[0])) for row in rows]
+        connection.close()
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "bench.crowd", url, "--clients", str(clients)]
+            + ["--beds", str(CROWD_BEDS), "--timed-one-in", str(CROWD_TIMED_ONE_IN)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._say(json.dumps({"token": stack.admin_token(), "patients": patients}))
+        ready = self.process.stdout.readline().split()
+        if ready[:1] != ["ready"]:
+            raise RuntimeError(f"the crowd did not open its streams: {ready!r}")
+        self.opened = int(ready[1])
+
+    def _say(self, line: str) -> None:
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def start(self) -> None:
+        self._say("start")
+
+    def stop(self) -> dict:
+        """What the crowd saw: opened, messages, closed (by the server), latencies."""
+        self._say("stop")
+        figures = json.loads(self.process.stdout.readline())
+        self.process.wait(30)
+        return figures
+
+
 def group_cpu_seconds(groups: list[int]) -> float:
     """User plus system CPU the live processes of these process groups have used so far: a
     simulator is gunicorn's arbiter and its worker, one group (devserver.processes)."""
@@ -158,13 +202,15 @@ def consumer_lag(data_url: str, token: str) -> int | None:
     return (body or {}).get("consumer", {}).get("lag") if status else None
 
 
-def measure(patients: int, seconds: float) -> dict:
-    """One population: start the system, warm up, record for `seconds`, stop."""
+def measure(patients: int, seconds: float, clients: int) -> dict:
+    """One population: start the system, warm up, open the crowd's `clients` streams, record
+    for `seconds`, stop."""
     with Stack("e2e") as stack:
         stack.start_broker()
         stack.start_redis()
         data = stack.start_data()
-        monitor = stack.start_monitor()
+        # One account for the whole crowd, as one integration's token would be.
+        monitor = stack.start_monitor(WS_MAX_CLIENTS_PER_USER=str(clients + 1))
         processes = math.ceil(patients / PATIENTS_PER_PROCESS)
         simulator_urls = []
         for index in range(processes):
@@ -181,14 +227,11 @@ def measure(patients: int, seconds: float) -> dict:
 
         stored, delivered, probe = Collector(), Collector(), Collector()
         one_in = SAMPLE_ONE_IN.get(patients, 1)
+        stream_url = monitor.replace("http", "ws") + "/api/v1/ws"
+        crowd = Crowd(stack, stream_url, clients)
         threads = [
             stored.run(watch_database, stack, one_in),
-            delivered.run(
-                watch_websocket,
-                monitor.replace("http", "ws") + "/api/v1/ws",
-                stack.admin_token(),
-                one_in,
-            ),
+            delivered.run(watch_websocket, stream_url, stack.admin_token(), one_in),
             probe.run(probe_broker, stack.bootstrap),
         ]
         time.sleep(5)  # the warm-up interval itself, not a wait for a condition
@@ -199,11 +242,13 @@ def measure(patients: int, seconds: float) -> dict:
         started = time.monotonic()
         for collector in (stored, delivered, probe):
             collector.recording.set()
+        crowd.start()
         while (elapsed := time.monotonic() - started) < seconds:
             lags.append((elapsed, consumer_lag(data, stack.admin_token())))
             time.sleep(min(LAG_EVERY_SECONDS, max(0.0, seconds - elapsed)))  # lag readings pace
         for collector in (stored, delivered, probe):
             collector.recording.clear()
+        crowd_figures = crowd.stop()
         elapsed = time.monotonic() - started
         simulator_cpu = group_cpu_seconds(simulators) - simulator_cpu
         sent = samples_sent(simulator_urls, stack.admin_token()) - sent
@@ -228,6 +273,7 @@ def measure(patients: int, seconds: float) -> dict:
         "delivered": delivered.latencies,
         "probe": probe.latencies,
         "lags": lags,
+        "crowd": crowd_figures,
     }
 
 
@@ -243,6 +289,7 @@ def lag_is_flat(lags: list[tuple[float, int | None]], patients: int) -> bool:
 
 def run(quick: bool = False) -> Report:
     populations = (200, 1000) if quick else (1000, 10000)
+    clients = int(os.environ.get("BENCH_E2E_CLIENTS", CROWD_CLIENTS["quick" if quick else "full"]))
     default_seconds = {200: 15, 1000: 15} if quick else {1000: 60, 10000: 180}
     override = os.environ.get("BENCH_E2E_SECONDS")
     report = Report(
@@ -259,6 +306,10 @@ def run(quick: bool = False) -> Report:
             "broker p50 ms",
             "broker p99 ms",
             "WebSocket ÷ broker p99",
+            "crowd streams",
+            "crowd p50 ms",
+            "crowd p99 ms",
+            "crowd closed",
             "lag first/max/last",
             "lag flat",
         ],
@@ -266,13 +317,15 @@ def run(quick: bool = False) -> Report:
     for patients in populations:
         seconds = float(override or default_seconds[patients])
         print(f"  {patients} patients for {seconds:.0f} s …", flush=True)
-        result = measure(patients, seconds)
+        result = measure(patients, seconds, clients)
+        crowd = result["crowd"]
         lags = [lag for _, lag in result["lags"] if lag is not None]
         flat = lag_is_flat(result["lags"], patients)
         ms = {
             name: (percentile(result[name], 0.5) * 1000, percentile(result[name], 0.99) * 1000)
             for name in ("stored", "delivered", "probe")
         }
+        crowd_ms = [percentile(crowd["latencies"], q) * 1000 for q in (0.5, 0.99)]
         report.add(
             **{
                 "patients": patients,
@@ -285,6 +338,10 @@ def run(quick: bool = False) -> Report:
                 "broker p50 ms": ms["probe"][0],
                 "broker p99 ms": ms["probe"][1],
                 "WebSocket ÷ broker p99": ms["delivered"][1] / ms["probe"][1],
+                "crowd streams": crowd["opened"],
+                "crowd p50 ms": crowd_ms[0],
+                "crowd p99 ms": crowd_ms[1],
+                "crowd closed": crowd["closed"],
                 "lag first/max/last": (f"{lags[0]}/{max(lags)}/{lags[-1]}" if lags else "–"),
                 "lag flat": "yes" if flat else "no",
                 "timed": f"1 in {result['one_in']}",
@@ -298,15 +355,27 @@ def run(quick: bool = False) -> Report:
                 1.0,
                 higher_is_better=False,
             )
+            report.target(
+                f"delivery p99 to {crowd['opened']:,} dashboards at {patients:,} patients, s",
+                crowd_ms[1] / 1000,
+                1.0,
+                higher_is_better=False,
+            )
     report.parameters = {
         "seconds per population": override or default_seconds,
         "simulator processes of": PATIENTS_PER_PROCESS,
+        "crowd": f"{clients} streams of {CROWD_BEDS} beds, 1 in {CROWD_TIMED_ONE_IN} timed",
     }
     report.notes.append(
         "Stored = the row visible to a reader polling every "
         f"{DB_POLL_SECONDS * 1000:.0f} ms (so up to that much late); WebSocket "
         "= one client of monitor_app's /api/v1/ws; broker = a probe produced "
         "and consumed with confluent-kafka alone under the same load."
+    )
+    report.notes.append(
+        "Crowd = bench/crowd.py's dashboards, one gevent process on the same cores: each "
+        f"stream subscribes to {CROWD_BEDS} beds (`?patients=`) and reads all it is sent; every "
+        f"{CROWD_TIMED_ONE_IN}th times its samples. Closed = streams the server ended."
     )
     report.notes.append(
         "Simulator CPU = user + system CPU of the simulator processes (model step, JSON, "
