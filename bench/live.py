@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,22 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# While opening a thousand streams (a minute on a busy machine), the first ones must answer
+# the server's pings, or they are dropped as gone (WS_PING_SECONDS): every this many opened.
+PONG_EVERY = 50
+
+
+def _answer_pings(streams: list[websocket.WebSocket]) -> None:
+    """Read what waits on each stream (a ping is answered as it is read)."""
+    poller = select.poll()  # not select(): a thousand sockets pass its FD_SETSIZE
+    by_fd = {ws.sock.fileno(): ws for ws in streams}
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN)
+    while ready := poller.poll(0):
+        for fd, _event in ready:
+            by_fd[fd].recv_data_frame(True)
+
+
 def _open(url: str, token: str) -> websocket.WebSocket | str:
     """A stream past its hello, or why it was refused."""
     try:
@@ -69,12 +86,14 @@ def measure(layout: tuple[str, int, int], asked: int, hold: float) -> dict[str, 
         pids = _worker_pids(stack.processes.running["monitor"].pid)
         rss_before = sum(_status(pid, "VmRSS") for pid in pids)
         streams, refusals = [], {}
-        for _ in range(asked):
+        for number in range(asked):
             opened = _open(f"{url}/api/v1/ws", stack.admin_token())
             if isinstance(opened, str):
                 refusals[opened] = refusals.get(opened, 0) + 1
             else:
                 streams.append(opened)
+            if number % PONG_EVERY == 0:
+                _answer_pings(streams)
         held_rss = sum(_status(pid, "VmRSS") for pid in pids)
         held_threads = sum(_status(pid, "Threads") for pid in pids)
         publisher = Events(stack.redis_settings["REDIS_EVENTS_URL"], NAMESPACE)
@@ -89,8 +108,12 @@ def measure(layout: tuple[str, int, int], asked: int, hold: float) -> dict[str, 
                     pass
             fan_out.append(time.monotonic() - sent)
         busy = (sum(_cpu_seconds(pid) for pid in pids) - cpu_before) / (time.monotonic() - started)
+        closed = 0
         for ws in streams:
-            ws.close()
+            try:
+                ws.close()
+            except OSError:
+                closed += 1  # the server had ended it
     return {
         "layout": label,
         "asked": asked,
@@ -102,6 +125,7 @@ def measure(layout: tuple[str, int, int], asked: int, hold: float) -> dict[str, 
         "fan-out p50 ms": percentile(fan_out, 0.5) * 1000 if fan_out else None,
         "fan-out max ms": max(fan_out) * 1000 if fan_out else None,
         "worker CPU cores": busy,
+        "closed by server": closed,
     }
 
 
@@ -122,6 +146,7 @@ def run(quick: bool = False) -> Report:
             "fan-out p50 ms",
             "fan-out max ms",
             "worker CPU cores",
+            "closed by server",
         ],
     )
     results = []
