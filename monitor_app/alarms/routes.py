@@ -64,7 +64,7 @@ class PatientAlarmLimits(MethodView):
     # Changing what alarms is a clinical decision: not a viewer's, nor an integration's.
     @allow(Role.ADMIN, Role.CLINICIAN)
     @audited(AuditAction.ALARM_LIMITS_CHANGED)
-    @blp.arguments(AlarmLimitsChangeSchema)
+    @blp.arguments(AlarmLimitsChangeSchema())
     @blp.response(200, AlarmLimitsSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -112,7 +112,7 @@ class PatientAlarms(MethodView):
 class Alarms(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
     @audited(AuditAction.ALARMS_LISTED)
-    @alarm_blp.arguments(AlarmQueryArgsSchema, location="query")
+    @alarm_blp.arguments(AlarmQueryArgsSchema(), location="query")
     @alarm_blp.response(200, AlarmSchema(many=True))
     @alarm_blp.alt_response(422, response=UNPROCESSABLE)
     @alarm_blp.alt_response(429, response="TOO_MANY_REQUESTS")

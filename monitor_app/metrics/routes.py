@@ -31,7 +31,9 @@ blp = Blueprint("metrics", __name__, description="Vital-sign samples of one pati
 class PatientMetrics(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
     @audited(AuditAction.SAMPLES_READ)
-    @blp.arguments(MetricQueryArgsSchema, location="query")
+    # Schemas are passed built, here as on every route: given a class, webargs builds one
+    # (deep-copying its fields) for every request.
+    @blp.arguments(MetricQueryArgsSchema(), location="query")
     @blp.response(200, MetricSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
@@ -67,7 +69,7 @@ CSV_HEADERS = {
 class PatientMetricsCsv(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
     @audited(AuditAction.SAMPLES_EXPORTED)
-    @blp.arguments(MetricExportArgsSchema, location="query")
+    @blp.arguments(MetricExportArgsSchema(), location="query")
     @blp.response(
         200,
         {"type": "string"},
