@@ -85,6 +85,26 @@ def samples_page(
     return list(session.execute(query.order_by(PatientMetric.timestamp).limit(limit)))
 
 
+def _latest_samples_query() -> Select:
+    newer = aliased(PatientMetric)
+    # Per patient, one backward step on the (patient_id, timestamp) unique index.
+    newest_id = (
+        select(newer.id)
+        .where(newer.patient_id == Patient.id, newer.timestamp <= bindparam("not_after"))
+        .order_by(newer.timestamp.desc())
+        .limit(1)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    newest_ids = select(newest_id).where(Patient.id.in_(bindparam("patient_ids", expanding=True)))
+    return select(PatientMetric).where(PatientMetric.id.in_(newest_ids))
+
+
+# Built once: making the alias and adapting its columns took longer than running the query,
+# on every patient page and detail.
+LATEST_SAMPLES = _latest_samples_query()
+
+
 def latest_samples(
     session: Session, patient_ids: Collection[int], *, not_after: datetime
 ) -> dict[int, PatientMetric]:
@@ -96,16 +116,5 @@ def latest_samples(
     """
     if not patient_ids:
         return {}
-    newer = aliased(PatientMetric)
-    # Per patient, one backward step on the (patient_id, timestamp) unique index.
-    newest_id = (
-        select(newer.id)
-        .where(newer.patient_id == Patient.id, newer.timestamp <= not_after)
-        .order_by(newer.timestamp.desc())
-        .limit(1)
-        .correlate(Patient)
-        .scalar_subquery()
-    )
-    newest_ids = select(newest_id).where(Patient.id.in_(patient_ids))
-    samples = session.scalars(select(PatientMetric).where(PatientMetric.id.in_(newest_ids)))
-    return {sample.patient_id: sample for sample in samples}
+    values = {"not_after": not_after, "patient_ids": list(patient_ids)}
+    return {sample.patient_id: sample for sample in session.scalars(LATEST_SAMPLES, values)}
