@@ -9,6 +9,13 @@ metrics endpoint (cumulative times of its busiest functions).
 
 `python -m bench.request_cpu [--requests N] [--repeats R] [--only TEXT] [--profile]
 [--json FILE]`.
+
+On a shared machine CPU time varies by half from one batch to the next. Instructions do not:
+run one workload under callgrind with `--callgrind`, which switches its instrumentation on
+for the timed batches only; callgrind's "Collected" divided by the requests is the figure:
+
+    valgrind --tool=callgrind --instr-atstart=no python -m bench.request_cpu \\
+        --callgrind --only "metrics (admin" --requests 30 --repeats 1
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -67,11 +76,17 @@ def api_token(app: Any, email: str) -> str:
 
 
 def cpu_per_request(
-    client: FlaskClient, path: Callable[[int], str], requests: int, repeats: int
+    client: FlaskClient,
+    path: Callable[[int], str],
+    requests: int,
+    repeats: int,
+    callgrind: bool = False,
 ) -> list[float]:
     """Process CPU ms per request of each batch (after a warm-up batch)."""
     batches = []
     for batch in range(repeats + 1):
+        if callgrind and batch == 1:
+            instrument(True)
         started = time.process_time()
         for n in range(requests):
             response = client.get(path(n))
@@ -79,7 +94,15 @@ def cpu_per_request(
                 raise RuntimeError(f"{path(n)} answered {response.status_code}")
         if batch:  # the first warms imports, caches and the pool
             batches.append(1000 * (time.process_time() - started) / requests)
+    if callgrind:
+        instrument(False)
     return batches
+
+
+def instrument(on: bool) -> None:
+    """Switch callgrind's instrumentation of this process on or off."""
+    command = ["callgrind_control", "--instr=" + ("on" if on else "off"), str(os.getpid())]
+    subprocess.run(command, check=True, capture_output=True)  # noqa: S603
 
 
 def profile(client: FlaskClient, path: Callable[[int], str], requests: int) -> str:
@@ -131,7 +154,13 @@ def client_for(app: Flask, token: str) -> FlaskClient:
     return client
 
 
-def run(requests: int, repeats: int, with_profile: bool, only: str | None = None) -> dict[str, Any]:
+def run(
+    requests: int,
+    repeats: int,
+    with_profile: bool,
+    only: str | None = None,
+    callgrind: bool = False,
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with served() as (app, tokens, paths):
         for caller, token in tokens.items():
@@ -139,7 +168,7 @@ def run(requests: int, repeats: int, with_profile: bool, only: str | None = None
             for name, path in paths.items():
                 if only and only not in f"{name} ({caller})":
                     continue
-                batches = cpu_per_request(client, path, requests, repeats)
+                batches = cpu_per_request(client, path, requests, repeats, callgrind)
                 results[f"{name} ({caller})"] = {
                     "median_ms": statistics.median(batches),
                     "batches_ms": [round(b, 3) for b in batches],
@@ -157,8 +186,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--only", help="only the workloads whose name holds this text")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="under callgrind: instrument the timed batches"
+    )
     args = parser.parse_args()
-    results = run(args.requests, args.repeats, args.profile, args.only)
+    if args.callgrind and not args.only:
+        parser.error("--callgrind counts one workload: name it with --only")
+    results = run(args.requests, args.repeats, args.profile, args.only, args.callgrind)
     report = results.pop("profile", None)
     for name, figures in results.items():
         print(f"{name:32} {figures['median_ms']:6.3f} ms CPU/request  {figures['batches_ms']}")
