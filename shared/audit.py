@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, String, Uuid
+from sqlalchemy import JSON, Connection, Index, String, Uuid, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shared.auth.principal import Principal
@@ -88,8 +88,7 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
-def record(
-    session: Session,
+def event_values(
     action: AuditAction,
     outcome: Outcome = Outcome.ALLOWED,
     *,
@@ -100,22 +99,47 @@ def record(
     address: str | None = None,
     user_agent: str | None = None,
     detail: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Add one audit record to the caller's transaction. `user` (an account row) names who
-    when there is no signed-in principal yet, as for a sign-in."""
-    event = AuditEvent(
-        action=action.value,
-        outcome=outcome.value,
-        resource=None if resource is None else resource[:500],
-        patient_uuid=patient_uuid,
-        address=None if address is None else address[:64],
-        user_agent=None if user_agent is None else user_agent[:300],
-        detail=detail,
-    )
+) -> dict[str, Any]:
+    """The columns of one audit record (`at` and `seq` are the database's). `user` (an
+    account row) names who when there is no signed-in principal yet, as for a sign-in."""
+    values: dict[str, Any] = {
+        "action": action.value,
+        "outcome": outcome.value,
+        "resource": None if resource is None else resource[:500],
+        "patient_uuid": patient_uuid,
+        "address": None if address is None else address[:64],
+        "user_agent": None if user_agent is None else user_agent[:300],
+        "detail": detail,
+        "user_id": None,
+        "email": None,
+        "role": None,
+        "token_id": None,
+    }
     if principal is not None:
-        event.user_id, event.email, event.role = principal.user_id, principal.email, principal.role
-        event.token_id = principal.token_id
+        values.update(
+            user_id=principal.user_id,
+            email=principal.email,
+            role=principal.role,
+            token_id=principal.token_id,
+        )
     elif user is not None:
-        event.user_id, event.email, event.role = user.id, user.email, user.role
+        values.update(user_id=user.id, email=user.email, role=user.role)
+    return values
+
+
+def record(
+    session: Session, action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **fields: Any
+) -> AuditEvent:
+    """Add one audit record to the caller's transaction (`event_values` names the fields)."""
+    event = AuditEvent(**event_values(action, outcome, **fields))
     session.add(event)
     return event
+
+
+INSERT_EVENT = insert(AuditEvent)
+
+
+def insert_events(connection: Connection, events: list[dict[str, Any]]) -> None:
+    """Insert audit records (each of `event_values`) in the connection's transaction: one
+    Core statement, no ORM objects to build and flush, for the records every read writes."""
+    connection.execute(INSERT_EVENT, events)

@@ -22,7 +22,7 @@ from monitor_app.alarms.schemas import (
 from monitor_app.audit.recorder import add_audit_detail, add_audit_patient, audited
 from monitor_app.config import ALARMS_MAX_PAGE_SIZE, ALARMS_PAGE_SIZE, SILENCE_LIMIT_SECONDS
 from monitor_app.pagination import PaginatedBlueprint, past_last_page
-from monitor_app.patients.routes import patient_or_404
+from monitor_app.patients.routes import patient_id_or_404, patient_or_404
 from shared.alarm_limits import Bound, Parameter
 from shared.alarm_records import AlarmSchema, dump_view
 from shared.audit import AuditAction
@@ -58,13 +58,13 @@ class PatientAlarmLimits(MethodView):
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, patient_uuid: uuid.UUID) -> services.EffectiveLimits:
         """Show the patient's effective alarm limits, defaults included."""
-        patient = patient_or_404(db.session, patient_uuid)
-        return services.patient_limits(db.session, patient)
+        patient_id = patient_id_or_404(db.session, patient_uuid)
+        return services.patient_limits(db.session, patient_id, patient_uuid)
 
     # Changing what alarms is a clinical decision: not a viewer's, nor an integration's.
     @allow(Role.ADMIN, Role.CLINICIAN)
     @audited(AuditAction.ALARM_LIMITS_CHANGED)
-    @blp.arguments(AlarmLimitsChangeSchema)
+    @blp.arguments(AlarmLimitsChangeSchema())
     @blp.response(200, AlarmLimitsSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(404, response="NOT_FOUND")
@@ -112,7 +112,7 @@ class PatientAlarms(MethodView):
 class Alarms(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
     @audited(AuditAction.ALARMS_LISTED)
-    @alarm_blp.arguments(AlarmQueryArgsSchema, location="query")
+    @alarm_blp.arguments(AlarmQueryArgsSchema(), location="query")
     @alarm_blp.response(200, AlarmSchema(many=True))
     @alarm_blp.alt_response(422, response=UNPROCESSABLE)
     @alarm_blp.alt_response(429, response="TOO_MANY_REQUESTS")

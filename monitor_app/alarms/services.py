@@ -44,9 +44,9 @@ class InconsistentLimitsError(ValueError):
         self.errors = errors
 
 
-def patient_limits(session: Session, patient: Patient) -> EffectiveLimits:
-    """The limits that apply to `patient` now."""
-    return _effective(patient, session.get(AlarmLimits, patient.id))
+def patient_limits(session: Session, patient_id: int, patient_uuid: uuid.UUID) -> EffectiveLimits:
+    """The limits that apply to the patient now (the read needs only their keys)."""
+    return _effective(patient_uuid, session.get(AlarmLimits, patient_id))
 
 
 def change_limits(
@@ -58,7 +58,7 @@ def change_limits(
     # two that each hold with the old limits cannot together leave low above high.
     session.execute(select(Patient.id).where(Patient.id == patient.id).with_for_update())
     row = session.get(AlarmLimits, patient.id)
-    current = _effective(patient, row)
+    current = _effective(patient.uuid, row)
     problems = {
         parameter.value: {bound.value: [message] for bound, message in found.items()}
         for parameter, bounds in changes.items()
@@ -74,15 +74,15 @@ def change_limits(
             setattr(row, column_name(parameter, bound), value)
     row.reason, row.updated_by, row.updated_at = reason, user_id, utcnow()
     session.flush()
-    return _effective(patient, row)
+    return _effective(patient.uuid, row)
 
 
-def _effective(patient: Patient, row: AlarmLimits | None) -> EffectiveLimits:
+def _effective(patient_uuid: uuid.UUID, row: AlarmLimits | None) -> EffectiveLimits:
     limits = {parameter.value: limits for parameter, limits in effective_limits(row).items()}
     if row is None:
-        return EffectiveLimits(patient.uuid, **limits)
+        return EffectiveLimits(patient_uuid, **limits)
     return EffectiveLimits(
-        patient.uuid,
+        patient_uuid,
         **limits,
         reason=row.reason,
         updated_by=row.updated_by,

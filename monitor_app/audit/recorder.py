@@ -3,7 +3,8 @@ every request the access check refuses (denied), after the response is made.
 
 Views declare what they do with `@audited(AuditAction.…)` beside their access. The event is
 written in a transaction of its own, after the view's; if it cannot be written, the caller
-gets a 500 instead of the data, so no read of patient data goes unrecorded.
+gets a 500 instead of the data, so no read of patient data goes unrecorded. Every read writes
+one, so it is one Core insert on a plain connection, not an ORM object flushed by a session.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.audit import AuditAction, Outcome, record
+from shared.audit import AuditAction, Outcome, event_values, insert_events
 from shared.auth.policy import view_declaration
 from shared.auth.principal import current_principal
 from shared.db import db
@@ -83,16 +84,16 @@ def record_request(action: AuditAction, outcome: Outcome = Outcome.ALLOWED, **fi
     patient_uuid = (request.view_args or {}).get("patient_uuid") or g.pop(
         "audit_patient_uuid", None
     )
-    with db.sessionmaker().begin() as session:
-        record(
-            session,
-            action,
-            outcome,
-            principal=current_principal(),
-            patient_uuid=patient_uuid,
-            **request_origin(),
-            **fields,
-        )
+    event = event_values(
+        action,
+        outcome,
+        principal=current_principal(),
+        patient_uuid=patient_uuid,
+        **request_origin(),
+        **fields,
+    )
+    with db.engine().begin() as connection:
+        insert_events(connection, [event])
 
 
 def record_request_per_patient(
@@ -101,17 +102,20 @@ def record_request_per_patient(
     """Record one event per patient the current request reads, in one transaction: each
     patient's trail (`GET /audit?patient_uuid=`) shows the read."""
     principal, origin = current_principal(), request_origin()
-    with db.sessionmaker().begin() as session:
-        for patient_uuid in sorted(patient_uuids):
-            record(
-                session,
-                action,
-                Outcome.ALLOWED,
-                principal=principal,
-                patient_uuid=patient_uuid,
-                **origin,
-                **fields,
-            )
+    events = [
+        event_values(
+            action,
+            Outcome.ALLOWED,
+            principal=principal,
+            patient_uuid=patient_uuid,
+            **origin,
+            **fields,
+        )
+        for patient_uuid in sorted(patient_uuids)
+    ]
+    if events:
+        with db.engine().begin() as connection:
+            insert_events(connection, events)
 
 
 def request_origin() -> dict[str, Any]:

@@ -33,7 +33,7 @@ AUDIT_MAX_PAGE_SIZE = 1000
 class AuditEvents(MethodView):
     @allow(Role.ADMIN)
     @audited(AuditAction.AUDIT_READ)
-    @blp.arguments(AuditQueryArgsSchema, location="query")
+    @blp.arguments(AuditQueryArgsSchema(), location="query")
     @blp.response(200, AuditEventSchema(many=True))
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")
@@ -58,7 +58,7 @@ class AuditEvents(MethodView):
 class AuditExport(MethodView):
     @allow(Role.ADMIN)
     @audited(AuditAction.AUDIT_READ)
-    @blp.arguments(AuditQueryArgsSchema, location="query")
+    @blp.arguments(AuditQueryArgsSchema(), location="query")
     @blp.response(200, description="The matching events as CSV, oldest first.")
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(403, response="FORBIDDEN")

@@ -15,14 +15,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, current_app, request, session
 from flask_wtf.csrf import CSRFProtect
 
+from monitor_app.auth.principals import principal_for_session, principal_for_token
 from monitor_app.auth.revocation_sync import RevocationSync
-from monitor_app.auth.services import (
-    AuthSettings,
-    principal_for_session,
-    principal_for_token,
-    session_holds,
-    token_holds,
-)
+from monitor_app.auth.services import AuthSettings, session_holds, token_holds
 from shared.auth.policy import bearer_token, register_access, unauthorized
 from shared.auth.principal import Principal
 from shared.auth.revocation import Revocations
@@ -81,7 +76,7 @@ def authenticate() -> Principal | None:
     """The caller, None without credentials; Unauthorized for credentials that do not hold.
 
     Runs in a transaction of its own (it records when a token or session was last used),
-    separate from the view's.
+    separate from the view's, on a plain connection: no ORM session is needed for it.
     """
     token = bearer_token()
     if token is not None:
@@ -89,16 +84,16 @@ def authenticate() -> Principal | None:
             claims = token_signer().verify(token)
         except InvalidTokenError:
             raise unauthorized("The token is invalid or expired.") from None
-        with db.sessionmaker().begin() as auth_session:
-            principal = principal_for_token(auth_session, claims, token)
+        with db.engine().begin() as connection:
+            principal = principal_for_token(connection, claims, token)
         if principal is None:
             raise unauthorized("The token was revoked, or its account is disabled.")
         return principal
     secret = session.get(SESSION_SECRET)
     if not isinstance(secret, str):
         return None
-    with db.sessionmaker().begin() as auth_session:
-        principal = principal_for_session(auth_session, secret, auth_settings())
+    with db.engine().begin() as connection:
+        principal = principal_for_session(connection, secret, auth_settings())
     if principal is None:
         session.pop(SESSION_SECRET, None)
         return None

@@ -13,6 +13,7 @@ from monitor_app.audit.recorder import request_origin
 from monitor_app.auth import services
 from monitor_app.auth.authenticate import SESSION_SECRET, auth_settings, protect_cookie_change
 from monitor_app.auth.passwords import MAX_PASSWORD_LENGTH
+from monitor_app.auth.principals import principal_for_session
 from monitor_app.auth.sign_in import (
     HOME,
     LOCKED_OUT,
@@ -47,7 +48,7 @@ def page() -> ResponseReturnValue:
     target = safe_next(request.args.get("next"))
     secret = session.get(SESSION_SECRET)
     if isinstance(secret, str):
-        principal = services.principal_for_session(db.session, secret, auth_settings())
+        principal = principal_for_session(db.session.connection(), secret, auth_settings())
         db.session.commit()
         if principal is not None:
             return redirect(target, 303)

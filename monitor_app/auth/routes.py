@@ -41,7 +41,7 @@ EVERYONE = tuple(Role)
 class AccessToken(MethodView):
     @public
     @blp.doc(security=[])
-    @blp.arguments(TokenRequestSchema)
+    @blp.arguments(TokenRequestSchema())
     @blp.response(200, AccessTokenSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(401, response="UNAUTHORIZED")
@@ -110,7 +110,7 @@ class ApiTokens(MethodView):
         return services.list_api_tokens(db.session)
 
     @allow(Role.ADMIN)
-    @blp.arguments(ApiTokenCreateSchema)
+    @blp.arguments(ApiTokenCreateSchema())
     @blp.response(201, ApiTokenCreatedSchema)
     @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(401, response="UNAUTHORIZED")

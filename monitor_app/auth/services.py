@@ -23,8 +23,7 @@ from monitor_app.auth.passwords import (
     needs_rehash,
     verify_password,
 )
-from shared.auth.principal import Principal
-from shared.auth.roles import Role, Scope, known_scopes
+from shared.auth.roles import Role, Scope
 from shared.auth.tokens import TokenClaims, TokenKind, TokenSigner
 from shared.db import utcnow
 from shared.identity import ApiToken, User, UserSession, Ward, WardMember
@@ -158,31 +157,6 @@ def join_ward(session: Session, user: User, ward_name: str) -> Ward:
     return ward
 
 
-def ward_ids(session: Session, user_id: uuid.UUID) -> frozenset[uuid.UUID]:
-    query = select(WardMember.ward_id).where(WardMember.user_id == user_id)
-    return frozenset(session.scalars(query))
-
-
-def principal_of(
-    session: Session,
-    user: User,
-    *,
-    token_id: uuid.UUID | None = None,
-    scopes: Iterable[str] = (),
-    session_id: uuid.UUID | None = None,
-) -> Principal:
-    """The caller as the access checks see them; the role is the account's current one."""
-    return Principal(
-        user_id=user.id,
-        role=Role(user.role),
-        email=user.email,
-        scopes=known_scopes(scopes),
-        ward_ids=ward_ids(session, user.id),
-        token_id=token_id,
-        session_id=session_id,
-    )
-
-
 # -- password sign-in -----------------------------------------------------------------------
 def check_password(session: Session, email: str, password: str, settings: AuthSettings) -> User:
     """The account `password` opens, or SignInError. Records failures and locks the account
@@ -290,29 +264,6 @@ def list_api_tokens(session: Session, user_id: uuid.UUID | None = None) -> list[
     return list(session.scalars(query))
 
 
-def principal_for_token(session: Session, claims: TokenClaims, token: str) -> Principal | None:
-    """The caller a verified token names, if its account is active and, for an API token,
-    the token is on record and not revoked or expired. None otherwise."""
-    user = session.get(User, claims.user_id)
-    if user is None or not user.active:
-        return None
-    if claims.kind is TokenKind.ACCESS:
-        return principal_of(session, user, token_id=claims.token_id)
-    row = session.get(ApiToken, claims.token_id)
-    now = utcnow()
-    if (
-        row is None
-        or row.user_id != user.id
-        or row.revoked_at is not None
-        or (row.expires_at is not None and row.expires_at <= now)
-        or not secrets.compare_digest(row.token_hash, digest(token))
-    ):
-        return None
-    if row.last_used_at is None or now - row.last_used_at > TOUCH_INTERVAL:
-        row.last_used_at = now
-    return principal_of(session, user, token_id=row.id, scopes=row.scopes)
-
-
 # -- dashboard sessions ---------------------------------------------------------------------
 def start_session(
     session: Session, user: User, address: str | None, user_agent: str | None
@@ -332,26 +283,6 @@ def start_session(
 
 def find_session(session: Session, secret: str) -> UserSession | None:
     return session.scalar(select(UserSession).where(UserSession.secret_hash == digest(secret)))
-
-
-def principal_for_session(
-    session: Session, secret: str, settings: AuthSettings, touch: bool = True
-) -> Principal | None:
-    """The user a session cookie signs in, unless the session ended, went idle or the
-    account was disabled. An idle session is ended here."""
-    row = find_session(session, secret)
-    if row is None or row.ended_at is not None:
-        return None
-    now = utcnow()
-    if now - row.last_seen_at > settings.session_idle:
-        row.ended_at = now
-        return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
-        return None
-    if touch and now - row.last_seen_at > min(TOUCH_INTERVAL, settings.session_idle / 10):
-        row.last_seen_at = now
-    return principal_of(session, user, session_id=row.id)
 
 
 def end_session(session: Session, secret: str) -> UserSession | None:

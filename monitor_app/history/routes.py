@@ -28,7 +28,7 @@ blp = Blueprint(
 class PatientHistory(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
     @audited(AuditAction.HISTORY_READ)
-    @blp.arguments(HistoryQueryArgsSchema, location="query")
+    @blp.arguments(HistoryQueryArgsSchema(), location="query")
     @blp.response(200, HistorySchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")

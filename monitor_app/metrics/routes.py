@@ -16,9 +16,9 @@ from monitor_app.metrics.schemas import (
     MetricExportArgsSchema,
     MetricQueryArgsSchema,
     MetricSchema,
-    dump_samples,
+    samples_json,
 )
-from monitor_app.patients.routes import patient_or_404
+from monitor_app.patients.routes import patient_id_or_404
 from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.roles import Scope
@@ -31,22 +31,24 @@ blp = Blueprint("metrics", __name__, description="Vital-sign samples of one pati
 class PatientMetrics(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
     @audited(AuditAction.SAMPLES_READ)
-    @blp.arguments(MetricQueryArgsSchema, location="query")
+    # Schemas are passed built, here as on every route: given a class, webargs builds one
+    # (deep-copying its fields) for every request.
+    @blp.arguments(MetricQueryArgsSchema(), location="query")
     @blp.response(200, MetricSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> Response:
         """List a patient's samples, newest first."""
-        patient = patient_or_404(db.session, patient_uuid)
+        patient_id = patient_id_or_404(db.session, patient_uuid)
         rows = services.list_metrics(
             db.session,
-            patient.id,
+            patient_id,
             since=args.get("since"),
             until=args.get("until"),
             limit=args["limit"],
         )
         # A Response passes through @blp.response unserialised; MetricSchema documents it.
-        return current_app.json.response(dump_samples(rows))
+        return Response(samples_json(rows), mimetype=current_app.json.mimetype)
 
 
 CSV_DESCRIPTION = (
@@ -67,7 +69,7 @@ CSV_HEADERS = {
 class PatientMetricsCsv(MethodView):
     @signed_in(scope=Scope.PATIENTS_READ)
     @audited(AuditAction.SAMPLES_EXPORTED)
-    @blp.arguments(MetricExportArgsSchema, location="query")
+    @blp.arguments(MetricExportArgsSchema(), location="query")
     @blp.response(
         200,
         {"type": "string"},
@@ -79,11 +81,11 @@ class PatientMetricsCsv(MethodView):
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def get(self, args: dict[str, Any], patient_uuid: uuid.UUID) -> Response:
         """Export a patient's samples in a window of at most 31 days as CSV, oldest first."""
-        patient = patient_or_404(db.session, patient_uuid)
+        patient_id = patient_id_or_404(db.session, patient_uuid)
         since, until = args["since"], args["until"]
         # The URL names the patient; the record says which window, as the view read it.
         add_audit_detail(**{"from": since.isoformat(), "to": until.isoformat()})
-        rows = export.stream_samples_csv(db.sessionmaker(), patient.id, since=since, until=until)
+        rows = export.stream_samples_csv(db.sessionmaker(), patient_id, since=since, until=until)
         filename = csv_filename(patient_uuid, since, until)
         return Response(
             rows,

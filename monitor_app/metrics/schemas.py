@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from monitor_app.config import EXPORT_MAX_SPAN_DAYS, METRICS_LIMIT, METRICS_MAX_LIMIT
@@ -50,24 +51,76 @@ class MetricSchema(Schema):
     )
 
 
-def dump_samples(rows: Iterable[Any]) -> list[dict[str, Any]]:
+class ShownSample(msgspec.Struct, frozen=True):
+    """One sample as MetricSchema documents it. The fields are in the order of their names,
+    the order Flask's JSON provider (which sorts keys) writes them in, so that msgspec,
+    which writes fields in their order and encodes several times faster, gives the same
+    bytes. A test holds the two to the same bytes."""
+
+    bp: str
+    diastolic: int
+    news2_band: str | None
+    news2_score: int | None
+    pulse: int
+    resp_rate: int
+    spo2: int
+    systolic: int
+    temperature: float
+    timestamp: str
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
+def shown_samples(rows: Iterable[Sequence[Any]]) -> list[ShownSample]:
+    """The samples of rows of monitor_app.metrics.services.SHOWN_COLUMNS (or PAGE_COLUMNS,
+    whose timestamps are UTC without a zone: their offset is written here).
+
+    Each row is unpacked as a tuple: naming a Row's columns (`row.pulse`) first fails an
+    ordinary attribute lookup, and building those AttributeErrors cost more than the query.
+    """
+    return [
+        ShownSample(
+            bp=format_bp(systolic, diastolic),
+            diastolic=diastolic,
+            news2_band=news2_band,
+            news2_score=news2_score,
+            pulse=pulse,
+            resp_rate=resp_rate,
+            spo2=spo2,
+            systolic=systolic,
+            temperature=float(temperature),
+            timestamp=_utc_text(timestamp),
+        )
+        for (
+            timestamp,
+            pulse,
+            resp_rate,
+            systolic,
+            diastolic,
+            spo2,
+            temperature,
+            news2_score,
+            news2_band,
+        ) in rows
+    ]
+
+
+def _utc_text(moment: datetime) -> str:
+    """A UTC time as fields.DateTime(format="iso") writes it, e.g. 2025-01-31T08:00:00+00:00."""
+    return moment.isoformat() if moment.tzinfo is not None else f"{moment.isoformat()}+00:00"
+
+
+def dump_samples(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
     """`MetricSchema(many=True).dump(rows)`, built directly: marshmallow's dump was the
     largest cost of the samples endpoint. A test holds the two to the same output."""
-    return [
-        {
-            "timestamp": row.timestamp.isoformat(),
-            "pulse": row.pulse,
-            "resp_rate": row.resp_rate,
-            "bp": format_bp(row.systolic, row.diastolic),
-            "systolic": row.systolic,
-            "diastolic": row.diastolic,
-            "spo2": row.spo2,
-            "temperature": float(row.temperature),
-            "news2_score": row.news2_score,
-            "news2_band": row.news2_band,
-        }
-        for row in rows
-    ]
+    return msgspec.to_builtins(shown_samples(rows))
+
+
+def samples_json(rows: Iterable[Sequence[Any]]) -> bytes:
+    """The JSON body of a page of samples, as `current_app.json.response` would write
+    `dump_samples(rows)` (its trailing newline included)."""
+    return _ENCODER.encode(shown_samples(rows)) + b"\n"
 
 
 class MetricQueryArgsSchema(Schema):

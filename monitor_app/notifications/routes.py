@@ -47,7 +47,7 @@ class Notifications(MethodView):
     @allow(Role.ADMIN, Role.CLINICIAN, scope=Scope.NOTIFICATIONS_WRITE)
     @quota("NOTIFICATION_QUOTA", "notifications")
     @audited(AuditAction.NOTIFICATION_CREATED)
-    @blp.arguments(NotificationCreateSchema)
+    @blp.arguments(NotificationCreateSchema())
     @blp.response(
         201,
         NotificationSchema,
@@ -85,7 +85,7 @@ class Notifications(MethodView):
     @signed_in(scope=Scope.NOTIFICATIONS_READ)
     @audited(AuditAction.NOTIFICATIONS_LISTED)
     @cached_response(NOTIFICATIONS, per_caller=True)
-    @blp.arguments(NotificationQueryArgsSchema, location="query")
+    @blp.arguments(NotificationQueryArgsSchema(), location="query")
     @blp.response(
         200,
         NotificationSchema(many=True),

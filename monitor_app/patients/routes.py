@@ -92,3 +92,11 @@ def patient_or_404(session: Session, patient_uuid: uuid.UUID) -> Patient:
     if patient is None:
         abort_unknown_patient(patient_uuid)
     return patient
+
+
+def patient_id_or_404(session: Session, patient_uuid: uuid.UUID) -> int:
+    """The id of the patient a `/patient/<uuid>/…` route is about; 404 if there is none."""
+    patient_id = services.find_patient_id(session, patient_uuid)
+    if patient_id is None:
+        abort_unknown_patient(patient_uuid)
+    return patient_id

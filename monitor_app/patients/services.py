@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from monitor_app.metrics.services import latest_samples
@@ -24,9 +24,24 @@ class PatientOverview:
     sample_count: int | None = None
 
 
+# Built once (SQLAlchemy caches their compiled forms): building a statement per request
+# costs about as much as running it.
+PATIENT_BY_UUID = select(Patient).where(Patient.uuid == bindparam("uuid"))
+
+
 def find_patient(session: Session, patient_uuid: uuid.UUID) -> Patient | None:
     """The patient with this UUID, or None."""
-    return session.scalar(select(Patient).where(Patient.uuid == patient_uuid))
+    return session.scalar(PATIENT_BY_UUID, {"uuid": patient_uuid})
+
+
+# Of the table's columns (a Core statement): the routes that only need the patient's key
+# skip loading the row (its alarm episodes are JSON) as an ORM object.
+PATIENT_ID = select(Patient.__table__.c.id).where(Patient.__table__.c.uuid == bindparam("uuid"))
+
+
+def find_patient_id(session: Session, patient_uuid: uuid.UUID) -> int | None:
+    """The id of the patient with this UUID, or None."""
+    return session.scalar(PATIENT_ID, {"uuid": patient_uuid})
 
 
 def unknown_patients(

@@ -266,11 +266,28 @@ def test_a_read_that_cannot_be_recorded_returns_no_data(
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise OperationalError("INSERT INTO audit_events", {}, Exception("disk full"))
 
-    monkeypatch.setattr(recorder, "record", refuse)
+    monkeypatch.setattr(recorder, "insert_events", refuse)
     answer = client.get(f"{API}/patients/{patient.uuid}")
     assert answer.status_code == 500
     assert "Secret Name" not in answer.get_data(as_text=True)
     assert answer.json["code"] == 500
+
+
+def test_a_read_is_withheld_when_the_database_refuses_its_record(
+    app: Flask, client: FlaskClient, make_patient: Callable
+) -> None:
+    patient = make_patient("Secret Name", samples=2)
+    assert client.get(f"{API}/patient/{patient.uuid}/metrics").status_code == 200
+    # The records' table is gone (renamed away): the insert itself fails, in the database.
+    with db.engine(app).begin() as connection:
+        connection.execute(text("ALTER TABLE audit_events RENAME TO audit_events_away"))
+
+    for url in (f"{API}/patients/{patient.uuid}", f"{API}/patient/{patient.uuid}/metrics"):
+        answer = client.get(url)
+        assert answer.status_code == 500, url
+        assert answer.json["code"] == 500
+        body = answer.get_data(as_text=True)
+        assert "Secret Name" not in body and "pulse" not in body
 
 
 def test_demo_accounts_are_made_once_with_private_credentials(app: Flask, tmp_path) -> None:

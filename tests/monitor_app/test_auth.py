@@ -3,6 +3,7 @@ headers an attacker would try instead."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from sqlalchemy import select, update
 from monitor_app import create_app
 from monitor_app.auth import services
 from shared.auth.roles import Role, Scope
-from shared.auth.tokens import TokenClaims, TokenKind
+from shared.auth.tokens import InvalidTokenError, TokenClaims, TokenKind
 from shared.db import db
 from shared.identity import ApiToken, User
 from tests.auth import TEST_PASSWORD, Account, bearer, client_for, signer, token_for
@@ -556,3 +557,115 @@ def test_an_integration_cannot_mint_itself_a_wider_token(
     response = create_token(caller, machine.email, scopes=[scope.value for scope in Scope])
 
     assert response.status_code == 403
+
+
+# -- every request checks its credentials afresh -------------------------------------------------
+# The signature check is remembered for a token's exact text (shared/auth/tokens.py); the
+# account and the token's row are read on every request all the same.
+
+
+def test_an_api_token_just_used_is_refused_on_the_next_request_once_revoked(
+    app: Flask, client: FlaskClient, anonymous: FlaskClient, machine: Account
+) -> None:
+    created = create_token(client, machine.email, scopes=["patients:read"]).json
+    read = functools.partial(anonymous.get, "/api/v1/patients", headers=bearer(created["token"]))
+    assert read().status_code == 200
+    assert read().status_code == 200
+
+    # Revoked by another process, without telling this one.
+    with db.sessionmaker(app).begin() as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == uuid.UUID(created["id"]))
+            .values(revoked_at=datetime.now(UTC))
+        )
+
+    assert_unauthorized(read())
+
+
+def test_an_access_token_just_used_is_refused_on_the_next_request_once_disabled(
+    app: Flask, client_as: Callable, make_account: Callable[..., Account]
+) -> None:
+    clinician = make_account(Role.CLINICIAN)
+    client = client_as(clinician)
+    assert client.get("/api/v1/patients").status_code == 200
+
+    set_user(app, clinician, active=False)
+
+    assert_unauthorized(client.get("/api/v1/patients"))
+
+
+def test_ward_changes_show_on_the_next_request(
+    app: Flask, client_as: Callable, make_account: Callable[..., Account]
+) -> None:
+    clinician = make_account(Role.CLINICIAN, wards=["ICU North"])
+    client = client_as(clinician)
+    assert [ward["name"] for ward in client.get(ME_URL).json["wards"]] == ["ICU North"]
+
+    with db.sessionmaker(app).begin() as session:
+        services.join_ward(session, session.get(User, clinician.id), "ICU South")
+
+    wards = client.get(ME_URL).json["wards"]
+    assert sorted(ward["name"] for ward in wards) == ["ICU North", "ICU South"]
+
+
+def test_an_api_token_s_last_use_is_written_at_most_every_interval(
+    app: Flask, client: FlaskClient, anonymous: FlaskClient, machine: Account
+) -> None:
+    created = create_token(client, machine.email, scopes=["patients:read"]).json
+    token_id = uuid.UUID(created["id"])
+
+    def last_used() -> datetime | None:
+        with db.sessionmaker(app)() as session:
+            return session.scalar(select(ApiToken.last_used_at).where(ApiToken.id == token_id))
+
+    assert last_used() is None
+    assert anonymous.get("/api/v1/patients", headers=bearer(created["token"])).status_code == 200
+    first = last_used()
+    assert first is not None
+    assert anonymous.get("/api/v1/patients", headers=bearer(created["token"])).status_code == 200
+    assert last_used() == first
+
+    # Older than the interval: the next use writes it again.
+    stale = first - services.TOUCH_INTERVAL - timedelta(seconds=1)
+    with db.sessionmaker(app).begin() as session:
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=stale))
+    assert anonymous.get("/api/v1/patients", headers=bearer(created["token"])).status_code == 200
+    assert last_used() > first
+
+
+def test_a_token_whose_signature_was_checked_still_expires(wait_for: Callable) -> None:
+    verifier = signer()
+    claims = TokenClaims(
+        uuid.uuid4(),
+        uuid.uuid4(),
+        Role.VIEWER.value,
+        TokenKind.ACCESS,
+        expires_at=datetime.now(UTC) + timedelta(seconds=2),
+    )
+    token = verifier.sign(claims)
+    assert verifier.verify(token).token_id == claims.token_id
+
+    def refused() -> bool:
+        try:
+            verifier.verify(token)
+        except InvalidTokenError:
+            return True
+        return False
+
+    # Expired at its `exp`, although its signature was checked (and remembered) before.
+    assert wait_for(refused, timeout=10)
+
+
+def test_a_token_refused_once_is_refused_again(make_account: Callable[..., Account]) -> None:
+    account = make_account(Role.VIEWER)
+    verifier = signer()
+    genuine = verifier.verify(account.token)
+    # The same claims, and the signature of another token: refused however often it comes.
+    header, payload, _signature = account.token.split(".")
+    other = token_for(Role.VIEWER).split(".")[2]
+    forged = f"{header}.{payload}.{other}"
+    for _attempt in range(3):
+        with pytest.raises(InvalidTokenError):
+            verifier.verify(forged)
+    assert verifier.verify(account.token) == genuine

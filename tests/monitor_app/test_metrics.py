@@ -173,3 +173,46 @@ def test_samples_are_shown_exactly_as_their_schema_documents(app, make_patient: 
         rows = list_metrics(session, patient.id, since=None, until=None, limit=10)
         assert dump_samples(rows) == MetricSchema(many=True).dump(orm)
         assert any(sample["news2_score"] is None for sample in dump_samples(rows))
+
+
+def test_the_page_is_flask_s_json_of_the_schema_s_dump_byte_for_byte(
+    app, client: FlaskClient, make_patient: Callable
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select, update
+
+    from monitor_app.metrics.schemas import MetricSchema
+    from shared.db import db
+    from shared.models import Patient, PatientMetric
+
+    ada = make_patient("Ada", samples=3)
+    with db.sessionmaker(app).begin() as session:
+        patient_id = session.scalar(select(Patient.id).where(Patient.uuid == uuid.UUID(ada.uuid)))
+        oldest, middle, _newest = ada.sample_times
+        # Unscored, a whole-degree temperature, and a time with microseconds.
+        session.execute(
+            update(PatientMetric)
+            .where(PatientMetric.patient_id == patient_id, PatientMetric.timestamp == oldest)
+            .values(news2_score=None, news2_band=None, temperature=37)
+        )
+        session.execute(
+            update(PatientMetric)
+            .where(PatientMetric.patient_id == patient_id, PatientMetric.timestamp == middle)
+            .values(timestamp=datetime(2025, 1, 31, 8, 1, 30, 123456, tzinfo=UTC))
+        )
+    with db.sessionmaker(app)() as session:
+        orm = session.scalars(
+            select(PatientMetric)
+            .where(PatientMetric.patient_id == patient_id)
+            .order_by(PatientMetric.timestamp.desc())
+        ).all()
+        # What the endpoint answered when it let Flask write the dump.
+        expected = app.json.response(MetricSchema(many=True).dump(orm)).get_data(as_text=True)
+
+    response = client.get(metrics_url(ada.uuid))
+
+    assert response.content_type == "application/json"
+    assert response.get_data(as_text=True) == expected
+    assert '"timestamp":"2025-01-31T08:01:30.123456+00:00"' in expected
+    assert '"news2_score":null' in expected and '"temperature":37.0' in expected
