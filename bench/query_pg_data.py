@@ -136,6 +136,11 @@ def _kept(connection: Connection) -> dict[str, dict]:
     return {name: json.loads(comment) if comment else {} for name, comment in found}
 
 
+def _quoted(name: str) -> str:
+    """A database name as an SQL identifier, whatever it holds (a found one may hold `"`)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def drop_stale(server_url: str) -> list[str]:
     """Drop every kept database that is unfinished, older than MAX_AGE or not its size's
     recipe any more; the names dropped."""
@@ -152,7 +157,7 @@ def drop_stale(server_url: str) -> list[str]:
                     or name != kept_name(int(match.group(1)))
                 )
                 if stale:
-                    connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+                    connection.execute(text(f"DROP DATABASE {_quoted(name)} WITH (FORCE)"))
                     dropped.append(name)
     finally:
         admin.dispose()
