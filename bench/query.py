@@ -1,12 +1,12 @@
 """Query: monitor_app's read endpoints on a small and a large database, beside their SQL alone.
 
-For each database size (bench/query_data.py builds and caches the files) monitor_app is
-served as the Procfile serves it (gunicorn, 2 workers × 16 threads), with a private Redis and
-the rate limit off, and `wrk` in its own process keeps 16 connections busy on one endpoint at a
-time (bench/query.lua), each request sending an admin's bearer token. The floor beside each
-endpoint is the SQL that endpoint runs (the token's account lookup among it), captured from
-the app itself, replayed through Python's sqlite3 on the same file in one thread
-(bench/query_floor.py). The workers' CPU time per request is read from /proc
+For each database size (bench/query_data.py builds and keeps the files; a run measures a
+copy) monitor_app is served as the Procfile serves it (gunicorn, 2 workers × 16 threads), with
+a private Redis and the rate limit off, and `wrk` in its own process keeps 16 connections busy
+on one endpoint at a time (bench/query.lua), each request sending an admin's bearer token. The
+floor beside each endpoint is the SQL that endpoint runs (the token's account lookup among
+it), captured from the app itself, replayed through Python's sqlite3 on the same file in one
+thread (bench/query_floor.py). The workers' CPU time per request is read from /proc
 (bench/query_profile.py).
 
 `python -m bench query [--quick]`. BENCH_QUERY_PATIENTS (e.g. "50,5000"),
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import query_profile
-from bench.query_data import Database, database
+from bench.query_data import Database, database, describe, remove_stale, working_copy
 from bench.query_floor import capture_sql, sql_floor
 from bench.report import OUTPUT_DIR, ROOT, Report
 from bench.stack import Stack
@@ -273,18 +273,16 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
         )
         profile = False
     served: dict[int, dict[str, dict[str, Any]]] = {}
+    for name in remove_stale():
+        print(f"Removed {name}: not its size's recipe any more, or left by an unfinished build")
     for patients in sizes.patients:
-        db = database(patients, sizes.samples_per_patient)
-        built = (
-            f"cached by an earlier run, whose build took {db.build_seconds:.1f} s"
-            if db.cached
-            else f"built in {db.build_seconds:.1f} s"
-        )
-        report.notes.append(f"Database of {db.rows:,} rows: {built}.")
-        report.parameters[f"build s ({db.rows:,} rows)"] = db.build_seconds
-        served[db.rows] = measure_size(
-            db, sizes, report, profile=profile and patients == max(sizes.patients)
-        )
+        with working_copy(database(patients, sizes.samples_per_patient)) as db:
+            print(describe(db), flush=True)
+            report.notes.append(f"{describe(db)}.")
+            report.parameters[f"build s ({db.rows:,} rows)"] = db.build_seconds
+            served[db.rows] = measure_size(
+                db, sizes, report, profile=profile and patients == max(sizes.patients)
+            )
     small, large = min(served), max(served)
     report.target(
         f"metrics endpoint p99 at {large:,} rows, ms",

@@ -1,4 +1,4 @@
-"""SQLite databases of the query benchmark: Vigil's schema, filled fast, cached under var/bench.
+"""SQLite databases of the query benchmark: Vigil's schema, filled fast, kept under var/bench.
 
 The schema comes from Vigil's own migrations, so monitor_app starts on the file as on a
 production database (its migration finds nothing to do). The rows are written by sqlite3
@@ -6,34 +6,44 @@ production database (its migration finds nothing to do). The rows are written by
 timestamp) index, which SQLite keeps inside the table's definition and so cannot be dropped
 and rebuilt, then only ever grows at its right edge, like the rowid.
 
-A built file is kept under var/bench/query-db/, named by its size and a digest of the
-migrations and of this builder, so a re-run skips the build and any schema change rebuilds.
+A built file is kept under var/bench/query-db/, named by its size and the digest of its recipe
+(bench/recipes.py: the migrations, and the code and SQL below that make the rows), so a re-run
+skips the build and any change to the recipe rebuilds; files of an older recipe are removed.
+A run measures a copy of the kept file (`working_copy`): monitor_app and the benchmark's own
+account write into the database they are given, and the kept one stays as it was built.
 """
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import json
 import os
+import re
+import shutil
 import sqlite3
+import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 
 from bench import BENCH_ID_SECRET
+from bench.recipes import ago, digest
 from bench.report import OUTPUT_DIR
+from patient_app import physiology
 from patient_app.patients import patient_uuid_for
 from patient_app.physiology import PatientPhysiology
-from shared.db import MIGRATIONS_DIR, make_engine, migrate
+from shared import news2
+from shared.db import make_engine, migrate
 from shared.news2 import score_news2
 from shared.rollups import rebuild_statements
 
 CACHE_DIR = OUTPUT_DIR / "query-db"
-# Bumped whenever the rows this module writes change, so cached files are rebuilt.
-BUILDER_VERSION = "4"
+KEPT_NAME = re.compile(r"vigil-(\d+)x(\d+)-([0-9a-f]+)")
 SAMPLE_SECONDS = 5
 # Distinct physiology traces; patient n follows trace n mod TRACES. One in ten is abnormal.
 TRACES = 100
@@ -54,6 +64,8 @@ class Database:
     until: str
     build_seconds: float
     cached: bool  # built by an earlier run
+    built_at: float = 0.0  # seconds since the epoch
+    copy_seconds: float | None = None  # None: the kept file itself, not a run's copy
 
     @property
     def rows(self) -> int:
@@ -71,27 +83,37 @@ class Database:
             ]
 
 
-def schema_digest() -> str:
-    """Changes whenever a migration or this builder does."""
-    digest = hashlib.sha256(BUILDER_VERSION.encode())
-    for path in sorted(MIGRATIONS_DIR.rglob("*.py")):
-        digest.update(path.relative_to(MIGRATIONS_DIR).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+def recipe(patients: int, samples_per_patient: int) -> str:
+    """The digest of everything that makes the rows of the file of this size: the schema,
+    this module's builder, the physiology and scoring it draws on, and the sizes."""
+    return digest(
+        [
+            f"patients {patients}, samples {samples_per_patient}, every {SAMPLE_SECONDS} s",
+            f"traces {TRACES}, abnormal {ABNORMAL}, ids {BENCH_ID_SECRET}",
+            *(inspect.getsource(part) for part in (_build, _name, _trace, patient_uuid_for)),
+            inspect.getsource(physiology),
+            inspect.getsource(news2),
+            *rebuild_statements("sqlite"),
+        ]
+    )
 
 
 def database(patients: int, samples_per_patient: int) -> Database:
-    """The cached database of this size, built first if there is none for this schema."""
-    stem = f"vigil-{patients}x{samples_per_patient}-{schema_digest()}"
+    """The kept database of this size, built first if there is none for this recipe."""
+    stem = f"vigil-{patients}x{samples_per_patient}-{recipe(patients, samples_per_patient)}"
     path, facts = CACHE_DIR / f"{stem}.db", CACHE_DIR / f"{stem}.json"
     if path.exists() and facts.exists():
         known = json.loads(facts.read_text())
         return Database(
-            path, patients, samples_per_patient, known["until"], known["build_seconds"], cached=True
+            path,
+            patients,
+            samples_per_patient,
+            known["until"],
+            known["build_seconds"],
+            cached=True,
+            built_at=known.get("built_at", facts.stat().st_mtime),
         )
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    for stale in CACHE_DIR.glob(f"vigil-{patients}x{samples_per_patient}-*"):
-        stale.unlink()
     started = time.perf_counter()
     # Built beside its final name and renamed, so an interrupted build is never reused.
     building = path.with_suffix(".building")
@@ -99,9 +121,48 @@ def database(patients: int, samples_per_patient: int) -> Database:
     until = _build(building, patients, samples_per_patient)
     building.rename(path)
     Path(f"{building}.migrate.lock").unlink(missing_ok=True)  # left by shared.db.migrate
-    seconds = time.perf_counter() - started
-    facts.write_text(json.dumps({"until": until, "build_seconds": round(seconds, 2)}) + "\n")
-    return Database(path, patients, samples_per_patient, until, seconds, cached=False)
+    seconds = round(time.perf_counter() - started, 2)
+    built_at = time.time()
+    facts.write_text(
+        json.dumps({"until": until, "build_seconds": seconds, "built_at": built_at}) + "\n"
+    )
+    return Database(
+        path, patients, samples_per_patient, until, seconds, cached=False, built_at=built_at
+    )
+
+
+def remove_stale() -> list[str]:
+    """Remove the kept files (and leftovers of interrupted builds) that no longer match
+    their size's recipe; the names removed."""
+    removed = []
+    for found in sorted(CACHE_DIR.glob("*")) if CACHE_DIR.is_dir() else []:
+        match = KEPT_NAME.fullmatch(found.name.split(".", 1)[0])
+        current = match is not None and match[3] == recipe(int(match[1]), int(match[2]))
+        if (current and found.suffix in (".db", ".json")) or not found.is_file():
+            continue
+        found.unlink()
+        removed.append(found.name)
+    return removed
+
+
+@contextmanager
+def working_copy(db: Database) -> Iterator[Database]:
+    """A copy of the kept file `db` for one run to measure and write into, removed after."""
+    with tempfile.TemporaryDirectory(prefix="vigil-query-db-") as folder:
+        started = time.perf_counter()
+        copy = Path(folder) / db.path.name
+        shutil.copy(db.path, copy)  # the file's private mode too
+        yield replace(db, path=copy, copy_seconds=round(time.perf_counter() - started, 2))
+
+
+def describe(db: Database) -> str:
+    """What was built or reused for `db`, and how long it took."""
+    copied = "" if db.copy_seconds is None else f", copied in {db.copy_seconds:.1f} s"
+    if db.cached:
+        how = f"reused {db.path.name} (built {ago(db.built_at)} in {db.build_seconds:.1f} s)"
+    else:
+        how = f"built {db.path.name} in {db.build_seconds:.1f} s"
+    return f"SQLite database of {db.rows:,} rows: {how}{copied}"
 
 
 def _build(path: Path, patients: int, samples_per_patient: int) -> str:
@@ -189,5 +250,4 @@ def _trace(index: int, start: datetime, samples: int) -> list[tuple]:
 
 if __name__ == "__main__":
     for size in os.environ.get("BENCH_QUERY_PATIENTS", "50,5000").split(","):
-        built = database(int(size), 1000)
-        print(built.path, built.rows, built.build_seconds)
+        print(describe(database(int(size), 1000)))

@@ -6,6 +6,10 @@ a certificate for 127.0.0.1 and localhost from a CA of its own (`ca_file`), so t
 connect with sslmode=verify-full as a production client would. PostgreSQL refuses to run
 as root, so when the tests run as root (CI does) the server runs as the `postgres` user that
 Debian's package creates.
+
+The folder is a new temporary one, removed on stop, unless the caller names one to keep (the
+benchmarks keep their large databases between runs): that one is made on the first start and
+started again after.
 """
 
 from __future__ import annotations
@@ -59,12 +63,22 @@ def find_bin_dir() -> Path:
 
 
 class PostgresCluster(Server):
-    """One private server: `start()` makes and starts it, `stop()` stops it and removes it."""
+    """One private server: `start()` makes and starts it, `stop()` stops it and removes it.
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
+    With `folder`, the cluster is kept there instead: `start()` makes it only if it is not
+    there yet, and `stop()` shuts it down cleanly (a checkpoint, so the next start need not
+    replay the WAL) and removes nothing.
+    """
+
+    def __init__(self, bin_dir: Path | None = None, folder: Path | None = None) -> None:
         self.bin_dir = bin_dir or find_bin_dir()
         self.port = free_port()
-        self.folder = Path(tempfile.mkdtemp(prefix="vigil-postgres-"))
+        self.kept = folder is not None
+        if folder is None:
+            folder = Path(tempfile.mkdtemp(prefix="vigil-postgres-"))
+        else:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.folder = folder
         self.data_dir = self.folder / "data"
         self.log_file = self.folder / "server.log"
         self.tls: ServerCertificate | None = None
@@ -106,16 +120,17 @@ class PostgresCluster(Server):
             # The server refuses a key file that is not its own.
             for path in (self.tls.key_file.parent, self.tls.cert_file, self.tls.key_file):
                 os.chown(path, user.pw_uid, user.pw_gid)
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data_dir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--no-sync",
-        )
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-sync",
+            )
         settings = {
             **SPEED_SETTINGS,
             "ssl": "on",
@@ -139,17 +154,25 @@ class PostgresCluster(Server):
         )
 
     def stop(self) -> None:
+        mode = "fast" if self.kept else "immediate"
         if (self.data_dir / "postmaster.pid").exists():
-            self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data_dir))
-        shutil.rmtree(self.folder, ignore_errors=True)
+            self._run("pg_ctl", "stop", "-w", "-t", "300", "-m", mode, "-D", str(self.data_dir))
+        if not self.kept:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @contextmanager
 def fresh_database(
-    server_url: str, prefix: str = "vigil_test", template: str | None = None
+    server_url: str,
+    prefix: str = "vigil_test",
+    template: str | None = None,
+    strategy: str | None = None,
 ) -> Iterator[str]:
     """A new database on the server of `server_url`, dropped afterwards; its URL. Empty, or a
-    copy of the database named `template` (which nobody may be connected to meanwhile)."""
+    copy of the database named `template` (which nobody may be connected to meanwhile).
+
+    `strategy` is CREATE DATABASE's: "FILE_COPY" copies a large template's files as they are,
+    where the default (WAL_LOG) writes every block of it to the WAL as well."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
@@ -159,6 +182,10 @@ def fresh_database(
     try:
         with admin.connect() as connection:
             copy = "" if template is None else f' TEMPLATE "{template}"'
+            if strategy is not None:
+                if strategy not in ("FILE_COPY", "WAL_LOG"):
+                    raise ValueError(f"no CREATE DATABASE strategy {strategy!r}")
+                copy += f" STRATEGY {strategy}"
             connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
         with admin.connect() as connection:
