@@ -29,6 +29,17 @@ CELERY = str(BIN / "celery")
 MONITOR_CONNECTIONS = 2000
 
 
+def gunicorn_layout(threads: int, worker_connections: int | None = None) -> list[str]:
+    """gunicorn's options for a worker of `threads` threads, or, with `worker_connections`,
+    for gevent's worker (monitor_app's in the Procfile)."""
+    if worker_connections is None:
+        return ["--threads", str(threads)]
+    return [
+        *("--worker-class", GEVENT_WORKER_CLASS),
+        *("--worker-connections", str(worker_connections)),
+    ]
+
+
 def get_json(url: str, method: str = "GET", body: object = None, token: str | None = None):
     """(status, JSON body) of a request, with a bearer `token` if given; (None, None) when
     nothing answers."""
@@ -120,13 +131,6 @@ class Processes:
     ) -> subprocess.Popen:
         """`app` ("monitor_app", "data_app") served as the Procfile serves it: on `threads`
         threads a worker, or with `worker_connections`, on gevent's worker (monitor_app's)."""
-        if worker_connections is None:
-            layout = ["--threads", str(threads)]
-        else:
-            layout = [
-                *("--worker-class", GEVENT_WORKER_CLASS),
-                *("--worker-connections", str(worker_connections)),
-            ]
         return self.start(
             name,
             [
@@ -136,7 +140,7 @@ class Processes:
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(workers),
-                *layout,
+                *gunicorn_layout(threads, worker_connections),
             ],
             **env,
         )

@@ -118,6 +118,12 @@ def compose_file() -> dict:
 # -- helpers --------------------------------------------------------------------------------
 
 
+def procfile_entries() -> dict[str, str]:
+    """The Procfile's processes: name → command."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(":", 1) for line in lines if line.strip())
+
+
 def served_ports(name: str, service: dict) -> set[int]:
     """Ports the service serves on every interface, so other containers can reach them."""
     args = service.get("command") or []
@@ -458,11 +464,8 @@ def test_the_hl7_patient_sends_to_the_gateway_and_holds_no_kafka_settings(compos
 def test_monitor_app_is_served_on_gevent_workers_as_the_tests_serve_it(compose):
     """The Procfile and compose serve monitor_app on the gevent worker the tests start it
     with (devserver's start_monitor): a live stream holds no thread."""
-    procfile = dict(
-        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
-    )
     commands = {
-        "Procfile": shlex.split(procfile["monitor"]),
+        "Procfile": shlex.split(procfile_entries()["monitor"]),
         "compose": compose["services"]["monitor"]["command"],
     }
     for where, words in commands.items():
@@ -474,9 +477,7 @@ def test_monitor_app_is_served_on_gevent_workers_as_the_tests_serve_it(compose):
 
 
 def test_procfile_starts_broker_apps_gateway_and_four_named_patients_one_over_hl7():
-    entries = dict(
-        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()
-    )
+    entries = procfile_entries()
     assert entries["broker"].strip() == "python -m devserver.broker"
     assert entries["redis"].strip() == "python -m devserver.redis_server"
     assert "python -m analyser_app" in entries["analyser"]

@@ -17,11 +17,16 @@ import pytest
 import websocket
 
 from devserver.ports import free_port
-from devserver.processes import GUNICORN, MONITOR_CONNECTIONS, Processes, wait_until
+from devserver.processes import (
+    GUNICORN,
+    MONITOR_CONNECTIONS,
+    Processes,
+    gunicorn_layout,
+    wait_until,
+)
 from devserver.redis_credentials import RedisAccess
 from devserver.tls import make_server_certificate
 from shared.auth.roles import Role
-from shared.serve import GEVENT_WORKER_CLASS
 from tests.auth import account_in
 from tests.slow_clients import ATTACKERS, Slowloris, keeps_answering
 
@@ -30,13 +35,8 @@ pytestmark = pytest.mark.integration
 WORKERS = 2
 THREADS = 16
 LAYOUTS = {
-    "gevent": [
-        "--worker-class",
-        GEVENT_WORKER_CLASS,
-        "--worker-connections",
-        str(MONITOR_CONNECTIONS),
-    ],
-    "threaded": ["--threads", str(THREADS)],
+    "gevent": gunicorn_layout(THREADS, MONITOR_CONNECTIONS),
+    "threaded": gunicorn_layout(THREADS),
 }
 # A ClientHello's record header, announcing 512 bytes, then a byte of it every second.
 SLOW_HELLO = (b"\x16\x03\x01\x02\x00\x01", b"\x00")
