@@ -6,53 +6,18 @@ a request's head (gunicorn's `keepalive`): a client trickling its body, or readi
 a byte at a time, would hold its greenlet, and one of the worker's `worker_connections`, for
 as long as it liked. Here a request is cut off after REQUEST_SECONDS, the threaded worker's
 limit on what a thread reads (shared/buffering_worker.py), unless it lifts its deadline
-itself: a live stream does, once its handshake is done and its caller checked.
+itself (shared/request_deadline.py): a live stream does, once its handshake is done and its
+caller checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
-import gevent
-from gevent.local import local
 from gunicorn.workers.ggevent import GeventWorker
 
 from shared.buffering_worker import REQUEST_BODY_SECONDS
-
-T = TypeVar("T")
+from shared.request_deadline import RequestTooSlowError, within
 
 REQUEST_SECONDS = REQUEST_BODY_SECONDS
-
-
-class RequestTooSlowError(BaseException):
-    """Raised in a request's greenlet at its time limit. A BaseException, like gevent's own
-    Timeout: the app's error handlers must not turn it into an answer to a client that is
-    not reading one; its context managers still close its session."""
-
-
-# The deadline of the request this greenlet serves, if any.
-_request = local()
-
-
-def within(seconds: float, work: Callable[[], T]) -> T:
-    """`work()`, or RequestTooSlowError once it has taken `seconds` (unless it lifts its
-    deadline first)."""
-    deadline = gevent.Timeout(seconds, RequestTooSlowError)
-    _request.deadline = deadline
-    try:
-        with deadline:
-            return work()
-    finally:
-        _request.deadline = None
-
-
-def lift_deadline() -> None:
-    """Let the request this greenlet serves take as long as it needs (a live stream, after
-    its handshake). Nothing to do outside this worker."""
-    deadline = getattr(_request, "deadline", None)
-    if deadline is not None:
-        deadline.cancel()
 
 
 class BoundedGeventWorker(GeventWorker):

@@ -1,4 +1,4 @@
-"""The gevent worker's time limit on a request (shared/gevent_worker.py), in one process:
+"""The gevent worker's time limit on a request (shared/request_deadline.py), in one process:
 gevent's own sleep stands for a client that sends or reads slowly."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import gevent
 import pytest
 from flask import Flask
 
-from shared.gevent_worker import RequestTooSlowError, lift_deadline, within
+from shared.request_deadline import RequestTooSlowError, lift_deadline, within
 
 
 def test_a_request_that_finishes_in_time_is_answered():

@@ -61,7 +61,7 @@ from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.principal import current_principal, require_principal
 from shared.auth.roles import Scope
-from shared.gevent_worker import lift_deadline
+from shared.request_deadline import lift_deadline
 from shared.web_security import same_origin
 
 log = logging.getLogger(__name__)
