@@ -128,6 +128,14 @@ MONITOR_SETTINGS: tuple[Setting, ...] = (
         "last ping by the next is dropped (1008 'Ping/Pong timeout').",
     ),
     Setting(
+        "WS_VITALS_COALESCE_SECONDS",
+        parse_float(minimum=0, maximum=5),
+        0.25,
+        "How long the live hub gathers `vitals` events into one message per stream; a "
+        "thousand dashboards are then sent a few messages a second each, not one per batch "
+        "the consumers store. 0 sends each event as it comes.",
+    ),
+    Setting(
         "WS_MAX_PATIENTS",
         parse_int(1, 1000),
         100,

@@ -10,6 +10,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ import redis
 from flask import Flask, current_app
 
 from monitor_app.live.seats import SeatLimits
+from monitor_app.live.vitals import VITALS, VitalsCutter, VitalsGatherer
 from monitor_app.notifications.services import may_see
 from shared.auth.principal import Principal
 from shared.background import BackgroundThread, backoff
@@ -29,7 +31,6 @@ log = logging.getLogger(__name__)
 
 # Sent to every client when events start or stop flowing, whatever types it asked for.
 LIVE_STATUS = "live"
-VITALS = "vitals"
 # Sent to a client's queue to end its stream (it fell too far behind, or we are stopping).
 CLOSE = object()
 
@@ -78,7 +79,9 @@ class Subscription:
 class EventHub(BackgroundThread):
     """A background service: one Redis subscription, fanned out to local subscribers."""
 
-    def __init__(self, redis_url: str, channel: str, max_clients: int) -> None:
+    def __init__(
+        self, redis_url: str, channel: str, max_clients: int, coalesce_seconds: float = 0.0
+    ) -> None:
         super().__init__("event-hub")
         self.redis_url = redis_url
         self.channel = channel
@@ -89,6 +92,8 @@ class EventHub(BackgroundThread):
         self._lock = threading.Lock()
         # Connections in a row that failed; the wait before the next grows with it.
         self._failures = 0
+        # Touched by the hub's own thread only.
+        self._gathered = VitalsGatherer(coalesce_seconds)
 
     # -- subscribers ------------------------------------------------------------------------
     def subscribe(
@@ -134,18 +139,43 @@ class EventHub(BackgroundThread):
     def client_count(self) -> int:
         return len(self._subscriptions)
 
-    def _fan_out(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace")
-        try:
-            event = json.loads(text)
-            event_type = str(event.get("type", ""))
-        except (ValueError, AttributeError):
-            log.warning("ignored a malformed event", extra={"event": text[:200]})
+    def _receive(self, raw: bytes) -> None:
+        """Gather a `vitals` event, or pass any other on after those gathered before it."""
+        parsed = _parsed(raw)
+        if parsed is None:
             return
+        event_type, event, text = parsed
+        if self._gathered.takes(event_type, event):
+            self._gathered.add(event, text, time.monotonic())
+            return
+        self._send_gathered()
+        self._deliver(event_type, event, text)
+
+    def _send_gathered(self) -> None:
+        cut = self._gathered.take()
+        if cut is not None:
+            self._deliver(VITALS, cut.event, cut=cut)
+
+    def _fan_out(self, raw: bytes) -> None:
+        """Pass one published event on to the subscribers, as it is."""
+        parsed = _parsed(raw)
+        if parsed is not None:
+            self._deliver(*parsed)
+
+    def _deliver(
+        self,
+        event_type: str,
+        event: dict[str, Any],
+        text: str | None = None,
+        cut: VitalsCutter | None = None,
+    ) -> None:
         with self._lock:
             subscriptions = list(self._subscriptions)
         # Parsed once; cut down and serialised once per distinct set of patients.
-        cut = _VitalsCutter(event, text) if event_type == VITALS else None
+        if cut is None and event_type == VITALS:
+            cut = VitalsCutter(event, text)
+        elif cut is None and text is None:
+            text = json.dumps(event)
         for subscription in subscriptions:
             with subscription.lock:
                 if not subscription.wants(event_type, event):
@@ -198,10 +228,15 @@ class EventHub(BackgroundThread):
                 self._set_connected(True)
             self._failures = 0
             while not self._stop.is_set():
-                message = pubsub.get_message(timeout=1.0)
+                wait = self._gathered.wait(1.0, time.monotonic())
+                message = pubsub.get_message(timeout=wait)
                 if message is not None and message["type"] == "message":
-                    self._fan_out(message["data"])
+                    self._receive(message["data"])
+                if self._gathered.due(time.monotonic()):
+                    self._send_gathered()
         except redis.RedisError as exc:
+            # What arrived before the connection broke is still news.
+            self._send_gathered()
             if self.connected or self._failures == 0:
                 log.warning("live events lost Redis; reconnecting", extra={"error": str(exc)})
             if self.connected:
@@ -219,57 +254,24 @@ class EventHub(BackgroundThread):
     def _set_connected(self, connected: bool) -> None:
         """Tell the clients, who were greeted with the old state, that it changed."""
         self.connected = connected
-        self._fan_out(json.dumps({"type": LIVE_STATUS, "live": connected}).encode())
+        self._deliver(LIVE_STATUS, {"type": LIVE_STATUS, "live": connected})
+
+
+def _parsed(raw: bytes) -> tuple[str, dict[str, Any], str] | None:
+    """A published event's type, content and text; None (logged) if it is not one."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        event = json.loads(text)
+        event_type = str(event.get("type", ""))
+    except (ValueError, AttributeError):
+        log.warning("ignored a malformed event", extra={"event": text[:200]})
+        return None
+    return event_type, event, text
 
 
 def _event_form(patients: frozenset[uuid.UUID] | None) -> frozenset[str] | None:
     """Patients' uuids as a `vitals` event's samples write them (data_app's str(uuid))."""
     return None if patients is None else frozenset(str(patient) for patient in patients)
-
-
-class _VitalsCutter:
-    """One `vitals` event, as each set of patients is to receive it."""
-
-    def __init__(self, event: dict[str, Any], text: str) -> None:
-        self.event = event
-        self.text = text
-        samples = event.get("samples")
-        self.samples = samples if isinstance(samples, list) else []
-        self._texts: dict[frozenset[str], str | None] = {}
-        # Each patient's samples with their places in the event: a subscription's are found
-        # through its patients, not by reading every sample again for every subscription
-        # (a thousand dashboards of ten beds each, on a ward of thousands).
-        self._by_patient: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-        for place, sample in enumerate(self.samples):
-            patient = _patient_of(sample) if isinstance(sample, dict) else None
-            if patient is not None:
-                self._by_patient.setdefault(patient, []).append((place, sample))
-
-    def for_patients(self, patients: frozenset[str] | None) -> str | None:
-        """The event's text with only `patients`' samples (all: the text as published);
-        None when it has none of theirs."""
-        if patients is None:
-            return self.text
-        if patients not in self._texts:
-            shown = (
-                patients & self._by_patient.keys()
-                if len(patients) > len(self._by_patient)
-                else (patient for patient in patients if patient in self._by_patient)
-            )
-            wanted = sorted(entry for patient in shown for entry in self._by_patient[patient])
-            if not wanted:
-                text = None
-            elif len(wanted) == len(self.samples):
-                text = self.text
-            else:
-                text = json.dumps({**self.event, "samples": [sample for _, sample in wanted]})
-            self._texts[patients] = text
-        return self._texts[patients]
-
-
-def _patient_of(sample: dict[str, Any]) -> str | None:
-    patient = sample.get("patient_uuid")
-    return patient if isinstance(patient, str) else None
 
 
 def _drain(messages: queue.Queue) -> None:
@@ -286,6 +288,7 @@ def init_event_hub(app: Flask) -> EventHub:
         redis_url(config, RedisRole.EVENTS),
         f"{config['REDIS_NAMESPACE']}:events",
         config["WS_MAX_CLIENTS"],
+        config["WS_VITALS_COALESCE_SECONDS"],
     )
     app.extensions["vigil.event_hub"] = hub
     return hub

@@ -1,6 +1,7 @@
 """`/api/v1/ws`: a WebSocket that streams events as JSON text messages.
 
-Each message has a `type`: `vitals` (with `samples`, the newly stored ones),
+Each message has a `type`: `vitals` (with `samples`, the newly stored ones: those stored
+within WS_VITALS_COALESCE_SECONDS of each other are sent as one message, in order),
 `notification.created`, `notification.processing`, `notification.analysed` or
 `notification.read` (with `notification`, as the notifications API shows it), and
 `alarm.raised`, `alarm.upgraded`, `alarm.acknowledged`, `alarm.silenced`, `alarm.escalated`

@@ -162,3 +162,52 @@ def test_events_after_a_resubscription_are_cut_for_its_patients(hub, events):
 
     assert next_event(subscription)["type"] == "subscribed"
     assert next_event(subscription)["samples"] == [{"patient_uuid": str(bea)}]
+
+
+@pytest.fixture
+def gathering_hub(events: Events, redis_settings: dict[str, str]) -> Iterator[EventHub]:
+    # A window far longer than publishing three events takes, however loaded the machine.
+    hub = EventHub(
+        redis_settings["REDIS_EVENTS_URL"], events.channel, max_clients=8, coalesce_seconds=2.0
+    )
+    yield hub
+    hub.stop()
+
+
+def test_vitals_published_within_the_window_reach_a_stream_as_one_message(gathering_hub, events):
+    ada, bea = uuid.uuid4(), uuid.uuid4()
+    ward = gathering_hub.subscribe()
+    bed = gathering_hub.subscribe(patients=frozenset({ada}))
+    gathering_hub.start()
+    assert next_event(ward)["type"] == "live"
+    assert next_event(bed)["type"] == "live"
+
+    batches = [[{"patient_uuid": str(p), "round": r} for p in (ada, bea)] for r in range(3)]
+    for samples in batches:
+        assert events.publish("vitals", {"samples": samples})
+
+    assert next_event(ward) == {"type": "vitals", "samples": sum(batches, [])}
+    assert next_event(bed)["samples"] == [batch[0] for batch in batches]
+    for subscription in (ward, bed):
+        with pytest.raises(queue.Empty):
+            subscription.messages.get(timeout=0.2)
+
+
+def test_gathered_vitals_keep_their_place_before_other_events(gathering_hub, events):
+    """An alarm is sent at once, after the samples that came before it; an event a consumer
+    would not publish is passed on as it is, in its place."""
+    ward = gathering_hub.subscribe(viewer=ADMIN)
+    gathering_hub.start()
+    assert next_event(ward)["type"] == "live"
+
+    assert events.publish("vitals", {"samples": [{"pulse": 1}]})
+    assert events.publish("alarm.raised", {"alarm": {"id": "a1"}})
+    assert events.publish("vitals", {"samples": [{"pulse": 2}]})
+    assert events.publish("vitals", {"samples": "not a list"})
+    assert events.publish("vitals", {"samples": [{"pulse": 3}]})
+
+    assert next_event(ward)["samples"] == [{"pulse": 1}]
+    assert next_event(ward)["type"] == "alarm.raised"
+    assert next_event(ward)["samples"] == [{"pulse": 2}]
+    assert next_event(ward)["samples"] == "not a list"
+    assert next_event(ward)["samples"] == [{"pulse": 3}]
