@@ -159,7 +159,7 @@ def run(quick: bool = False) -> Report:
     report.notes.append(
         "Fan-out: from publishing one empty vitals event to the last stream's copy, read by "
         "one client thread over all the streams, events back to back. Worker CPU: the "
-        "workers' CPU time over those seconds (each stream also wakes every second and "
-        "re-checks its session every WS_SESSION_CHECK_SECONDS)."
+        "workers' CPU time over those seconds (each stream also wakes every second; a worker "
+        "re-checks all its streams' sessions in one round every WS_SESSION_CHECK_SECONDS)."
     )
     return report

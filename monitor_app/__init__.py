@@ -29,6 +29,7 @@ from monitor_app.history.routes import blp as history_blp
 from monitor_app.json_cache import JsonCache
 from monitor_app.live.hub import init_event_hub
 from monitor_app.live.routes import bp as live_bp
+from monitor_app.live.session_watch import init_session_watch
 from monitor_app.metrics.routes import blp as metrics_blp
 from monitor_app.notifications.routes import blp as notifications_blp
 from monitor_app.patients.routes import blp as patients_blp
@@ -78,6 +79,7 @@ def register_redis(app: Flask) -> None:
     )
     init_notifications(app)
     register_background(app, "event_hub", init_event_hub(app))
+    init_session_watch(app)
 
 
 def register_api(app: Flask) -> None:

@@ -7,6 +7,9 @@ stops working at once, not when its token expires.
 from __future__ import annotations
 
 import hashlib
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -17,13 +20,19 @@ from flask_wtf.csrf import CSRFProtect
 
 from monitor_app.auth.principals import principal_for_session, principal_for_token
 from monitor_app.auth.revocation_sync import RevocationSync
-from monitor_app.auth.services import AuthSettings, session_holds, token_holds
+from monitor_app.auth.services import AuthSettings, sessions_holding, tokens_holding
 from shared.auth.policy import bearer_token, register_access, unauthorized
 from shared.auth.principal import Principal
 from shared.auth.revocation import Revocations
-from shared.auth.tokens import InvalidTokenError, TokenSigner, load_key_setting, load_private_key
+from shared.auth.tokens import (
+    InvalidTokenError,
+    TokenClaims,
+    TokenSigner,
+    load_key_setting,
+    load_private_key,
+)
 from shared.config import RedisRole, redis_url
-from shared.db import db
+from shared.db import db, utcnow
 from shared.lifecycle import register_background
 from shared.web_security import refuse_cross_site
 
@@ -115,21 +124,50 @@ def protect_cookie_change() -> None:
     csrf.protect()
 
 
-def still_signed_in(principal: Principal) -> bool:
-    """Whether the credentials this (long-lived) request came with still hold: its session
-    not ended or idle, its token not revoked, the account active. Touches nothing, so a
-    stream alone does not keep a session from going idle."""
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What a long-lived request (a live stream) was signed in with: a dashboard session,
+    or a verified token's claims."""
+
+    session_id: uuid.UUID | None = None
+    claims: TokenClaims | None = None
+
+
+def request_credential(principal: Principal) -> Credential | None:
+    """The credential this request was signed in with, to re-check while it lasts; None if
+    its token no longer verifies or is not the principal's."""
+    if principal.session_id is not None:
+        return Credential(session_id=principal.session_id)
+    token = bearer_token()
+    if token is None:
+        return None
+    try:
+        claims = token_signer().verify(token)
+    except InvalidTokenError:
+        return None
+    return Credential(claims=claims) if claims.token_id == principal.token_id else None
+
+
+def credentials_holding(credentials: Collection[Credential]) -> set[Credential]:
+    """Which of these still hold: the session not ended or idle, the token not expired or
+    revoked, the account active. A query for each kind of credential, however many; touches
+    nothing, so a stream alone does not keep a session from going idle."""
+    session_ids = {c.session_id for c in credentials if c.session_id is not None}
+    tokens = [c.claims for c in credentials if c.claims is not None]
     with db.sessionmaker().begin() as auth_session:
-        if principal.session_id is not None:
-            return session_holds(auth_session, principal.session_id, auth_settings())
-        token = bearer_token()
-        if token is None:
-            return False
-        try:
-            claims = token_signer().verify(token)
-        except InvalidTokenError:
-            return False
-        return claims.token_id == principal.token_id and token_holds(auth_session, claims)
+        sessions = sessions_holding(auth_session, session_ids, auth_settings())
+        holding_tokens = tokens_holding(auth_session, tokens)
+    now = utcnow()
+    return {
+        credential
+        for credential in credentials
+        if credential.session_id in sessions
+        or (
+            credential.claims is not None
+            and credential.claims in holding_tokens
+            and (credential.claims.expires_at is None or credential.claims.expires_at > now)
+        )
+    }
 
 
 def _derived_secret(key: Ed25519PrivateKey) -> bytes:

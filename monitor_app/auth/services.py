@@ -292,31 +292,51 @@ def end_session(session: Session, secret: str) -> UserSession | None:
     return row
 
 
-def session_holds(session: Session, session_id: uuid.UUID, settings: AuthSettings) -> bool:
-    """Whether a dashboard session still signs its user in: not ended, not idle, the account
-    active. One query, and it writes nothing (a live stream re-checks with it)."""
-    row = session.execute(
-        select(UserSession.ended_at, UserSession.last_seen_at, User.active)
+def sessions_holding(
+    session: Session, session_ids: Iterable[uuid.UUID], settings: AuthSettings
+) -> set[uuid.UUID]:
+    """Which of these dashboard sessions still sign their users in: not ended, not idle,
+    the account active. One query for them all, and it writes nothing (the live streams
+    re-check with it)."""
+    ids = set(session_ids)
+    if not ids:
+        return set()
+    rows = session.execute(
+        select(UserSession.id, UserSession.ended_at, UserSession.last_seen_at, User.active)
         .join(User, User.id == UserSession.user_id)
-        .where(UserSession.id == session_id)
-    ).one_or_none()
-    if row is None:
-        return False
-    ended_at, last_seen_at, active = row
-    return ended_at is None and active and utcnow() - last_seen_at <= settings.session_idle
+        .where(UserSession.id.in_(ids))
+    )
+    now = utcnow()
+    return {
+        row.id
+        for row in rows
+        if row.ended_at is None and row.active and now - row.last_seen_at <= settings.session_idle
+    }
 
 
-def token_holds(session: Session, claims: TokenClaims) -> bool:
-    """Whether a verified token's account is active and, for an API token, the token is not
-    revoked or expired. One query, and it writes nothing."""
-    if claims.kind is TokenKind.ACCESS:
-        return bool(session.scalar(select(User.active).where(User.id == claims.user_id)))
-    row = session.execute(
-        select(ApiToken.revoked_at, ApiToken.expires_at, User.active)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.id == claims.token_id, ApiToken.user_id == claims.user_id)
-    ).one_or_none()
-    if row is None:
-        return False
-    revoked_at, expires_at, active = row
-    return revoked_at is None and active and (expires_at is None or expires_at > utcnow())
+def tokens_holding(session: Session, tokens: Iterable[TokenClaims]) -> set[TokenClaims]:
+    """Those of these verified tokens whose account is active and, for an API token, that
+    are not revoked or expired. A query for each kind, and they write nothing."""
+    tokens = list(tokens)
+    access = [claims for claims in tokens if claims.kind is TokenKind.ACCESS]
+    api = [claims for claims in tokens if claims.kind is not TokenKind.ACCESS]
+    holding: set[TokenClaims] = set()
+    if access:
+        users = {claims.user_id for claims in access}
+        active = set(session.scalars(select(User.id).where(User.id.in_(users), User.active)))
+        holding.update(claims for claims in access if claims.user_id in active)
+    if api:
+        now = utcnow()
+        rows = session.execute(
+            select(ApiToken.id, ApiToken.user_id)
+            .join(User, User.id == ApiToken.user_id)
+            .where(
+                ApiToken.id.in_({claims.token_id for claims in api}),
+                ApiToken.revoked_at.is_(None),
+                User.active,
+            )
+            .where((ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now))
+        )
+        valid = {(row.id, row.user_id) for row in rows}
+        holding.update(claims for claims in api if (claims.token_id, claims.user_id) in valid)
+    return holding

@@ -24,8 +24,9 @@ The server pings each client every WS_PING_SECONDS (simple-websocket's heartbeat
 one that has not answered the last ping by the next, with 1008 "Ping/Pong timeout".
 
 The handshake is signed in like any request (the dashboard's cookie, or a bearer token) and
-refused from another site's page. The stream re-checks its session or token every
-WS_SESSION_CHECK_SECONDS and closes with 1008 "session ended" once it no longer holds.
+refused from another site's page. The worker re-checks its streams' sessions and tokens
+every WS_SESSION_CHECK_SECONDS, in one round for them all (monitor_app/live/session_watch.py),
+and a stream closes with 1008 "session ended" once its own no longer holds.
 
 Other client messages are discarded; one longer than a subscribe message for WS_MAX_PATIENTS
 patients (monitor_app/config.py ws_client_message_bytes) closes the stream with 1009, and a
@@ -47,7 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import Forbidden, ServiceUnavailable
 
 from monitor_app.audit.recorder import record_request, record_request_per_patient
-from monitor_app.auth.authenticate import still_signed_in
+from monitor_app.auth.authenticate import Credential, request_credential
 from monitor_app.extensions import sock
 from monitor_app.live.hub import CLOSE, Subscription, TooManyClientsError, event_hub
 from monitor_app.live.patients import (
@@ -58,6 +59,7 @@ from monitor_app.live.patients import (
     subscribe_message,
 )
 from monitor_app.live.seats import seat_limits
+from monitor_app.live.session_watch import session_watch
 from shared.audit import AuditAction
 from shared.auth.policy import signed_in
 from shared.auth.principal import current_principal, require_principal
@@ -178,7 +180,11 @@ def stream(ws: Server) -> None:
         ws.close(POLICY_VIOLATION, str(refusal))
         return
     principal = require_principal()
-    hub = event_hub()
+    credential = request_credential(principal)
+    if credential is None:
+        ws.close(POLICY_VIOLATION, SESSION_ENDED)
+        return
+    hub, watch = event_hub(), session_watch()
     try:
         subscription = hub.subscribe(
             types, principal, seat_limits(current_app.config), patients=patients
@@ -186,12 +192,14 @@ def stream(ws: Server) -> None:
     except TooManyClientsError as refusal:
         ws.close(TRY_AGAIN_LATER, str(refusal))
         return
+    watch.watch(credential)
     try:
         if _admitted(ws, types, patients):
-            _serve(ws, subscription, types, patients)
+            _serve(ws, subscription, credential, types, patients)
     except ConnectionClosed:
         pass
     finally:
+        watch.unwatch(credential)
         hub.unsubscribe(subscription)
 
 
@@ -221,15 +229,14 @@ def _admitted(
 def _serve(
     ws: Server,
     subscription: Subscription,
+    credential: Credential,
     types: frozenset[str] | None,
     patients: frozenset[uuid.UUID] | None,
 ) -> None:
     """Send the subscription's events, re-check the session, and apply subscribe messages."""
-    principal = require_principal()
-    hub = event_hub()
+    hub, watch = event_hub(), session_watch()
     max_patients = current_app.config["WS_MAX_PATIENTS"]
     check_every = current_app.config["WS_SESSION_CHECK_SECONDS"]
-    next_check = time.monotonic() + check_every
     pending: Subscribe | None = None
     next_change = time.monotonic()
     ws.send(json.dumps({"type": "hello", "live": hub.connected}))
@@ -238,18 +245,16 @@ def _serve(
             message = subscription.messages.get(timeout=min(IDLE_CHECK_SECONDS, check_every))
         except queue.Empty:
             message = None
-        if time.monotonic() >= next_check:
-            # Signed out, gone idle, disabled or revoked since the handshake: stop here.
-            try:
-                holds = still_signed_in(principal)
-            except SQLAlchemyError:
-                log.warning("could not re-check a stream's session", exc_info=True)
-                ws.close(TRY_AGAIN_LATER, "cannot check the session now; reconnect")
-                return
-            if not holds:
-                ws.close(POLICY_VIOLATION, SESSION_ENDED)
-                return
-            next_check = time.monotonic() + check_every
+        # Signed out, gone idle, disabled or revoked since the handshake: stop here.
+        try:
+            holds = watch.holds(credential, check_every)
+        except SQLAlchemyError:
+            log.warning("could not re-check the streams' sessions", exc_info=True)
+            ws.close(TRY_AGAIN_LATER, "cannot check the session now; reconnect")
+            return
+        if not holds:
+            ws.close(POLICY_VIOLATION, SESSION_ENDED)
+            return
         try:
             sent = _read_client_messages(ws, max_patients)
         except SubscriptionError as refusal:
