@@ -19,11 +19,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import websocket
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from bench.cpu import CpuMeter, CpuShares
 from bench.report import Report, percentile
 from bench.stack import Stack, epoch
 from devserver.processes import ROOT, get_json, wait_until
@@ -170,21 +170,6 @@ class Crowd:
         return figures
 
 
-def group_cpu_seconds(groups: list[int]) -> float:
-    """User plus system CPU the live processes of these process groups have used so far: a
-    simulator is gunicorn's arbiter and its worker, one group (devserver.processes)."""
-    ticks = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # After "pid (comm)": state ppid pgrp … utime stime (fields 3, 4, 5 … 14, 15).
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # exited meanwhile
-        if int(fields[2]) in groups:
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def samples_sent(simulator_urls: list[str], token: str) -> int:
     """Samples the simulators have queued for the broker so far (their /health, for admins)."""
     total = 0
@@ -216,7 +201,13 @@ def measure(patients: int, seconds: float, clients: int) -> dict:
         for index in range(processes):
             share = patients // processes + (index < patients % processes)
             simulator_urls.append(stack.start_patients(f"Load{index}", share, interval=1.0))
-        simulators = [stack.processes.running[f"Load{i}"].pid for i in range(processes)]
+        running = stack.processes.running
+        parts = {
+            "data_app": [running["data"].pid],
+            "monitor_app": [running["monitor"].pid],
+            "simulators": [running[f"Load{i}"].pid for i in range(processes)],
+            **{name: [pid] for name, pid in stack.service_pids.items()},
+        }
         # Warm: every patient has been stored at least once and the consumer is assigned.
         wait_until(
             lambda: stack.count("patient_metrics") >= patients,
@@ -229,6 +220,7 @@ def measure(patients: int, seconds: float, clients: int) -> dict:
         one_in = SAMPLE_ONE_IN.get(patients, 1)
         stream_url = monitor.replace("http", "ws") + "/api/v1/ws"
         crowd = Crowd(stack, stream_url, clients)
+        meter = CpuMeter({**parts, "crowd": [crowd.process.pid]}, alone={"probes": [os.getpid()]})
         threads = [
             stored.run(watch_database, stack, one_in),
             delivered.run(watch_websocket, stream_url, stack.admin_token(), one_in),
@@ -236,7 +228,7 @@ def measure(patients: int, seconds: float, clients: int) -> dict:
         ]
         time.sleep(5)  # the warm-up interval itself, not a wait for a condition
         rows_before = stack.count("patient_metrics")
-        simulator_cpu = group_cpu_seconds(simulators)
+        meter.start()
         sent = samples_sent(simulator_urls, stack.admin_token())
         lags: list[tuple[float, int | None]] = []
         started = time.monotonic()
@@ -250,7 +242,7 @@ def measure(patients: int, seconds: float, clients: int) -> dict:
             collector.recording.clear()
         crowd_figures = crowd.stop()
         elapsed = time.monotonic() - started
-        simulator_cpu = group_cpu_seconds(simulators) - simulator_cpu
+        cpu = meter.stop()
         sent = samples_sent(simulator_urls, stack.admin_token()) - sent
         rows = stack.count("patient_metrics") - rows_before
         lags.append((elapsed, consumer_lag(data, stack.admin_token())))
@@ -266,7 +258,7 @@ def measure(patients: int, seconds: float, clients: int) -> dict:
         "patients": patients,
         "seconds": elapsed,
         "rows": rows,
-        "simulator_cpu": simulator_cpu,
+        "cpu": cpu,
         "sent": sent,
         "one_in": one_in,
         "stored": stored.latencies,
@@ -285,6 +277,33 @@ def lag_is_flat(lags: list[tuple[float, int | None]], patients: int) -> bool:
         return False
     third = max(1, len(values) // 3)
     return max(values[-third:]) <= max(values[:third]) + patients
+
+
+def bound(patients: int, stored_per_second: float, cpu: CpuShares) -> str:
+    """What keeps delivery from its target, from where the CPU went."""
+    cores = os.cpu_count() or 1
+    data = cpu.parts["data_app"]
+    per_sample = data / max(1.0, stored_per_second)
+    others = sum(used for name, used in cpu.parts.items() if name != "data_app")
+    if stored_per_second < 0.95 * patients:
+        ingest = (
+            f"data_app stored {stored_per_second:,.0f} of the {patients:,} samples/s offered, "
+            f"on {data:.2f} cores ({per_sample * 1e6:.0f} µs of CPU a sample), so samples "
+            "queue in the broker, the lag grows and delivery is as late as the backlog is old. "
+            f"The other parts used {others:.2f} cores, leaving data_app "
+            f"{max(0.0, cores - others):.2f}: enough for "
+            f"{max(0.0, cores - others) / per_sample:,.0f} samples/s at its cost"
+        )
+    else:
+        ingest = (
+            f"data_app kept up ({stored_per_second:,.0f} samples/s stored); the time is spent "
+            "between storing and the WebSocket"
+        )
+    busy = "bound by CPU" if cpu.machine >= 0.9 * cores else "not CPU-bound"
+    return (
+        f"What bounds delivery at {patients:,} patients ({busy}: the machine's {cores} cores "
+        f"were {100 * cpu.machine / cores:.0f}% busy): {ingest}."
+    )
 
 
 def run(quick: bool = False) -> Report:
@@ -318,7 +337,10 @@ def run(quick: bool = False) -> Report:
         seconds = float(override or default_seconds[patients])
         print(f"  {patients} patients for {seconds:.0f} s …", flush=True)
         result = measure(patients, seconds, clients)
-        crowd = result["crowd"]
+        crowd, cpu = result["crowd"], result["cpu"]
+        report.notes.append(
+            f"CPU at {patients:,} patients, cores used by each part: {cpu.describe()}."
+        )
         lags = [lag for _, lag in result["lags"] if lag is not None]
         flat = lag_is_flat(result["lags"], patients)
         ms = {
@@ -330,7 +352,9 @@ def run(quick: bool = False) -> Report:
             **{
                 "patients": patients,
                 "samples/s": result["rows"] / result["seconds"],
-                "simulator CPU µs/sample": result["simulator_cpu"] / max(1, result["sent"]) * 1e6,
+                "simulator CPU µs/sample": (
+                    cpu.parts["simulators"] * cpu.seconds / max(1, result["sent"]) * 1e6
+                ),
                 "stored p50 ms": ms["stored"][0],
                 "stored p99 ms": ms["stored"][1],
                 "WebSocket p50 ms": ms["delivered"][0],
@@ -361,6 +385,8 @@ def run(quick: bool = False) -> Report:
                 1.0,
                 higher_is_better=False,
             )
+            if max(ms["delivered"][1], crowd_ms[1]) > 1000:
+                report.notes.append(bound(patients, result["rows"] / result["seconds"], cpu))
     report.parameters = {
         "seconds per population": override or default_seconds,
         "simulator processes of": PATIENTS_PER_PROCESS,

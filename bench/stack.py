@@ -81,6 +81,8 @@ class Stack:
         }
         self.processes = Processes(self.folder, self.settings)
         self._services: list[Any] = []
+        # The broker's and Redis's processes, by name, for bench/cpu.py.
+        self.service_pids: dict[str, int] = {}
         self._clusters: list[PostgresCluster] = []
         self._token: str | None = None
         self._worker_token: str | None = None
@@ -95,6 +97,7 @@ class Stack:
     def start_broker(self) -> str:
         port = free_port()
         self._services.append(start_broker(port, self.folder / "broker.log"))
+        self.service_pids["broker"] = self._services[-1].pid
         self.bootstrap = f"127.0.0.1:{port}"
         wait_for_broker(self.bootstrap, deadline_s=30)
         self._set(KAFKA_BOOTSTRAP_SERVERS=self.bootstrap)
@@ -106,6 +109,7 @@ class Stack:
         port = free_port()
         access = RedisAccess.create(self.folder / "redis-users", port)
         self._services.append(start_redis(port, access.acl_file, self.folder / "redis.log"))
+        self.service_pids["Redis"] = self._services[-1].pid
         self.redis_url = access.admin_url
         wait_for_redis(self.redis_url)
         self.redis_settings = access.settings()
