@@ -87,6 +87,44 @@ def summarise(collapsed: Path, top: int = 30) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The layer a frame's time belongs to, by the first prefix its path starts with.
+LAYERS = (
+    (("flask/", "werkzeug/", "flask_sock/", "simple_websocket/"), "Flask and Werkzeug"),
+    (("flask_smorest/", "webargs/", "marshmallow/", "apispec/"), "flask-smorest and marshmallow"),
+    (("sqlalchemy/",), "SQLAlchemy"),
+    (("sqlite3/", "psycopg/", "psycopg_pool/"), "database driver"),
+    (("json/", "msgspec/", "orjson/"), "JSON"),
+    (("gunicorn/", "gevent/", "socketserver", "selectors", "socket", "ssl"), "server and I/O"),
+    (("redis/",), "Redis client"),
+    (("monitor_app/auth/", "shared/auth/"), "Vigil: sign-in and access"),
+    (("monitor_app/audit/", "shared/audit"), "Vigil: audit"),
+    (("monitor_app/", "shared/"), "Vigil: the endpoint's own code"),
+    (("logging/",), "logging"),
+)
+
+
+def layers(collapsed: Path) -> list[tuple[str, float]]:
+    """Each layer's share of the samples, by the frame that was running (self time), most
+    first: where a request's CPU goes, in the terms of the stack it runs on."""
+    counts: Counter[str] = Counter()
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        counts[_layer(_short(stack.split(";")[-1]))] += int(count_text)
+    total = sum(counts.values())
+    return [(name, n / total) for name, n in counts.most_common()] if total else []
+
+
+def _layer(frame: str) -> str:
+    path = frame.rpartition(" (")[2].rstrip(")")
+    path = path.split("python3.", 1)[-1].partition("/")[2] if "python3." in path else path
+    for prefixes, name in LAYERS:
+        if path.startswith(prefixes):
+            return name
+    return "other (Python's library, the interpreter)"
+
+
 def _short(frame: str) -> str:
     """'get (monitor_app/metrics/routes.py:27)' → 'get (monitor_app/metrics/routes.py)'."""
     if frame.startswith("process "):  # 'process 123:"<command line>"'
