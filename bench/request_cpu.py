@@ -5,7 +5,8 @@ fresh copy per run, so every run reads and writes the same rows), with a private
 rate limit off, as an admin signed in with an access token and as an integration with an API
 token on record. Each endpoint is warmed, then timed in `repeats` batches of `requests`; the
 figure is the median batch's process CPU time per request. `--profile` adds a cProfile of the
-metrics endpoint (cumulative times of its busiest functions).
+metrics endpoint, or of the first endpoint `--only` names (cumulative times of its busiest
+functions).
 
 `python -m bench.request_cpu [--requests N] [--repeats R] [--only TEXT] [--profile]
 [--json FILE]`.
@@ -45,8 +46,10 @@ PREFIX = "/api/v1"
 PATIENTS, SAMPLES = 50, 1_000
 
 
-def endpoints(uuids: list[str]) -> dict[str, Callable[[int], str]]:
-    """Per endpoint, the path of its n-th request: one patient after another."""
+def endpoints(uuids: list[str], until: str) -> dict[str, Callable[[int], str]]:
+    """Per endpoint, the path of its n-th request: one patient after another. The history
+    windows end at `until`, just after the newest sample: the hour's from the samples (360
+    buckets), the day's from the per-minute rollups (all of each patient's samples)."""
 
     def each(template: str) -> Callable[[int], str]:
         return lambda n: template.format(uuid=uuids[n % len(uuids)])
@@ -55,6 +58,8 @@ def endpoints(uuids: list[str]) -> dict[str, Callable[[int], str]]:
         "metrics": each(PREFIX + "/patient/{uuid}/metrics?limit=100"),
         "patient": each(PREFIX + "/patients/{uuid}"),
         "alarm-limits": each(PREFIX + "/patients/{uuid}/alarm-limits"),
+        "history 1h": each(PREFIX + "/patient/{uuid}/history?window=1h&to=" + until),
+        "history 24h": each(PREFIX + "/patient/{uuid}/history?window=24h&to=" + until),
     }
 
 
@@ -143,7 +148,7 @@ def served() -> Iterator[tuple[Flask, dict[str, str], dict[str, Callable[[int], 
             "API token": api_token(app, "bench-integration@vigil.bench"),
         }
         try:
-            yield app, tokens, endpoints(source.uuids())
+            yield app, tokens, endpoints(source.uuids(), source.until)
         finally:
             db.engine(app).dispose()
 
@@ -175,7 +180,8 @@ def run(
                 }
         if with_profile:
             client = client_for(app, tokens["admin access token"])
-            results["profile"] = profile(client, paths["metrics"], requests)
+            named = [name for name in paths if only and only in f"{name} (admin access token)"]
+            results["profile"] = profile(client, paths[(named or ["metrics"])[0]], requests)
     return results
 
 

@@ -6,17 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from monitor_app.audit.recorder import add_audit_detail, audited
+from monitor_app.json_body import json_response
 from monitor_app.metrics import export, services
 from monitor_app.metrics.schemas import (
     MetricExportArgsSchema,
     MetricQueryArgsSchema,
     MetricSchema,
-    samples_json,
+    shown_samples,
 )
 from monitor_app.patients.routes import patient_id_or_404
 from shared.audit import AuditAction
@@ -47,8 +48,8 @@ class PatientMetrics(MethodView):
             until=args.get("until"),
             limit=args["limit"],
         )
-        # A Response passes through @blp.response unserialised; MetricSchema documents it.
-        return Response(samples_json(rows), mimetype=current_app.json.mimetype)
+        # MetricSchema documents the page; it is written without a marshmallow dump.
+        return json_response(shown_samples(rows))
 
 
 CSV_DESCRIPTION = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -11,6 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from monitor_app.config import EXPORT_MAX_SPAN_DAYS, METRICS_LIMIT, METRICS_MAX_LIMIT
 from monitor_app.fields import Instant, check_window
+from monitor_app.json_body import utc_text
 from shared.blood_pressure import format_bp
 from shared.news2 import BANDS
 
@@ -52,10 +53,8 @@ class MetricSchema(Schema):
 
 
 class ShownSample(msgspec.Struct, frozen=True):
-    """One sample as MetricSchema documents it. The fields are in the order of their names,
-    the order Flask's JSON provider (which sorts keys) writes them in, so that msgspec,
-    which writes fields in their order and encodes several times faster, gives the same
-    bytes. A test holds the two to the same bytes."""
+    """One sample as MetricSchema documents it, its fields in the order of their names
+    (monitor_app.json_body). A test holds the two to the same bytes."""
 
     bp: str
     diastolic: int
@@ -67,9 +66,6 @@ class ShownSample(msgspec.Struct, frozen=True):
     systolic: int
     temperature: float
     timestamp: str
-
-
-_ENCODER = msgspec.json.Encoder()
 
 
 def shown_samples(rows: Iterable[Sequence[Any]]) -> list[ShownSample]:
@@ -90,7 +86,7 @@ def shown_samples(rows: Iterable[Sequence[Any]]) -> list[ShownSample]:
             spo2=spo2,
             systolic=systolic,
             temperature=float(temperature),
-            timestamp=_utc_text(timestamp),
+            timestamp=utc_text(timestamp),
         )
         for (
             timestamp,
@@ -106,21 +102,10 @@ def shown_samples(rows: Iterable[Sequence[Any]]) -> list[ShownSample]:
     ]
 
 
-def _utc_text(moment: datetime) -> str:
-    """A UTC time as fields.DateTime(format="iso") writes it, e.g. 2025-01-31T08:00:00+00:00."""
-    return moment.isoformat() if moment.tzinfo is not None else f"{moment.isoformat()}+00:00"
-
-
 def dump_samples(rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
     """`MetricSchema(many=True).dump(rows)`, built directly: marshmallow's dump was the
     largest cost of the samples endpoint. A test holds the two to the same output."""
     return msgspec.to_builtins(shown_samples(rows))
-
-
-def samples_json(rows: Iterable[Sequence[Any]]) -> bytes:
-    """The JSON body of a page of samples, as `current_app.json.response` would write
-    `dump_samples(rows)` (its trailing newline included)."""
-    return _ENCODER.encode(shown_samples(rows)) + b"\n"
 
 
 class MetricQueryArgsSchema(Schema):

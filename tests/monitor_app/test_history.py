@@ -501,3 +501,69 @@ def test_documented_in_openapi(client: FlaskClient) -> None:
         for name in ("History", "Bucket", "VitalStats", "TemperatureStats", "ScoreStats")
         for field in schemas[name]["properties"].values()
     )
+
+
+@pytest.mark.parametrize("window", ["1h", "24h"])
+def test_the_body_is_flask_s_json_of_the_schema_s_dump_byte_for_byte(
+    app: Flask, client: FlaskClient, make_patient: Callable, add_samples: Callable, window: str
+) -> None:
+    """The body is written by msgspec, not from HistorySchema's dump: the two give the same
+    bytes, from the samples (1 h) and from the rollups and part-minutes (24 h) alike."""
+    ada = make_patient("Ada")
+    to = TO + timedelta(seconds=7.5)  # not on a minute: a 24 h window reads both sources
+    add_samples(
+        ada.uuid,
+        [
+            {
+                "timestamp": to - timedelta(seconds=s),
+                "pulse": 50 + (s * 7) % 90,
+                "systolic": 100 + s % 41,
+                "temperature": 37 if s % 5 == 0 else 36 + (s % 17) / 10,
+                # Unscored samples, among them every sample of some buckets.
+                "news2_score": None if s % 3 == 0 or s > 3_000 else s % 4,
+                "news2_band": None if s % 3 == 0 or s > 3_000 else "low",
+            }
+            for s in (*range(1, 61, 4), *range(61, 3_590, 23), *range(4_000, 86_000, 613))
+        ],
+    )
+
+    with view_statements(app) as statements:
+        response = client.get(
+            history_url(ada.uuid), query_string={"window": window, "to": to.isoformat()}
+        )
+
+    assert response.status_code == 200
+    assert response.content_type == "application/json"
+    assert any("patient_metric_minutes" in sql for sql, _ in statements) == (window == "24h")
+    span, _bucket_seconds = WINDOWS[window]
+    with db.sessionmaker(app)() as session:
+        patient_id = session.scalar(select(Patient.id).where(Patient.uuid == uuid.UUID(ada.uuid)))
+        history = services.patient_history(
+            session, patient_id, uuid.UUID(ada.uuid), window, to.astimezone(UTC)
+        )
+    expected = app.json.response(HistorySchema().dump(history)).get_data(as_text=True)
+    assert response.get_data(as_text=True) == expected
+    assert len(response.json["buckets"]) > 20
+    assert '"news2_score":{"avg":null,"max":null,"min":null}' in expected
+    assert '"temperature":{"avg":' in expected and '"min":37.0' in expected
+
+
+def test_means_round_as_the_decimal_form_of_the_quotient() -> None:
+    """A whole-number total is rounded in integers; the result is the Decimal rounding of
+    the float quotient's decimal form, ties (x.x5) included, for bucket-sized counts."""
+    cases = [
+        (total, samples, places)
+        for samples in (*range(1, 50), 360, 1_440, 17_280)
+        for total in (*range(0, 1_200, 1), *range(3_000_000, 3_000_400))
+        for places in (1, 2)
+    ]
+    mismatched = [
+        case
+        for case in cases
+        if services._mean(case[0], case[1], case[2])
+        != services._rounded(case[0] / case[1], case[2])
+    ]
+    assert mismatched == []
+    assert services._mean(281, 4, 1) == 70.3  # a tie goes up
+    assert services._mean(None, 0, 1) is None
+    assert services._mean(36.125 * 4, 4, 2) == 36.13  # a float total takes the Decimal way
