@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from shared.sqlite_waits import WaitingConnection
+
 log = logging.getLogger(__name__)
 
 # Predictable constraint names, so migrations can refer to them on every backend.
@@ -66,7 +68,12 @@ def make_engine(url: str) -> Engine:
     if parsed.database in (None, "", ":memory:"):
         # Each thread would get its own empty in-memory database.
         raise ValueError("DATABASE_URL: SQLite needs a file path, not an in-memory database")
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    # The connect-time pragmas below wait for locks in SQLite (timeout); statements after
+    # them wait in Python (shared/sqlite_waits.py).
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False, "factory": WaitingConnection},
+    )
 
     @event.listens_for(engine, "do_connect")
     def _private_file(_dialect, _record, _cargs, _cparams) -> None:
@@ -81,8 +88,8 @@ def make_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
     return engine
