@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -37,11 +38,37 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class _SQLiteDateTime(sqlite.DATETIME):
+    """SQLite's DATETIME, its text written by `isoformat`: the same characters as its storage
+    format, for a tenth of the instructions of that %-format (data_app writes two a sample)."""
+
+    def bind_processor(self, dialect):  # noqa: ANN001, ANN201  (SQLAlchemy's signature)
+        general = super().bind_processor(dialect)
+
+        def process(value: object) -> object:
+            if type(value) is datetime and value.tzinfo is None:
+                return value.isoformat(" ", "microseconds")
+            return general(value)
+
+        return process
+
+
+# What `_SQLiteDateTime` writes must stay what SQLite's DATETIME would.
+assert _SQLiteDateTime()._storage_format == (  # noqa: S101
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+
+
 class UTCDateTime(TypeDecorator):
     """Stores UTC without a zone (same on SQLite and PostgreSQL); returns aware UTC datetimes."""
 
     impl = DateTime
     cache_ok = True
+
+    def load_dialect_impl(self, dialect):  # noqa: ANN001, ANN201  (SQLAlchemy's signature)
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLiteDateTime())
+        return super().load_dialect_impl(dialect)
 
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
