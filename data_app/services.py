@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import msgspec
 from flask import Flask
 from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,8 +49,24 @@ _MOVE_NEW_SAMPLES = (
 )
 
 
-@dataclass(frozen=True)
-class StoredSample:
+class LiveSample(msgspec.Struct, frozen=True):
+    """A stored sample as the live stream shows it (encoded by msgspec, in this order)."""
+
+    patient_uuid: str
+    patient_name: str | None
+    timestamp: str
+    pulse: int
+    resp_rate: int
+    systolic: int
+    diastolic: int
+    spo2: int
+    temperature: float
+    bp: str
+    news2_score: int
+    news2_band: str
+
+
+class StoredSample(msgspec.Struct, frozen=True):
     """A sample that was new (not a replay), as stored."""
 
     patient_id: int
@@ -59,18 +76,40 @@ class StoredSample:
     # The patient was first stored by this sample's batch: the patients list changes.
     first_seen: bool = False
 
-    def event(self) -> dict[str, Any]:
-        """How the live stream shows it."""
+    def event(self, patient_uuid: str | None = None) -> LiveSample:
+        """How the live stream shows it; `patient_uuid` is the uuid's text, if known."""
         sample = self.sample
-        return {
-            "patient_uuid": str(self.patient_uuid),
-            "patient_name": sample.patient_name,
-            "timestamp": sample.timestamp.isoformat(),
-            **{field: getattr(sample, field) for field in _METRIC_FIELDS[1:]},
-            "bp": sample.bp,
-            "news2_score": self.news2.score,
-            "news2_band": self.news2.band,
-        }
+        return LiveSample(
+            str(self.patient_uuid) if patient_uuid is None else patient_uuid,
+            sample.patient_name,
+            sample.timestamp.isoformat(),
+            sample.pulse,
+            sample.resp_rate,
+            sample.systolic,
+            sample.diastolic,
+            sample.spo2,
+            sample.temperature,
+            sample.bp,
+            self.news2.score,
+            self.news2.band,
+        )
+
+
+def vitals_event(stored: Sequence[StoredSample]) -> bytes:
+    """The live stream's `vitals` event for a batch's new samples, as JSON: each patient's
+    uuid written out once a batch, not once a sample."""
+    texts: dict[uuid.UUID, str] = {}
+    samples = []
+    for item in stored:
+        text = texts.get(item.patient_uuid)
+        if text is None:
+            text = texts[item.patient_uuid] = str(item.patient_uuid)
+        samples.append(item.event(text))
+    return _EVENT_ENCODER.encode({"type": "vitals", "samples": samples})
+
+
+# The samples' text was checked storable (data_app/decoding.py): msgspec encodes all of it.
+_EVENT_ENCODER = msgspec.json.Encoder()
 
 
 def _insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
@@ -160,9 +199,16 @@ def store_samples(
             news2,
             first_seen=sample.patient_uuid in created,
         )
+        # Spelt out rather than read by name: this runs once a sample.
         rows[key] = {
             "patient_id": patient_id,
-            **{f: getattr(sample, f) for f in _METRIC_FIELDS},
+            "timestamp": sample.timestamp,
+            "pulse": sample.pulse,
+            "resp_rate": sample.resp_rate,
+            "systolic": sample.systolic,
+            "diastolic": sample.diastolic,
+            "spo2": sample.spo2,
+            "temperature": sample.temperature,
             "news2_score": news2.score,
             "news2_band": news2.band,
             "received_at": received_at,
@@ -347,9 +393,9 @@ class DataService:
             if stored:
                 # Only a new patient changes the patients list; newest samples are read live.
                 new_patient = any(item.first_seen for item in stored)
-                events(self.app).publish(
+                events(self.app).publish_encoded(
                     "vitals",
-                    {"samples": [s.event() for s in stored]},
+                    vitals_event(stored),
                     invalidates=(PATIENTS,) if new_patient else (),
                 )
             # An alarm is shown the moment it is stored, never after its analysis.
