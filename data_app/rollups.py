@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Insert, bindparam, func, select, text, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from data_app.bulk import BulkStatement
 from data_app.staging import copy_rows, staging_table, taken_from
 from shared.models import ROLLED_UP, Patient, patient_metric_minutes
 
@@ -102,6 +103,8 @@ def _merge_into_existing(dialect: str) -> Insert:
 
 
 _MERGE = {dialect: _merge_into_existing(dialect) for dialect in ("postgresql", "sqlite")}
+# SQLite's takes the minutes as parameters: through the driver's executemany.
+_MERGE_MINUTES = BulkStatement(_MERGE["sqlite"], ["patient_id", "minute", *_EMPTY_MINUTE])
 
 
 _ADD_TO_COUNT = (
@@ -138,7 +141,7 @@ def add_stored(session: Session, rows: Sequence[Row]) -> None:
             _ADD_TO_COUNTS, {"patients": patients, "added": [added[p] for p in patients]}
         )
         return
-    session.execute(_MERGE[dialect], minutes)
+    _MERGE_MINUTES.execute(session, minutes)
     # In id order, as raise_alerts locks the same rows: two batches never wait on each other.
     session.execute(
         _ADD_TO_COUNT, [{"patient": patient, "added": added[patient]} for patient in patients]

@@ -25,6 +25,7 @@ from data_app.alarms import (
 )
 from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
+from data_app.bulk import BulkStatement
 from data_app.decoding import DEFAULT_CLOCK_SKEW, claimed_patient
 from data_app.rollups import add_stored
 from data_app.staging import copy_rows, staging_table, taken_from
@@ -41,6 +42,10 @@ _METRIC_FIELDS = ("timestamp", "pulse", "resp_rate", "systolic", "diastolic", "s
 # What a batch writes of each row on PostgreSQL, through binary COPY (data_app/staging.py).
 _STAGED_FIELDS = ("patient_id", *_METRIC_FIELDS, "received_at", "news2_score", "news2_band")
 _STAGED_SAMPLES = staging_table("vigil_staged_samples", PatientMetric.__table__, _STAGED_FIELDS)
+# On SQLite, the rows as they are: no RETURNING, and through the driver's executemany.
+_INSERT_NEW_SAMPLES = BulkStatement(
+    sqlite.insert(PatientMetric.__table__).on_conflict_do_nothing(), _STAGED_FIELDS
+)
 _MOVE_NEW_SAMPLES = (
     postgresql.insert(PatientMetric.__table__)
     .from_select(_STAGED_FIELDS, select(*taken_from(_STAGED_SAMPLES).c))
@@ -228,11 +233,10 @@ def _insert_new(
     if session.get_bind().dialect.name == "postgresql":
         return _copy_new(session, rows)
     table = PatientMetric.__table__
-    insert = _insert_ignoring_duplicates(session, table)
     # On SQLite, RETURNING made every row cost twice as much. Without it, the row count
     # says whether every sample was new, as nearly all are; only a batch with replays needs
     # to read which rows it added.
-    if session.execute(insert, rows).rowcount == len(rows):
+    if _INSERT_NEW_SAMPLES.execute(session, rows) == len(rows):
         return None
     inserted = session.execute(
         select(table.c.patient_id, table.c.timestamp)
