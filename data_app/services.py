@@ -103,12 +103,12 @@ class StoredSample(msgspec.Struct, frozen=True):
 def vitals_event(stored: Sequence[StoredSample]) -> bytes:
     """The live stream's `vitals` event for a batch's new samples, as JSON: each patient's
     uuid written out once a batch, not once a sample."""
-    texts: dict[uuid.UUID, str] = {}
+    texts: dict[int, str] = {}  # by patient id, which hashes in C, unlike a UUID
     samples = []
     for item in stored:
-        text = texts.get(item.patient_uuid)
+        text = texts.get(item.patient_id)
         if text is None:
-            text = texts[item.patient_uuid] = str(item.patient_uuid)
+            text = texts[item.patient_id] = str(item.patient_uuid)
         samples.append(item.event(text))
     return _EVENT_ENCODER.encode({"type": "vitals", "samples": samples})
 
@@ -202,7 +202,8 @@ def store_samples(
             sample.patient_uuid,
             sample,
             news2,
-            first_seen=sample.patient_uuid in created,
+            # A uuid hashes in Python: not looked up in the (nearly always empty) set for nothing.
+            first_seen=bool(created) and sample.patient_uuid in created,
         )
         # Spelt out rather than read by name: this runs once a sample.
         rows[key] = {
