@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -307,7 +306,7 @@ def raise_alerts(
     for patient_id, *state_columns in states:
         before = AlertState(*state_columns)
         if before.checked_at is not None and before.checked_at > newest_credible:
-            before = replace(before, checked_at=None)
+            before = msgspec.structs.replace(before, checked_at=None)
         state = before
         decisions = []
         for item in sorted(by_patient[patient_id], key=lambda i: i.sample.timestamp):
