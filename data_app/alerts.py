@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import msgspec
+
 from shared.news2 import Band, band_rank
 
 
-@dataclass(frozen=True)
-class AlertState:
+# A struct, not a frozen dataclass: one is made for every stored sample, and a frozen
+# dataclass sets each field through object.__setattr__.
+class AlertState(msgspec.Struct, frozen=True):
     band: str = Band.LOW  # the band clinicians were last told about (or silently settled at)
     calm_samples: int = 0  # consecutive samples better than `band`
     calm_band: str | None = None  # the worst band among those samples

@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import reduce
+from operator import add
 from typing import Any
 
 from sqlalchemy import ColumnElement, Insert, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from data_app.bulk import BulkStatement
 from data_app.staging import copy_rows, staging_table, taken_from
 from shared.models import ROLLED_UP, Patient, patient_metric_minutes
 
@@ -38,24 +41,30 @@ _EMPTY_MINUTE = {
 def _minutes(rows: Sequence[Row]) -> list[dict[str, Any]]:
     """The rows summed per (patient, minute), in key order so that two batches adding to the
     same minutes lock them in the same order."""
-    minutes: dict[tuple[int, datetime], dict[str, Any]] = {}
+    groups: dict[tuple[int, datetime], list[Row]] = {}
     for row in rows:
         key = (row["patient_id"], minute_of(row["timestamp"]))
-        minute = minutes.get(key)
-        if minute is None:
-            minute = minutes[key] = {"patient_id": key[0], "minute": key[1], **_EMPTY_MINUTE}
-        minute["samples"] += 1
-        minute["news2_samples"] += row["news2_score"] is not None
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [row]
+        else:
+            group.append(row)
+    minutes = []
+    # A statistic at a time over a minute's rows, with min, max and reduce doing the loop.
+    for key in sorted(groups):
+        group = groups[key]
+        minute = {"patient_id": key[0], "minute": key[1], **_EMPTY_MINUTE}
+        minute["samples"] = len(group)
+        minute["news2_samples"] = sum(row["news2_score"] is not None for row in group)
         for name, low, high, total in _STATISTICS:
-            value = row[name]
-            if value is None:
-                continue
-            if minute[low] is None or value < minute[low]:
-                minute[low] = value
-            if minute[high] is None or value > minute[high]:
-                minute[high] = value
-            minute[total] += value
-    return [minutes[key] for key in sorted(minutes)]
+            values = [value for row in group if (value := row[name]) is not None]
+            if values:
+                minute[low], minute[high] = min(values), max(values)
+                # Added in order from 0, as one sample at a time would: not sum(), whose
+                # float total is compensated from Python 3.12.
+                minute[total] = reduce(add, values, 0)
+        minutes.append(minute)
+    return minutes
 
 
 _STAGED_MINUTES = staging_table(
@@ -102,6 +111,8 @@ def _merge_into_existing(dialect: str) -> Insert:
 
 
 _MERGE = {dialect: _merge_into_existing(dialect) for dialect in ("postgresql", "sqlite")}
+# SQLite's takes the minutes as parameters: through the driver's executemany.
+_MERGE_MINUTES = BulkStatement(_MERGE["sqlite"], ["patient_id", "minute", *_EMPTY_MINUTE])
 
 
 _ADD_TO_COUNT = (
@@ -138,7 +149,7 @@ def add_stored(session: Session, rows: Sequence[Row]) -> None:
             _ADD_TO_COUNTS, {"patients": patients, "added": [added[p] for p in patients]}
         )
         return
-    session.execute(_MERGE[dialect], minutes)
+    _MERGE_MINUTES.execute(session, minutes)
     # In id order, as raise_alerts locks the same rows: two batches never wait on each other.
     session.execute(
         _ADD_TO_COUNT, [{"patient": patient, "added": added[patient]} for patient in patients]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import msgspec
 from flask import Flask
 from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,6 +24,7 @@ from data_app.alarms import (
 )
 from data_app.alert_text import alert_message
 from data_app.alerts import AlertDecision, AlertState, advance
+from data_app.bulk import BulkStatement
 from data_app.decoding import DEFAULT_CLOCK_SKEW, claimed_patient
 from data_app.rollups import add_stored
 from data_app.staging import copy_rows, staging_table, taken_from
@@ -40,6 +41,10 @@ _METRIC_FIELDS = ("timestamp", "pulse", "resp_rate", "systolic", "diastolic", "s
 # What a batch writes of each row on PostgreSQL, through binary COPY (data_app/staging.py).
 _STAGED_FIELDS = ("patient_id", *_METRIC_FIELDS, "received_at", "news2_score", "news2_band")
 _STAGED_SAMPLES = staging_table("vigil_staged_samples", PatientMetric.__table__, _STAGED_FIELDS)
+# On SQLite, the rows as they are: no RETURNING, and through the driver's executemany.
+_INSERT_NEW_SAMPLES = BulkStatement(
+    sqlite.insert(PatientMetric.__table__).on_conflict_do_nothing(), _STAGED_FIELDS
+)
 _MOVE_NEW_SAMPLES = (
     postgresql.insert(PatientMetric.__table__)
     .from_select(_STAGED_FIELDS, select(*taken_from(_STAGED_SAMPLES).c))
@@ -48,8 +53,24 @@ _MOVE_NEW_SAMPLES = (
 )
 
 
-@dataclass(frozen=True)
-class StoredSample:
+class LiveSample(msgspec.Struct, frozen=True):
+    """A stored sample as the live stream shows it (encoded by msgspec, in this order)."""
+
+    patient_uuid: str
+    patient_name: str | None
+    timestamp: str
+    pulse: int
+    resp_rate: int
+    systolic: int
+    diastolic: int
+    spo2: int
+    temperature: float
+    bp: str
+    news2_score: int
+    news2_band: str
+
+
+class StoredSample(msgspec.Struct, frozen=True):
     """A sample that was new (not a replay), as stored."""
 
     patient_id: int
@@ -59,18 +80,40 @@ class StoredSample:
     # The patient was first stored by this sample's batch: the patients list changes.
     first_seen: bool = False
 
-    def event(self) -> dict[str, Any]:
-        """How the live stream shows it."""
+    def event(self, patient_uuid: str | None = None) -> LiveSample:
+        """How the live stream shows it; `patient_uuid` is the uuid's text, if known."""
         sample = self.sample
-        return {
-            "patient_uuid": str(self.patient_uuid),
-            "patient_name": sample.patient_name,
-            "timestamp": sample.timestamp.isoformat(),
-            **{field: getattr(sample, field) for field in _METRIC_FIELDS[1:]},
-            "bp": sample.bp,
-            "news2_score": self.news2.score,
-            "news2_band": self.news2.band,
-        }
+        return LiveSample(
+            str(self.patient_uuid) if patient_uuid is None else patient_uuid,
+            sample.patient_name,
+            sample.timestamp.isoformat(),
+            sample.pulse,
+            sample.resp_rate,
+            sample.systolic,
+            sample.diastolic,
+            sample.spo2,
+            sample.temperature,
+            sample.bp,
+            self.news2.score,
+            self.news2.band,
+        )
+
+
+def vitals_event(stored: Sequence[StoredSample]) -> bytes:
+    """The live stream's `vitals` event for a batch's new samples, as JSON: each patient's
+    uuid written out once a batch, not once a sample."""
+    texts: dict[int, str] = {}  # by patient id, which hashes in C, unlike a UUID
+    samples = []
+    for item in stored:
+        text = texts.get(item.patient_id)
+        if text is None:
+            text = texts[item.patient_id] = str(item.patient_uuid)
+        samples.append(item.event(text))
+    return _EVENT_ENCODER.encode({"type": "vitals", "samples": samples})
+
+
+# The samples' text was checked storable (data_app/decoding.py): msgspec encodes all of it.
+_EVENT_ENCODER = msgspec.json.Encoder()
 
 
 def _insert_ignoring_duplicates(session: Session, table: Table) -> Insert:
@@ -158,11 +201,19 @@ def store_samples(
             sample.patient_uuid,
             sample,
             news2,
-            first_seen=sample.patient_uuid in created,
+            # A uuid hashes in Python: not looked up in the (nearly always empty) set for nothing.
+            first_seen=bool(created) and sample.patient_uuid in created,
         )
+        # Spelt out rather than read by name: this runs once a sample.
         rows[key] = {
             "patient_id": patient_id,
-            **{f: getattr(sample, f) for f in _METRIC_FIELDS},
+            "timestamp": sample.timestamp,
+            "pulse": sample.pulse,
+            "resp_rate": sample.resp_rate,
+            "systolic": sample.systolic,
+            "diastolic": sample.diastolic,
+            "spo2": sample.spo2,
+            "temperature": sample.temperature,
             "news2_score": news2.score,
             "news2_band": news2.band,
             "received_at": received_at,
@@ -182,11 +233,10 @@ def _insert_new(
     if session.get_bind().dialect.name == "postgresql":
         return _copy_new(session, rows)
     table = PatientMetric.__table__
-    insert = _insert_ignoring_duplicates(session, table)
     # On SQLite, RETURNING made every row cost twice as much. Without it, the row count
     # says whether every sample was new, as nearly all are; only a batch with replays needs
     # to read which rows it added.
-    if session.execute(insert, rows).rowcount == len(rows):
+    if _INSERT_NEW_SAMPLES.execute(session, rows) == len(rows):
         return None
     inserted = session.execute(
         select(table.c.patient_id, table.c.timestamp)
@@ -256,7 +306,7 @@ def raise_alerts(
     for patient_id, *state_columns in states:
         before = AlertState(*state_columns)
         if before.checked_at is not None and before.checked_at > newest_credible:
-            before = replace(before, checked_at=None)
+            before = msgspec.structs.replace(before, checked_at=None)
         state = before
         decisions = []
         for item in sorted(by_patient[patient_id], key=lambda i: i.sample.timestamp):
@@ -347,9 +397,9 @@ class DataService:
             if stored:
                 # Only a new patient changes the patients list; newest samples are read live.
                 new_patient = any(item.first_seen for item in stored)
-                events(self.app).publish(
+                events(self.app).publish_encoded(
                     "vitals",
-                    {"samples": [s.event() for s in stored]},
+                    vitals_event(stored),
                     invalidates=(PATIENTS,) if new_patient else (),
                 )
             # An alarm is shown the moment it is stored, never after its analysis.

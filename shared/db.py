@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -39,18 +40,49 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class _SQLiteDateTime(sqlite.DATETIME):
+    """SQLite's DATETIME, taking the text UTCDateTime already wrote as it is.
+
+    That text is `isoformat`'s: the same characters as DATETIME's storage format, for a
+    fraction of the instructions of its %-format and of making a naive copy first (data_app
+    writes two a sample)."""
+
+    def bind_processor(self, dialect):  # noqa: ANN001, ANN201  (SQLAlchemy's signature)
+        general = super().bind_processor(dialect)
+
+        def process(value: object) -> object:
+            return value if type(value) is str else general(value)
+
+        return process
+
+
+# What UTCDateTime writes on SQLite must stay what SQLite's DATETIME would.
+assert _SQLiteDateTime()._storage_format == (  # noqa: S101
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+
+
 class UTCDateTime(TypeDecorator):
     """Stores UTC without a zone (same on SQLite and PostgreSQL); returns aware UTC datetimes."""
 
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+    def load_dialect_impl(self, dialect):  # noqa: ANN001, ANN201  (SQLAlchemy's signature)
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLiteDateTime())
+        return super().load_dialect_impl(dialect)
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | str | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; Vigil stores only aware UTC datetimes")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        utc = value.astimezone(UTC)
+        if dialect is not None and dialect.name == "sqlite":
+            # DATETIME's text of the naive value: the aware one's, less its "+00:00".
+            return utc.isoformat(" ", "microseconds")[:-6]
+        return utc.replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)

@@ -54,6 +54,12 @@ class Events:
     ) -> bool:
         """Invalidate the cached reads of `invalidates`, then publish. False if Redis failed."""
         payload = json.dumps({"type": event_type, **data}, default=str)
+        return self.publish_encoded(event_type, payload, invalidates)
+
+    def publish_encoded(
+        self, event_type: str, payload: str | bytes, invalidates: Iterable[str] = ()
+    ) -> bool:
+        """`publish` an event already encoded as a JSON object whose `type` is `event_type`."""
         try:
             with self.redis.pipeline(transaction=False) as pipe:
                 for kind in invalidates:

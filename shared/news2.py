@@ -47,6 +47,12 @@ _CHART: dict[str, tuple[tuple[float, int], ...]] = {
 # The same chart split for lookups: each parameter's column tops, and their scores.
 _TOPS = {name: [top for top, _ in rows] for name, rows in _CHART.items()}
 _SCORES = {name: [score for _, score in rows] for name, rows in _CHART.items()}
+# And each parameter's, for scoring without a lookup by name.
+_RESP_RATE_TOPS, _RESP_RATE_SCORES = _TOPS["resp_rate"], _SCORES["resp_rate"]
+_SPO2_TOPS, _SPO2_SCORES = _TOPS["spo2"], _SCORES["spo2"]
+_SYSTOLIC_TOPS, _SYSTOLIC_SCORES = _TOPS["systolic"], _SCORES["systolic"]
+_PULSE_TOPS, _PULSE_SCORES = _TOPS["pulse"], _SCORES["pulse"]
+_TEMPERATURE_TOPS, _TEMPERATURE_SCORES = _TOPS["temperature"], _SCORES["temperature"]
 
 # A single parameter this far out makes even a low aggregate "low-medium".
 _RED_SCORE = 3
@@ -112,14 +118,15 @@ def score_news2(
     *, resp_rate: int, spo2: int, systolic: int, pulse: int, temperature: float
 ) -> News2:
     """Score one vitals sample (Alert, room air, SpO2 scale 1)."""
-    values = (
-        ("resp_rate", resp_rate),
-        ("spo2", spo2),
-        ("systolic", systolic),
-        ("pulse", pulse),
-        ("temperature", round_temperature(temperature)),
-    )
-    parameters = {name: _SCORES[name][bisect_left(_TOPS[name], value)] for name, value in values}
+    # Spelt out, not looped over by name: data_app scores every sample it stores.
+    rounded = round_temperature(temperature)
+    parameters = {
+        "resp_rate": _RESP_RATE_SCORES[bisect_left(_RESP_RATE_TOPS, resp_rate)],
+        "spo2": _SPO2_SCORES[bisect_left(_SPO2_TOPS, spo2)],
+        "systolic": _SYSTOLIC_SCORES[bisect_left(_SYSTOLIC_TOPS, systolic)],
+        "pulse": _PULSE_SCORES[bisect_left(_PULSE_TOPS, pulse)],
+        "temperature": _TEMPERATURE_SCORES[bisect_left(_TEMPERATURE_TOPS, rounded)],
+    }
     score = sum(parameters.values())
     return News2(score=score, band=_band(score, parameters), parameters=parameters)
 
@@ -148,6 +155,10 @@ def _band(score: int, parameters: dict[str, int]) -> Band:
 def band_rank(band: str) -> int:
     """Position of the band (or a band's stored value) in BANDS, higher meaning riskier."""
     try:
-        return BANDS.index(Band(band))
-    except ValueError:
+        return _RANKS[band]
+    except (KeyError, TypeError):  # TypeError: unhashable
         raise ValueError(f"unknown NEWS2 band {band!r}; expected one of {BANDS}") from None
+
+
+# A Band hashes and compares as its value, so either finds its rank (once a sample, twice).
+_RANKS = {band.value: rank for rank, band in enumerate(BANDS)}

@@ -6,6 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.dialects import sqlite
 
 from shared.db import Base, UTCDateTime, make_engine, migrate
 from shared.partitions import include_name
@@ -51,3 +52,26 @@ def test_datetimes_are_stored_as_utc_and_come_back_aware():
     assert column.process_result_value(stored, None) == datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     with pytest.raises(ValueError, match="naive"):
         column.process_bind_param(datetime(2026, 11, 24, 12, 0), None)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2026, 11, 24, 12, 0, tzinfo=UTC),
+        datetime(2026, 11, 24, 15, 0, 0, 5, tzinfo=timezone(timedelta(hours=3))),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    ],
+)
+def test_sqlite_text_of_a_datetime_is_what_sqlalchemy_writes(moment):
+    dialect = sqlite.dialect()
+    written = UTCDateTime()._cached_bind_processor(dialect)(moment)
+    sqlalchemys = sqlite.DATETIME().bind_processor(dialect)
+    assert written == sqlalchemys(moment.astimezone(UTC).replace(tzinfo=None))
+    assert UTCDateTime()._cached_result_processor(dialect, None)(written) == moment
+
+
+def test_sqlite_refuses_a_naive_datetime_as_before():
+    with pytest.raises(ValueError, match="naive"):
+        UTCDateTime()._cached_bind_processor(sqlite.dialect())(datetime(2026, 11, 24, 12, 0))
