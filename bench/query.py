@@ -22,6 +22,7 @@ import os
 import random
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -43,6 +44,8 @@ WORKERS, THREADS = 2, 16
 # take CPU from the server on a small machine.
 WRK_THREADS = 1
 METRICS = "metrics?limit=100"
+# The layout of the Procfile's monitor_app, as a path column says it.
+GEVENT_PATH = f"HTTP (Procfile: gunicorn {WORKERS}× gevent, wrk)"
 # The issue's target for the metrics endpoint at 16 connections.
 METRICS_P99_MS = 25.0
 # The workload served by a monitor_app whose cache's Redis is a port where nothing listens.
@@ -244,15 +247,26 @@ def measure_size(
             report.add(
                 **http_row(db.rows, name, f"HTTP (gunicorn {WORKERS}×{THREADS}, wrk)", figures, cpu)
             )
+        # The same metrics workload on the Procfile's layout (gevent's worker), which makes
+        # run serves: a request costs less there, but SQLite's writers (each request's audit
+        # row, from both workers) wait for each other on one event loop each.
+        gevent_url = stack.start_monitor(workers=WORKERS, name="monitor-gevent")
+        gevent_pids = query_profile.worker_pids(stack.processes.running["monitor-gevent"].pid)
+        run_wrk(gevent_url, workloads[METRICS][:500], 1, sizes.connections, stack.folder, token)
+        figures, cpu = load(
+            gevent_url, gevent_pids, workloads[METRICS], sizes.seconds, sizes, stack.folder, token
+        )
+        stack.check_running()
+        served[f"{METRICS} on gevent"] = {**figures, "cpu_ms": cpu.get("server CPU ms/req")}
+        report.add(**http_row(db.rows, METRICS, GEVENT_PATH, figures, cpu))
         if profile:
             summary = profile_metrics(master, url, workloads[METRICS], sizes, stack.folder, token)
             shares = query_profile.layers(OUTPUT_DIR / "query-profile.collapsed")
             report.notes.append(
-                f"Where the workers' time went answering {METRICS} at {db.rows:,} rows (py-spy, "
-                "the thread holding the GIL, by the code running; SQLite's own C code releases "
-                "the GIL and is the SQL floor above): "
+                f"py-spy profile of {METRICS} at {db.rows:,} rows (the thread holding the GIL, "
+                "by the code running): "
                 + ", ".join(f"{name} {100 * share:.0f}%" for name, share in shares)
-                + f". Functions: {summary.relative_to(ROOT)}."
+                + f"; functions in {summary.relative_to(ROOT)}."
             )
     return served
 
@@ -272,12 +286,11 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
             "patients": ", ".join(f"{n:,}" for n in sizes.patients),
         },
     )
-    # Profiled unless BENCH_PROFILE=0: a target missed is explained by where the time goes.
-    profile = os.environ.get("BENCH_PROFILE", "1") != "0"
+    profile = os.environ.get("BENCH_PROFILE") == "1"
     if profile and not query_profile.available():
         report.notes.append(
-            "py-spy is not installed (pip install --require-hashes -r "
-            "requirements/bench.lock): no profile."
+            "BENCH_PROFILE=1 but py-spy is not installed "
+            "(pip install --require-hashes -r requirements/bench.lock): no profile."
         )
         profile = False
     served: dict[int, dict[str, dict[str, Any]]] = {}
@@ -300,6 +313,7 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
     )
     if served[large][METRICS]["p99_ms"] > METRICS_P99_MS:
         report.notes.append(latency_bound(served[large][METRICS], sizes.connections))
+        report.notes.append(where_a_request_goes(served[large][METRICS]))
     report.target(
         f"metrics endpoint p99 at {large:,} rows ÷ p99 at {small:,} rows "
         "(≤ 1.5: latency does not grow with the table)",
@@ -373,6 +387,31 @@ def latency_bound(figures: dict[str, Any], connections: int) -> str:
             f"cores, {cpu_ms / allowed:.1f}× less than now, and the p99 needs less still."
         )
     return text
+
+
+def where_a_request_goes(figures: dict[str, Any]) -> str:
+    """The metrics endpoint's CPU in-process (bench/request_cpu.py: no HTTP, no gunicorn),
+    by layer, beside what the HTTP run's workers spent."""
+    output = OUTPUT_DIR / "request-cpu.json"
+    command = [sys.executable, "-m", "bench.request_cpu", "--only", "metrics (admin"]
+    command += ["--requests", "300", "--repeats", "5", "--layers", "--json", str(output)]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)  # noqa: S603
+    (measured,) = json.loads(output.read_text()).values()
+    text = (
+        f"Where a metrics request's CPU goes: in-process (bench/request_cpu.py, Flask's test "
+        f"client on a copy of the 50,000-row database) it takes {measured['median_ms']:.2f} ms"
+    )
+    if figures.get("cpu_ms"):
+        text += (
+            f" of the {figures['cpu_ms']:.2f} ms the HTTP run's workers spent a request (the "
+            "rest: gunicorn, HTTP and the worker's threads)"
+        )
+    return (
+        text
+        + "; by layer (cProfile's own time; SQLite's C work is the driver's): "
+        + ", ".join(f"{name} {100 * share:.0f}%" for name, share in measured["layers"].items())
+        + "."
+    )
 
 
 def http_row(

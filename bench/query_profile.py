@@ -104,25 +104,39 @@ LAYERS = (
 
 
 def layers(collapsed: Path) -> list[tuple[str, float]]:
-    """Each layer's share of the samples, by the frame that was running (self time), most
-    first: where a request's CPU goes, in the terms of the stack it runs on."""
+    """Each layer's share of py-spy's samples, by the frame that was running (self time),
+    most first."""
     counts: Counter[str] = Counter()
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack:
             continue
-        counts[_layer(_short(stack.split(";")[-1]))] += int(count_text)
+        frame = _short(stack.split(";")[-1])
+        counts[layer_of(frame.rpartition(" (")[2].rstrip(")"))] += int(count_text)
     total = sum(counts.values())
     return [(name, n / total) for name, n in counts.most_common()] if total else []
 
 
-def _layer(frame: str) -> str:
-    path = frame.rpartition(" (")[2].rstrip(")")
-    path = path.split("python3.", 1)[-1].partition("/")[2] if "python3." in path else path
+def layer_of(path: str) -> str:
+    """The layer of the code at `path`: a file's path, short or absolute."""
+    path = short_path(path)
+    if "python3." in path:  # the standard library: json/…, logging/…
+        path = path.split("python3.", 1)[1].partition("/")[2]
     for prefixes, name in LAYERS:
         if path.startswith(prefixes):
             return name
     return "other (Python's library, the interpreter)"
+
+
+def short_path(path: str) -> str:
+    """A file's path from its package: 'flask/app.py', 'monitor_app/metrics/routes.py'."""
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1]
+    if path.startswith(f"{ROOT}/"):
+        return path[len(f"{ROOT}/") :]
+    if "/lib/python3" in path:
+        return path.split("/lib/", 1)[1]
+    return path
 
 
 def _short(frame: str) -> str:
@@ -130,11 +144,5 @@ def _short(frame: str) -> str:
     if frame.startswith("process "):  # 'process 123:"<command line>"'
         return frame.split(":", 1)[0]
     name, _, where = frame.partition(" (")
-    path = where.rstrip(")").rsplit(":", 1)[0]
-    if "site-packages/" in path:
-        path = path.split("site-packages/", 1)[1]
-    elif path.startswith(f"{ROOT}/"):
-        path = path[len(f"{ROOT}/") :]
-    elif "/lib/python3" in path:
-        path = path.split("/lib/", 1)[1]
+    path = short_path(where.rstrip(")").rsplit(":", 1)[0])
     return f"{name} ({path})" if path else name

@@ -39,6 +39,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from bench import query_profile
 from bench.query_data import database
 from bench.stack import Stack
 
@@ -121,6 +122,39 @@ def profile(client: FlaskClient, path: Callable[[int], str], requests: int) -> s
     return out.getvalue()
 
 
+# The test client's own code: left out of the layers.
+TEST_CLIENT = ("werkzeug/test.py", "flask/testing.py")
+
+
+def layers(client: FlaskClient, path: Callable[[int], str], requests: int) -> dict[str, float]:
+    """Each layer's share of the CPU the requests took (cProfile's own time of each function,
+    by the package it is in; C functions by what they do: SQLite's own work is the driver's).
+    The test client's building of each request is left out."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for n in range(requests):
+        client.get(path(n))
+    profiler.disable()
+    shares: dict[str, float] = {}
+    for (file, _line, name), (_calls, _primitive, own, _cumulative, _callers) in pstats.Stats(
+        profiler
+    ).stats.items():  # type: ignore[attr-defined]
+        if file.endswith(TEST_CLIENT):
+            continue  # building the request, which a served one does not do
+        layer = _builtin_layer(name) if file == "~" else query_profile.layer_of(file)
+        shares[layer] = shares.get(layer, 0.0) + own
+    total = sum(shares.values()) or 1.0
+    return {name: own / total for name, own in sorted(shares.items(), key=lambda s: -s[1])}
+
+
+def _builtin_layer(name: str) -> str:
+    if "sqlite3" in name or "psycopg" in name:
+        return "database driver"
+    if "json" in name or "msgspec" in name:
+        return "JSON"
+    return "other (Python's library, the interpreter)"
+
+
 @contextmanager
 def served() -> Iterator[tuple[Flask, dict[str, str], dict[str, Callable[[int], str]]]]:
     """The app on a fresh copy of the database, its callers' tokens, and its endpoints."""
@@ -165,6 +199,7 @@ def run(
     with_profile: bool,
     only: str | None = None,
     callgrind: bool = False,
+    with_layers: bool = False,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with served() as (app, tokens, paths):
@@ -178,6 +213,8 @@ def run(
                     "median_ms": statistics.median(batches),
                     "batches_ms": [round(b, 3) for b in batches],
                 }
+                if with_layers:
+                    results[f"{name} ({caller})"]["layers"] = layers(client, path, requests)
         if with_profile:
             client = client_for(app, tokens["admin access token"])
             named = [name for name in paths if only and only in f"{name} (admin access token)"]
@@ -190,6 +227,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="per batch")
     parser.add_argument("--repeats", type=int, default=7, help="timed batches per endpoint")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--layers", action="store_true", help="also each layer's share of each workload's CPU"
+    )
     parser.add_argument("--only", help="only the workloads whose name holds this text")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
@@ -198,10 +238,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.callgrind and not args.only:
         parser.error("--callgrind counts one workload: name it with --only")
-    results = run(args.requests, args.repeats, args.profile, args.only, args.callgrind)
+    results = run(args.requests, args.repeats, args.profile, args.only, args.callgrind, args.layers)
     report = results.pop("profile", None)
     for name, figures in results.items():
         print(f"{name:32} {figures['median_ms']:6.3f} ms CPU/request  {figures['batches_ms']}")
+        for layer, share in figures.get("layers", {}).items():
+            print(f"    {100 * share:5.1f}%  {layer}")
     if report:
         print(report)
     if args.json:

@@ -63,3 +63,25 @@ def test_the_next_request_on_the_greenlet_has_its_own_deadline():
     within(5.0, lift_deadline)
     with pytest.raises(RequestTooSlowError):
         within(0.05, lambda: gevent.sleep(30))
+
+
+def test_connections_whose_requests_never_wait_take_turns(monkeypatch):
+    """Two keep-alive clients, each with its next request already in, served by code that
+    never yields (SQLite's calls): each request is followed by the other's, not by its own
+    next one until its client runs dry."""
+    from gunicorn.workers.ggevent import GeventWorker
+
+    from shared.gevent_worker import BoundedGeventWorker
+
+    served: list[str] = []
+    monkeypatch.setattr(
+        GeventWorker, "handle_request", lambda self, name, req, sock, addr: served.append(req)
+    )
+    worker = object.__new__(BoundedGeventWorker)  # its serving alone, without gunicorn's set-up
+
+    def client(name: str) -> None:
+        for _ in range(4):
+            worker.handle_request("listener", name, None, None)
+
+    gevent.joinall([gevent.spawn(client, "a"), gevent.spawn(client, "b")], timeout=10)
+    assert served == ["a", "b"] * 4
