@@ -1,10 +1,11 @@
-"""CPU cost per sample of data_app's ingest path, in-process: no broker, no thread.
+"""CPU cost per sample of data_app's ingest path, in-process: the consumer's batch work alone.
 
 The ingest benchmark's ward (bench/ingest.py: most patients stable, one in ten drifting into
 an abnormal picture) is encoded once as Kafka-like messages; data_app's own consumer
 (`VitalsConsumer.process_messages`, its decoding, storage, NEWS2 alerts, alarms, live events
 and offset commit) takes them in batches of its batch size, against a SQLite file database
-and a private Redis. A stand-in takes the offset commit. The first `--warmup` samples create
+and a private Redis. The messages are the broker's own (tansu, as `make run` starts it),
+read back before the timing; the offset commits go to it. The first `--warmup` samples create
 the patients and warm imports and caches; the rest are timed, and the figure is process CPU
 time per sample.
 
@@ -27,16 +28,15 @@ import io
 import json
 import pstats
 import time
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import func, select
 
-from bench.ingest import TOPIC, make_workload
+from bench.ingest import TOPIC, make_workload, preload
 from bench.request_cpu import instrument
 from bench.stack import Stack
 from data_app import create_app
@@ -48,71 +48,36 @@ from shared.models import Notification, PatientMetric
 PARTITIONS = 6
 
 
-@dataclass(frozen=True, slots=True)
-class FakeMessage:
-    """What the consumer reads of a confluent-kafka message."""
-
-    _topic: str
-    _partition: int
-    _offset: int
-    _key: bytes
-    _value: bytes
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return self._key
-
-    def value(self) -> bytes:
-        return self._value
-
-
-class FakeConsumer:
-    """Takes the offset commits (and a rewind, which a good run never asks for)."""
-
-    def __init__(self) -> None:
-        self.committed: dict[tuple[str, int], int] = {}
-
-    def commit(self, offsets: list[Any], asynchronous: bool = True) -> None:
-        for tp in offsets:
-            self.committed[(tp.topic, tp.partition)] = tp.offset
-
-    def seek(self, _partition: Any) -> None:
-        raise RuntimeError("a batch failed and was rewound")
-
-
-def messages(samples: int, patients: int) -> list[FakeMessage]:
-    """The ward's samples as messages keyed by patient, spread over the partitions by key."""
-    offsets = dict.fromkeys(range(PARTITIONS), 0)
-    out = []
-    for key, value in make_workload(samples, patients).messages:
-        partition = zlib.crc32(key) % PARTITIONS  # not hash(): the same every run
-        out.append(FakeMessage(TOPIC, partition, offsets[partition], key, value))
-        offsets[partition] += 1
+def delivered(service: VitalsConsumer, bootstrap: str, samples: int, patients: int) -> list:
+    """The ward's samples as the broker delivers them: produced keyed by patient, as
+    patient_app does, then read back by a consumer of data_app's own settings, assigned every
+    partition; that consumer becomes the service's, which commits through it."""
+    preload(bootstrap, PARTITIONS, make_workload(samples, patients).messages)
+    reader = Consumer(service.consumer_config)
+    reader.assign([TopicPartition(TOPIC, partition, 0) for partition in range(PARTITIONS)])
+    out: list = []
+    deadline = time.monotonic() + 120
+    while len(out) < samples:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"read {len(out)} of {samples} messages back from the broker")
+        out += [m for m in reader.consume(1000, timeout=1.0) if m.error() is None]
+    service._consumer = reader  # noqa: SLF001  (never started: process_messages alone runs)
     return out
 
 
 @contextmanager
-def consumer() -> Iterator[tuple[VitalsConsumer, Any]]:
-    """data_app's consumer, not started, on a fresh SQLite file and a private Redis."""
+def consumer() -> Iterator[tuple[VitalsConsumer, Any, str]]:
+    """data_app's consumer, not started, on a fresh SQLite file, a private Redis and a
+    broker; with the broker's address."""
     with Stack("ingest-cpu") as stack:
+        stack.start_broker()
         stack.start_redis()
         app = create_app(
             {
                 **stack.redis_settings,
                 **stack.key_settings(),
                 "DATABASE_URL": f"sqlite:///{stack.folder / 'vigil.db'}",
-                "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # never connected to
+                "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
                 "KAFKA_TOPIC": TOPIC,
                 "REDIS_NAMESPACE": "bench-ingest-cpu",
                 "LOG_LEVEL": "WARNING",
@@ -120,18 +85,19 @@ def consumer() -> Iterator[tuple[VitalsConsumer, Any]]:
         )
         background_service(app, "schema").start()
         service: VitalsConsumer = background_service(app, "consumer")
-        service._consumer = FakeConsumer()  # noqa: SLF001
         try:
-            yield service, app
+            yield service, app, stack.bootstrap
         finally:
+            if service._consumer is not None:  # noqa: SLF001
+                service._consumer.close()  # noqa: SLF001
             db.engine(app).dispose()
 
 
 def run(
     samples: int, patients: int, warmup: int, callgrind: bool, with_profile: bool
 ) -> dict[str, Any]:
-    batch = messages(samples + warmup, patients)
-    with consumer() as (service, app):
+    with consumer() as (service, app, bootstrap):
+        batch = delivered(service, bootstrap, samples + warmup, patients)
         size = service.batch_size
         for start in range(0, warmup, size):
             service.process_messages(batch[start : min(start + size, warmup)])
