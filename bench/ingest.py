@@ -19,6 +19,8 @@ import argparse
 import gc
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -39,7 +41,7 @@ from bench.ingest_baselines import (
     straightforward_consume,
 )
 from bench.ingest_postgres import drain_in_processes, prepared_databases, raw_copy
-from bench.report import OUTPUT_DIR, Report
+from bench.report import OUTPUT_DIR, ROOT, Report
 from bench.stack import Stack
 from data_app import create_app
 from data_app.config import DATA_SETTINGS
@@ -293,6 +295,31 @@ def committed_lag(bootstrap: str, group: str, ends: dict[int, int]) -> int:
     return sum(ends[tp.partition] - max(tp.offset, 0) for tp in committed)
 
 
+def ingest_bound(vigil: float, raw: float, cpu: dict[str, float], quick: bool) -> str:
+    """What keeps Vigil's drain from half the raw rate: its CPU per sample, and where that
+    goes (bench/ingest_cpu.py's stages, cProfile's cumulative time)."""
+    output = OUTPUT_DIR / "ingest-cpu.json"
+    samples = "5000" if quick else "19000"
+    command = [sys.executable, "-m", "bench.ingest_cpu", "--samples", samples, "--profile"]
+    subprocess.run(  # noqa: S603
+        [*command, "--json", str(output)], cwd=ROOT, check=True, capture_output=True
+    )
+    stages = json.loads(output.read_text())["stages"]
+    mine = cpu["Vigil (data_app)"]
+    needed = 1e6 / (0.5 * raw)
+    return (
+        f"What bounds Vigil ÷ raw: data_app's CPU per sample. One consumer thread stored "
+        f"{vigil:,.0f} samples/s on {mine:.1f} µs of CPU a sample, against the raw insert's "
+        f"{cpu['raw insert (sqlite3 executemany)']:.1f} µs and the raw consume's "
+        f"{cpu['raw consume (confluent-kafka)']:.2f} µs; half the raw rate "
+        f"({0.5 * raw:,.0f} samples/s) leaves one core {needed:.1f} µs a sample, "
+        f"{mine / needed:.1f}× less than now. Where a sample's CPU goes in the consumer's "
+        "batch work (bench/ingest_cpu.py, cProfile, 100 patients of the same model): "
+        + ", ".join(f"{stage} {100 * share:.0f}%" for stage, share in stages.items())
+        + "."
+    )
+
+
 def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
     if sizes is None:
         sizes = QUICK if quick else Sizes()
@@ -398,6 +425,9 @@ def run(quick: bool = False, sizes: Sizes | None = None) -> Report:
     vigil, straightforward, consume, insert, vigil_pg, copy, one, two = rates.values()
     report.target("Vigil ÷ straightforward", vigil / straightforward, 20)
     report.target("Vigil ÷ min(raw consume, raw insert)", vigil / min(consume, insert), 0.5)
+    if vigil / min(consume, insert) < 0.5:
+        cpu = {row["path"]: row["CPU µs/sample"] for row in report.rows}
+        report.notes.append(ingest_bound(vigil, min(consume, insert), cpu, quick))
     report.notes += [
         f"Vigil and raw consume are timed from their first batch, so neither the group join "
         f"({drain.join_seconds:.1f} s for Vigil) nor the wait for the first fetch counts; "

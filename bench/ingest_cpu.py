@@ -131,7 +131,35 @@ def run(
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(70)
         results["profile"] = out.getvalue()
+        results["stages"] = stages(pstats.Stats(profiler))
     return results
+
+
+# The consumer's stages, by the function that does each (its file, its name).
+STAGES = {
+    "decoding": ("data_app/decoding.py", "decode_sample"),
+    "storing (rows, rollups, patient ids)": ("data_app/services.py", "store_samples"),
+    "NEWS2 alerts": ("data_app/services.py", "raise_alerts"),
+    "alarms": ("data_app/alarms.py", "raise_alarms"),
+    "the live event": ("data_app/services.py", "vitals_event"),
+    "publishing to Redis": ("shared/events.py", "publish_encoded"),
+    "notifications": ("shared/notifications.py", "announce"),
+}
+WHOLE = ("data_app/consumer.py", "process_messages")
+
+
+def stages(stats: pstats.Stats) -> dict[str, float]:
+    """Each stage's share of the batches' time (cumulative, so with what it calls), and the
+    rest: the consumer's own batching, offsets and commits."""
+    cumulative: dict[tuple[str, str], float] = {}
+    for (file, _line, name), entry in stats.stats.items():  # type: ignore[attr-defined]
+        for where in (*STAGES.values(), WHOLE):
+            if file.endswith(where[0]) and name == where[1]:
+                cumulative[where] = cumulative.get(where, 0.0) + entry[3]
+    whole = cumulative.get(WHOLE) or 1.0
+    shares = {stage: cumulative.get(where, 0.0) / whole for stage, where in STAGES.items()}
+    shares["the consumer's own (batches, offsets, commits)"] = max(0.0, 1 - sum(shares.values()))
+    return dict(sorted(shares.items(), key=lambda item: -item[1]))
 
 
 def main() -> None:
@@ -154,6 +182,8 @@ def main() -> None:
     )
     if report:
         print(report)
+    for stage, share in results.get("stages", {}).items():
+        print(f"{100 * share:5.1f}%  {stage}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
