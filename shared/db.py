@@ -216,6 +216,15 @@ class Database:
             g.db_session = self.sessionmaker()()
         return g.db_session
 
+    def release(self) -> None:
+        """Close the current app context's session, returning its connection to the pool.
+
+        A request that needs a second connection after its view (the audit row) releases the
+        first before taking it: holding both, as many threads as the pool has connections
+        would each wait for one that none of them gives back.
+        """
+        self._close_session(None)
+
     @staticmethod
     def _close_session(_exc: BaseException | None) -> None:
         session = g.pop("db_session", None)

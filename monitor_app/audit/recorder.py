@@ -63,6 +63,8 @@ def _record_response(response: Response) -> Response:
     denied = bool(g.get("access_denied"))
     if action is None and not denied:
         return response
+    # The view has answered: its session's connection goes back before the audit row takes one.
+    db.release()
     try:
         record_request(
             action or AuditAction.REQUEST,

@@ -258,6 +258,25 @@ def test_the_application_cannot_change_or_delete_audit_rows(
     assert len(events(app)) == 1
 
 
+def test_a_request_holds_one_pooled_connection_when_its_read_is_recorded(
+    app: Flask, client: FlaskClient, make_patient: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Holding the view's connection while taking the audit row's, as many threads as the pool
+    # has connections would each wait for a second one that none of them gives back.
+    patient = make_patient(samples=2)
+    held: list[int] = []
+
+    def counting(connection: object, rows: list) -> None:
+        held.append(db.engine(app).pool.checkedout())
+        real_insert(connection, rows)
+
+    real_insert = recorder.insert_events
+    monkeypatch.setattr(recorder, "insert_events", counting)
+    for url in (f"{API}/patients/{patient.uuid}", f"{API}/patient/{patient.uuid}/metrics"):
+        assert client.get(url).status_code == 200, url
+    assert held == [1, 1]
+
+
 def test_a_read_that_cannot_be_recorded_returns_no_data(
     app: Flask, client: FlaskClient, make_patient: Callable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
