@@ -240,9 +240,10 @@ def measure(patients: int, seconds: float, clients: int) -> dict:
             time.sleep(min(LAG_EVERY_SECONDS, max(0.0, seconds - elapsed)))  # lag readings pace
         for collector in (stored, delivered, probe):
             collector.recording.clear()
+        # Read before the crowd stops: its process exits with it, and with it its CPU figures.
+        cpu = meter.stop()
         crowd_figures = crowd.stop()
         elapsed = time.monotonic() - started
-        cpu = meter.stop()
         sent = samples_sent(simulator_urls, stack.admin_token()) - sent
         rows = stack.count("patient_metrics") - rows_before
         lags.append((elapsed, consumer_lag(data, stack.admin_token())))

@@ -68,9 +68,14 @@ def _open(url: str, token: str) -> websocket.WebSocket | str:
         ws = websocket.create_connection(url, timeout=30, header=[f"Authorization: Bearer {token}"])
     except websocket.WebSocketBadStatusException as refusal:
         return str(refusal.status_code)
-    except OSError as error:
+    except (OSError, websocket.WebSocketException) as error:
         return type(error).__name__
-    opcode, frame = ws.recv_data_frame(True)
+    try:
+        opcode, frame = ws.recv_data_frame(True)
+    except (OSError, websocket.WebSocketException) as error:
+        # Closed before its hello (a server out of threads drops it): counted, not fatal.
+        ws.close()
+        return type(error).__name__
     if opcode == websocket.ABNF.OPCODE_CLOSE:
         ws.close()
         return f"close {int.from_bytes(frame.data[:2], 'big')}"
