@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import pstats
 import time
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from confluent_kafka import Consumer, TopicPartition
 from sqlalchemy import func, select
 
 from bench.ingest import TOPIC, make_workload, preload
+from bench.report import write_json
 from bench.request_cpu import instrument
 from bench.stack import Stack
 from data_app import create_app
@@ -185,7 +185,7 @@ def main() -> None:
     for stage, share in results.get("stages", {}).items():
         print(f"{100 * share:5.1f}%  {stage}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

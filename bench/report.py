@@ -61,6 +61,13 @@ def percentile(values: list[float], fraction: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[round(fraction * 1000) - 1]
 
 
+def write_json(path: Path, value: Any) -> Path:
+    """`value` as indented JSON at `path`, its folder made first (a fresh clone has no var/)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=2, default=str) + "\n")
+    return path
+
+
 @dataclass
 class Target:
     """A goal the issue sets, e.g. "Vigil ÷ straightforward ≥ 20"."""
@@ -117,8 +124,6 @@ class Report:
         return "\n".join(parts).rstrip() + "\n"
 
     def save(self) -> Path:
-        OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-        path = OUTPUT_DIR / f"{self.name}.json"
         document = {
             "name": self.name,
             "title": self.title,
@@ -138,8 +143,7 @@ class Report:
             ],
             "notes": self.notes,
         }
-        path.write_text(json.dumps(document, indent=2, default=str) + "\n")
-        return path
+        return write_json(OUTPUT_DIR / f"{self.name}.json", document)
 
     def show(self) -> None:
         print()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import os
 import pstats
 import shutil
@@ -41,6 +40,7 @@ from flask.testing import FlaskClient
 
 from bench import query_profile
 from bench.query_data import database
+from bench.report import write_json
 from bench.stack import Stack
 
 PREFIX = "/api/v1"
@@ -247,7 +247,7 @@ def main() -> None:
     if report:
         print(report)
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":
