@@ -22,6 +22,7 @@ from confluent_kafka import Producer
 from bench.e2e import Collector, probe_broker
 from bench.report import Report, percentile
 from bench.stack import Stack, epoch
+from bench.streams import open_stream
 from devserver.processes import wait_until
 
 NORMAL = {"pulse": 72, "resp_rate": 15, "bp": "122/78", "spo2": 97, "temperature": 36.8}
@@ -56,9 +57,7 @@ def send_vitals(collector: Collector, bootstrap: str, patients: list[uuid.UUID],
 
 
 def watch_alarms(collector: Collector, url: str, token: str, raised: dict[str, list]) -> None:
-    connection = websocket.create_connection(
-        f"{url}?types=alarm", timeout=5, header=[f"Authorization: Bearer {token}"]
-    )
+    connection = open_stream(f"{url}?types=alarm", token, timeout=5)
     try:
         while not collector.stop.is_set():
             try:

@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from bench.cpu import CpuMeter, CpuShares
 from bench.report import Report, percentile
 from bench.stack import Stack, epoch
+from bench.streams import open_stream
 from devserver.processes import ROOT, get_json, wait_until
 
 # One simulator process keeps up with about this many patients a second on one core.
@@ -83,9 +84,7 @@ def watch_database(collector: Collector, stack: Stack, one_in: int) -> None:
 
 
 def watch_websocket(collector: Collector, url: str, token: str, one_in: int) -> None:
-    connection = websocket.create_connection(
-        f"{url}?types=vitals", timeout=5, header=[f"Authorization: Bearer {token}"]
-    )
+    connection = open_stream(f"{url}?types=vitals", token, timeout=5)
     try:
         while not collector.stop.is_set():
             try:

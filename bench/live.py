@@ -19,6 +19,7 @@ import websocket
 
 from bench.report import Report, percentile
 from bench.stack import Stack
+from bench.streams import open_stream
 from shared.events import Events
 
 TARGET_STREAMS = 1000
@@ -65,7 +66,7 @@ def _answer_pings(streams: list[websocket.WebSocket]) -> None:
 def _open(url: str, token: str) -> websocket.WebSocket | str:
     """A stream past its hello, or why it was refused."""
     try:
-        ws = websocket.create_connection(url, timeout=30, header=[f"Authorization: Bearer {token}"])
+        ws = open_stream(url, token, timeout=30)
     except websocket.WebSocketBadStatusException as refusal:
         return str(refusal.status_code)
     except (OSError, websocket.WebSocketException) as error:
