@@ -24,13 +24,14 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bench import query_profile
 from bench.query_data import Database, database, describe, remove_stale, working_copy
-from bench.query_floor import capture_sql, sql_floor
+from bench.query_floor import Driver, SqliteDriver, capture_sql, sql_floor
 from bench.report import OUTPUT_DIR, ROOT, Report
 from bench.stack import Stack
 from devserver.ports import free_port
@@ -194,34 +195,18 @@ def measure_size(
         # The cached page is answered by Redis: it has no SQL. The others are captured with
         # the cache down, so that every request of UNCACHED runs its SQL.
         captured = capture_sql(
-            db,
+            db.url,
             {**stack.redis_settings, **no_cache, **stack.key_settings()},
             token,
             {name: paths for name, paths in workloads.items() if "cached" not in name},
         )
-        per_statement = []
-        for name, requests in captured.items():
-            floor = sql_floor(db, requests, sizes.floor_seconds)
-            per_statement.append(
-                f"{name}: "
-                + "; ".join(
-                    f"{label} {p50:.2f}/{p99:.2f}" for label, p50, p99 in floor["statements"]
-                )
-            )
-            report.add(
-                **{
-                    "rows": db.rows,
-                    "endpoint": name,
-                    "path": "SQL floor (sqlite3)",
-                    "req/s": floor["rate"],
-                    "p50 ms": floor["p50"],
-                    "p99 ms": floor["p99"],
-                    "requests": floor["requests"],
-                }
-            )
-        report.notes.append(
-            f"SQL floor per statement at {db.rows:,} rows, p50/p99 ms — "
-            + " | ".join(per_statement)
+        floors(
+            report,
+            db.rows,
+            captured,
+            lambda: SqliteDriver(str(db.path)),
+            "SQL floor (sqlite3)",
+            sizes.floor_seconds,
         )
         url = stack.start_monitor(workers=WORKERS, threads=THREADS)
         uncached_url = stack.start_monitor(
@@ -269,6 +254,40 @@ def measure_size(
                 + f"; functions in {summary.relative_to(ROOT)}."
             )
     return served
+
+
+def floors(
+    report: Report,
+    rows: int,
+    captured: dict[str, list[list[tuple]]],
+    connect: Callable[[], Driver],
+    path: str,
+    seconds: float,
+) -> dict[str, dict[str, Any]]:
+    """Each endpoint's SQL floor (its captured statements through the driver alone): a row
+    each, and a note of every statement's p50/p99."""
+    found, per_statement = {}, []
+    for name, requests in captured.items():
+        floor = found[name] = sql_floor(connect, requests, seconds)
+        per_statement.append(
+            f"{name}: "
+            + "; ".join(f"{label} {p50:.2f}/{p99:.2f}" for label, p50, p99 in floor["statements"])
+        )
+        report.add(
+            **{
+                "rows": rows,
+                "endpoint": name,
+                "path": path,
+                "req/s": floor["rate"],
+                "p50 ms": floor["p50"],
+                "p99 ms": floor["p99"],
+                "requests": floor["requests"],
+            }
+        )
+    report.notes.append(
+        f"{path} per statement at {rows:,} rows, p50/p99 ms — " + " | ".join(per_statement)
+    )
+    return found
 
 
 def run(quick: bool = False, sizes: Sizes | None = None) -> Report:

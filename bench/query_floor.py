@@ -1,19 +1,22 @@
-"""The SQL floor of the query benchmark: an endpoint's own statements, through sqlite3 alone.
+"""The SQL floor of the query benchmarks: an endpoint's own statements, through the database
+driver alone (sqlite3, or psycopg on PostgreSQL).
 
 The statements and their bound parameters are captured from monitor_app itself, answering the
-benchmark's requests in-process, so the floor runs exactly what the endpoint sends to SQLite
-(after SQLAlchemy has compiled it) and nothing else: no ORM objects, no serialisation, no HTTP.
+benchmark's requests in-process, so the floor runs exactly what the endpoint sends to the
+database (after SQLAlchemy has compiled it) and nothing else: no ORM objects, no
+serialisation, no HTTP.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from sqlalchemy import event
+import psycopg
+from sqlalchemy import event, make_url
 
-from bench.query_data import Database
 from bench.report import percentile
 
 # Requests whose SQL is captured per endpoint, and at most how many replays one floor times.
@@ -21,11 +24,20 @@ FLOOR_REQUESTS = 200
 FLOOR_MAX_REPLAYS = 5000
 
 
+class Driver(Protocol):
+    """A connection of the database's own driver: runs one statement and reads its rows."""
+
+    def run(self, statement: str, parameters: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
 def capture_sql(
-    db: Database, settings: dict[str, object], token: str, workloads: dict[str, list[str]]
+    url: str, settings: dict[str, object], token: str, workloads: dict[str, list[str]]
 ) -> dict[str, list[list[tuple]]]:
-    """Per endpoint and request, the statements and parameters monitor_app sends to sqlite3,
-    with `settings` (Redis, the token keys) and requests signed in with `token`.
+    """Per endpoint and request, the statements and parameters monitor_app sends to the
+    database at `url`, with `settings` (Redis, the token keys) and requests signed in with
+    `token`.
 
     The statements that check the token are part of each request's, as they are the
     server's."""
@@ -34,7 +46,7 @@ def capture_sql(
 
     app = create_app(
         {
-            "DATABASE_URL": db.url,
+            "DATABASE_URL": url,
             **settings,
             "RATE_LIMIT_ENABLED": False,
             "LOG_LEVEL": "WARNING",
@@ -65,24 +77,56 @@ def capture_sql(
     return requests
 
 
-def sql_floor(db: Database, requests: list[list[tuple]], seconds: float) -> dict[str, Any]:
-    """Latency of replaying each request's SQL through sqlite3 alone, one request at a time."""
-    connection = sqlite3.connect(db.path)
-    # The pragmas Vigil's engine sets on every connection (shared/db.py).
-    for pragma in (
-        "journal_mode=WAL",
-        "synchronous=NORMAL",
-        "busy_timeout=30000",
-        "foreign_keys=ON",
-    ):
-        connection.execute(f"PRAGMA {pragma}")
+class SqliteDriver:
+    """sqlite3 on the file, with the pragmas Vigil's engine sets on every connection."""
+
+    def __init__(self, path: str) -> None:
+        self.connection = sqlite3.connect(path)
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "busy_timeout=30000",
+            "foreign_keys=ON",
+        ):
+            self.connection.execute(f"PRAGMA {pragma}")
+
+    def run(self, statement: str, parameters: Any) -> None:
+        self.connection.execute(statement, parameters).fetchall()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PostgresDriver:
+    """psycopg on the database, each statement its own transaction (the audit insert too)."""
+
+    def __init__(self, url: str) -> None:
+        plain = make_url(url).set(drivername="postgresql")
+        self.connection = psycopg.connect(plain.render_as_string(hide_password=False))
+        self.connection.autocommit = True
+
+    def run(self, statement: str, parameters: Any) -> None:
+        cursor = self.connection.execute(statement, parameters)
+        if cursor.description is not None:
+            cursor.fetchall()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def sql_floor(
+    connect: Callable[[], Driver], requests: list[list[tuple]], seconds: float
+) -> dict[str, Any]:
+    """Latency of replaying each request's SQL through the driver alone, one request at a
+    time."""
+    connection = connect()
     # Per statement of a request (each request of an endpoint runs the same ones), in ms.
     per_statement: list[list[float]] = [[] for _ in requests[0]]
 
     def replay(statements: list[tuple], record: bool) -> None:
         for position, (statement, parameters) in enumerate(statements):
             begin = time.perf_counter()
-            connection.execute(statement, parameters).fetchall()
+            connection.run(statement, parameters)
             if record:
                 per_statement[position].append((time.perf_counter() - begin) * 1000)
 

@@ -35,11 +35,13 @@ from bench.query import (
     METRICS,
     METRICS_P99_MS,
     WORKERS,
+    floors,
     http_row,
     latency_bound,
     load,
     run_wrk,
 )
+from bench.query_floor import PostgresDriver, capture_sql
 from bench.query_pg_data import (
     SAMPLES_PER_PATIENT,
     PgDatabase,
@@ -53,6 +55,9 @@ from bench.stack import Stack
 from shared.models import PatientMetric
 
 HISTORY = "history?window=24h"
+HISTORY_RATIO = 1.5
+FLOOR_PATH = "SQL floor (psycopg)"
+FLOOR_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,16 @@ def measure(db: PgDatabase, sizes: Sizes, report: Report) -> dict[str, dict[str,
         stack.start_redis()
         stack.start_broker()
         token = stack.admin_token()
+        # The endpoints' own statements through psycopg, before the ingest starts.
+        captured = capture_sql(
+            db.url,
+            {**stack.redis_settings, **stack.key_settings()},
+            token,
+            {name: paths for name, paths in workloads.items() if "cached" not in name},
+        )
+        floor = floors(
+            report, db.rows, captured, lambda: PostgresDriver(db.url), FLOOR_PATH, FLOOR_SECONDS
+        )
         stack.start_data()
         stack.start_patients("Live Ingest", sizes.live_patients, 1.0)
         # As the Procfile serves it: gevent's worker, psycopg waiting on the event loop.
@@ -101,7 +116,11 @@ def measure(db: PgDatabase, sizes: Sizes, report: Report) -> dict[str, dict[str,
             figures, cpu = load(url, workers, paths, seconds, sizes, stack.folder, token)
             ingest = (_stored(db.url) - stored_before) / (time.monotonic() - started)
             stack.check_running()
-            served[name] = {**figures, "cpu_ms": cpu.get("server CPU ms/req")}
+            served[name] = {
+                **figures,
+                "cpu_ms": cpu.get("server CPU ms/req"),
+                "floor": floor.get(name),
+            }
             report.add(
                 **http_row(db.rows, name, f"HTTP (gevent), ingest {ingest:,.0f}/s", figures, cpu)
             )
@@ -143,13 +162,16 @@ def run(quick: bool = False) -> Report:
     )
     if served[large][METRICS]["p99_ms"] > METRICS_P99_MS:
         report.notes.append(latency_bound(served[large][METRICS], sizes.connections))
+    history_ratio = served[large][HISTORY]["p99_ms"] / served[small][HISTORY]["p99_ms"]
     report.target(
         f"24 h history p99 at {large:,} rows ÷ at {small:,} rows (≤ 1.5: from the rollups, "
         "whatever the table's size)",
-        served[large][HISTORY]["p99_ms"] / served[small][HISTORY]["p99_ms"],
-        1.5,
+        history_ratio,
+        HISTORY_RATIO,
         higher_is_better=False,
     )
+    if history_ratio > HISTORY_RATIO:
+        report.notes.append(history_bound(served[small][HISTORY], served[large][HISTORY]))
     report.notes += [
         f"While wrk runs, {sizes.live_patients:,} simulated patients send a sample a second "
         "through the broker to data_app, which stores them into the same "
@@ -159,6 +181,21 @@ def run(quick: bool = False) -> Report:
         f"machine's {os.cpu_count()} cores.",
     ]
     return report
+
+
+def history_bound(small: dict[str, Any], large: dict[str, Any]) -> str:
+    """Whether the table's size or the wait for the cores made the larger p99 of the two."""
+    floor_small, floor_large = small["floor"], large["floor"]
+    return (
+        "What bounds the 24 h history ratio: its statements through psycopg alone (the SQL "
+        f"floor rows, before the ingest) take p50 {floor_small['p50']:.2f} → "
+        f"{floor_large['p50']:.2f} ms and p99 {floor_small['p99']:.2f} → "
+        f"{floor_large['p99']:.2f} ms from the small table to the large one; served, the p50 "
+        f"went {small['p50_ms']:.0f} → {large['p50_ms']:.0f} ms and the workers' CPU "
+        f"{small['cpu_ms']:.1f} → {large['cpu_ms']:.1f} ms a request. Where the floor holds "
+        "and the p99 does not, the tail is requests waiting for the 2 cores, which monitor_app "
+        "shares with the ingest, the simulator, PostgreSQL and wrk."
+    )
 
 
 if __name__ == "__main__":
