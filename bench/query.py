@@ -1,7 +1,7 @@
 """Query: monitor_app's read endpoints on a small and a large database, beside their SQL alone.
 
 For each database size (bench/query_data.py builds and keeps the files; a run measures a
-copy) monitor_app is served as the Procfile serves it (gunicorn, 2 workers × 16 threads), with
+copy) monitor_app is served as the Procfile serves it (gunicorn, 2 gevent workers), with
 a private Redis and the rate limit off, and `wrk` in its own process keeps 16 connections busy
 on one endpoint at a time (bench/query.lua), each request sending an admin's bearer token. The
 floor beside each endpoint is the SQL that endpoint runs (the token's account lookup among
@@ -47,6 +47,7 @@ WRK_THREADS = 1
 METRICS = "metrics?limit=100"
 # The layout of the Procfile's monitor_app, as a path column says it.
 GEVENT_PATH = f"HTTP (Procfile: gunicorn {WORKERS}× gevent, wrk)"
+THREADS_PATH = f"HTTP (gunicorn {WORKERS}×{THREADS} threads, wrk)"
 # The issue's target for the metrics endpoint at 16 connections.
 METRICS_P99_MS = 25.0
 # The workload served by a monitor_app whose cache's Redis is a port where nothing listens.
@@ -208,10 +209,9 @@ def measure_size(
             "SQL floor (sqlite3)",
             sizes.floor_seconds,
         )
-        url = stack.start_monitor(workers=WORKERS, threads=THREADS)
-        uncached_url = stack.start_monitor(
-            workers=WORKERS, threads=THREADS, name="monitor-uncached", **no_cache
-        )
+        # As the Procfile serves it: gevent's worker, SQLite's lock waits off its loop.
+        url = stack.start_monitor(workers=WORKERS)
+        uncached_url = stack.start_monitor(workers=WORKERS, name="monitor-uncached", **no_cache)
         master = stack.processes.running["monitor"].pid
         # Warm every worker's imports, pool and page cache before anything is measured.
         mixed = [
@@ -229,21 +229,19 @@ def measure_size(
             figures, cpu = load(server, pids[server], paths, seconds, sizes, stack.folder, token)
             stack.check_running()
             served[name] = {**figures, "cpu_ms": cpu.get("server CPU ms/req")}
-            report.add(
-                **http_row(db.rows, name, f"HTTP (gunicorn {WORKERS}×{THREADS}, wrk)", figures, cpu)
-            )
-        # The same metrics workload on the Procfile's layout (gevent's worker), which makes
-        # run serves: a request costs less there, but SQLite's writers (each request's audit
-        # row, from both workers) wait for each other on one event loop each.
-        gevent_url = stack.start_monitor(workers=WORKERS, name="monitor-gevent")
-        gevent_pids = query_profile.worker_pids(stack.processes.running["monitor-gevent"].pid)
-        run_wrk(gevent_url, workloads[METRICS][:500], 1, sizes.connections, stack.folder, token)
+            report.add(**http_row(db.rows, name, GEVENT_PATH, figures, cpu))
+        # The same metrics workload on threads, the layout before gevent's (and still
+        # `python -m monitor_app`'s): wrk's keep-alive connections stay with the worker that
+        # accepted them, and 16 threads of one worker contend for its GIL.
+        threads_url = stack.start_monitor(workers=WORKERS, threads=THREADS, name="monitor-threads")
+        threads_pids = query_profile.worker_pids(stack.processes.running["monitor-threads"].pid)
+        run_wrk(threads_url, workloads[METRICS][:500], 1, sizes.connections, stack.folder, token)
         figures, cpu = load(
-            gevent_url, gevent_pids, workloads[METRICS], sizes.seconds, sizes, stack.folder, token
+            threads_url, threads_pids, workloads[METRICS], sizes.seconds, sizes, stack.folder, token
         )
         stack.check_running()
-        served[f"{METRICS} on gevent"] = {**figures, "cpu_ms": cpu.get("server CPU ms/req")}
-        report.add(**http_row(db.rows, METRICS, GEVENT_PATH, figures, cpu))
+        served[f"{METRICS} on threads"] = {**figures, "cpu_ms": cpu.get("server CPU ms/req")}
+        report.add(**http_row(db.rows, METRICS, THREADS_PATH, figures, cpu))
         if profile:
             summary = profile_metrics(master, url, workloads[METRICS], sizes, stack.folder, token)
             shares = query_profile.layers(OUTPUT_DIR / "query-profile.collapsed")
@@ -423,7 +421,7 @@ def where_a_request_goes(figures: dict[str, Any]) -> str:
     if figures.get("cpu_ms"):
         text += (
             f" of the {figures['cpu_ms']:.2f} ms the HTTP run's workers spent a request (the "
-            "rest: gunicorn, HTTP and the worker's threads)"
+            "rest: gunicorn, gevent's loop and HTTP)"
         )
     return (
         text
