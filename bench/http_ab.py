@@ -31,7 +31,6 @@ from bench.query_data import Database, database
 from bench.report import ROOT, Report
 from bench.stack import Stack
 from devserver.ports import free_port
-from devserver.processes import GUNICORN, gunicorn_layout
 
 PREFIX = "/api/v1"
 PATIENTS, SAMPLES = 50, 1_000
@@ -74,28 +73,17 @@ def serve(stack: Stack, name: str, tree: Path, seed: Path) -> tuple[str, int]:
     copy = stack.folder / f"{name}.db"
     shutil.copyfile(seed, copy)
     copy.chmod(0o600)
-    port = free_port()
-    stack.ports[name] = port
-    command = [
-        GUNICORN,
-        "monitor_app:create_app()",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(WORKERS),
-        *gunicorn_layout(THREADS, None),
-    ]
-    env = {"DATABASE_URL": f"sqlite:///{copy}", "PYTHONPATH": str(tree)}
-    with (stack.folder / f"{name}.log").open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603
-            command,
-            cwd=tree,
-            env={**stack.processes.env, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    stack.processes.running[name] = process
+    stack.ports[name] = free_port()
+    process = stack.processes.start_gunicorn(
+        name,
+        "monitor_app",
+        stack.ports[name],
+        workers=WORKERS,
+        threads=THREADS,
+        cwd=tree,
+        DATABASE_URL=f"sqlite:///{copy}",
+        PYTHONPATH=str(tree),
+    )
     url = stack._healthy(name)  # noqa: SLF001  (the stack's own wait for a server it started)
     return url, process.pid
 

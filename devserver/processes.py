@@ -72,12 +72,14 @@ class Processes:
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
         self.running: dict[str, subprocess.Popen] = {}
 
-    def start(self, name: str, command: list[str], **env: str) -> subprocess.Popen:
+    def start(
+        self, name: str, command: list[str], *, cwd: Path = ROOT, **env: str
+    ) -> subprocess.Popen:
         # A session of its own: `kill` then reaches the processes it starts (gunicorn workers).
         with (self.log_dir / f"{name}.log").open("ab") as log:
             process = subprocess.Popen(  # noqa: S603
                 command,
-                cwd=ROOT,
+                cwd=cwd,
                 env={**self.env, **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -127,10 +129,13 @@ class Processes:
         workers: int = 1,
         threads: int = 4,
         worker_connections: int | None = None,
+        *,
+        cwd: Path = ROOT,
         **env: str,
     ) -> subprocess.Popen:
         """`app` ("monitor_app", "data_app") served as the Procfile serves it: on `threads`
-        threads a worker, or with `worker_connections`, on gevent's worker (monitor_app's)."""
+        threads a worker, or with `worker_connections`, on gevent's worker (monitor_app's);
+        from the checkout at `cwd`, this one unless told."""
         return self.start(
             name,
             [
@@ -142,6 +147,7 @@ class Processes:
                 str(workers),
                 *gunicorn_layout(threads, worker_connections),
             ],
+            cwd=cwd,
             **env,
         )
 
