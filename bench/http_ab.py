@@ -30,7 +30,6 @@ from bench.query import load
 from bench.query_data import Database, database
 from bench.report import ROOT, Report
 from bench.stack import Stack
-from devserver.ports import free_port
 
 PREFIX = "/api/v1"
 PATIENTS, SAMPLES = 50, 1_000
@@ -73,19 +72,15 @@ def serve(stack: Stack, name: str, tree: Path, seed: Path) -> tuple[str, int]:
     copy = stack.folder / f"{name}.db"
     shutil.copyfile(seed, copy)
     copy.chmod(0o600)
-    stack.ports[name] = free_port()
-    process = stack.processes.start_gunicorn(
+    url = stack.start_monitor(
+        WORKERS,
+        THREADS,
         name,
-        "monitor_app",
-        stack.ports[name],
-        workers=WORKERS,
-        threads=THREADS,
         cwd=tree,
         DATABASE_URL=f"sqlite:///{copy}",
         PYTHONPATH=str(tree),
     )
-    url = stack._healthy(name)  # noqa: SLF001  (the stack's own wait for a server it started)
-    return url, process.pid
+    return url, stack.processes.running[name].pid
 
 
 def run(base: str, seconds: int, rounds: int, connections: int) -> Report:
@@ -114,13 +109,14 @@ def run(base: str, seconds: int, rounds: int, connections: int) -> Report:
                 "base": serve(stack, "base", base_tree, seed),
                 "this": serve(stack, "this", ROOT, seed),
             }
-            paths = [path for paths in workloads(source).values() for path in paths]
+            paths_of = workloads(source)
+            paths = [path for paths in paths_of.values() for path in paths]
             servers = {}
             for side, (url, master) in started.items():
                 # Every worker up, its imports, pool and caches warm, before its pids are read.
                 load(url, [], paths, 2, sizes, stack.folder, token)
                 servers[side] = (url, query_profile.worker_pids(master))
-            measure(report, workloads(source), servers, seconds, rounds, sizes, stack, token)
+            measure(report, paths_of, servers, seconds, rounds, sizes, stack, token)
     report.notes.append(
         "rounds: base/this ms of server CPU per request in each round; wrk and both servers "
         "share this machine's cores."

@@ -24,7 +24,7 @@ from sqlalchemy.orm import sessionmaker
 
 from devserver.ports import free_port
 from devserver.postgres import PostgresCluster
-from devserver.processes import Processes, get_json, wait_until
+from devserver.processes import ROOT, Processes, get_json, wait_until
 from devserver.redis_credentials import RedisAccess
 from devserver.redis_server import start_redis, wait_for_redis
 from devserver.tansu import start_broker
@@ -138,16 +138,29 @@ class Stack:
         return self._healthy("data")
 
     def start_monitor(
-        self, workers: int = 2, threads: int | None = None, name: str = "monitor", **env: str
+        self,
+        workers: int = 2,
+        threads: int | None = None,
+        name: str = "monitor",
+        *,
+        cwd: Path = ROOT,
+        **env: str,
     ) -> str:
         """monitor_app under gunicorn as the Procfile serves it (gevent's worker), or on
-        `threads` threads a worker; another `name` for a second one (other `env`)."""
+        `threads` threads a worker; another `name` for a second one (other `env`), and from
+        another checkout at `cwd`."""
         self.ports[name] = free_port()
         if threads is None:
-            self.processes.start_monitor(name, self.ports[name], workers, **env)
+            self.processes.start_monitor(name, self.ports[name], workers, cwd=cwd, **env)
         else:
             self.processes.start_gunicorn(
-                name, "monitor_app", self.ports[name], workers=workers, threads=threads, **env
+                name,
+                "monitor_app",
+                self.ports[name],
+                workers=workers,
+                threads=threads,
+                cwd=cwd,
+                **env,
             )
         return self._healthy(name)
 

@@ -151,10 +151,18 @@ class Processes:
             **env,
         )
 
-    def start_monitor(self, name: str, port: int, workers: int = 2, **env: str) -> subprocess.Popen:
+    def start_monitor(
+        self, name: str, port: int, workers: int = 2, *, cwd: Path = ROOT, **env: str
+    ) -> subprocess.Popen:
         """monitor_app as the Procfile serves it: gevent workers of MONITOR_CONNECTIONS."""
         return self.start_gunicorn(
-            name, "monitor_app", port, workers, worker_connections=MONITOR_CONNECTIONS, **env
+            name,
+            "monitor_app",
+            port,
+            workers,
+            worker_connections=MONITOR_CONNECTIONS,
+            cwd=cwd,
+            **env,
         )
 
     def start_simulator(self, name: str, port: int, *options: str, **env: str) -> subprocess.Popen:
